@@ -1,0 +1,1 @@
+"""llmviz: the maths, tokenizers, models, training and figures behind the app. Never imports streamlit."""

