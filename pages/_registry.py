@@ -24,6 +24,8 @@ PART2 = "Part 2 · Language models"
 PAGES: list[PageSpec] = [
     PageSpec(HOME, "pages/home.py", "Home", ":material/home:", "The map of the tutorial and of this app."),
     # Part 1
+    PageSpec(PART1, "pages/levenshtein.py", "Dictionary & Levenshtein", ":material/spellcheck:",
+             "Translate word by word; find a missing word's closest key by edit distance."),
     # Part 2
 ]
 

@@ -27,11 +27,14 @@ def heatmap(
     x_title: str = "",
     y_title: str = "",
     mask=None,
+    highlight_cells: Sequence[tuple[int, int]] = (),
+    zmid: float | None = None,
 ) -> go.Figure:
     """A heatmap with token labels on both axes, rows top to bottom as in a matrix.
 
     `mask` (same shape as z, True = hidden) greys those cells out and writes "−∞" in them, the way
-    a causal mask is drawn. Highlighted rows/columns get an outline.
+    a causal mask is drawn. Highlighted rows/columns/cells (row, column) get an outline. `zmid`
+    centres a diverging colorscale (e.g. "RdBu") on that value, so signs read at a glance.
     """
     z = np.asarray(z, dtype=float)
     if z.ndim == 1:
@@ -58,8 +61,9 @@ def heatmap(
             text=text,
             texttemplate="%{text}" if annotate else None,
             colorscale=colorscale,
-            zmin=zmin if zmin is not None else (float(finite.min()) if finite.size else None),
-            zmax=zmax if zmax is not None else (float(finite.max()) if finite.size else None),
+            zmin=zmin if zmin is not None or zmid is not None else (float(finite.min()) if finite.size else None),
+            zmax=zmax if zmax is not None or zmid is not None else (float(finite.max()) if finite.size else None),
+            zmid=zmid,
             hovertemplate="row %{y}<br>column %{x}<br>value %{z:" + fmt + "}<extra></extra>",
             xgap=1,
             ygap=1,
@@ -85,6 +89,9 @@ def heatmap(
     for c in highlight_cols:
         fig.add_shape(type="rect", x0=c - 0.5, x1=c + 0.5, y0=-0.5, y1=n_rows - 0.5,
                       line=dict(color="#e4572e", width=3))
+    for r, c in highlight_cells:
+        fig.add_shape(type="rect", x0=c - 0.5, x1=c + 0.5, y0=r - 0.5, y1=r + 0.5,
+                      line=dict(color="#e4572e", width=2.5))
     fig.update_yaxes(autorange="reversed", title=y_title, type="category")
     fig.update_xaxes(title=x_title, side="top", type="category")
     fig.update_layout(
