@@ -1,0 +1,194 @@
+"""Embeddings: word2vec and an autoencoder trained live, projections, neighbours, word arithmetic."""
+
+import streamlit as st
+
+from llmviz import embeddings as E
+from llmviz.plots import embeddings as P
+from pages import _ui
+
+JOB = "emb_job"  # the word2vec Job of this session
+
+st.title("Embeddings: dense vectors for tokens")
+st.markdown(
+    "A one-hot vector says *which* token it is and nothing else: every pair of tokens is equally far apart. "
+    "An **embedding** gives each token a short dense vector, learned so that tokens used alike end up close. "
+    "**word2vec** learns it by asking each word's vector to score high against the words seen around it and low "
+    "against random words (*skip-gram with negative sampling*). The rows of a language model's embedding table "
+    "are learned the same way, as a side effect of predicting the next token."
+)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def words_of(text: str) -> list[str]:
+    return E.word_tokens(text)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def vocab_or_error(text: str, min_count: int, cap: int):
+    try:
+        return E.build_vocab(words_of(text), min_count, cap), None
+    except E.EmbeddingError as e:
+        return None, str(e)
+
+
+@st.cache_data(show_spinner="Projecting…", max_entries=16)
+def projected(vectors, labels: tuple, method: str, dims: int):
+    return E.project(vectors, labels, method, dims)
+
+
+@st.cache_data(show_spinner="Training the autoencoder…", max_entries=8)
+def autoencoder(n_words: int, bottleneck: int, steps: int):
+    return E.train_autoencoder(n_words, bottleneck, steps)
+
+
+def explore(vectors, vocab, prefix: str):
+    """Projection with a highlighted word, its neighbours, a search box and word arithmetic."""
+    c1, c2, c3 = st.columns(3)
+    method = c1.radio("Projection", ["pca", "tsne"], format_func=str.upper, horizontal=True, key=f"{prefix}_method")
+    dims = c2.radio("Dimensions", [2, 3], horizontal=True, key=f"{prefix}_dims")
+    cap = min(len(vocab), E.TSNE_MAX_POINTS if method == "tsne" else len(vocab))
+    n = c3.slider("Words shown (most frequent first)", min(E.MIN_VOCAB + 1, cap), cap, min(300, cap), key=f"{prefix}_n")
+    word = st.text_input("Look up a word (its nearest neighbours are highlighted)", "king" if "king" in vocab else vocab.words[0],
+                         key=f"{prefix}_word")
+    try:
+        i = vocab.id(word)
+        near = E.neighbours(vectors, vocab, word, k=10)
+    except E.EmbeddingError as e:
+        st.warning(str(e))
+        found = vocab.search(word)
+        if found:
+            st.caption("Words containing it: " + ", ".join(found))
+        i, near = None, []
+    proj = projected(vectors[:n], tuple(vocab.words[:n]), method, dims)
+    left, right = st.columns([3, 1])
+    with left:
+        shown_near = [vocab.index[w] for w, _ in near if vocab.index[w] < n]
+        _ui.plot(P.projection_scatter(proj.coords, proj.labels, highlight=i if i is not None and i < n else None,
+                                      neighbours=shown_near, explained=proj.explained, method=method),
+                 key=f"{prefix}_scatter")
+        if i is not None and i >= n:
+            st.caption(f"'{word}' is word number {i + 1}: show more words to see it in the plot.")
+    with right:
+        if near:
+            st.markdown(f"**Nearest to '{word}'** (cosine)")
+            st.dataframe({"word": [w for w, _ in near], "cosine": [round(s, 3) for _, s in near]},
+                         hide_index=True, key=f"{prefix}_near")
+        if proj.explained is not None:
+            _ui.plot(P.explained_variance_bar(proj.explained), key=f"{prefix}_ev")
+    st.markdown("**Word arithmetic** a − b + c: which words are nearest to the result?")
+    a, b, c = st.columns(3)
+    wa = a.text_input("a", "king", key=f"{prefix}_a")
+    wb = b.text_input("− b", "man", key=f"{prefix}_b")
+    wc = c.text_input("+ c", "woman", key=f"{prefix}_c")
+    try:
+        result = E.analogy(vectors, vocab, wa, wb, wc, k=5)
+        st.write(f"{wa} − {wb} + {wc} ≈ " + ", ".join(f"**{w}** ({s:.2f})" for w, s in result))
+    except E.EmbeddingError as e:
+        st.warning(str(e))
+
+
+corpus = _ui.current_corpus()
+tab_w2v, tab_ae, tab_models = st.tabs(["word2vec, trained live", "An autoencoder", "Your models' embedding tables"])
+
+with tab_w2v:
+    c = st.columns(3)
+    min_count = c[0].slider("Minimum count of a word", 1, 50, 5, key="emb_min_count")
+    cap = c[1].slider("Vocabulary cap", 50, 5000, 2000, step=50, key="emb_cap")
+    window = c[2].slider("Context window (each side)", 1, 8, 2, key="emb_window")
+    dim = c[0].slider("Embedding dimension", 2, 128, 50, key="emb_dim")
+    negatives = c[1].slider("Negative samples per pair", 1, 20, 5, key="emb_negatives")
+    epochs = c[2].slider("Epochs", 1, 30, 5, key="emb_epochs")
+    vocab, error = vocab_or_error(corpus.text, min_count, cap)
+    if error:
+        st.error(error)
+    else:
+        st.caption(f"{corpus.name}: " + E.vocab_note(vocab, min_count, cap))
+    job = st.session_state.get(JOB)
+    running = job is not None and job.running
+    b1, b2, _ = st.columns([1, 1, 4])
+    if b1.button("Train", key="emb_train", type="primary", disabled=running or vocab is None):
+        cfg = E.Word2VecConfig(min_count=min_count, max_vocab=cap, window=window, dim=dim, negatives=negatives,
+                               epochs=epochs, device=_ui.current_device())
+        job = st.session_state[JOB] = E.word2vec_job(words_of(corpus.text), cfg).start()
+        running = True
+    if b2.button("Stop", key="emb_stop", disabled=not running):
+        job.stop()
+
+    @st.fragment(run_every=0.5 if running else None)
+    def live():
+        job = st.session_state.get(JOB)
+        if job is None:
+            st.info("Press **Train** to learn word vectors from the current text; the loss curve draws live.")
+            return
+        snap = job.snapshot()
+        eta = f" · about {snap.eta:.0f} s left" if snap.eta is not None else ""
+        st.progress(snap.fraction, text=f"{snap.state} · step {snap.step:,} of {snap.total:,}{eta}")
+        _ui.plot(P.loss_curve(snap.history), key="emb_loss")
+        if snap.state == "failed":
+            st.error(f"Training failed: {snap.reason}")
+        if running and snap.done:
+            st.rerun()  # stop polling and draw the projections below
+
+    live()
+    if job is not None and not job.running and job.result is not None:
+        st.subheader("Explore the learned vectors")
+        explore(job.result.vectors, job.result.vocab, "emb")
+
+with tab_ae:
+    st.markdown(
+        "Squeeze each word's one-hot row (as long as the vocabulary) through a **bottleneck** of a few numbers, "
+        "then ask a decoder to give the word back. When every word comes back, the few numbers carry the same "
+        "information as the long one-hot row: they are a dense code for the word."
+    )
+    c = st.columns(3)
+    n_words = c[0].slider("Words (one-hot length)", 5, 300, 50, key="ae_words")
+    bottleneck = c[1].slider("Bottleneck size", 1, 16, 2, key="ae_bottleneck")
+    steps = c[2].slider("Training steps", 50, 2000, 500, step=50, key="ae_steps")
+    if vocab is not None:
+        ae = autoencoder(min(n_words, len(vocab)), bottleneck, steps)
+        left, right = st.columns(2)
+        with left:
+            _ui.plot(P.autoencoder_curve(ae.history), key="ae_curve")
+            acc = ae.history[-1][2]
+            st.metric("Words reconstructed exactly", f"{acc:.0%}",
+                      f"{bottleneck} numbers instead of {len(ae.codes)}", delta_color="off")
+        with right:
+            labels = vocab.words[:len(ae.codes)]
+            if bottleneck in (2, 3):
+                _ui.plot(P.projection_scatter(ae.codes, labels, method="code", title="The codes themselves"),
+                         key="ae_codes")
+            elif bottleneck > 3:
+                proj = projected(ae.codes, tuple(labels), "pca", 2)
+                _ui.plot(P.projection_scatter(proj.coords, labels, explained=proj.explained,
+                                              title="The codes, by PCA"), key="ae_codes")
+            else:
+                st.caption("A bottleneck of one number puts the words on a line: the decoder can only tell "
+                           "apart the two ends.")
+    else:
+        st.info("The autoencoder uses the word2vec tab's vocabulary: fix the settings there first.")
+
+with tab_models:
+    st.markdown("Each model trained in this session has its own token-embedding table. Project it: do vowels, "
+                "digits and punctuation cluster?")
+    runs = st.session_state.get("runs")
+    runs = {k: r for k, r in runs.items() if hasattr(r, "model") and hasattr(r, "tokenizer")} \
+        if isinstance(runs, dict) else {}
+    if not runs:
+        st.info("No model has been trained in this session yet: train one on a Part 2 page, then come back.")
+    else:
+        name = st.selectbox("Model", list(runs), key="emb_run")
+        m1, m2 = st.columns(2)
+        method = m1.radio("Projection", ["pca", "tsne"], format_func=str.upper, horizontal=True, key="emb_run_method")
+        dims = m2.radio("Dimensions", [2, 3], horizontal=True, key="emb_run_dims")
+        try:
+            tok = runs[name].tokenizer
+            labels = [E.token_label(tok.decode([i])) for i in range(tok.vocab_size)]
+            weight = E.embedding_table(runs[name].model, tok.vocab_size)
+            proj = E.project_embedding_table(weight, labels, method, dims)
+            groups = [E.token_category(tok.decode([i])) for i in range(tok.vocab_size)]
+            _ui.plot(P.projection_scatter(proj.coords, labels, groups=groups, explained=proj.explained, method=method),
+                     key="emb_run_scatter")
+        except (E.EmbeddingError, AttributeError, TypeError, ValueError) as e:
+            st.warning(f"Cannot show the embedding table of '{name}': {e}")
+
+_ui.code_expander(E.skipgram_pairs, E.train_word2vec, E.train_autoencoder, E.nearest, E.analogy, E.project)

@@ -1,0 +1,104 @@
+"""The embeddings page in AppTest: idle, training started by the button, a finished run explored,
+bad input explained, and the embedding tables of models kept in the session."""
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from llmviz import corpora
+from llmviz import embeddings as E
+from llmviz.tokenizers import CharTokenizer
+from tests.conftest import open_page
+
+torch.set_num_threads(1)
+PAGE = "pages/embeddings.py"
+
+
+def small_corpus(n=400, seed=0) -> corpora.Corpus:
+    rng = np.random.default_rng(seed)
+    groups = [["cat", "dog", "horse", "cow", "sheep"], ["hammer", "saw", "drill", "wrench", "chisel"]]
+    sentences = [" ".join(rng.choice(groups[rng.integers(2)], size=6)) + "." for _ in range(n)]
+    return corpora.Corpus("Animals and tools", "\n".join(sentences))
+
+
+def with_corpus(corpus, **extra):
+    # "upload" with no file keeps whatever text the session already has
+    return {"corpus_source": corpora.UPLOAD, "corpus": corpus, **extra}
+
+
+def texts(at):
+    return " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+
+
+def test_idle_page_explains_and_offers_training():
+    at = open_page(PAGE)
+    assert not at.exception and not at.error
+    assert "skip-gram" in texts(at)
+    assert any("Press **Train**" in i.value for i in at.info)
+    assert not at.button(key="emb_train").disabled and at.button(key="emb_stop").disabled
+    # the autoencoder tab trains by itself (small and fast) and reconstructs every word
+    assert at.metric[-1].value == "100%"
+
+
+def test_train_button_starts_a_job_that_finishes(tmp_path):
+    at = open_page(PAGE, session_state=with_corpus(small_corpus(), emb_epochs=1))
+    at.slider(key="emb_min_count").set_value(1).run()
+    at.button(key="emb_train").click().run()
+    job = at.session_state["emb_job"]
+    assert job.join(60).snapshot().state == "finished"
+    at.run()
+    assert not at.exception and not at.error
+    assert len(job.result.vocab) == 10 and job.result.vectors.shape == (10, 50)
+
+
+def test_finished_run_is_explored_with_neighbours_and_arithmetic():
+    corpus = small_corpus()
+    cfg = E.Word2VecConfig(min_count=1, dim=16, epochs=3, batch_size=256, lr=0.02, subsample=0)
+    job = E.word2vec_job(E.word_tokens(corpus.text), cfg).start().join(60)
+    at = open_page(PAGE, session_state=with_corpus(corpus, emb_job=job))
+    assert not at.exception and not at.error
+    # "king" is not in this vocabulary: the look-up starts on the most frequent word instead, and the
+    # arithmetic (king - man + woman) explains what is missing rather than crashing
+    assert at.text_input(key="emb_word").value == job.result.vocab.words[0]
+    assert any("'king' is not in the vocabulary" in w.value for w in at.warning)
+    at.text_input(key="emb_word").input("cat").run()
+    frame = at.dataframe[0].value
+    assert set(frame["word"][:4]) == {"dog", "horse", "cow", "sheep"}  # cat's nearest are the animals
+    assert list(frame["word"][:4]) == [w for w, _ in E.neighbours(job.result.vectors, job.result.vocab, "cat", 4)]
+    at.text_input(key="emb_word").input("hamer").run()
+    assert any("Did you mean 'hammer'" in w.value for w in at.warning)
+    at.radio(key="emb_dims").set_value(3).run()
+    figs = [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+    assert any(t["type"] == "scatter3d" for f in figs for t in f["data"])
+    at.text_input(key="emb_a").input("hammer").run()
+    at.text_input(key="emb_b").input("cat").run()
+    at.text_input(key="emb_c").input("dog").run()
+    assert not at.exception and any("hammer − cat + dog" in m.value for m in at.markdown)
+
+
+def test_too_short_a_text_is_explained_and_training_disabled():
+    at = open_page(PAGE, session_state=with_corpus(corpora.Corpus("tiny", "to be or not to be")))
+    assert not at.exception
+    assert any("appear at least 5 times" in e.value for e in at.error)
+    assert at.button(key="emb_train").disabled
+
+
+def test_models_of_the_session_are_projected_and_odd_runs_tolerated():
+    from torch import nn
+
+    tok = CharTokenizer().train("hello world, 123!")
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(tok.vocab_size, 8))
+    runs = {"tiny LM": SimpleNamespace(model=model, tokenizer=tok), "broken": object()}
+    at = open_page(PAGE, session_state={"runs": runs})
+    assert not at.exception and not at.error
+    figs = [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+    names = {t.get("name") for f in figs for t in f["data"]}
+    assert {"digit", "punctuation", "whitespace"} <= names
+    at = open_page(PAGE, session_state={"runs": {"odd": SimpleNamespace(model=nn.Linear(2, 2), tokenizer=tok)}})
+    assert not at.exception and any("no token-embedding table" in w.value for w in at.warning)
+    at = open_page(PAGE, session_state={"runs": "not a dict"})
+    assert any("No model has been trained" in i.value for i in at.info)
