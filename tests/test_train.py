@@ -1,0 +1,169 @@
+"""The trainer: batches, split, validation of settings, schedule, learning, stop, divergence, seeds."""
+
+import math
+import threading
+import time
+
+import pytest
+import torch
+
+from llmviz import jobs
+from llmviz.model import LanguageModel, ModelConfig, preset_config
+from llmviz.train import (Record, TrainConfig, TrainingError, TrainingRun, estimate_loss, get_batch,
+                          learning_rate_at, split_data, validate)
+
+# a small repetitive text a tiny model can learn quickly
+TEXT = ("the cat sat on the mat. the dog sat on the log. a cat and a dog sat on a mat and a log.\n" * 60)
+TINY = ModelConfig(vocab_size=0, block_size=16, n_embd=32, n_head=2, n_layer=1)
+
+
+def tiny_cfg(text=TEXT, **kw):
+    return ModelConfig(**{**TINY.to_dict(), "vocab_size": len(set(text)), **kw})
+
+
+def fast(**kw):
+    base = dict(max_iters=40, eval_interval=20, eval_iters=4, batch_size=16, learning_rate=3e-3, sample_tokens=20)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_batches_are_windows_and_targets_are_shifted_by_one():
+    data = torch.arange(1000)
+    g = torch.Generator().manual_seed(0)
+    x, y = get_batch(data, 8, 32, g)
+    assert x.shape == y.shape == (32, 8)
+    for row_x, row_y in zip(x, y):
+        s = int(row_x[0])
+        assert torch.equal(row_x, data[s:s + 8]) and torch.equal(row_y, data[s + 1:s + 9])
+    # every window can be drawn, including the last one
+    starts = set()
+    for _ in range(200):
+        starts |= set(get_batch(torch.arange(20), 8, 16, g)[0][:, 0].tolist())
+    assert starts == set(range(12))
+
+
+def test_split_is_by_position():
+    data = torch.arange(100)
+    train, val = split_data(data, 0.2)
+    assert torch.equal(train, torch.arange(80)) and torch.equal(val, torch.arange(80, 100))
+
+
+def test_validate_explains_bad_settings():
+    assert validate(tiny_cfg(), fast(), 5000) == []
+    msgs = " ".join(validate(tiny_cfg(n_embd=30, n_head=4), fast(learning_rate=0), 5000))
+    assert "divisible by n_head" in msgs and "learning rate must be positive" in msgs
+    msgs = " ".join(validate(tiny_cfg(block_size=64), fast(), 200))  # validation split: 40 tokens
+    assert "validation split has 40 tokens" in msgs and "block_size" in msgs
+    assert any("val_fraction" in m for m in validate(tiny_cfg(), fast(val_fraction=1.0), 5000))
+    with pytest.raises(TrainingError, match="learning rate"):
+        TrainingRun(tiny_cfg(), fast(learning_rate=-1), TEXT)
+
+
+def test_learning_rate_schedule():
+    cfg = TrainConfig(learning_rate=1e-3, min_lr=1e-4, warmup_iters=100, lr_decay=True, max_iters=2000)
+    assert learning_rate_at(0, cfg) == pytest.approx(1e-3 / 101)
+    assert learning_rate_at(99, cfg) == pytest.approx(1e-3 * 100 / 101)
+    assert learning_rate_at(100, cfg) == pytest.approx(1e-3)
+    assert learning_rate_at(1050, cfg) == pytest.approx((1e-3 + 1e-4) / 2)  # half-way down the cosine
+    assert learning_rate_at(2000, cfg) == pytest.approx(1e-4)
+    assert learning_rate_at(1500, TrainConfig(learning_rate=3e-4)) == 3e-4  # the tutorial: constant
+
+
+def test_estimate_loss_is_the_mean_over_batches():
+    torch.manual_seed(0)
+    model = LanguageModel(ModelConfig(vocab_size=10, block_size=8, n_embd=16, n_head=2))
+    data = torch.randint(10, (500,))
+    est = estimate_loss(model, {"val": data}, batch_size=4, eval_iters=50, generator=torch.Generator().manual_seed(1))
+    # oracle: the exact mean over every window of the split, which 200 random windows approximate
+    with torch.no_grad():
+        windows = torch.stack([data[i:i + 9] for i in range(len(data) - 8)])
+        _, exact = model.eval()(windows[:, :-1], windows[:, 1:])
+    assert est["val"] == pytest.approx(exact.item(), abs=0.05)
+
+
+def test_training_lowers_the_loss_and_records_history():
+    run = TrainingRun(tiny_cfg(), fast(max_iters=200, eval_interval=50), TEXT)
+    snap = run.train()
+    assert snap.state == jobs.FINISHED and snap.step == 200
+    hist = snap.history
+    assert [r.step for r in hist] == [0, 50, 100, 150, 200]
+    assert all(isinstance(r, Record) for r in hist)
+    assert hist[0].val_loss == pytest.approx(math.log(run.tokenizer.vocab_size), abs=0.8)
+    assert hist[-1].train_loss < hist[0].train_loss - 1.0
+    assert hist[-1].val_loss < hist[0].val_loss - 1.0
+    assert all(r.tokens_per_s > 0 for r in hist[1:]) and hist[-1].elapsed > hist[1].elapsed
+    assert set(snap.extra["samples"]) == {0, 50, 100, 150, 200}
+    assert snap.extra["sample"] == snap.extra["samples"][200] and len(snap.extra["sample"]) == 21
+    assert snap.extra["best_val_loss"] == min(r.val_loss for r in hist) == run.best_val_loss
+
+
+def test_stop_is_honoured_within_one_step_and_the_model_is_kept():
+    run = TrainingRun(tiny_cfg(), fast(max_iters=100_000, eval_interval=100_000), TEXT)
+    before = [p.detach().clone() for p in run.model.parameters()]
+    run.start()
+    deadline = time.time() + 30
+    while run.snapshot().step < 5 and time.time() < deadline:
+        time.sleep(0.01)
+    at_stop = run.snapshot().step
+    run.stop()
+    run.join(30)
+    snap = run.snapshot()
+    assert snap.state == jobs.STOPPED
+    assert at_stop <= snap.step <= at_stop + 1
+    assert any(not torch.equal(a, b) for a, b in zip(before, run.model.parameters()))
+    # it can go on from there: the page's play/pause
+    run.train_cfg.max_iters = snap.step + 10
+    run.job.total = snap.step + 10
+    assert run.train().step == snap.step + 10
+
+
+def test_huge_learning_rate_is_diagnosed():
+    run = TrainingRun(tiny_cfg(), fast(learning_rate=1e4, max_iters=300, eval_interval=1000), TEXT)
+    with pytest.raises(TrainingError) as err:
+        run.train()
+    msg = str(err.value)
+    assert run.state == jobs.FAILED and run.snapshot().reason == msg
+    assert "at step" in msg and "learning rate 1e4 is probably too high" in msg and "try ≤ 1e-2" in msg
+    assert ("NaN" in msg) or ("exploded" in msg)
+
+
+def test_seeded_runs_are_reproducible():
+    cfg = fast(max_iters=30, eval_interval=10)
+    a = TrainingRun(tiny_cfg(dropout=0.1), cfg, TEXT).train().history
+    b = TrainingRun(tiny_cfg(dropout=0.1), cfg, TEXT).train().history
+    c = TrainingRun(tiny_cfg(dropout=0.1), fast(max_iters=30, eval_interval=10, seed=7), TEXT).train().history
+    losses = lambda h: [(r.step, r.train_loss, r.val_loss) for r in h]  # noqa: E731
+    assert losses(a) == losses(b)
+    assert losses(a) != losses(c)
+
+
+def test_snapshot_is_cheap_to_poll_while_training():
+    run = TrainingRun(tiny_cfg(), fast(max_iters=300, eval_interval=50), TEXT).start()
+    seen = []
+    while run.running:
+        snap = run.snapshot()
+        seen.append(len(snap.history))
+        samples = snap.extra.get("samples", {})
+        list(samples.items())  # iterating while the worker goes on must be safe
+        time.sleep(0.005)
+    run.join()
+    assert run.state == jobs.FINISHED and seen == sorted(seen)
+
+
+def test_a_tokenizer_that_does_not_fit_is_refused():
+    from llmviz.tokenizers import CharTokenizer
+
+    tok = CharTokenizer().train("abc")
+    with pytest.raises(TrainingError, match="tokenizer"):
+        TrainingRun(tiny_cfg(), fast(), TEXT, tokenizer=tok)
+    with pytest.raises(TrainingError, match="do not belong together"):
+        TrainingRun(None, fast(), TEXT, model=LanguageModel(tiny_cfg(vocab_size=99)))
+    # a configuration's vocabulary follows the text's
+    assert TrainingRun(tiny_cfg(vocab_size=65), fast(), TEXT).model.config.vocab_size == len(set(TEXT))
+
+
+def test_presets_train_on_real_text(tiny_shakespeare):
+    run = TrainingRun(preset_config("lm5", 65), TrainConfig(max_iters=60, eval_interval=60, eval_iters=5),
+                      tiny_shakespeare[:200_000])
+    snap = run.train()
+    assert run.model.config.vocab_size == run.tokenizer.vocab_size == len(set(tiny_shakespeare[:200_000]))
+    assert snap.history[-1].val_loss < snap.history[0].val_loss
