@@ -75,8 +75,15 @@ def list_plays() -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
+_ROMAN = {"i", "ii", "iii", "iv", "v", "vi", "vii", "viii"}
+_SMALL = {"and", "of", "the", "that", "a", "for"}
+
+
 def play_title(slug: str) -> str:
-    return slug.replace("-s-", "'s ").replace("-", " ").title().replace("'S ", "'s ")
+    """ "henry-iv-part-1" -> "Henry IV Part 1", "a-midsummer-night-s-dream" -> "A Midsummer Night's Dream"."""
+    words = slug.replace("-s-", "'s-").split("-")
+    out = [w.upper() if w in _ROMAN else w if (i and w in _SMALL) else w.capitalize() for i, w in enumerate(words)]
+    return " ".join(out)
 
 
 _SPEAKER = re.compile(r"^\*\*(.+?)\*\*\s*$")
@@ -90,8 +97,12 @@ def markdown_play_to_text(md: str) -> str:
     """
     speeches: list[list[str]] = []
     current: list[str] | None = None
+    in_direction = False  # inside a stage direction that spans several lines
     for raw in md.splitlines():
         line = raw.strip()
+        if in_direction:
+            in_direction = not line.endswith("_")
+            continue
         m = _SPEAKER.match(line)
         if m:
             current = [m.group(1).strip() + ":"]
@@ -100,8 +111,8 @@ def markdown_play_to_text(md: str) -> str:
             continue
         elif line.startswith("#"):
             current = None  # a new act or scene ends the speech
-        elif line.startswith("_") and line.endswith("_"):
-            continue  # a stage direction, on its own line
+        elif line.startswith("_"):
+            in_direction = not (len(line) > 1 and line.endswith("_"))  # a stage direction
         elif current is not None:
             line = line.replace("\\", "").replace("**", "")
             current.append(line)

@@ -6,6 +6,7 @@ Only pages that really work are listed: no placeholders.
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 
@@ -15,6 +16,17 @@ class PageSpec(NamedTuple):
     title: str
     icon: str
     summary: str  # one line: what the page teaches
+
+    @property
+    def url_path(self) -> str:
+        """The page's URL, from its title ("LM1 · one head" -> "lm1-one-head").
+
+        It must differ from the file's name: Streamlit's older pages/-folder mode hashes file names,
+        and a clash makes the app test open the page without the sidebar.
+        """
+        slug = re.sub(r"[^a-z0-9]+", "-", self.title.lower()).strip("-")
+        stem = self.path.rsplit("/", 1)[-1].removesuffix(".py")
+        return slug if slug != stem else f"{slug}-page"
 
 
 HOME = "Start"

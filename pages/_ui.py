@@ -8,6 +8,7 @@ them only through the functions here.
 from __future__ import annotations
 
 import inspect
+import threading
 
 import streamlit as st
 
@@ -36,6 +37,34 @@ def current_corpus() -> corpora.Corpus:
     return corpus
 
 
+@st.cache_resource(show_spinner=False)
+def _device_probe() -> dict:
+    """Import torch and list the devices once per server, in the background, so the first page
+    renders without waiting for torch (and the training pages find it warm)."""
+    found: dict = {}
+
+    def probe():
+        from llmviz.device import available_devices, cpu_count
+
+        found["cores"] = cpu_count()
+        found["devices"] = available_devices()
+
+    threading.Thread(target=probe, name="llmviz-device-probe", daemon=True).start()
+    return found
+
+
+def available_devices(wait: float = 0.0) -> list[str] | None:
+    """The devices torch can use, best first; None while the background probe is still running."""
+    found = _device_probe()
+    if "devices" not in found and wait > 0:
+        import time
+
+        end = time.monotonic() + wait
+        while "devices" not in found and time.monotonic() < end:
+            time.sleep(0.05)
+    return found.get("devices")
+
+
 def current_device() -> str:
     """The device to compute on: the sidebar's choice, or the best available one."""
     from llmviz.device import pick_device
@@ -59,3 +88,58 @@ def code_expander(*objects, title: str = "The code behind this page") -> None:
             module = getattr(obj, "__module__", "")
             st.caption(f"`{module}.{getattr(obj, '__qualname__', obj)}`")
             st.code(inspect.getsource(obj), language="python")
+
+
+# --- the sidebar (drawn by streamlit_app.py on every page) ----------------------------------------
+
+_SOURCES = {
+    corpora.SHAKESPEARE: "Shakespeare (built-in)",
+    corpora.PYTHON_DOCS: "Python Language Reference (built-in)",
+    corpora.UPLOAD: "Your own text (.txt)",
+    corpora.TINY_SHAKESPEARE: "Tiny Shakespeare (download once, 1.1 MB)",
+}
+_CAPS = {100_000: "100 k", 250_000: "250 k", 500_000: "500 k", 1_000_000: "1 M", 2_000_000: "2 M", 0: "all"}
+
+
+def corpus_picker() -> None:
+    """Choose the text every page learns from. A choice that fails keeps the previous text."""
+    st.subheader("Text to learn from")
+    source = st.selectbox("Corpus", list(_SOURCES), format_func=_SOURCES.get, key="corpus_source")
+    try:
+        if source == corpora.SHAKESPEARE:
+            plays = st.multiselect("Plays", list(corpora.list_plays()), default=list(corpora.DEFAULT_PLAYS),
+                                   format_func=corpora.play_title, key="corpus_plays")
+            cap = st.select_slider("At most (characters)", list(_CAPS), value=corpora.DEFAULT_MAX_CHARS,
+                                   format_func=_CAPS.get, key="corpus_cap")
+            if not plays:
+                raise corpora.CorpusError("Choose at least one play.")
+            _use(shakespeare_text(tuple(plays), cap or None))
+        elif source == corpora.PYTHON_DOCS:
+            _use(python_docs_text())
+        elif source == corpora.UPLOAD:
+            upload = st.file_uploader("A UTF-8 text file", type=["txt", "md"], key="corpus_upload")
+            if upload is not None:
+                _use(corpora.text_from_upload(upload.getvalue(), upload.name))
+            else:
+                st.caption("Until you upload a file, the pages keep using the previous text.")
+        elif source == corpora.TINY_SHAKESPEARE:
+            if st.button("Download Tiny Shakespeare", key="corpus_download", icon=":material/download:"):
+                with st.spinner("Downloading…"):
+                    _use(corpora.tiny_shakespeare())
+    except corpora.CorpusError as e:
+        st.error(str(e), icon=":material/error:")
+    st.caption(current_corpus().describe())
+
+
+def _use(corpus: corpora.Corpus) -> None:
+    st.session_state[CORPUS_KEY] = corpus
+
+
+def device_picker() -> None:
+    """Compute device: detected automatically, overridable."""
+    devices = available_devices(wait=0.3)
+    options = ["auto"] + (devices or ["cpu"])
+    labels = {"auto": f"auto ({devices[0].upper()})" if devices else "auto", "cuda": "CUDA GPU",
+              "mps": "Apple MPS", "cpu": "CPU"}
+    st.selectbox("Compute device", options, format_func=lambda d: labels.get(d, d), key=DEVICE_KEY,
+                 help="Where models train. Auto picks CUDA, then Apple MPS, then the CPU.")

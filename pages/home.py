@@ -1,0 +1,50 @@
+"""Home: the map of the tutorial, a link to every page, and where the maths runs."""
+
+import streamlit as st
+
+from pages import _ui
+from pages._registry import HOME, sections
+
+st.title("llmviz · how a language model works, built from scratch")
+st.markdown(
+    "This app follows the tutorial *LLMs from dummies*. **Part 1** turns a plain dictionary lookup into "
+    "attention, one small step per page. **Part 2** builds five language models on top of it, each adding "
+    "one idea, and trains them live on your own machine. Change anything, press Train, and look inside."
+)
+
+corpus = _ui.current_corpus()
+left, right = st.columns(2)
+left.metric("Text to learn from", corpus.name)
+left.caption(f"{corpus.n_chars:,} characters, {corpus.n_distinct} distinct · change it in the sidebar")
+
+
+polling = _ui.available_devices() is None
+
+
+@st.fragment(run_every=0.5 if polling else None)
+def device_card():
+    # torch is imported in the background at start-up; show the device as soon as it is known
+    devices = _ui.available_devices()
+    if devices is None:
+        st.metric("Compute device", "detecting…")
+        return
+    from llmviz.device import cpu_count
+
+    device = _ui.current_device()
+    how = "detected automatically" if st.session_state.get(_ui.DEVICE_KEY, "auto") == "auto" else "chosen in the sidebar"
+    name = {"cuda": "CUDA GPU", "mps": "Apple MPS"}.get(device, f"CPU · {cpu_count()} cores")
+    st.metric("Compute device", name)
+    st.caption(f"{how} · small models train on one CPU thread, which is faster than several for them")
+    if polling:
+        st.rerun()  # a full rerun redraws the page without the polling
+
+
+with right:
+    device_card()
+
+for section, pages in sections().items():
+    if section == HOME:
+        continue
+    st.subheader(section)
+    for page in pages:
+        st.page_link(page.path, label=f"**{page.title}** — {page.summary}", icon=page.icon)

@@ -1,0 +1,24 @@
+"""llmviz: the app's entry point. Navigation (one group per part of the tutorial) and the sidebar.
+
+Pages are listed in pages/_registry.py; this file only turns that list into st.navigation.
+"""
+
+import streamlit as st
+
+from pages import _ui
+from pages._registry import sections
+
+st.set_page_config(page_title="llmviz · LLMs from scratch", page_icon=":material/neurology:", layout="wide")
+
+navigation = st.navigation(
+    {section: [st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path,
+                       default=(p.path == "pages/home.py"))
+               for p in pages]
+     for section, pages in sections().items()}
+)
+
+with st.sidebar:
+    _ui.corpus_picker()
+    _ui.device_picker()
+
+navigation.run()

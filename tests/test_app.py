@@ -1,0 +1,81 @@
+"""The whole app in AppTest: every registered page renders cleanly, and the shared sidebar works.
+
+Pages are discovered from pages/_registry.py (what streamlit_app.py registers), so a new page is
+covered here without editing this file.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from pages._registry import PAGES
+from tests.conftest import ROOT, open_page
+
+
+def test_every_page_file_is_registered_and_exists():
+    registered = {p.path for p in PAGES}
+    on_disk = {f"pages/{f.name}" for f in (ROOT / "pages").glob("*.py") if not f.name.startswith("_")}
+    assert on_disk <= registered | {"pages/__init__.py"}, "a page file is not registered in pages/_registry.py"
+    for p in PAGES:
+        assert (ROOT / p.path).is_file(), p.path
+        assert p.summary and p.title
+
+
+def test_pages_do_not_import_torch():
+    # heavy maths lives in llmviz; a page that imports torch makes every visit pay for it
+    for f in (ROOT / "pages").glob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                assert not any(n == "torch" or n.startswith("torch.") for n in names), f.name
+
+
+def test_core_never_imports_streamlit():
+    for f in (ROOT / "llmviz").rglob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                assert not any(n.split(".")[0] == "streamlit" for n in names), f
+
+
+@pytest.mark.parametrize("page", [p.path for p in PAGES])
+def test_page_renders_without_error(page):
+    at = open_page(page)
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_home_links_every_page_and_names_the_corpus():
+    at = open_page("pages/home.py")
+    text = " ".join(m.value for m in at.markdown)
+    for p in PAGES:
+        if p.path != "pages/home.py":
+            assert p.title in str([el.proto for el in at.get("page_link")]), p.title
+    assert at.metric[0].value.startswith("Shakespeare")
+    assert "dictionary" in text
+
+
+def test_sidebar_switches_corpus_and_refuses_bad_uploads():
+    at = open_page("pages/home.py")
+    at.selectbox(key="corpus_source").set_value("python-docs").run()
+    assert at.metric[0].value == "Python Language Reference"
+    at.selectbox(key="corpus_source").set_value("upload").run()
+    at.file_uploader(key="corpus_upload").set_value(("blank.txt", b"", "text/plain")).run()
+    assert any("empty" in e.value for e in at.sidebar.error)
+    assert at.metric[0].value == "Python Language Reference"  # nothing lost
+    at.file_uploader(key="corpus_upload").set_value(("img.txt", b"\x00\x01\x02binary", "text/plain")).run()
+    assert any("binary" in e.value for e in at.sidebar.error)
+    at.file_uploader(key="corpus_upload").set_value(("mine.txt", "to be or not to be\n".encode(), "text/plain")).run()
+    assert not at.sidebar.error
+    assert at.metric[0].value == "Your text (mine.txt)"
+    # the choice is shared: another page sees the same text
+    at.switch_page(PAGES[-1].path).run()
+    assert at.session_state["corpus"].text == "to be or not to be\n"
+
+
+def test_empty_play_selection_is_explained():
+    at = open_page("pages/home.py")
+    at.multiselect(key="corpus_plays").set_value([]).run()
+    assert any("at least one play" in e.value for e in at.sidebar.error)
+    assert at.metric[0].value.startswith("Shakespeare")
