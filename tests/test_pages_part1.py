@@ -94,3 +94,40 @@ def test_levenshtein_page_with_empty_or_duplicated_dictionary():
     no_errors(at)
     assert "**Translation:** the kitty is under the table" in texts(at)
     assert any("twice" in c.value for c in at.caption)
+
+
+# --- one-hot -------------------------------------------------------------------------------------
+
+
+def test_one_hot_page_vector_follows_the_chosen_token():
+    at = open_page("pages/one_hot.py")
+    no_errors(at)
+    vocab = ["chat", "est", "la", "le", "sous", "table"]
+    assert list(at.dataframe[1].value["token"]) == vocab  # [0] is the dictionary editor
+    assert list(at.dataframe[2].value["token"]) == ["cat", "is", "table", "the", "under"]
+    for token in ("chat", "sous", "table"):
+        at.selectbox(key="oh_token").set_value(token).run()
+        z = array(figure(at, "oh_vector")["data"][0]["z"]).ravel()
+        assert list(z) == [1.0 if v == token else 0.0 for v in vocab]
+    # the sentence matrix: one row per token, its 1 in the token's column
+    m = array(figure(at, "oh_sentence")["data"][0]["z"])
+    sentence = ["le", "chat", "est", "sous", "la", "table"]
+    assert m.shape == (6, 6) and [vocab[i] for i in m.argmax(axis=1)] == sentence
+
+
+def test_one_hot_page_grows_with_the_dictionary_and_the_slider():
+    rows = DEFAULT_ROWS + [["chien", "dog"]]
+    at = open_page("pages/one_hot.py", session_state={"p1_dictionary_rows": rows, "p1_sentence": "le chien mange"})
+    no_errors(at)
+    assert at.metric[0].value == "7"
+    m = array(figure(at, "oh_sentence")["data"][0]["z"])
+    assert m.shape == (3, 7) and list(m.sum(axis=1)) == [1, 1, 0]  # "mange" is unknown: an all-zero row
+    assert "*mange*" in texts(at)
+    at.slider(key="oh_extra").set_value(50_000).run()
+    assert at.metric[0].value == "50,007"
+
+
+def test_one_hot_page_with_empty_dictionary():
+    at = open_page("pages/one_hot.py", session_state={"p1_dictionary_rows": [], "p1_sentence": ""})
+    no_errors(at)
+    assert at.metric[0].value == "0"

@@ -82,6 +82,8 @@ def vector_length_figure(current: int, extra: int) -> go.Figure:
                              yaxis="y2", line=dict(dash="dot")))
     for x, label in [(current, "your dictionary"), (current + extra, "with the extra words"),
                      (50_257, "GPT-2's vocabulary")]:
+        if x < 1:
+            continue  # an empty vocabulary has no place on a log axis
         fig.add_trace(go.Scatter(x=[x], y=[x], mode="markers+text", text=[label], textposition="top left",
                                  marker=dict(size=10, color=ACCENT if label != "GPT-2's vocabulary" else MUTED),
                                  showlegend=False, hovertemplate=f"{label}: %{{x:,}} numbers<extra></extra>"))
