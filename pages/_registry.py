@@ -40,6 +40,8 @@ PAGES: list[PageSpec] = [
              "Translate word by word; find a missing word's closest key by edit distance."),
     PageSpec(PART1, "pages/one_hot.py", "One-hot vectors", ":material/grid_on:",
              "Sorted vocabularies; every token becomes a row of zeros with a single 1."),
+    PageSpec(PART1, "pages/matrix_dictionary.py", "Dictionary as q·Kᵀ·V", ":material/table_chart:",
+             "Keys and values as one-hot matrices: a lookup becomes two matrix products."),
     PageSpec(PART1, "pages/embeddings.py", "Embeddings", ":material/scatter_plot:",
              "Learn dense word vectors (word2vec, an autoencoder) and look at them: projections, neighbours."),
     # Part 2

@@ -131,3 +131,45 @@ def test_one_hot_page_with_empty_dictionary():
     at = open_page("pages/one_hot.py", session_state={"p1_dictionary_rows": [], "p1_sentence": ""})
     no_errors(at)
     assert at.metric[0].value == "0"
+
+
+# --- the dictionary as a matrix product ----------------------------------------------------------
+
+
+def test_matrix_dictionary_page_sous_selects_under():
+    at = open_page("pages/matrix_dictionary.py")
+    no_errors(at)
+    keys = ["le", "chat", "est", "sous", "la", "table"]  # K's rows, in the dictionary's order
+    scores = array(figure(at, "md_scores")["data"][0]["z"]).ravel()
+    assert [keys[i] for i in np.flatnonzero(scores)] == ["sous"]
+    value = array(figure(at, "md_value")["data"][0]["z"]).ravel()
+    assert list(value) == [0, 0, 0, 0, 1]  # cat, is, table, the, under
+    assert "**“under”**" in texts(at)
+
+    at.text_input(key="md_query").set_value("chat").run()
+    assert "**“cat”**" in texts(at)
+    scores = array(figure(at, "md_scores")["data"][0]["z"]).ravel()
+    assert scores[keys.index("chat")] == 1 and scores.sum() == 1
+
+
+def test_matrix_dictionary_page_missing_word_selects_nothing_until_relaxed():
+    at = open_page("pages/matrix_dictionary.py")
+    at.text_input(key="md_query").set_value("tables").run()
+    no_errors(at)
+    assert not array(figure(at, "md_scores")["data"][0]["z"]).any()
+    assert "**Decoded:** nothing" in texts(at)
+    at.toggle(key="md_relax").set_value(True).run()
+    scores = array(figure(at, "md_scores")["data"][0]["z"]).ravel()
+    assert scores[5] == pytest.approx(5 / 6)  # one edit out of six letters, at the row of "table"
+    assert "**“table”**" in texts(at)
+
+
+def test_matrix_dictionary_page_odd_inputs():
+    at = open_page("pages/matrix_dictionary.py", session_state={"p1_dictionary_rows": []})
+    no_errors(at)
+    at = open_page("pages/matrix_dictionary.py", session_state={"p1_dictionary_rows": [["猫", "cat"]]})
+    at.text_input(key="md_query").set_value("猫").run()
+    no_errors(at)
+    assert "**“cat”**" in texts(at)
+    at.text_input(key="md_query").set_value("").run()
+    no_errors(at)
