@@ -46,8 +46,11 @@ class Tokenizer:
     def from_dict(cls, data: dict) -> "Tokenizer":
         raise NotImplementedError
 
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=1)
+
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+        Path(path).write_text(self.to_json(), encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> "Tokenizer":
@@ -347,6 +350,19 @@ def _exhausted_message(text: str, vocab_size: int, n_merges: int) -> str:
            if len(set(text)) == 1 else "every adjacent pair of tokens is already a single token")
     return (f"this text supports only {256 + n_merges} tokens ({n_merges} merges), not the {vocab_size} asked: "
             f"{why}. Use a longer or more varied text, or a smaller vocabulary.")
+
+
+def parse_ids(text: str) -> list[int]:
+    """"104, 105 33" -> [104, 105, 33]: ids typed by a learner, separated by commas or spaces."""
+    ids = []
+    for part in regex.split(r"[\s,;]+", text.strip().strip("[]")):
+        if not part:
+            continue
+        try:
+            ids.append(int(part))
+        except ValueError:
+            raise ValueError(f"{part!r} is not a token id: type whole numbers separated by commas or spaces") from None
+    return ids
 
 
 def train_bpe_job(text: str, vocab_size: int, pattern: str | None = GPT2_SPLIT_PATTERN) -> Job:
