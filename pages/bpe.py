@@ -98,8 +98,11 @@ c[2].metric("Tokens after BPE", f"{n_tokens:,}")
 c[3].metric("Bytes per token", f"{n_bytes / n_tokens:.2f}")
 
 st.subheader("Step through the merges")
-if "bpe_step" not in st.session_state or st.session_state["bpe_step"] > n_merges:
+# a step slider left at the end follows the end when the vocabulary grows
+previous_end = st.session_state.get("bpe_step_end")
+if st.session_state.get("bpe_step") in (None, previous_end) or st.session_state["bpe_step"] > n_merges:
     st.session_state["bpe_step"] = n_merges
+st.session_state["bpe_step_end"] = n_merges
 step = st.slider("Merges applied", 0, max(n_merges, 1), key="bpe_step", disabled=n_merges == 0)
 step = min(step, n_merges)
 sample = st.text_area("Sample text (edit it)", sample_of(text), key="bpe_sample", height=120)

@@ -59,6 +59,12 @@ def test_step_through_merges_table_and_chart():
     assert length["y"][-1] == len(tok.encode(TEXT)) and len(length["y"]) == 320 - 256 + 1
     assert char_ref["y"][0] == n_bytes / len(TEXT)
 
+    # a step slider at the end follows the end when the vocabulary grows
+    at.slider(key="bpe_step").set_value(64).run()
+    at.slider(key="bpe_vocab").set_value(352).run()
+    assert at.slider(key="bpe_step").value == 96
+    tok = BPETokenizer().train(TEXT, 352)
+
     # the merge table, searched
     at.text_input(key="bpe_search").set_value("th").run()
     table = at.dataframe[0].value

@@ -169,6 +169,15 @@ def test_round_trip_examples(trained, text):
     assert b"".join(trained.vocab[i] for i in ids) == text.encode("utf-8")
 
 
+def test_round_trip_long_random_unicode(trained):
+    rng = random.Random(1)
+    # any code point but the surrogates, which UTF-8 cannot encode
+    points = [rng.choice([rng.randrange(0x80), rng.randrange(0x80, 0xD800), rng.randrange(0xE000, 0x110000)])
+              for _ in range(20_000)]
+    text = "".join(map(chr, points))
+    assert trained.decode(trained.encode(text)) == text
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.text(max_size=300))
 def test_round_trip_any_unicode(trained, text):
