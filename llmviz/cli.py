@@ -1,0 +1,225 @@
+"""The command line: train the tutorial's models and generate text without the app.
+
+    python -m llmviz presets
+    python -m llmviz train --preset lm5 --corpus shakespeare --iters 2000 --out lm5.safetensors --json
+    python -m llmviz train --resume lm5.safetensors --iters 1000 --out lm5-more.safetensors
+    python -m llmviz generate --checkpoint lm5.safetensors --prompt "ROMEO:" --max-new-tokens 300 --top-k 10
+
+Every ModelConfig and TrainConfig field is a flag (--n-embd, --learning-rate, --lr-decay/--no-lr-decay,
+...); a flag left out keeps the preset's value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import math
+import re
+import resource
+import sys
+import time
+from dataclasses import fields
+
+from llmviz.model import PRESETS, ModelConfig
+from llmviz.train import TrainConfig
+
+# flags with a shorter spelling
+ALIASES = {"max_iters": ["--iters"], "learning_rate": ["--lr"]}
+
+
+def _field_comments(cls) -> dict[str, str]:
+    """The one-line comment of each dataclass field, reused as the flag's help."""
+    out = {}
+    for line in inspect.getsource(cls).splitlines():
+        m = re.match(r"\s+(\w+): .*?#\s*(.+)$", line)
+        if m:
+            out[m.group(1)] = m.group(2).replace("%", "%%")
+    return out
+
+
+def _add_dataclass_flags(parser: argparse.ArgumentParser, cls, skip=()) -> None:
+    group = parser.add_argument_group(f"{cls.__name__} fields (default: the preset's)")
+    helps = _field_comments(cls)
+    for f in fields(cls):
+        if f.name in skip:
+            continue
+        names = ["--" + f.name.replace("_", "-")] + ALIASES.get(f.name, [])
+        if f.type in ("bool", bool):
+            group.add_argument(*names, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                               help=helps.get(f.name))
+        else:
+            kind = {"int": int, "float": float, "str": str, "int | None": int}.get(str(f.type), str)
+            group.add_argument(*names, dest=f.name, type=kind, default=None, metavar=f.name.upper(),
+                               help=helps.get(f.name))
+
+
+def _overrides(args, cls) -> dict:
+    return {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m llmviz", description="Train and sample the tutorial's language models.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("presets", help="list the models of the tutorial")
+
+    tr = sub.add_parser("train", help="train a model and save a checkpoint")
+    tr.add_argument("--preset", default="lm5", choices=list(PRESETS))
+    tr.add_argument("--corpus", default="shakespeare",
+                    help="shakespeare, python-docs, tiny-shakespeare, or the path of a UTF-8 text file")
+    tr.add_argument("--out", help="where to save the checkpoint (.safetensors)")
+    tr.add_argument("--resume", metavar="CHECKPOINT",
+                    help="go on training a checkpoint (weights, optimizer, history); --iters then counts extra steps")
+    tr.add_argument("--json", action="store_true", help="print one final JSON line with the results")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_dataclass_flags(tr, ModelConfig, skip=("vocab_size",))
+    _add_dataclass_flags(tr, TrainConfig)
+
+    ge = sub.add_parser("generate", help="stream text from a checkpoint")
+    ge.add_argument("--checkpoint", required=True)
+    ge.add_argument("--prompt", default="\n")
+    ge.add_argument("--max-new-tokens", type=int, default=500)
+    ge.add_argument("--temperature", type=float, default=1.0)
+    ge.add_argument("--top-k", type=int, default=None)
+    ge.add_argument("--top-p", type=float, default=None)
+    ge.add_argument("--seed", type=int, default=None)
+    return ap
+
+
+def _progress(snap, stream=sys.stderr) -> None:
+    width = 24
+    filled = int(width * snap.fraction)
+    last = snap.history[-1] if snap.history else None
+    loss = snap.extra.get("batch_loss")
+    parts = [f"[{'#' * filled}{'-' * (width - filled)}] {snap.step}/{snap.total}"]
+    if loss is not None:
+        parts.append(f"loss {loss:.3f}")
+    if last is not None:
+        parts.append(f"val {last.val_loss:.3f} @ {last.step}")
+    if snap.eta is not None:
+        parts.append(f"ETA {snap.eta:.0f} s")
+    stream.write("\r" + "  ".join(parts) + "   ")
+    stream.flush()
+
+
+def cmd_presets() -> int:
+    from llmviz.model import LanguageModel, preset_config
+
+    for name, p in PRESETS.items():
+        n = LanguageModel(preset_config(name, 65)).num_params()
+        print(f"{name:<11} {n:>12,} params (65 characters)  {p.title}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from llmviz import checkpoint
+    from llmviz.corpora import CorpusError, get_corpus
+    from llmviz.model import preset_config
+    from llmviz.train import TrainingError, TrainingRun
+
+    try:
+        corpus = get_corpus(args.corpus)
+    except CorpusError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    ck = None
+    if args.resume:
+        try:
+            ck = checkpoint.load(args.resume)
+        except checkpoint.CheckpointError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        tcfg_dict = {**ck.train_config.to_dict(), **_overrides(args, TrainConfig)}
+        tcfg_dict["max_iters"] = ck.step + (args.max_iters or ck.train_config.max_iters)
+        model_cfg, preset = None, f"resumed:{args.resume}"
+    else:
+        preset = PRESETS[args.preset]
+        model_cfg = preset_config(args.preset, 1)  # vocab_size follows the corpus
+        model_cfg = ModelConfig(**{**model_cfg.to_dict(), **_overrides(args, ModelConfig)})
+        tcfg_dict = {**preset.train, **_overrides(args, TrainConfig)}
+        preset = args.preset
+    try:
+        run = TrainingRun(model_cfg, TrainConfig(**tcfg_dict), corpus.text, checkpoint=ck)
+    except (TrainingError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        print(f"{corpus.describe()}\n{preset}: {run.n_params:,} parameters on {run.device}"
+              f"{f' ({run.threads} threads)' if run.device == 'cpu' else ''}", file=sys.stderr)
+    t0 = time.perf_counter()
+    try:
+        snap = run.train(on_step=None if args.quiet else _progress)
+    except TrainingError as e:
+        if not args.quiet:
+            print(file=sys.stderr)
+        print(f"training failed: {e}", file=sys.stderr)
+        return 1
+    seconds = time.perf_counter() - t0
+    if not args.quiet:
+        _progress(snap)
+        print(file=sys.stderr)
+        if snap.state == "stopped":
+            print(f"stopped at step {snap.step}", file=sys.stderr)
+        if snap.extra.get("sample"):
+            print("sample:\n" + snap.extra["sample"], file=sys.stderr)
+    path = None
+    if args.out:
+        path = checkpoint.save_run(args.out, run, extra={"corpus": corpus.name})
+        if not args.quiet:
+            print(f"saved {path}", file=sys.stderr)
+    if args.json:
+        last = snap.history[-1] if snap.history else None
+        done = snap.step - run.start_step
+        nan = float("nan")
+        result = {
+            "preset": preset, "params": run.n_params, "iterations": snap.step,
+            "train_loss": last.train_loss if last else nan, "val_loss": last.val_loss if last else nan,
+            "best_val_loss": run.best_val_loss, "seconds": round(seconds, 3),
+            "ms_per_iter": round(1000 * seconds / done, 3) if done else nan,
+            "device": run.device, "threads": run.threads, "state": snap.state,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "checkpoint": str(path) if path else None,
+        }
+        print(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.items()}))
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from llmviz import checkpoint
+    from llmviz.generate import generate_stream
+
+    try:
+        ck = checkpoint.load(args.checkpoint)
+    except checkpoint.CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        ids = ck.tokenizer.encode(args.prompt)
+    except ValueError as e:
+        print(f"error: the prompt cannot be encoded: {e}", file=sys.stderr)
+        return 2
+    if not ids:
+        ids = [0]
+    out = sys.stdout
+    out.write(args.prompt)
+    new: list[int] = []
+    shown = ""
+    for tok in generate_stream(ck.model, ids, args.max_new_tokens, temperature=args.temperature,
+                               top_k=args.top_k, top_p=args.top_p, seed=args.seed):
+        new.append(tok)
+        text = ck.tokenizer.decode(new)  # decode the whole tail: a token may complete a multi-byte character
+        out.write(text[len(shown):])
+        out.flush()
+        shown = text
+    out.write("\n")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "presets":
+        return cmd_presets()
+    if args.command == "train":
+        return cmd_train(args)
+    return cmd_generate(args)

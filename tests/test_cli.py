@@ -1,0 +1,80 @@
+"""The command line: train -> JSON line + checkpoint, resume, generate streams text, clear errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmviz import checkpoint
+from llmviz.cli import main
+
+TEXT = "Now is the winter of our discontent made glorious summer by this sun of York.\n" * 50
+SMALL = ["--n-embd", "16", "--n-head", "2", "--block-size", "8", "--batch-size", "8", "--eval-iters", "2",
+         "--eval-interval", "10", "--sample-tokens", "5", "--lr", "3e-3"]
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    path = tmp_path / "york.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    return str(path)
+
+
+def test_train_prints_one_json_line_and_saves_a_checkpoint(corpus, tmp_path, capsys):
+    out = tmp_path / "ck.safetensors"
+    assert main(["train", "--preset", "lm2", "--corpus", corpus, "--iters", "20", "--out", str(out), "--json",
+                 "--quiet", *SMALL]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    res = json.loads(lines[0])
+    assert res["preset"] == "lm2" and res["iterations"] == 20 and res["state"] == "finished"
+    ck = checkpoint.load(out)
+    assert res["params"] == ck.model.num_params()
+    assert res["val_loss"] == ck.history[-1].val_loss and res["best_val_loss"] == ck.best_val_loss
+    assert res["seconds"] > 0 and res["ms_per_iter"] > 0 and res["peak_rss_mb"] > 0
+    # the flags reached the model: lm2's layout with our sizes
+    cfg = ck.model_config
+    assert (cfg.n_embd, cfg.block_size, cfg.ffwd, cfg.vocab_size) == (16, 8, "none", len(set(TEXT)))
+    assert ck.train_config.learning_rate == 3e-3 and ck.train_config.max_iters == 20
+
+
+def test_resume_trains_more_steps(corpus, tmp_path, capsys):
+    first, second = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    main(["train", "--corpus", corpus, "--iters", "10", "--out", str(first), "--quiet", *SMALL])
+    assert main(["train", "--corpus", corpus, "--resume", str(first), "--iters", "10", "--out", str(second),
+                 "--json", "--quiet"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["iterations"] == 20
+    assert [r.step for r in checkpoint.load(second).history] == [0, 10, 20]
+
+
+def test_generate_streams_the_requested_number_of_characters(corpus, tmp_path, capsys):
+    out = tmp_path / "ck.safetensors"
+    main(["train", "--corpus", corpus, "--iters", "10", "--out", str(out), "--quiet", *SMALL])
+    capsys.readouterr()
+    assert main(["generate", "--checkpoint", str(out), "--prompt", "Now", "--max-new-tokens", "40",
+                 "--temperature", "0.8", "--top-k", "5", "--seed", "1"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Now") and len(text) == len("Now") + 40 + 1 and set(text) <= set(TEXT)
+
+
+def test_errors_are_plain_words(corpus, tmp_path, capsys):
+    assert main(["train", "--corpus", str(tmp_path / "missing.txt"), "--quiet"]) == 2
+    assert "unknown corpus" in capsys.readouterr().err
+    assert main(["train", "--corpus", corpus, "--n-embd", "30", "--n-head", "4", "--quiet"]) == 2
+    assert "divisible by n_head" in capsys.readouterr().err
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a checkpoint at all")
+    assert main(["generate", "--checkpoint", str(bad)]) == 2
+    assert "not an llmviz checkpoint" in capsys.readouterr().err
+    assert main(["train", "--corpus", corpus, "--iters", "30", "--lr", "1e4", "--quiet", *SMALL[:-2]]) == 1
+    assert "probably too high" in capsys.readouterr().err
+
+
+def test_python_dash_m_lists_the_presets():
+    out = subprocess.run([sys.executable, "-m", "llmviz", "presets"], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0
+    assert "10,788,929" in out.stdout and out.stdout.index("lm1 ") < out.stdout.index("lm5")
