@@ -22,3 +22,4 @@ with st.sidebar:
     _ui.device_picker()
 
 navigation.run()
+_ui.start_device_probe()  # after the page is drawn, so the first visit does not wait for torch

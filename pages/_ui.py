@@ -37,32 +37,27 @@ def current_corpus() -> corpora.Corpus:
     return corpus
 
 
-@st.cache_resource(show_spinner=False)
-def _device_probe() -> dict:
-    """Import torch and list the devices once per server, in the background, so the first page
-    renders without waiting for torch (and the training pages find it warm)."""
-    found: dict = {}
+_devices: dict = {}  # filled once per server by the background probe
+
+
+def start_device_probe() -> None:
+    """Import torch and list the devices once per server, in a background thread, after the first
+    page has been drawn: pages render without waiting for torch, and training pages find it warm."""
+    if _devices.get("started"):
+        return
+    _devices["started"] = True
 
     def probe():
-        from llmviz.device import available_devices, cpu_count
+        from llmviz.device import available_devices
 
-        found["cores"] = cpu_count()
-        found["devices"] = available_devices()
+        _devices["devices"] = available_devices()
 
     threading.Thread(target=probe, name="llmviz-device-probe", daemon=True).start()
-    return found
 
 
-def available_devices(wait: float = 0.0) -> list[str] | None:
-    """The devices torch can use, best first; None while the background probe is still running."""
-    found = _device_probe()
-    if "devices" not in found and wait > 0:
-        import time
-
-        end = time.monotonic() + wait
-        while "devices" not in found and time.monotonic() < end:
-            time.sleep(0.05)
-    return found.get("devices")
+def available_devices() -> list[str] | None:
+    """The devices torch can use, best first; None while the background probe has not finished."""
+    return _devices.get("devices")
 
 
 def current_device() -> str:
@@ -137,7 +132,7 @@ def _use(corpus: corpora.Corpus) -> None:
 
 def device_picker() -> None:
     """Compute device: detected automatically, overridable."""
-    devices = available_devices(wait=0.3)
+    devices = available_devices()
     options = ["auto"] + (devices or ["cpu"])
     labels = {"auto": f"auto ({devices[0].upper()})" if devices else "auto", "cuda": "CUDA GPU",
               "mps": "Apple MPS", "cpu": "CPU"}
