@@ -57,11 +57,15 @@ def _commit_edits() -> None:
     st.session_state[_VERSION_KEY] = st.session_state.get(_VERSION_KEY, 0) + 1
 
 
+def _commit_sentence() -> None:
+    st.session_state[SENTENCE_KEY] = st.session_state[_SENTENCE_INPUT]
+
+
 def _reset() -> None:
     st.session_state[ROWS_KEY] = default_rows()
     st.session_state[_VERSION_KEY] = st.session_state.get(_VERSION_KEY, 0) + 1
     st.session_state[SENTENCE_KEY] = lookup.DEFAULT_SENTENCE
-    st.session_state[_SENTENCE_INPUT] = lookup.DEFAULT_SENTENCE
+    st.session_state.pop(_SENTENCE_INPUT, None)  # the box is redrawn from the shared sentence
 
 
 def inputs(sentence: bool = True, editor_expanded: bool = False) -> Part1Inputs:
@@ -70,11 +74,11 @@ def inputs(sentence: bool = True, editor_expanded: bool = False) -> Part1Inputs:
     st.session_state.setdefault(SENTENCE_KEY, lookup.DEFAULT_SENTENCE)
     text = st.session_state[SENTENCE_KEY]
     if sentence:
-        if _SENTENCE_INPUT not in st.session_state:  # arriving from another page: start from the shared one
-            st.session_state[_SENTENCE_INPUT] = text
-        text = st.text_input("Sentence to translate (French)", key=_SENTENCE_INPUT, max_chars=MAX_CHARS,
+        # the box starts from the shared sentence and writes back on change; its own widget state does
+        # not survive a page switch, the shared key does
+        text = st.text_input("Sentence to translate (French)", value=text, key=_SENTENCE_INPUT,
+                             max_chars=MAX_CHARS, on_change=_commit_sentence,
                              help="Shared by every Part 1 page. Words are split on spaces and punctuation.")
-        st.session_state[SENTENCE_KEY] = text
 
     rows = st.session_state[ROWS_KEY]
     dictionary, notes = lookup.clean_dictionary(rows)

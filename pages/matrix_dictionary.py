@@ -4,7 +4,6 @@ import numpy as np
 import streamlit as st
 
 from llmviz import lookup, vectors
-from llmviz.plots import common
 from llmviz.plots import part1 as figs
 from pages import _part1, _ui
 
@@ -55,8 +54,7 @@ mid = st.columns(widths)
 with mid[0]:
     _ui.plot(figs.matrix(m.K, m.in_vocab, m.keys, "② K: one-hot keys", highlight_rows=chosen), key="md_K")
 with mid[1]:
-    _ui.plot(common.heatmap(scores[:, None], ["q·Kᵀ"], m.keys, "③ scores", highlight_rows=chosen,
-                            zmin=0, zmax=1), key="md_scores")
+    _ui.plot(figs.column_vector(scores, "q·Kᵀ", m.keys, "③ scores", highlight=chosen), key="md_scores")
 with mid[2]:
     _ui.plot(figs.matrix(m.V, m.out_vocab, m.keys, "④ V: one-hot values", highlight_rows=chosen), key="md_V")
 bottom = st.columns(widths)

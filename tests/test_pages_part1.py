@@ -173,3 +173,31 @@ def test_matrix_dictionary_page_odd_inputs():
     assert "**“cat”**" in texts(at)
     at.text_input(key="md_query").set_value("").run()
     no_errors(at)
+
+
+# --- the shared dictionary and sentence ----------------------------------------------------------
+
+
+def test_sentence_and_dictionary_carry_across_part1_pages():
+    at = open_page("pages/levenshtein.py", session_state={"p1_dictionary_rows": DEFAULT_ROWS + [["chien", "dog"]]})
+    at.text_input(key="p1_sentence_input").set_value("le chien est sous la table").run()
+    assert "**Translation:** the dog is under the table" in texts(at)
+    at.switch_page("pages/one_hot.py").run()
+    no_errors(at)
+    assert at.text_input(key="p1_sentence_input").value == "le chien est sous la table"
+    assert "chien" in list(at.dataframe[1].value["token"])
+    at.button(key="p1_reset").click().run()
+    assert at.text_input(key="p1_sentence_input").value == "le chat est sous la table"
+    assert "chien" not in list(at.dataframe[1].value["token"])
+    at.switch_page("pages/levenshtein.py").run()
+    assert "**Translation:** the cat is under the table" in texts(at)
+
+
+def test_editor_edits_are_applied_like_streamlit_does():
+    from pages._part1 import COLUMNS, apply_edits
+
+    rows = [["le", "the"], ["chat", "cat"], ["est", "is"]]
+    delta = {"edited_rows": {1: {COLUMNS[1]: "kitty"}}, "deleted_rows": [0],
+             "added_rows": [{COLUMNS[0]: "sous", COLUMNS[1]: "under"}, {}]}
+    assert apply_edits(rows, delta) == [["chat", "kitty"], ["est", "is"], ["sous", "under"], [None, None]]
+    assert rows[1] == ["chat", "cat"]  # the stored rows are not modified in place

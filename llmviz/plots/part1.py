@@ -25,7 +25,7 @@ def _bars(labels, values, winner: int | None, title: str, fmt: str, x_title: str
     colors = [ACCENT if i == winner else MUTED for i in range(len(labels))]
     fig = go.Figure(go.Bar(
         x=list(values), y=labels, orientation="h", marker_color=colors,
-        text=[format(v, fmt) for v in values], textposition="auto",
+        text=[format(v, fmt) for v in values], textposition="outside", cliponaxis=False,
         hovertemplate="%{y}: %{x:" + fmt + "}<extra></extra>",
     ))
     fig.update_yaxes(autorange="reversed", type="category")
@@ -104,16 +104,26 @@ def row_vector(v: np.ndarray, labels: Sequence[str], title: str, highlight: Sequ
     """A single row vector as a one-row heatmap (with the chosen entries outlined)."""
     fig = heatmap(np.atleast_2d(v), labels, [""], title, fmt=fmt, highlight_cols=highlight,
                   zmin=min(0.0, float(np.min(v))) if np.size(v) else 0, zmax=max(1.0, float(np.max(v))) if np.size(v) else 1)
+    fig.update_traces(showscale=False)  # the numbers are written in the cells
     fig.update_layout(height=150)
     return fig
+
+
+def column_vector(v: np.ndarray, label: str, row_labels: Sequence[str], title: str,
+                  highlight: Sequence[int] = ()) -> go.Figure:
+    """A vector drawn as a column, so it lines up with the rows of the matrix beside it."""
+    fig = heatmap(np.asarray(v, dtype=float)[:, None], [label], row_labels, title, highlight_rows=highlight,
+                  zmin=min(0.0, float(np.min(v))) if np.size(v) else 0, zmax=max(1.0, float(np.max(v))) if np.size(v) else 1)
+    return fig.update_traces(showscale=False)
 
 
 def matrix(m: np.ndarray, col_labels: Sequence[str], row_labels: Sequence[str], title: str,
            highlight_rows: Sequence[int] = (), fmt: str = ".0f", x_title: str = "", y_title: str = "") -> go.Figure:
     """A 0/1 (or small-valued) matrix with token labels, e.g. K or V."""
-    return heatmap(m, col_labels, row_labels, title, fmt=fmt, highlight_rows=highlight_rows,
-                   zmin=min(0.0, float(np.min(m))) if m.size else 0, zmax=max(1.0, float(np.max(m))) if m.size else 1,
-                   x_title=x_title, y_title=y_title)
+    fig = heatmap(m, col_labels, row_labels, title, fmt=fmt, highlight_rows=highlight_rows,
+                  zmin=min(0.0, float(np.min(m))) if m.size else 0, zmax=max(1.0, float(np.max(m))) if m.size else 1,
+                  x_title=x_title, y_title=y_title)
+    return fig.update_traces(showscale=False)
 
 
 # --- page 4: cosine similarity -------------------------------------------------------------------
