@@ -86,6 +86,20 @@ def relaxed_query(word: str, keys: list[str], in_vocab: list[str]) -> tuple[np.n
     return strength * one_hot(key, in_vocab), key, strength
 
 
+def mixed_query(vocab: list[str], mix: dict[str, float], noise: float = 0.0, seed: int = 0) -> np.ndarray:
+    """A query that is no longer one-hot: Σ weight·onehot(token), plus Gaussian noise of size `noise`.
+
+    {"table": 0.95} is the tutorial's "tables ≈ 0.95·table"; {"le": 0.5, "la": 0.5} sits halfway.
+    The noise vector has expected length `noise` whatever the vocabulary size.
+    """
+    q = np.zeros(len(vocab))
+    for token, weight in mix.items():
+        q += weight * one_hot(token, vocab)
+    if noise and len(vocab):
+        q += noise * np.random.default_rng(seed).standard_normal(len(vocab)) / np.sqrt(len(vocab))
+    return q
+
+
 # --- decoding a vector ---------------------------------------------------------------------------
 
 

@@ -42,6 +42,8 @@ PAGES: list[PageSpec] = [
              "Sorted vocabularies; every token becomes a row of zeros with a single 1."),
     PageSpec(PART1, "pages/matrix_dictionary.py", "Dictionary as q·Kᵀ·V", ":material/table_chart:",
              "Keys and values as one-hot matrices: a lookup becomes two matrix products."),
+    PageSpec(PART1, "pages/cosine.py", "Cosine similarity", ":material/explore:",
+             "Decode any vector to its most similar token; near-miss and mixed queries."),
     PageSpec(PART1, "pages/bpe.py", "Tokenization (BPE)", ":material/token:",
              "Learn byte-pair merges on your text, step through them, and watch the text compress."),
     PageSpec(PART1, "pages/embeddings.py", "Embeddings", ":material/scatter_plot:",

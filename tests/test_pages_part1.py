@@ -201,3 +201,43 @@ def test_editor_edits_are_applied_like_streamlit_does():
              "added_rows": [{COLUMNS[0]: "sous", COLUMNS[1]: "under"}, {}]}
     assert apply_edits(rows, delta) == [["chat", "kitty"], ["est", "is"], ["sous", "under"], [None, None]]
     assert rows[1] == ["chat", "cat"]  # the stored rows are not modified in place
+
+
+# --- cosine --------------------------------------------------------------------------------------
+
+VOCAB = ["chat", "est", "la", "le", "sous", "table"]
+
+
+def test_cosine_page_near_miss_and_mix():
+    at = open_page("pages/cosine.py")
+    no_errors(at)
+    # the default query is 0.95·table: cosine 1 with table, dot product 0.95
+    assert "**Best match:** “table” (cosine 1.000)" in texts(at)
+    cos = array(figure(at, "cos_bars")["data"][0]["x"])
+    dots = array(figure(at, "cos_dots")["data"][0]["x"])
+    assert cos[VOCAB.index("table")] == pytest.approx(1.0) and dots[VOCAB.index("table")] == pytest.approx(0.95)
+    # shrinking A changes the dot product but not the cosine
+    at.slider(key="cos_wa").set_value(0.3).run()
+    assert array(figure(at, "cos_dots")["data"][0]["x"])[VOCAB.index("table")] == pytest.approx(0.3)
+    assert array(figure(at, "cos_bars")["data"][0]["x"])[VOCAB.index("table")] == pytest.approx(1.0)
+    # mixing in more of B (chat) than A flips the winner
+    at.slider(key="cos_wb").set_value(0.6).run()
+    no_errors(at)
+    assert "**Best match:** “chat”" in texts(at) and "**“cat”**" in texts(at)
+    cos = array(figure(at, "cos_bars")["data"][0]["x"])
+    assert cos[VOCAB.index("chat")] == pytest.approx(0.6 / np.hypot(0.3, 0.6))
+
+
+def test_cosine_page_noise_zero_vector_and_same_word():
+    at = open_page("pages/cosine.py")
+    at.slider(key="cos_noise").set_value(0.5).run()
+    before = array(figure(at, "cos_q")["data"][0]["z"])
+    at.button(key="cos_reroll").click().run()
+    after = array(figure(at, "cos_q")["data"][0]["z"])
+    assert not np.allclose(before, after)
+    at.slider(key="cos_noise").set_value(0.0).run()
+    at.slider(key="cos_wa").set_value(0.0).run()
+    no_errors(at)
+    assert "**Best match:** none" in texts(at)
+    at.selectbox(key="cos_b").set_value("table").run()
+    no_errors(at)

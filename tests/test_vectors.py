@@ -167,3 +167,19 @@ def test_attention_with_one_hot_queries_translates_the_sentence():
     # "the" (le, la) outvote "table": exp(1/√6) < 2, so the soft average leaks
     out = vectors.attention(Q, m.K, m.V).output
     assert vectors.decode(out[-1], m.out_vocab)[0] == "the"
+
+
+def test_mixed_query_and_which_key_wins():
+    vocab = vectors.vocabulary(D)
+    q = vectors.mixed_query(vocab, {"table": 0.95})
+    assert vectors.decode(q, vocab)[0] == "table"
+    assert vectors.cosine_similarity(q, np.eye(len(vocab)))[vocab.index("table")] == pytest.approx(1.0)
+    # a 70/30 mix: the larger weight wins, with cosine 0.7/√(0.7²+0.3²)
+    q = vectors.mixed_query(vocab, {"le": 0.7, "la": 0.3})
+    word, sims = vectors.decode(q, vocab)
+    assert word == "le" and sims[vocab.index("le")] == pytest.approx(0.7 / np.hypot(0.7, 0.3))
+    # noise is seeded and of about the requested length
+    n1 = vectors.mixed_query(vocab, {}, noise=0.5, seed=3)
+    assert np.array_equal(n1, vectors.mixed_query(vocab, {}, noise=0.5, seed=3))
+    assert not np.array_equal(n1, vectors.mixed_query(vocab, {}, noise=0.5, seed=4))
+    assert 0.1 < np.linalg.norm(n1) < 1.5

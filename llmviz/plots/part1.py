@@ -151,13 +151,13 @@ def plane_figure(q_xy: tuple[float, float], a_label: str, b_label: str, off_plan
                              marker=dict(size=[0, 10]), name="query",
                              hovertemplate=f"query ({x:.2f}, {y:.2f})<br>angle to {a_label}: {ang_a:.1f}°"
                                            f"<br>angle to {b_label}: {90 - ang_a:.1f}°<extra></extra>"))
-    lim = max(1.2, abs(x) + 0.2, abs(y) + 0.2)
+    lo, hi = min(-0.2, x - 0.2, y - 0.2), max(1.2, x + 0.2, y + 0.2)
     title = f"in the plane of “{a_label}” and “{b_label}”: {ang_a:.0f}° from “{a_label}”"
     if off_plane > 1e-9:
         title += f" (noise adds {off_plane:.2f} outside this plane)"
     fig.update_layout(title=title, height=380, showlegend=False, margin=dict(l=10, r=10, t=50, b=10),
-                      xaxis=dict(range=[-0.2, lim], zeroline=True, title=f"component on “{a_label}”"),
-                      yaxis=dict(range=[-0.2, lim], zeroline=True, scaleanchor="x", title=f"component on “{b_label}”"))
+                      xaxis=dict(range=[lo, hi], zeroline=True, title=f"component on “{a_label}”"),
+                      yaxis=dict(range=[lo, hi], zeroline=True, scaleanchor="x", title=f"component on “{b_label}”"))
     return fig
 
 
