@@ -241,3 +241,54 @@ def test_cosine_page_noise_zero_vector_and_same_word():
     assert "**Best match:** none" in texts(at)
     at.selectbox(key="cos_b").set_value("table").run()
     no_errors(at)
+
+
+# --- softmax -------------------------------------------------------------------------------------
+
+KEYS = ["le", "chat", "est", "sous", "la", "table"]
+
+
+def test_softmax_page_temperature_and_the_soft_lookup():
+    at = open_page("pages/softmax.py")
+    no_errors(at)
+    assert at.slider(key="sm_temp").value == pytest.approx(0.3)
+    probs = array(figure(at, "sm_probs")["data"][1]["y"])
+    e = np.exp(1 / np.sqrt(6) / 0.3)  # by hand: score 1/√6 for sous, 0 for the rest
+    assert probs[KEYS.index("sous")] == pytest.approx(e / (e + 5)) and probs.sum() == pytest.approx(1)
+    assert "**Hard lookup:** “under” · **Soft lookup:** “under”" in texts(at)
+    # T = 1: so flat that "the" (le + la) outweighs "under"
+    at.slider(key="sm_temp").set_value(1.0).run()
+    probs = array(figure(at, "sm_probs")["data"][1]["y"])
+    e = np.exp(1 / np.sqrt(6))
+    assert probs[KEYS.index("sous")] == pytest.approx(e / (e + 5))
+    assert "**Soft lookup:** “the”" in texts(at) and "They disagree" in texts(at)
+    # without √d scaling the score is a full 1 again
+    at.toggle(key="sm_scale").set_value(False).run()
+    probs = array(figure(at, "sm_probs")["data"][1]["y"])
+    assert probs[KEYS.index("sous")] == pytest.approx(np.e / (np.e + 5))
+
+
+def test_softmax_page_naive_overflows_and_scaling_plot():
+    at = open_page("pages/softmax.py")
+    table = at.dataframe[-1].value
+    assert not table.iloc[:, 2].isna().any()
+    at.slider(key="sm_shift").set_value(800).run()
+    no_errors(at)
+    table2 = at.dataframe[-1].value
+    assert table2.iloc[:, 2].isna().all()  # naive: nan everywhere
+    assert np.allclose(table2.iloc[:, 3], table.iloc[:, 3])  # stable: unchanged by the shift
+    assert "overflowed" in texts(at)
+    fig = figure(at, "sm_scaling")
+    unscaled, scaled = array(fig["data"][0]["y"]), array(fig["data"][1]["y"])
+    assert unscaled[-1] > 0.9 and scaled[-1] < 0.6  # d = 1024: collapsed vs still soft
+    at.slider(key="sm_keys").set_value(2).run()
+    assert array(figure(at, "sm_scaling")["data"][1]["y"]).min() >= 0.5  # 2 keys: the max is at least 1/2
+
+
+def test_softmax_page_missing_and_empty_query():
+    at = open_page("pages/softmax.py")
+    at.text_input(key="sm_query").set_value("tables").run()
+    no_errors(at)
+    assert "**Hard lookup:** “table”" in texts(at)
+    at.text_input(key="sm_query").set_value("").run()
+    no_errors(at)

@@ -185,6 +185,20 @@ def scores_and_probs(labels: Sequence[str], scores: np.ndarray, probs: np.ndarra
     return fig
 
 
+def compare_values(labels: Sequence[str], series: dict[str, np.ndarray], title: str = "") -> go.Figure:
+    """Grouped bars, one group per token: e.g. the hard and the soft lookup's output vectors."""
+    labels = [str(s) for s in labels]
+    fig = go.Figure()
+    for (name, values), color in zip(series.items(), [MUTED, ACCENT, "#54a24b", "#b279a2"]):
+        fig.add_trace(go.Bar(x=labels, y=list(values), name=name, marker_color=color,
+                             text=[f"{v:.2f}" for v in values], textposition="outside", cliponaxis=False,
+                             hovertemplate="%{x}: %{y:.3f}<extra>" + name + "</extra>"))
+    fig.update_layout(title=title or "output vector over the output vocabulary", barmode="group", height=320,
+                      margin=dict(l=10, r=10, t=50, b=10), xaxis=dict(type="category"),
+                      yaxis=dict(range=[0, 1.15]), legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
 def scaling_figure(dims: Sequence[int], unscaled: np.ndarray, scaled: np.ndarray, n_keys: int) -> go.Figure:
     """Mean largest softmax weight against d, with and without dividing the scores by √d."""
     fig = go.Figure()
