@@ -98,4 +98,5 @@ def page_errors(page) -> list[str]:
     """Texts of exceptions and error boxes shown on the page."""
     texts = [e.inner_text() for e in page.query_selector_all("[data-testid='stException']")]
     texts += [e.inner_text() for e in page.query_selector_all("[data-testid='stAlertContentError']")]
+    texts += [e.inner_text() for e in page.query_selector_all("[role='dialog']") if "not found" in e.inner_text().lower()]
     return texts

@@ -19,6 +19,12 @@ def browser_and_url():
     ARTIFACTS.mkdir(exist_ok=True)
     with streamlit_server() as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        # a learner's first request is the home page; Streamlit's pages/-folder compatibility shows a
+        # one-time "Page not found" notice when a fresh server's very first request is a deep link
+        first = browser.new_page()
+        first.goto(url + "/")
+        wait_until_idle(first)
+        first.close()
         try:
             yield browser, url
         finally:
