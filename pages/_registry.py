@@ -46,6 +46,8 @@ PAGES: list[PageSpec] = [
              "Decode any vector to its most similar token; near-miss and mixed queries."),
     PageSpec(PART1, "pages/softmax.py", "Softmax", ":material/equalizer:",
              "Scores to probabilities: temperature, the soft lookup, why divide by √d, the stable form."),
+    PageSpec(PART1, "pages/attention.py", "Attention", ":material/center_focus_strong:",
+             "softmax(QKᵀ/√d)·V translates a whole sentence; a self-attention head with a causal mask."),
     PageSpec(PART1, "pages/bpe.py", "Tokenization (BPE)", ":material/token:",
              "Learn byte-pair merges on your text, step through them, and watch the text compress."),
     PageSpec(PART1, "pages/embeddings.py", "Embeddings", ":material/scatter_plot:",

@@ -292,3 +292,66 @@ def test_softmax_page_missing_and_empty_query():
     assert "**Hard lookup:** “table”" in texts(at)
     at.text_input(key="sm_query").set_value("").run()
     no_errors(at)
+
+
+# --- attention -----------------------------------------------------------------------------------
+
+
+def test_attention_page_translates_the_sentence_and_leaks_when_flat():
+    at = open_page("pages/attention.py")
+    no_errors(at)
+    assert "**Attention translates:** the cat is under the table" in texts(at)
+    w = array(figure(at, "att_weights")["data"][0]["z"])
+    assert w.shape == (6, 6) and np.allclose(w.sum(axis=1), 1)
+    assert [KEYS[i] for i in w.argmax(axis=1)] == ["le", "chat", "est", "sous", "la", "table"]
+    # bare one-hot queries (s = 1): every word is outvoted by the two keys that give "the",
+    # 2/(e^(1/√6) + 5) > e^(1/√6)/(e^(1/√6) + 5)
+    at.slider(key="att_sharp").set_value(1.0).run()
+    assert "**Attention translates:** the the the the the the" in texts(at)
+    assert "answer for *chat* (the instead of cat)" in texts(at)
+    # words missing from the dictionary are relaxed to their closest key
+    at.slider(key="att_sharp").set_value(5.0).run()
+    at.text_input(key="p1_sentence_input").set_value("les chats sous la tables").run()
+    no_errors(at)
+    assert "**Attention translates:** the cat under the table" in texts(at)
+
+
+def _sdpa_output(words, d_head, seed, causal):
+    import torch
+    import torch.nn.functional as F
+
+    from llmviz import vectors
+
+    X = vectors.one_hot_matrix(words, sorted(set(words)))
+    q, k, v = (torch.tensor(X @ W) for W in vectors.head_weights(X.shape[1], d_head, seed=seed))
+    return F.scaled_dot_product_attention(q, k, v, is_causal=causal).numpy()
+
+
+def test_attention_page_head_causal_mask_reroll_and_size():
+    at = open_page("pages/attention.py")
+    words = ["le", "chat", "est", "sous", "la", "table"]
+    weights = array(figure(at, "att_head_weights")["data"][0]["z"])
+    upper = np.triu(np.ones((6, 6), dtype=bool), k=1)
+    assert np.isnan(weights[upper]).all() and np.allclose(np.nansum(weights, axis=1), 1)  # masked: drawn empty
+    assert weights[0, 0] == pytest.approx(1.0)  # the first word only sees itself
+    out = array(figure(at, "att_head_output")["data"][0]["z"])
+    assert np.allclose(out, _sdpa_output(words, 4, 0, True), atol=1e-6)
+
+    at.toggle(key="att_causal").set_value(False).run()
+    weights = array(figure(at, "att_head_weights")["data"][0]["z"])
+    assert not np.isnan(weights).any() and (weights[upper] > 0).all()
+    assert np.allclose(array(figure(at, "att_head_output")["data"][0]["z"]), _sdpa_output(words, 4, 0, False), atol=1e-6)
+
+    q_before = array(figure(at, "att_head_Q")["data"][0]["z"])
+    at.button(key="att_reroll").click().run()
+    q_after = array(figure(at, "att_head_Q")["data"][0]["z"])
+    assert q_before.shape == q_after.shape == (6, 4) and not np.allclose(q_before, q_after)
+    assert np.allclose(array(figure(at, "att_head_output")["data"][0]["z"]), _sdpa_output(words, 4, 1, False), atol=1e-6)
+    at.slider(key="att_dhead").set_value(7).run()
+    assert array(figure(at, "att_head_Q")["data"][0]["z"]).shape == (6, 7)
+
+
+@pytest.mark.parametrize("sentence", ["", "...", "猫 猫 猫", "la " * 200])
+def test_attention_page_odd_sentences(sentence):
+    at = open_page("pages/attention.py", session_state={"p1_sentence": sentence})
+    no_errors(at)
