@@ -53,6 +53,16 @@ PAGES: list[PageSpec] = [
     PageSpec(PART1, "pages/embeddings.py", "Embeddings", ":material/scatter_plot:",
              "Learn dense word vectors (word2vec, an autoencoder) and look at them: projections, neighbours."),
     # Part 2
+    PageSpec(PART2, "pages/lm1.py", "LM1 · one attention head", ":material/looks_one:",
+             "The smallest model, trained live: unmasked it cheats on its loss and writes garbage; masked it is honest."),
+    PageSpec(PART2, "pages/lm2.py", "LM2 · multi-head attention", ":material/view_column:",
+             "Several heads and a position embedding: train it live, then generate and look at its attention."),
+    PageSpec(PART2, "pages/lm3.py", "LM3 · feed-forward layer", ":material/linear_scale:",
+             "A Linear + ReLU after attention: each position thinks about what it gathered."),
+    PageSpec(PART2, "pages/lm4.py", "LM4 · residual blocks", ":material/stacks:",
+             "Four stacked blocks with residual connections: depth that helps."),
+    PageSpec(PART2, "pages/lm5.py", "LM5 · layer norm and dropout", ":material/tune:",
+             "Layer normalisation and dropout: as good as LM4 with half the blocks."),
 ]
 
 

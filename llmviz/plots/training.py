@@ -1,0 +1,187 @@
+"""Figures of tutorial part 2: loss curves (live and overlaid), next-token probability bars, attention
+heatmaps with the causal mask, the parameter count by component, the architecture diagram (Graphviz
+DOT text) and the pictures of the "predicting the next token" page. Pure functions: data in, figure out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from llmviz.plots.common import heatmap
+
+PALETTE = ("#1f77b4", "#e4572e", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22")
+X_TITLES = {"step": "training step", "elapsed": "wall time (s)"}
+
+
+def token_label(s: str) -> str:
+    """Make whitespace visible: a space as '␣', a newline as '⏎'."""
+    return s.replace(" ", "␣").replace("\n", "⏎").replace("\t", "⇥") or "∅"
+
+
+def loss_curves(series: Mapping[str, Sequence], x: str = "step", title: str = "", reference: Mapping[str, float] | None = None,
+                height: int = 360) -> go.Figure:
+    """Train (solid) and validation (dashed) loss of each named history of llmviz.train.Record rows,
+    one colour per run, against the step or the wall time (x = "step" or "elapsed").
+    `reference`: name -> a validation loss drawn as a dotted horizontal line (e.g. the tutorial's)."""
+    if x not in X_TITLES:
+        raise ValueError(f"x must be one of {', '.join(X_TITLES)}")
+    fig = go.Figure()
+    for i, (name, hist) in enumerate(series.items()):
+        colour = PALETTE[i % len(PALETTE)]
+        xs = [getattr(r, x) for r in hist]
+        prefix = f"{name} · " if name else ""
+        for field, dash, label in (("train_loss", "solid", "train"), ("val_loss", "dash", "validation")):
+            ys = [getattr(r, field) if math.isfinite(getattr(r, field)) else None for r in hist]
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=prefix + label, legendgroup=name,
+                                     line=dict(color=colour, dash=dash), marker=dict(size=4),
+                                     hovertemplate=f"{prefix}{label}<br>{X_TITLES[x]} %{{x}}<br>loss %{{y:.3f}}<extra></extra>"))
+    for i, (name, value) in enumerate((reference or {}).items()):
+        fig.add_hline(y=value, line=dict(dash="dot", color="grey"), annotation_text=name,
+                      annotation_position="top right")
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=50 if title else 20, b=10),
+                      xaxis_title=X_TITLES[x], yaxis_title="cross-entropy loss (nats)",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+    return fig
+
+
+def probability_bars(probs, labels: Sequence[str], top: int = 20, chosen: int | None = None,
+                     title: str = "Probability of each next token") -> go.Figure:
+    """The `top` most likely tokens, most likely first; the chosen token's bar is highlighted."""
+    p = np.asarray(probs, dtype=float)
+    order = [i for i in np.argsort(-p, kind="stable")[:top] if p[i] > 0]  # top-k / top-p leave exact zeros
+    colours = ["#e4572e" if i == chosen else "#1f77b4" for i in order]
+    ys = [float(p[i]) for i in order]
+    fig = go.Figure(go.Bar(x=[token_label(labels[i]) for i in order], y=ys, marker_color=colours,
+                           text=[f"{v:.1%}" for v in ys], textposition="outside",
+                           hovertemplate="%{x}: %{y:.2%}<extra></extra>"))
+    fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=50, b=10), yaxis_title="probability",
+                      yaxis=dict(range=[0, min(1.05, max(ys, default=0) * 1.2 + 0.02)]),
+                      xaxis=dict(type="category"))
+    return fig
+
+
+def attention_heatmap(weights, tokens: Sequence[str], causal: bool, title: str = "") -> go.Figure:
+    """One head's (T, T) attention weights: row = the position that looks, column = where it looks.
+    With the causal mask, the cells above the diagonal are the hidden future, drawn grey "−∞"."""
+    w = np.asarray(weights, dtype=float)
+    labels = [token_label(t) for t in tokens]
+    mask = np.triu(np.ones_like(w, dtype=bool), 1) if causal else None
+    return heatmap(w, labels, labels, title, zmin=0.0, zmax=1.0, mask=mask, x_title="attends to (key)",
+                   y_title="position (query)", annotate=w.size <= 256)
+
+
+def param_breakdown(parts: Mapping[str, int], title: str = "Parameters by component") -> go.Figure:
+    """A horizontal bar per component, in the order data flows through them (empty ones left out)."""
+    items = [(k, v) for k, v in parts.items() if v]
+    total = sum(v for _, v in items) or 1
+    fig = go.Figure(go.Bar(y=[k for k, _ in items], x=[v for _, v in items], orientation="h",
+                           text=[f"{v:,} ({v / total:.0%})" for _, v in items], textposition="auto",
+                           marker_color="#1f77b4"))
+    fig.update_layout(title=f"{title}: {total:,} in all", height=60 + 36 * max(1, len(items)),
+                      margin=dict(l=10, r=10, t=40, b=10), yaxis=dict(autorange="reversed"),
+                      xaxis_title="parameters")
+    return fig
+
+
+# what each preset adds to the one before it (diagram nodes to highlight)
+NEW_PARTS = {
+    "lm1": {"attention"},
+    "lm1-masked": {"mask"},
+    "lm2": {"attention", "position"},
+    "lm3": {"ffwd"},
+    "lm4": {"blocks", "residual", "ffwd"},
+    "lm5": {"norm", "dropout"},
+    "lm5-scaled": set(),
+}
+
+
+def architecture_dot(cfg, new: set[str] = frozenset()) -> str:
+    """Graphviz DOT source of the model's data flow for st.graphviz_chart; `new` parts are highlighted
+    (attention, mask, position, ffwd, blocks, residual, norm, dropout)."""
+    get = (lambda k: cfg[k]) if isinstance(cfg, Mapping) else (lambda k: getattr(cfg, k))
+    n_layer, n_head, C = get("n_layer"), get("n_head"), get("n_embd")
+
+    def node(name, label, part=None, shape="box"):
+        style = 'style="filled,rounded", fillcolor="#ffd8cc", color="#e4572e", penwidth=2' if part in new \
+            else 'style="filled,rounded", fillcolor="#eef3fb", color="#7f9cc7"'
+        return f'  {name} [label="{label}", shape={shape}, {style}];'
+
+    lines = ["digraph model {", "  rankdir=TB; node [fontname=Helvetica, fontsize=11]; edge [color=\"#555555\"];",
+             node("ids", f"token ids (T ≤ {get('block_size')})", shape="plaintext"),
+             node("tok", f"token embedding\\n{get('vocab_size')} × {C}")]
+    flow = ["ids", "tok"]
+    if get("pos_emb"):
+        lines.append(node("pos", f"+ position embedding\\n{get('block_size')} × {C}", "position"))
+        flow.append("pos")
+    if get("dropout") > 0:
+        lines.append(node("drop", f"dropout {get('dropout'):g}", "dropout"))
+        flow.append("drop")
+    blocks = ["  subgraph cluster_block {",
+              f'    label="block × {n_layer}"; style="rounded{",bold" if "blocks" in new else ""}"; '
+              f'color="{"#e4572e" if "blocks" in new else "#999999"}";']
+    inner = []
+    if get("layer_norm"):
+        blocks.append("  " + node("ln1", "layer norm", "norm"))
+        inner.append("ln1")
+    heads = "1 attention head" if n_head == 1 else f"{n_head} attention heads"
+    mask = "causal mask" if get("causal") else "NO mask: sees the future"
+    blocks.append("  " + node("att", f"{heads}\\n({mask})", "mask" if "mask" in new else "attention"))
+    inner.append("att")
+    if get("residual"):
+        blocks.append("  " + node("res1", "+ input (residual)", "residual", shape="ellipse"))
+        inner.append("res1")
+    if get("ffwd") != "none":
+        if get("layer_norm"):
+            blocks.append("  " + node("ln2", "layer norm", "norm"))
+            inner.append("ln2")
+        ff = "Linear + ReLU" if get("ffwd") == "relu" else f"feed-forward\\n{C} → {get('ff_mult') * C} → {C}"
+        blocks.append("  " + node("ff", ff, "ffwd"))
+        inner.append("ff")
+        if get("residual"):
+            blocks.append("  " + node("res2", "+ input (residual)", "residual", shape="ellipse"))
+            inner.append("res2")
+    blocks.append("  }")
+    lines += blocks
+    flow += inner
+    if get("layer_norm"):
+        lines.append(node("lnf", "final layer norm", "norm"))
+        flow.append("lnf")
+    lines += [node("head", f"linear head\\n{C} → {get('vocab_size')}"), node("soft", "softmax → probabilities"),
+              node("next", "sample the next token", shape="plaintext")]
+    flow += ["head", "soft", "next"]
+    lines += [f"  {a} -> {b};" for a, b in zip(flow, flow[1:])]
+    if n_layer > 1:
+        lines.append(f'  {inner[-1]} -> {inner[0]} [style=dashed, label="next block", constraint=false];')
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def token_grid(rows: Sequence[Sequence[int]], decode, title: str = "", row_labels: Sequence[str] | None = None,
+               highlight: tuple[int, int] | None = None) -> go.Figure:
+    """A batch of token ids as a grid, each cell showing its token (hover: the id)."""
+    z = np.asarray(rows, dtype=float)
+    text = [[token_label(decode([int(i)])) for i in r] for r in rows]
+    fig = go.Figure(go.Heatmap(z=z, text=text, texttemplate="%{text}", colorscale="Blues", showscale=False,
+                               xgap=2, ygap=2, y=list(row_labels) if row_labels else None,
+                               hovertemplate="row %{y}, position %{x}<br>token %{text} (id %{z})<extra></extra>"))
+    if highlight is not None:
+        r, c = highlight
+        fig.add_shape(type="rect", x0=c - 0.5, x1=c + 0.5, y0=r - 0.5, y1=r + 0.5, line=dict(color="#e4572e", width=3))
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(title="position in the block", dtick=1)
+    fig.update_layout(title=title, height=max(140, 50 + 26 * len(rows)), margin=dict(l=10, r=10, t=40 if title else 10, b=10))
+    return fig
+
+
+def vectors(matrix, row_labels: Sequence[str], title: str, col_title: str = "dimension") -> go.Figure:
+    """Rows of numbers (embeddings, block outputs, logits) on a diverging scale centred on 0."""
+    m = np.asarray(matrix, dtype=float)
+    if m.ndim == 1:
+        m = m[None, :]
+    return heatmap(m, [str(i) for i in range(m.shape[1])], [token_label(r) for r in row_labels], title,
+                   colorscale="RdBu", zmid=0.0, x_title=col_title, annotate=m.size <= 200)

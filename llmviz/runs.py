@@ -1,0 +1,137 @@
+"""The session's training runs side by side (tutorial part 2, the results table).
+
+Every run the learner starts is kept under a name; this module turns those runs into comparable
+records (settings, parameter count, final and best losses, speed), puts the tutorial's reference
+results beside them, and exports the table as CSV. It also ties a run's life to its owner: the
+worker stops once the owner's sentinel object is garbage-collected (a browser session that went away).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import weakref
+from dataclasses import dataclass
+
+# the tutorial's results on Tiny Shakespeare after 5000 iterations: preset -> (params, train, val)
+REFERENCE: dict[str, tuple[int, float, float]] = {
+    "lm1": (7_297, 2.216, 2.262),
+    "lm1-masked": (7_297, 2.475, 2.512),
+    "lm2": (8_865, 2.347, 2.383),
+    "lm3": (9_921, 2.516, 2.539),
+    "lm4": (54_657, 2.026, 2.090),
+    "lm5": (30_017, 2.050, 2.102),
+    "lm5-scaled": (10_788_929, 1.030, 1.626),
+}
+REFERENCE_NOTE = ("the tutorial's single-seed runs on Tiny Shakespeare (character level, 5000 steps, "
+                  "its default settings): expect ±0.05 noise")
+
+# the settings shown for each run, in this order (ModelConfig / TrainConfig field names)
+SETTINGS = ("block_size", "n_embd", "n_head", "n_layer", "dropout", "causal", "learning_rate", "batch_size",
+            "max_iters", "eval_interval", "eval_iters")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    name: str
+    preset: str  # "lm1" ... "lm5", or "" when unknown
+    state: str  # idle, running, stopped, finished, failed
+    settings: dict  # SETTINGS -> value
+    params: int
+    steps: int
+    train_loss: float  # at the last evaluation (nan before any)
+    val_loss: float
+    best_val_loss: float
+    tokens_per_s: float  # mean training throughput over the evaluations so far
+    elapsed: float  # seconds of training, evaluations included
+    device: str
+
+    def reference(self) -> tuple[int, float, float] | None:
+        return REFERENCE.get(self.preset)
+
+
+def record_of(name: str, run, preset: str = "") -> RunRecord:
+    """The comparable summary of a llmviz.train.TrainingRun (or anything with the same attributes)."""
+    snap = run.snapshot()
+    hist = snap.history
+    last = hist[-1] if hist else None
+    vals = [r.val_loss for r in hist if math.isfinite(r.val_loss)]
+    speeds = [r.tokens_per_s for r in hist if r.tokens_per_s > 0]
+    m, t = run.model_cfg, run.train_cfg
+    settings = {k: getattr(m, k) if hasattr(m, k) else getattr(t, k) for k in SETTINGS}
+    return RunRecord(
+        name=name, preset=preset or getattr(run, "preset", ""), state=snap.state, settings=settings,
+        params=int(run.n_params), steps=snap.step,
+        train_loss=last.train_loss if last else math.nan, val_loss=last.val_loss if last else math.nan,
+        best_val_loss=min(vals) if vals else math.nan,
+        tokens_per_s=sum(speeds) / len(speeds) if speeds else 0.0,
+        elapsed=last.elapsed if last else 0.0, device=str(getattr(run, "device", "")),
+    )
+
+
+def _round(x: float, nd: int = 3):
+    return round(x, nd) if isinstance(x, float) and math.isfinite(x) else None
+
+
+def table_rows(records: list[RunRecord], with_reference: bool = True) -> list[dict]:
+    """One flat dict per run (the columns of the comparison table), reference results beside ours."""
+    rows = []
+    for r in records:
+        row = {"run": r.name, "model": r.preset, "state": r.state, **r.settings, "params": r.params,
+               "steps": r.steps, "train loss": _round(r.train_loss), "val loss": _round(r.val_loss),
+               "best val loss": _round(r.best_val_loss), "tokens/s": round(r.tokens_per_s),
+               "seconds": round(r.elapsed, 1), "device": r.device}
+        if with_reference:
+            ref = r.reference()
+            row.update({"tutorial params": ref[0] if ref else None, "tutorial train": ref[1] if ref else None,
+                        "tutorial val": ref[2] if ref else None})
+        rows.append(row)
+    return rows
+
+
+def reference_rows(titles: dict[str, str] | None = None) -> list[dict]:
+    """The tutorial's table itself: model, params, train loss, validation loss."""
+    titles = titles or {}
+    return [{"model": titles.get(k, k), "params": p, "train loss": tr, "val loss": va}
+            for k, (p, tr, va) in REFERENCE.items()]
+
+
+def to_csv(rows: list[dict]) -> str:
+    """The rows as CSV text (columns: the union of the rows' keys, in first-seen order)."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def unique_name(base: str, taken) -> str:
+    """base, or "base (2)", "base (3)", ... whichever is not taken yet."""
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base} ({n})" in taken:
+        n += 1
+    return f"{base} ({n})"
+
+
+class Sentinel:
+    """A small object whose only job is to be collected together with its owner's state."""
+
+    __slots__ = ("__weakref__", "label")
+
+    def __init__(self, label: str = ""):
+        self.label = label
+
+
+def stop_when_dropped(run, label: str = "") -> Sentinel:
+    """A sentinel that stops `run` when it is garbage-collected: keep it next to the run in a
+    per-user store (a Streamlit session state); when that store goes away, the worker ends too."""
+    sentinel = Sentinel(label)
+    weakref.finalize(sentinel, run.stop)
+    return sentinel

@@ -1,0 +1,318 @@
+"""The training panel shared by the LM1 ... LM5 pages (a Streamlit helper, not a page).
+
+Settings widgets (kept in the URL) -> llmviz.train.TrainingRun started in a worker thread -> a
+fragment that polls it twice a second -> once it ends: generate, next-token bars, attention, save/load.
+
+Session state: "runs" maps a run's name to its TrainingRun (every run of the session, read by the
+Compare runs and Embeddings pages); "<prefix>_current" names the page's run; "_run_guards" holds one
+sentinel per run that stops its worker when Streamlit drops this session's state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import streamlit as st
+
+from llmviz import checkpoint, corpora, generate, next_token, runs
+from llmviz.model import PRESETS, LanguageModel, ModelConfig, preset_config
+from llmviz.plots import training as P
+from llmviz.train import TrainConfig, TrainingError, TrainingRun, validate
+from pages import _ui
+
+RUNS, GUARDS = "runs", "_run_guards"
+LR_OPTIONS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0]
+# model settings each page offers (the others are what define the model)
+KNOBS = {"lm1": ("block_size", "n_embd"), "lm1-masked": ("block_size", "n_embd"),
+         "lm2": ("block_size", "n_embd", "n_head"), "lm3": ("block_size", "n_embd", "n_head"),
+         "lm4": ("block_size", "n_embd", "n_head", "n_layer"),
+         "lm5": ("block_size", "n_embd", "n_head", "n_layer", "dropout")}
+
+
+def short(preset: str) -> str:
+    return PRESETS[preset].title.split(" · ")[0] + (" masked" if preset == "lm1-masked" else "")
+
+
+def session_runs() -> dict:
+    return st.session_state.setdefault(RUNS, {})
+
+
+def widget(kind, label, key, value, help=None, **kw):
+    """A widget kept in the URL and across page switches; its default is `value`."""
+    return kind(label, key=key, value=value, help=help, bind="query-params", persist_state="session", **kw)
+
+
+def settings(preset: str, prefix: str) -> tuple:
+    """The sliders of one page -> (ModelConfig, TrainConfig, problems in plain words)."""
+    base = preset_config(preset, 65)
+    tut = PRESETS[preset].train
+    knobs = KNOBS[preset]
+    st.markdown("**Settings** (defaults: the tutorial's; they are kept in the page's URL, so a link shares them)")
+    c = st.columns(4)
+    lr = widget(c[0].select_slider, "Learning rate", f"{prefix}_lr", tut["learning_rate"], options=LR_OPTIONS,
+                format_func=lambda v: f"{v:g}", help="AdamW's step size. Too high and the loss explodes.")
+    batch = widget(c[1].select_slider, "batch_size", f"{prefix}_batch", tut["batch_size"], options=[4, 8, 16, 32, 64, 128])
+    iters = widget(c[2].slider, "max_iters (steps)", f"{prefix}_iters", tut["max_iters"], min_value=10,
+                   max_value=5000, step=10, help="The tutorial trains 5000 steps; fewer finish sooner (see the ETA).")
+    interval = widget(c[3].select_slider, "eval_interval", f"{prefix}_eval_interval", tut["eval_interval"],
+                      options=[5, 10, 25, 50, 100, 200, 500, 1000], help="Estimate the losses every this many steps.")
+    model = {}
+    c = st.columns(4)
+    if "block_size" in knobs:
+        model["block_size"] = widget(c[0].select_slider, "block_size (context)", f"{prefix}_block", base.block_size,
+                                     options=[2, 3, 4, 8, 16, 32, 64])
+    if "n_embd" in knobs:
+        model["n_embd"] = widget(c[1].select_slider, "n_embd", f"{prefix}_embd", base.n_embd,
+                                 options=[4, 8, 12, 16, 24, 32, 48, 64, 96, 128])
+    if "n_head" in knobs:
+        model["n_head"] = widget(c[2].slider, "n_head", f"{prefix}_heads", base.n_head, min_value=1, max_value=8,
+                                 help="n_embd must be divisible by n_head: each head gets n_embd / n_head dimensions.")
+    if "n_layer" in knobs:
+        model["n_layer"] = widget(c[3].slider, "n_layer (blocks)", f"{prefix}_layers", base.n_layer, min_value=1, max_value=6)
+    eval_iters = widget(c[0].select_slider, "eval_iters", f"{prefix}_eval_iters", tut["eval_iters"],
+                        options=[1, 5, 10, 20, 50, 100, 200], help="Batches averaged per loss estimate.")
+    if "dropout" in knobs:
+        model["dropout"] = widget(c[1].slider, "dropout", f"{prefix}_dropout", base.dropout, min_value=0.0,
+                                  max_value=0.5, step=0.05)
+    seed = widget(c[3].number_input, "seed", f"{prefix}_seed", 1337, min_value=0, max_value=2**31 - 1, step=1)
+    text = _ui.current_corpus().text
+    model_cfg = preset_config(preset, len(set(text)))
+    for k, v in model.items():
+        setattr(model_cfg, k, v)
+    train_cfg = TrainConfig(learning_rate=lr, batch_size=batch, max_iters=iters, eval_interval=min(interval, iters),
+                            eval_iters=eval_iters, seed=int(seed), device=_ui.current_device())
+    problems = validate(model_cfg, train_cfg, len(text))
+    try:
+        corpora.check_long_enough(text, model_cfg.block_size, train_cfg.val_fraction)
+    except corpora.CorpusError as e:
+        problems = [str(e)] + [p for p in problems if "split has" not in p]
+    for p in problems:
+        st.warning(p, icon=":material/block:")
+    return model_cfg, train_cfg, problems
+
+
+def start_run(preset: str, model_cfg, train_cfg, checkpoint_=None, name: str | None = None) -> str | None:
+    """Build a TrainingRun on the current text, keep it in the session, start it; None (and a message) if refused."""
+    text = _ui.current_corpus().text
+    try:
+        with st.spinner("Building the model…"):
+            run = TrainingRun(model_cfg, train_cfg, text, checkpoint=checkpoint_)
+    except TrainingError as e:
+        st.error(f"Cannot train: {e}", icon=":material/error:")
+        return None
+    run.preset = preset  # read by llmviz.runs.record_of
+    name = runs.unique_name(name or short(preset), session_runs())
+    session_runs()[name] = run
+    st.session_state.setdefault(GUARDS, {})[name] = runs.stop_when_dropped(run, name)
+    if checkpoint_ is None:
+        run.start()
+    return name
+
+
+def watch(names: list[str], key: str) -> None:
+    """Progress, live loss curves, tokens/s and the latest text sample of one or more runs."""
+    all_runs = session_runs()
+    running = any(all_runs[n].running for n in names if n in all_runs)
+
+    @st.fragment(run_every=0.5 if running else None)
+    def live():
+        shown = {n: all_runs[n] for n in names if n in all_runs}
+        snaps = {n: r.snapshot() for n, r in shown.items()}
+        for n, s in snaps.items():
+            eta = f" · about {s.eta:.0f} s left" if s.eta is not None else ""
+            last = s.history[-1] if s.history else None
+            speed = f" · {last.tokens_per_s:,.0f} tokens/s" if last and last.tokens_per_s else ""
+            st.progress(s.fraction, text=f"**{n}**: {s.state} · step {s.step:,} of {s.total:,}{eta}{speed}")
+            if s.state == "failed":
+                st.error(f"{n} failed: {s.reason}", icon=":material/error:")
+        _ui.plot(P.loss_curves({n: s.history for n, s in snaps.items()}), key=f"{key}_loss")
+        cols = st.columns(len(snaps)) if len(snaps) > 1 else [st.container()]
+        for col, (n, s) in zip(cols, snaps.items()):
+            sample = s.extra.get("sample")
+            if sample is not None:
+                col.caption(f"{n}: sample at step {s.history[-1].step if s.history else 0}")
+                col.code(sample, language=None, wrap_lines=True)
+        if running and all(s.done for s in snaps.values()):
+            st.rerun()  # stop polling; draw what needs a finished model
+
+    live()
+
+
+def samples_over_time(run, key: str) -> None:
+    samples = run.snapshot().extra.get("samples") or {}
+    if len(samples) > 1:
+        step = st.select_slider("Sample written at step", list(samples), value=list(samples)[-1], key=f"{key}_sample_step")
+        st.code(samples[step], language=None, wrap_lines=True)
+
+
+def default_prompt(tok) -> str:
+    """The tutorial's kind of prompt if this tokenizer can spell it, else a newline or the first token."""
+    for prompt in ("ROMEO:", "First ", "\n"):
+        try:
+            tok.encode(prompt)
+            return prompt
+        except ValueError:
+            pass
+    return tok.decode([0])
+
+
+def tools(name: str, run, prefix: str) -> None:
+    """What to do with a trained model: generate, next-token bars, attention, save."""
+    tok, model = run.tokenizer, run.model
+    labels = [tok.decode([i]) for i in range(tok.vocab_size)]
+    start = default_prompt(tok)
+    st.markdown("**Play with the trained model** (sampling settings apply to Generate and the probability bars)")
+    c = st.columns(4)
+    temperature = c[0].slider("Temperature", 0.0, 2.0, 1.0, 0.05, key=f"{prefix}_temp",
+                              help="0: always the most likely token; above 1: flatter, more surprising.")
+    top_k = c[1].slider("top-k (0: off)", 0, tok.vocab_size, 0, key=f"{prefix}_topk")
+    top_p = c[2].slider("top-p", 0.05, 1.0, 1.0, 0.05, key=f"{prefix}_topp")
+    length = c[3].slider("Tokens to generate", 10, 500, 200, 10, key=f"{prefix}_ntok")
+    top_k, top_p = (top_k or None), (top_p if top_p < 1 else None)
+    gen, bars, att, save = st.tabs(["Generate", "Next-token probabilities", "Attention", "Save"])
+    with gen:
+        prompt = st.text_input("Prompt", start, key=f"{prefix}_prompt")
+        if st.button("Generate", key=f"{prefix}_generate", icon=":material/auto_awesome:"):
+            try:
+                ids = tok.encode(prompt) or [0]
+                out, text = st.empty(), prompt
+                for i in generate.generate_stream(model, ids, length, temperature, top_k, top_p):
+                    text += tok.decode([i])
+                    out.code(text + "▌", language=None, wrap_lines=True)  # streamed token by token
+                out.code(text, language=None, wrap_lines=True)
+            except ValueError as e:
+                st.warning(f"Cannot use this prompt: {e}")
+    with bars:
+        prompt = st.text_input("Prompt", start, key=f"{prefix}_bars_prompt")
+        try:
+            probs = generate.next_token_probs(model, tok.encode(prompt) or [0], temperature, top_k, top_p)
+            _ui.plot(P.probability_bars(probs, labels, chosen=int(probs.argmax())), key=f"{prefix}_bars")
+        except ValueError as e:
+            st.warning(f"Cannot use this prompt: {e}")
+    with att:
+        prompt = st.text_input(f"Prompt (the last {model.config.block_size} tokens are used)", start,
+                               key=f"{prefix}_att_prompt")
+        try:
+            t = next_token.trace(model, tok.encode(prompt) or [0], tok)
+            layer = st.slider("Block", 1, len(t.attention), 1, key=f"{prefix}_att_layer") if len(t.attention) > 1 else 1
+            heads = t.attention[layer - 1]
+            cols = st.columns(min(4, len(heads)))
+            for h, w in enumerate(heads):
+                with cols[h % len(cols)]:
+                    _ui.plot(P.attention_heatmap(w, t.tokens, t.causal, f"block {layer}, head {h + 1}"),
+                             key=f"{prefix}_att_{h}")
+            st.caption("Each row is a position of the prompt; it spreads 100% of its attention over the columns. "
+                       + ("Grey '−∞' cells are the future, hidden by the causal mask." if t.causal else
+                          "No mask: every position also draws from the positions after it — the future."))
+        except ValueError as e:
+            st.warning(f"Cannot use this prompt: {e}")
+    with save:
+        st.download_button("Download the checkpoint (.safetensors)", key=f"{prefix}_download",
+                           data=lambda: checkpoint.run_to_bytes(run, {"preset": getattr(run, "preset", ""), "name": name}),
+                           file_name=f"{name}.safetensors".replace(" ", "_"), icon=":material/download:",
+                           on_click="ignore")
+
+
+def upload(preset: str, prefix: str, train_cfg) -> None:
+    """Load a checkpoint to inspect it or to train it further (max_iters more steps)."""
+    f = st.file_uploader("Load a checkpoint to inspect or continue", type=["safetensors"], key=f"{prefix}_upload")
+    if f is None or st.session_state.get(f"{prefix}_loaded") == f.file_id:
+        return
+    st.session_state[f"{prefix}_loaded"] = f.file_id
+    try:
+        ckpt = checkpoint.from_bytes(f.getvalue())
+    except checkpoint.CheckpointError as e:
+        st.error(f"This file was refused: {e}", icon=":material/error:")
+        return
+    cfg = TrainConfig.from_dict({**ckpt.train_config.to_dict(), "max_iters": ckpt.step + train_cfg.max_iters,
+                                 "device": train_cfg.device})
+    name = start_run(ckpt.extra.get("preset") or preset, None, cfg, ckpt, f"loaded {f.name}")
+    if name:
+        st.session_state[f"{prefix}_current"] = name
+        st.rerun()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def param_counts(cfg_items: tuple) -> dict:
+    return LanguageModel(ModelConfig(**dict(cfg_items))).param_breakdown()
+
+
+def architecture(preset: str, model_cfg) -> None:
+    """The data-flow diagram with this model's new parts highlighted, and its parameters by component."""
+    left, right = st.columns([1, 1])
+    with left:
+        st.graphviz_chart(P.architecture_dot(model_cfg, P.NEW_PARTS.get(preset, set())))
+        st.caption("Highlighted: what this model adds to the previous one.")
+    with right:
+        if not model_cfg.problems():
+            _ui.plot(P.param_breakdown(param_counts(tuple(model_cfg.to_dict().items()))), key=f"{preset}_params")
+            ref = runs.REFERENCE.get(preset)
+            if ref:
+                st.caption(f"The tutorial's {short(preset)} has {ref[0]:,} parameters with its settings "
+                           f"(65 characters); it reached train {ref[1]} / validation {ref[2]} after 5000 steps.")
+
+
+def panel(preset: str, prefix: str) -> tuple:
+    """The whole training panel of one model page: diagram, settings, buttons, live view, tools.
+    Returns the settings (ModelConfig, TrainConfig, problems) for the page's own extras."""
+    top = st.container()
+    model_cfg, train_cfg, problems = settings(preset, prefix)
+    with top:
+        architecture(preset, model_cfg)
+    all_runs = session_runs()
+    name = st.session_state.get(f"{prefix}_current")
+    run = all_runs.get(name)
+    running = run is not None and run.running
+    b = st.columns([1, 1, 1, 1, 3])
+    if b[0].button("Train", key=f"{prefix}_train", type="primary", icon=":material/play_arrow:",
+                   disabled=running or bool(problems)):
+        name = start_run(preset, model_cfg, train_cfg)
+        if name:
+            st.session_state[f"{prefix}_current"] = name
+            st.rerun()
+    if b[1].button("Stop", key=f"{prefix}_stop", icon=":material/stop:", disabled=not running):
+        run.stop()
+        run.join(5)
+        st.rerun()
+    resumable = run is not None and run.state in ("stopped", "idle") and run.step < run.train_cfg.max_iters
+    if b[2].button("Continue", key=f"{prefix}_continue", icon=":material/resume:", disabled=not resumable):
+        run.start()
+        st.rerun()
+    if b[3].button("Reset", key=f"{prefix}_reset", icon=":material/restart_alt:", disabled=run is None,
+                   help="Forget this page's run (it stays on the Compare runs page)."):
+        run.stop()
+        del st.session_state[f"{prefix}_current"]
+        st.rerun()
+    if run is None:
+        st.info("Press **Train** to start; the loss curves and text samples appear here as the model learns. "
+                "Moving sliders or switching pages does not stop it.", icon=":material/info:")
+    else:
+        st.caption(f"Run **{name}** · {run.n_params:,} parameters · {run.device.upper()}"
+                   + (f" · {run.threads} thread(s)" if run.device == "cpu" else ""))
+        watch([name], prefix)
+        if not run.running and run.state != "failed" and run.step > 0:
+            samples_over_time(run, prefix)
+            tools(name, run, prefix)
+    upload(preset, prefix, train_cfg)
+    return model_cfg, train_cfg, problems
+
+
+def pair(prefix: str, variants: dict, model_cfg, train_cfg, problems) -> list[str]:
+    """Train variants of one model at once with the same settings (label -> (preset, ModelConfig changes))
+    and watch them side by side; returns the names of the runs."""
+    names = st.session_state.get(f"{prefix}_pair") or []
+    all_runs = session_runs()
+    running = any(all_runs[n].running for n in names if n in all_runs)
+    if st.button("Train both, side by side", key=f"{prefix}_both", type="primary", icon=":material/compare:",
+                 disabled=running or bool(problems)):
+        names = []
+        for label, (preset, changes) in variants.items():
+            n = start_run(preset, replace(model_cfg, **changes), train_cfg, name=label)
+            if n is None:
+                break
+            names.append(n)
+        st.session_state[f"{prefix}_pair"] = names
+        st.rerun()
+    if names:
+        watch(names, f"{prefix}_pair")
+    return names

@@ -1,0 +1,190 @@
+"""The Part 2 pages in AppTest: every model page trains a few steps; failed, stopped and loaded runs;
+bad settings and bad uploads explained; two sessions isolated; the LM1 punchline; compare runs."""
+
+import json
+import time
+
+import pytest
+import torch
+
+from llmviz import checkpoint, corpora
+from llmviz.model import preset_config
+from llmviz.train import TrainConfig, TrainingRun
+from tests.conftest import open_page
+
+torch.set_num_threads(1)
+TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
+        "First Citizen:\nYou are all resolved rather to die than to famish?\n\n") * 60
+MODELS = ["lm1", "lm2", "lm3", "lm4", "lm5"]
+
+
+def small(prefix, text=TEXT, **extra):
+    """Session state for a short run on a small text ('upload' with no file keeps the session's text)."""
+    return {"corpus_source": corpora.UPLOAD, "corpus": corpora.Corpus("test text", text),
+            f"{prefix}_iters": 20, f"{prefix}_eval_interval": 10, f"{prefix}_eval_iters": 1, f"{prefix}_batch": 8,
+            **extra}
+
+
+def clean(at):
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def current_run(at, prefix):
+    return at.session_state["runs"][at.session_state[f"{prefix}_current"]]
+
+
+def loss_figures(at):
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")
+            if "loss" in json.dumps(json.loads(c.proto.spec)["layout"].get("yaxis", {}))]
+
+
+@pytest.mark.parametrize("prefix", MODELS)
+def test_model_page_trains_a_few_steps_then_offers_the_tools(prefix):
+    at = open_page(f"pages/{prefix}.py", session_state=small(prefix))
+    clean(at)
+    assert at.get("graphviz_chart"), "the architecture diagram is drawn"
+    assert any("Press **Train**" in i.value for i in at.info)
+    at.button(key=f"{prefix}_train").click().run()
+    clean(at)
+    run = current_run(at, prefix)
+    assert run.preset.startswith(prefix)
+    snap = run.join(60).snapshot()
+    assert snap.state == "finished" and snap.step == 20
+    at.run()
+    clean(at)
+    # the live view: progress at 100%, the loss curves of the finished run, a sample
+    assert at.progress[0].value == 100
+    fig = loss_figures(at)[0]
+    steps = [p for t in fig["data"] if t["name"].endswith("train") for p in t["x"]]
+    assert steps == [0, 10, 20]
+    assert at.button(key=f"{prefix}_generate") and at.button(key=f"{prefix}_stop").disabled
+    at.button(key=f"{prefix}_generate").click().run()
+    clean(at)
+
+
+def test_generated_text_and_next_token_bars_come_from_the_model():
+    at = open_page("pages/lm2.py", session_state=small("lm2"))
+    at.button(key="lm2_train").click().run()
+    current_run(at, "lm2").join(60)
+    at.run()
+    at.slider(key="lm2_ntok").set_value(30).run()
+    at.slider(key="lm2_temp").set_value(0.0).run()  # greedy: deterministic
+    at.text_input(key="lm2_prompt").set_value("First ").run()
+    at.button(key="lm2_generate").click().run()
+    clean(at)
+    from llmviz.generate import generate_text
+    run = current_run(at, "lm2")
+    expected = generate_text(run.model, run.tokenizer, "First ", 30, temperature=0.0)
+    assert at.code[-1].value.rstrip() == ("First " + expected).rstrip()  # st.code trims trailing newlines
+    assert len(expected) == 30
+    bars = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if "next token" in json.dumps(json.loads(c.proto.spec)["layout"])]
+    assert bars and len(bars[0]["data"][0]["y"]) == 1 and bars[0]["data"][0]["y"][0] == pytest.approx(1.0)
+    # a prompt with characters the model has never seen is explained, not a traceback
+    at.text_input(key="lm2_bars_prompt").set_value("日本").run()
+    assert not at.exception and any("not in this tokenizer" in w.value for w in at.warning)
+
+
+def test_attention_heatmaps_show_the_causal_mask_only_when_masked():
+    # LM1 unmasked: no −∞ cells; masked: the upper triangle is hidden
+    for masked in (False, True):
+        at = open_page("pages/lm1.py", session_state=small("lm1", lm1_mask=masked))
+        at.button(key="lm1_train").click().run()
+        current_run(at, "lm1").join(60)
+        at.run()
+        at.text_input(key="lm1_att_prompt").set_value("Speak").run()
+        clean(at)
+        heat = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if "head 1" in json.dumps(json.loads(c.proto.spec)["layout"])]
+        assert heat, "an attention heatmap per head"
+        cells = json.dumps(heat[0]["data"][0].get("text"))
+        assert ("−∞" in cells or "\\u2212\\u221e" in cells) == masked
+        assert current_run(at, "lm1").model.config.causal == masked
+
+
+def test_too_high_learning_rate_fails_with_the_diagnosis():
+    at = open_page("pages/lm2.py", session_state=small("lm2", lm2_lr=1.0))
+    at.button(key="lm2_train").click().run()
+    snap = current_run(at, "lm2").join(60).snapshot()
+    assert snap.state == "failed"
+    at.run()
+    assert not at.exception
+    assert any("learning rate" in e.value and "too high" in e.value for e in at.error)
+    assert not at.get("tabs") or not any(b.key == "lm2_generate" for b in at.button)
+
+
+def test_impossible_settings_are_explained_and_train_is_disabled():
+    at = open_page("pages/lm2.py", session_state=small("lm2", lm2_embd=12, lm2_heads=5))
+    assert any("divisible" in w.value for w in at.warning)
+    assert at.button(key="lm2_train").disabled
+    short = small("lm2", text="to be or not to be, that is")
+    at = open_page("pages/lm2.py", session_state=short)
+    assert any("too short" in w.value for w in at.warning)
+    assert at.button(key="lm2_train").disabled
+    at.select_slider(key="lm2_block").set_value(2).run()
+    assert not at.warning and not at.button(key="lm2_train").disabled
+
+
+def test_stop_mid_run_then_continue():
+    at = open_page("pages/lm5.py", session_state=small("lm5", lm5_iters=5000, lm5_eval_interval=1000))
+    at.button(key="lm5_train").click().run()
+    run = current_run(at, "lm5")
+    assert run.running and not at.button(key="lm5_stop").disabled
+    deadline = time.monotonic() + 30
+    while run.step < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    at.button(key="lm5_stop").click().run()
+    assert run.state == "stopped" and 0 < run.step < 5000
+    clean(at)
+    assert not at.button(key="lm5_continue").disabled
+    step = run.step
+    at.button(key="lm5_continue").click().run()
+    assert run.running
+    run.stop()
+    run.join(10)
+    assert run.step > step
+
+
+def test_checkpoint_upload_refuses_junk_and_loads_a_real_one():
+    at = open_page("pages/lm3.py", session_state=small("lm3"))
+    at.file_uploader(key="lm3_upload").set_value(("junk.safetensors", b"not a checkpoint at all", "application/octet-stream")).run()
+    assert not at.exception
+    assert any("refused" in e.value and "not an llmviz checkpoint" in e.value for e in at.error)
+    run = TrainingRun(preset_config("lm3", 1), TrainConfig(max_iters=10, eval_interval=10, eval_iters=1, batch_size=8,
+                                                           sample_tokens=0), TEXT).start().join(60)
+    data = checkpoint.run_to_bytes(run, {"preset": "lm3"})
+    at = open_page("pages/lm3.py", session_state=small("lm3"))
+    at.file_uploader(key="lm3_upload").set_value(("mine.safetensors", data, "application/octet-stream")).run()
+    clean(at)
+    loaded = current_run(at, "lm3")
+    assert loaded.step == 10 and loaded.state == "idle" and len(loaded.history) == 2
+    assert torch.equal(loaded.model.lm_head.weight.cpu(), run.model.lm_head.weight.cpu())
+    assert not at.button(key="lm3_continue").disabled and at.button(key="lm3_generate")
+
+
+def test_two_sessions_train_without_seeing_each_other():
+    a = open_page("pages/lm2.py", session_state=small("lm2"))
+    b = open_page("pages/lm2.py", session_state=small("lm2", lm2_embd=16))
+    a.button(key="lm2_train").click().run()
+    b.button(key="lm2_train").click().run()
+    ra, rb = current_run(a, "lm2"), current_run(b, "lm2")
+    assert ra is not rb
+    ra.join(60), rb.join(60)
+    a.run(), b.run()
+    assert list(a.session_state["runs"].values()) == [ra] and list(b.session_state["runs"].values()) == [rb]
+    assert ra.model_cfg.n_embd == 32 and rb.model_cfg.n_embd == 16
+
+
+def test_lm1_punchline_trains_unmasked_and_masked_side_by_side():
+    at = open_page("pages/lm1.py", session_state=small("lm1", lm1_iters=60, lm1_eval_interval=30, lm1_eval_iters=5))
+    at.button(key="lm1_both").click().run()
+    names = at.session_state["lm1_pair"]
+    assert names == ["LM1 unmasked", "LM1 masked"]
+    pair = [at.session_state["runs"][n] for n in names]
+    assert [r.model.config.causal for r in pair] == [False, True]
+    for r in pair:
+        assert r.join(60).snapshot().state == "finished"
+    at.run()
+    clean(at)
+    fig = loss_figures(at)[-1]
+    assert {t["name"] for t in fig["data"]} >= {"LM1 unmasked · train", "LM1 masked · validation"}
+    assert any("Unmasked: train" in s.value for s in at.success)
