@@ -63,6 +63,8 @@ PAGES: list[PageSpec] = [
              "Four stacked blocks with residual connections: depth that helps."),
     PageSpec(PART2, "pages/lm5.py", "LM5 · layer norm and dropout", ":material/tune:",
              "Layer normalisation and dropout: as good as LM4 with half the blocks."),
+    PageSpec(PART2, "pages/deep_networks.py", "Training deep networks", ":material/layers:",
+             "Depth 2 to 16 with residuals and layer norm on or off: gradients per layer, and dropout's gap."),
 ]
 
 

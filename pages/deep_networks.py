@@ -1,0 +1,144 @@
+"""Training deep networks: vanishing gradients, residual connections, layer norm, dropout."""
+
+from dataclasses import replace
+
+import streamlit as st
+
+from llmviz import deep as D
+from llmviz.plots import deep as P
+from pages import _ui
+
+st.title("Training deep networks")
+st.markdown(
+    "Stacking more blocks should let a model learn more, but a plain deep stack barely learns at all. "
+    "Back-propagation multiplies the gradient by every layer's derivative on its way down; when those "
+    "factors are small, the first blocks get almost nothing (**vanishing gradients**). A **residual "
+    "connection** (x + f(x)) gives the gradient a direct path around every block, and **layer "
+    "normalisation** keeps each block's input at a steady scale. Below, the same small transformer is "
+    "trained at several depths with both switched on or off, on the same batches."
+)
+
+
+def buttons(prefix: str, running: bool, can_start: bool) -> tuple[bool, bool]:
+    b1, b2, _ = st.columns([1, 1, 4])
+    start = b1.button("Train", key=f"{prefix}_train", type="primary", disabled=running or not can_start)
+    stop = b2.button("Stop", key=f"{prefix}_stop", disabled=not running)
+    return start, stop
+
+
+def progress(snap):
+    eta = f" · about {snap.eta:.0f} s left" if snap.eta is not None else ""
+    st.progress(snap.fraction, text=f"{snap.state} · step {snap.step:,} of {snap.total:,}{eta}")
+    if snap.state == "failed":
+        st.error(f"Training failed: {snap.reason}")
+
+
+corpus = _ui.current_corpus()
+tab_depth, tab_dropout = st.tabs(["Depth, residuals and layer norm", "Dropout"])
+
+with tab_depth:
+    c1, c2, c3 = st.columns(3)
+    depths = c1.multiselect("Depths (blocks)", [1, 2, 4, 8, 16], default=[2, 8, 16], key="deep_depths")
+    archs = c2.multiselect("Architectures", list(D.ARCHITECTURES), key="deep_archs",
+                           default=["plain (no residual, no norm)", "residual + layer norm"])
+    steps = c3.slider("Steps", 20, 1000, 150, step=10, key="deep_steps")
+    lr = c3.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], value=1e-3, key="deep_lr")
+    variants = D.depth_variants(sorted(depths), [D.ARCHITECTURES[a] for a in archs])
+    cfg = D.DeepConfig(steps=steps, learning_rate=lr, device=_ui.current_device())
+    st.caption(f"{len(variants)} models of width {cfg.n_embd}, trained on the first {cfg.max_chars:,} characters "
+               f"of {corpus.name}, batch {cfg.batch_size} × {cfg.block_size} characters, AdamW.")
+    job = st.session_state.get("deep_job")
+    running = job is not None and job.running
+    start, stop = buttons("deep", running, bool(variants))
+    if not variants:
+        st.info("Choose at least one depth and one architecture.")
+    if start:
+        try:
+            job = st.session_state["deep_job"] = D.deep_job(corpus.text, variants, cfg).start()
+            st.session_state["deep_variants"] = variants
+            running = True
+        except D.DeepError as e:
+            st.error(str(e))
+    if stop and job is not None:
+        job.stop()
+
+    @st.fragment(run_every=0.5 if running else None)
+    def depth_panel():
+        job, variants = st.session_state.get("deep_job"), st.session_state.get("deep_variants")
+        if job is None or not variants:
+            st.info("Press **Train**: every model takes one step in turn, and the charts fill in live.")
+            return
+        snap = job.snapshot()
+        progress(snap)
+        left, right = st.columns(2)
+        with left:
+            _ui.plot(P.loss_curves(snap.history, variants), key="deep_loss")
+        with right:
+            _ui.plot(P.layer_profile(snap.history, variants, "grad"), key="deep_grad_profile")
+        st.markdown("**Gradient norm of every layer at every logged step** (one colour scale for both): "
+                    "dark top rows mean the first layers hardly learn.")
+        labels = [v.label for v in variants]
+        h1, h2 = st.columns(2)
+        zrange = P.grad_range(snap.history)
+        for col, key, default in ((h1, "deep_heat_a", 0), (h2, "deep_heat_b", len(labels) - 1)):
+            with col:
+                pick = st.selectbox("Model", range(len(labels)), index=default, format_func=labels.__getitem__, key=key)
+                _ui.plot(P.grad_heatmap(snap.history, variants, pick, zrange), key=f"{key}_fig")
+        _ui.plot(P.layer_profile(snap.history, variants, "act"), key="deep_act")
+        st.caption("Without layer norm the residual stream grows block after block; without residuals the "
+                   "signal is reshaped by every block on its own.")
+        if running and snap.done:
+            st.rerun()
+
+    depth_panel()
+
+with tab_dropout:
+    st.markdown(
+        "With a small text and a big enough model, training memorises the training split: its loss keeps "
+        "falling while the validation loss turns back up (**over-fitting**). **Dropout** zeroes a random share "
+        "of activations at each training step, so no unit can rely on another one; the gap between training "
+        "and validation loss shrinks."
+    )
+    base = D.DROPOUT_CONFIG
+    c1, c2 = st.columns(2)
+    dropout = c1.slider("Dropout", 0.05, 0.6, 0.3, step=0.05, key="drop_p")
+    d_steps = c2.slider("Steps", 100, 2000, base.steps, step=50, key="drop_steps")
+    dcfg = replace(base, steps=d_steps, device=_ui.current_device())
+    d_variants = D.dropout_variants(2, dropout)
+    st.caption(f"Two 2-block models of width {dcfg.n_embd} trained on only the first {dcfg.max_chars:,} characters "
+               f"of {corpus.name} (80% train, 20% validation), learning rate {dcfg.learning_rate:g}.")
+    djob = st.session_state.get("drop_job")
+    d_running = djob is not None and djob.running
+    start, stop = buttons("drop", d_running, True)
+    if start:
+        try:
+            djob = st.session_state["drop_job"] = D.deep_job(corpus.text, d_variants, dcfg).start()
+            st.session_state["drop_variants"] = d_variants
+            d_running = True
+        except D.DeepError as e:
+            st.error(str(e))
+    if stop and djob is not None:
+        djob.stop()
+
+    @st.fragment(run_every=0.5 if d_running else None)
+    def dropout_panel():
+        job, variants = st.session_state.get("drop_job"), st.session_state.get("drop_variants")
+        if job is None or not variants:
+            st.info("Press **Train** to train both models side by side.")
+            return
+        snap = job.snapshot()
+        progress(snap)
+        _ui.plot(P.dropout_curves(snap.history, variants), key="drop_curves")
+        cols = st.columns(len(variants))
+        for i, (col, v) in enumerate(zip(cols, variants)):
+            ev = D.eval_stats(snap.history, i)
+            if ev:
+                best = min(ev, key=lambda r: r.val_loss)
+                col.metric(f"Gap (validation − train) · {v.label}", f"{D.gap(snap.history, i):.2f}",
+                           f"best validation {best.val_loss:.2f} at step {best.step}", delta_color="off")
+        if d_running and snap.done:
+            st.rerun()
+
+    dropout_panel()
+
+_ui.code_expander(D.layer_grad_norms, D.ActivationProbe, D.train_variants)
