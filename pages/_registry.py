@@ -53,6 +53,8 @@ PAGES: list[PageSpec] = [
     PageSpec(PART1, "pages/embeddings.py", "Embeddings", ":material/scatter_plot:",
              "Learn dense word vectors (word2vec, an autoencoder) and look at them: projections, neighbours."),
     # Part 2
+    PageSpec(PART2, "pages/next_token.py", "Predicting the next token", ":material/arrow_forward:",
+             "(x, y) pairs from a text, a batch, the names; one prompt followed through a model, number by number."),
     PageSpec(PART2, "pages/lm1.py", "LM1 · one attention head", ":material/looks_one:",
              "The smallest model, trained live: unmasked it cheats on its loss and writes garbage; masked it is honest."),
     PageSpec(PART2, "pages/lm2.py", "LM2 · multi-head attention", ":material/view_column:",
@@ -63,6 +65,8 @@ PAGES: list[PageSpec] = [
              "Four stacked blocks with residual connections: depth that helps."),
     PageSpec(PART2, "pages/lm5.py", "LM5 · layer norm and dropout", ":material/tune:",
              "Layer normalisation and dropout: as good as LM4 with half the blocks."),
+    PageSpec(PART2, "pages/compare_runs.py", "Compare runs", ":material/stacked_line_chart:",
+             "Every run of the session overlaid and tabulated beside the tutorial's results; export as CSV."),
     PageSpec(PART2, "pages/deep_networks.py", "Training deep networks", ":material/layers:",
              "Depth 2 to 16 with residuals and layer norm on or off: gradients per layer, and dropout's gap."),
 ]

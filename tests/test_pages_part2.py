@@ -188,3 +188,71 @@ def test_lm1_punchline_trains_unmasked_and_masked_side_by_side():
     fig = loss_figures(at)[-1]
     assert {t["name"] for t in fig["data"]} >= {"LM1 unmasked · train", "LM1 masked · validation"}
     assert any("Unmasked: train" in s.value for s in at.success)
+
+
+def finished_run(preset="lm2", iters=20, **model):
+    cfg = preset_config(preset, 1)
+    for k, v in model.items():
+        setattr(cfg, k, v)
+    run = TrainingRun(cfg, TrainConfig(max_iters=iters, eval_interval=10, eval_iters=1, batch_size=8, sample_tokens=20),
+                      TEXT).start().join(60)
+    run.preset = preset
+    return run
+
+
+def test_next_token_page_shows_pairs_batches_and_the_slides_trace():
+    at = open_page("pages/next_token.py", session_state=small("nt", nt_block=4, nt_pos=15))
+    clean(at)
+    grid = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    # x = TEXT[15:19], y = TEXT[16:20], whitespace made visible
+    show = lambda s: s.replace(" ", "␣").replace("\n", "⏎")
+    assert grid["text"] == [[show(c) for c in TEXT[15:19]], [show(c) for c in TEXT[16:20]]]
+    pairs = at.dataframe[0].value
+    assert list(pairs["the model sees"]) == [show(TEXT[15:15 + k]) for k in range(1, 5)]
+    assert list(pairs["it must predict"]) == [show(c) for c in TEXT[16:20]]
+    # the slides' model: "the cat is" -> "under", nearly certain
+    assert at.metric[-1].value == "under"
+    figs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert any("position embedding" in json.dumps(f["layout"]) for f in figs)
+    at.text_input(key="nt_prompt_" + at.selectbox(key="nt_model").value).set_value("the mouse").run()
+    assert not at.exception and any("'mouse' is not in the vocabulary" in w.value for w in at.warning)
+
+
+def test_next_token_page_traces_a_trained_run_and_names_its_settings():
+    run = finished_run("lm4", n_layer=2)
+    at = open_page("pages/next_token.py", session_state=small("nt", runs={"my LM4": run}))
+    names = at.dataframe[1].value
+    assert dict(zip(names["name"], names["value"]))["n_layer"] == "2"
+    at.selectbox(key="nt_model").set_value("my LM4").run()
+    clean(at)
+    figs = [json.dumps(json.loads(c.proto.spec)["layout"]) for c in at.get("plotly_chart")]
+    assert sum("block 1 output" in f or "block 2 output" in f for f in figs) == 2
+    assert at.metric[-1].value  # a sampled token
+
+
+def test_next_token_page_explains_a_too_short_text():
+    at = open_page("pages/next_token.py", session_state=small("nt", text="tiny", nt_block=8))
+    assert not at.exception and any("too short" in e.value for e in at.error)
+
+
+def test_compare_runs_overlays_tabulates_and_exports():
+    at = open_page("pages/compare_runs.py")
+    assert not at.exception and at.info  # nothing to compare yet, the reference table is there
+    assert len(at.dataframe[-1].value) == 7
+    a, b = finished_run("lm2"), finished_run("lm5", iters=30)
+    at = open_page("pages/compare_runs.py", session_state={"runs": {"LM2": a, "LM5": b}})
+    clean(at)
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    lines = {t["name"]: t for t in fig["data"]}
+    assert set(lines) == {"LM2 · train", "LM2 · validation", "LM5 · train", "LM5 · validation"}
+    assert lines["LM5 · train"]["x"] == [0, 10, 20, 30]
+    assert "tutorial lm5: 2.102" in json.dumps(fig["layout"])
+    table = at.dataframe[0].value
+    assert list(table["run"]) == ["LM2", "LM5"] and list(table["params"]) == [a.n_params, b.n_params]
+    assert list(table["tutorial val"]) == [2.383, 2.102]
+    at.radio(key="cmp_x").set_value("elapsed").run()
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert fig["data"][0]["x"] == [r.elapsed for r in a.history]
+    at.multiselect(key="cmp_runs").set_value(["LM5"]).run()
+    at.button(key="cmp_forget").click().run()
+    assert list(at.session_state["runs"]) == ["LM5"]

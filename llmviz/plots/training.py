@@ -178,10 +178,12 @@ def token_grid(rows: Sequence[Sequence[int]], decode, title: str = "", row_label
     return fig
 
 
-def vectors(matrix, row_labels: Sequence[str], title: str, col_title: str = "dimension") -> go.Figure:
+def vectors(matrix, row_labels: Sequence[str], title: str, col_title: str = "dimension",
+            col_labels: Sequence[str] | None = None) -> go.Figure:
     """Rows of numbers (embeddings, block outputs, logits) on a diverging scale centred on 0."""
     m = np.asarray(matrix, dtype=float)
     if m.ndim == 1:
         m = m[None, :]
-    return heatmap(m, [str(i) for i in range(m.shape[1])], [token_label(r) for r in row_labels], title,
-                   colorscale="RdBu", zmid=0.0, x_title=col_title, annotate=m.size <= 200)
+    cols = [token_label(c) for c in col_labels] if col_labels is not None else [str(i) for i in range(m.shape[1])]
+    return heatmap(m, cols, [token_label(r) for r in row_labels], title, colorscale="RdBu", zmid=0.0,
+                   x_title=col_title, annotate=m.size <= 200)

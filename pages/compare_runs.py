@@ -1,0 +1,58 @@
+"""Compare runs: every model trained in this session, overlaid, tabulated beside the tutorial's results."""
+
+import streamlit as st
+
+from llmviz import runs as R
+from llmviz.model import PRESETS
+from llmviz.plots import training as P
+from pages import _ui
+
+st.title("Compare runs")
+st.markdown(
+    "Every run of this session is kept here, whatever its model and settings. Overlay their loss curves by "
+    "training step (which model learns more per step?) or by wall time (which one learns more per second?), "
+    "and put our numbers beside the tutorial's. The tutorial's story to look for: the unmasked LM1 *cheats* "
+    "(lowest loss, garbage text), stacking layers without residual connections does not help, residual "
+    "connections and layer norms do."
+)
+all_runs = st.session_state.get("runs") or {}
+titles = {k: p.title for k, p in PRESETS.items()}
+
+if not all_runs:
+    st.info("No run yet in this session: train a model on one of the LM pages, then come back.", icon=":material/info:")
+else:
+    chosen = st.multiselect("Runs to compare", list(all_runs), default=list(all_runs), key="cmp_runs")
+    c1, c2 = st.columns(2)
+    x = c1.radio("Horizontal axis", list(P.X_TITLES), format_func=P.X_TITLES.get, horizontal=True, key="cmp_x",
+                 bind="query-params")
+    show_ref = c2.toggle("The tutorial's validation losses (dotted)", value=True, key="cmp_ref", bind="query-params")
+    running = any(all_runs[n].running for n in chosen)
+
+    @st.fragment(run_every=1.0 if running else None)
+    def compare():
+        records = [R.record_of(n, all_runs[n]) for n in chosen]
+        reference = {f"tutorial {r.preset}: {r.reference()[2]}": r.reference()[2]
+                     for r in records if r.reference()} if show_ref else None
+        _ui.plot(P.loss_curves({n: all_runs[n].history for n in chosen}, x, reference=reference), key="cmp_loss")
+        rows = R.table_rows(records)
+        st.dataframe(rows, hide_index=True, key="cmp_table")
+        st.download_button("Download the table (CSV)", R.to_csv(rows), file_name="llmviz-runs.csv", mime="text/csv",
+                           key="cmp_csv", icon=":material/download:", on_click="ignore")
+        if running and not any(all_runs[n].running for n in chosen):
+            st.rerun()
+
+    if chosen:
+        compare()
+    if st.button("Forget the runs not selected", key="cmp_forget", disabled=len(chosen) == len(all_runs),
+                 help="Frees their memory; a run still training is stopped."):
+        guards = st.session_state.get("_run_guards", {})
+        for n in [n for n in all_runs if n not in chosen]:
+            all_runs.pop(n).stop()
+            guards.pop(n, None)
+        st.rerun()
+
+st.subheader("The tutorial's results")
+st.dataframe(R.reference_rows(titles), hide_index=True, key="cmp_reference")
+st.caption(f"Reference: {R.REFERENCE_NOTE}. Our default corpus is not Tiny Shakespeare (pick it in the sidebar "
+           "for a like-for-like comparison), and a short run stops before 5000 steps: compare the shapes.")
+_ui.code_expander(R.record_of, R.table_rows)

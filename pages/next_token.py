@@ -1,0 +1,119 @@
+"""Predicting the next token: (x, y) training pairs, a batch, the names, and one prompt through a model."""
+
+import streamlit as st
+
+from llmviz import next_token as N
+from llmviz.plots import training as P
+from llmviz.tokenizers import CharTokenizer
+from pages import _training, _ui
+
+st.title("Predicting the next token")
+st.markdown(
+    "A language model is trained on one task: given some tokens, give a probability to every token of the "
+    "vocabulary for *what comes next*. The training examples come for free from any text: cut a window of "
+    "`block_size` tokens **x**, and the targets **y** are the same window shifted by one. One window holds "
+    "`block_size` examples at once: after x[0] comes y[0], after x[0..1] comes y[1], and so on."
+)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def char_ids(text: str):
+    tok = CharTokenizer().train(text)
+    return tok, tok.encode(text)
+
+
+@st.cache_resource(show_spinner="Training the slides' tiny model…")
+def slide_model():
+    return N.slide_model()
+
+
+tok, ids = char_ids(_ui.current_corpus().text)
+c1, c2, c3 = st.columns(3)
+block = c1.slider("block_size", 2, 32, 8, key="nt_block", bind="query-params")
+batch = c2.slider("batch_size", 1, 16, 4, key="nt_batch", bind="query-params")
+high = max(0, min(len(ids) - block - 1, 1_000_000))
+start = c3.number_input("Position in the text", 0, high, min(1000, high), key="nt_pos")
+try:
+    x, y = N.xy_block(ids, int(start), block)
+except ValueError as e:
+    st.error(f"The text is too short for this block size: {e}")
+    st.stop()
+_ui.plot(P.token_grid([x, y], tok.decode, "One block: x, and y = x shifted by one", ["x (input)", "y (target)"]),
+         key="nt_block_grid")
+st.dataframe({"the model sees": [P.token_label(tok.decode(p.context)) for p in N.xy_pairs(ids, int(start), block)],
+              "it must predict": [P.token_label(tok.decode([p.target])) for p in N.xy_pairs(ids, int(start), block)]},
+             hide_index=True, key="nt_pairs")
+st.markdown(f"**A batch**: `batch_size` = {batch} windows drawn at random positions, stacked into a "
+            f"({batch}, {block}) tensor of inputs and one of targets, as the trainer draws them.")
+starts, xs, ys = N.batch_grid(ids, block, batch, seed=int(start))
+left, right = st.columns(2)
+with left:
+    _ui.plot(P.token_grid(xs, tok.decode, "x", [f"@{s:,}" for s in starts]), key="nt_batch_x")
+with right:
+    _ui.plot(P.token_grid(ys, tok.decode, "y", [f"@{s:,}" for s in starts]), key="nt_batch_y")
+
+st.subheader("The names")
+runs = {n: r for n, r in (st.session_state.get("runs") or {}).items() if not r.running and r.step > 0
+        and r.state != "failed"}
+last = list(runs.values())[-1] if runs else None
+cfg = last.model_cfg if last else None
+vals = {"block_size": cfg.block_size if cfg else 16, "batch_size": last.train_cfg.batch_size if last else 64,
+        "vocab_size": cfg.vocab_size if cfg else tok.vocab_size, "n_embd": cfg.n_embd if cfg else 32,
+        "n_head": cfg.n_head if cfg else 2, "n_layer": cfg.n_layer if cfg else 2, "dropout": cfg.dropout if cfg else 0.0}
+meaning = {"block_size": "context length: the most tokens the model looks at", "batch_size": "windows per training step",
+           "vocab_size": "distinct tokens (here: characters of the text)", "n_embd": "width of each token's vector",
+           "n_head": "attention heads per block", "n_layer": "blocks stacked", "dropout": "fraction of activations zeroed in training"}
+st.dataframe({"name": list(vals), "meaning": [meaning[k] for k in vals], "value": [str(v) for v in vals.values()]},
+             hide_index=True, key="nt_names")
+st.caption(f"Values of your last trained run, '{list(runs)[-1]}'." if last else
+           "The tutorial's LM5 values (vocab_size: this text's); train a model to see yours.")
+
+st.header("Follow one prompt through a model")
+st.markdown("As in the tutorial's slides: token ids → embedding rows → attention → block output → logits → "
+            "softmax → probabilities → a sampled token. The slides' model is tiny (`block_size` 3, a vocabulary "
+            "of 6 words, `n_embd` 4) so every number can be read; your own trained models work too.")
+SLIDES = "The slides' tiny model (6 words)"
+choice = st.selectbox("Model", [SLIDES] + list(runs), key="nt_model")
+if choice == SLIDES:
+    model, mtok, _ = slide_model()
+    default = N.SLIDE_PROMPT
+    st.caption("Trained on \"the cat is under the table\" and \"the dog is under the table\"; vocabulary: "
+               + ", ".join(mtok.words))
+else:
+    model, mtok = runs[choice].model, runs[choice].tokenizer
+    default = _training.default_prompt(mtok)
+c1, c2, c3 = st.columns(3)
+prompt = c1.text_input("Prompt", default, key=f"nt_prompt_{choice}")
+temperature = c2.slider("Temperature", 0.0, 2.0, 1.0, 0.05, key="nt_temp")
+seed = c3.number_input("Sampling seed", 0, 10_000, 0, key="nt_seed")
+try:
+    t = N.trace(model, mtok.encode(prompt), mtok, temperature=temperature, seed=int(seed))
+except ValueError as e:
+    st.warning(f"Cannot use this prompt: {e}")
+    st.stop()
+labels = [mtok.decode([i]) for i in range(mtok.vocab_size)]
+st.markdown("**1 · Token ids** " + " ".join(f"`{P.token_label(s)}`→{i}" for s, i in zip(t.tokens, t.ids)))
+st.markdown("**2 · Embedding rows**: each id picks its row of the token-embedding table"
+            + (" and the position's row is added." if t.pos_emb is not None else "."))
+cols = st.columns(2 if t.pos_emb is not None else 1)
+with cols[0]:
+    _ui.plot(P.vectors(t.token_emb, t.tokens, "token embedding rows"), key="nt_tok_emb")
+if t.pos_emb is not None:
+    with cols[1]:
+        _ui.plot(P.vectors(t.pos_emb, [f"pos {i}" for i in range(len(t.ids))], "position embedding rows"), key="nt_pos_emb")
+for b, (att, out) in enumerate(zip(t.attention, t.block_out), start=1):
+    st.markdown(f"**3 · Attention weights, block {b}** (row: the position that looks; grey: the hidden future)")
+    cols = st.columns(min(4, len(att)))
+    for h, w in enumerate(att):
+        with cols[h % len(cols)]:
+            _ui.plot(P.attention_heatmap(w, t.tokens, t.causal, f"head {h + 1}"), key=f"nt_att_{b}_{h}")
+    st.markdown(f"**4 · Output of block {b}**: one vector per position")
+    _ui.plot(P.vectors(out, t.tokens, f"block {b} output"), key=f"nt_out_{b}")
+st.markdown("**5 · Logits** of the last position: one score per token of the vocabulary")
+_ui.plot(P.vectors(t.logits, ["logits"], "", "next token", labels), key="nt_logits")
+st.markdown(f"**6 · Softmax** (temperature {temperature:g}) turns them into probabilities")
+_ui.plot(P.probability_bars(t.probs, labels, chosen=t.sampled), key="nt_probs")
+st.metric("7 · Sampled next token", P.token_label(mtok.decode([t.sampled])),
+          f"probability {float(t.probs[t.sampled]):.1%} · uncertainty {N.entropy_bits(t.probs):.2f} bits",
+          delta_color="off")
+_ui.code_expander(N.xy_pairs, N.trace)
