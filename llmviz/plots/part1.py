@@ -170,18 +170,22 @@ def probability_bars(labels: Sequence[str], probs: np.ndarray, title: str) -> go
 
 
 def scores_and_probs(labels: Sequence[str], scores: np.ndarray, probs: np.ndarray, title: str) -> go.Figure:
-    """Scores (left axis) and their softmax probabilities (right axis) side by side per token."""
+    """Scores (left panel, any real numbers) and their softmax probabilities (right panel, 0..1)."""
+    from plotly.subplots import make_subplots
+
     labels = [str(s) for s in labels]
-    fig = go.Figure()
-    fig.add_trace(go.Bar(x=labels, y=list(scores), name="score", marker_color=MUTED, offsetgroup=0,
-                         hovertemplate="%{x}: score %{y:.3f}<extra></extra>"))
-    fig.add_trace(go.Bar(x=labels, y=list(probs), name="probability", marker_color=ACCENT, offsetgroup=1,
-                         yaxis="y2", text=[f"{p:.2f}" for p in probs], textposition="outside",
-                         hovertemplate="%{x}: probability %{y:.3f}<extra></extra>"))
-    fig.update_layout(title=title, height=340, margin=dict(l=10, r=10, t=50, b=10), barmode="group",
-                      xaxis=dict(type="category"), yaxis=dict(title="score"),
-                      yaxis2=dict(title="probability", overlaying="y", side="right", range=[0, 1.15], showgrid=False),
-                      legend=dict(orientation="h", y=-0.2))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("scores", "softmax probabilities"), horizontal_spacing=0.08)
+    fig.add_trace(go.Bar(x=labels, y=list(scores), name="score", marker_color=MUTED,
+                         text=[f"{v:.2f}" for v in scores], textposition="outside", cliponaxis=False,
+                         hovertemplate="%{x}: score %{y:.3f}<extra></extra>"), row=1, col=1)
+    winner = int(np.argmax(probs)) if len(probs) else -1
+    fig.add_trace(go.Bar(x=labels, y=list(probs), name="probability",
+                         marker_color=[ACCENT if i == winner else MUTED for i in range(len(labels))],
+                         text=[f"{p:.2f}" for p in probs], textposition="outside", cliponaxis=False,
+                         hovertemplate="%{x}: probability %{y:.3f}<extra></extra>"), row=1, col=2)
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(range=[0, 1.15], row=1, col=2)
+    fig.update_layout(title=title, height=340, margin=dict(l=10, r=10, t=70, b=10), showlegend=False)
     return fig
 
 
