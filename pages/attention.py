@@ -30,15 +30,15 @@ if inp.dictionary and words:
     d = Q.shape[1]
     a1, a2 = st.columns(2)
     with a1:
-        _ui.plot(figs.attention_heatmap(steps.scores, m.keys, words, "① scores Q·Kᵀ", x_title="keys"),
+        _ui.plot(figs.attention_heatmap(steps.scores, m.keys, words, "① scores Q·Kᵀ (columns: keys)"),
                  key="att_scores")
         _ui.plot(figs.attention_heatmap(steps.weights, m.keys, words, "③ weights: softmax of each row",
-                                        probabilities=True, x_title="keys"), key="att_weights")
+                                        probabilities=True), key="att_weights")
     with a2:
-        _ui.plot(figs.attention_heatmap(steps.scaled, m.keys, words, f"② scaled: Q·Kᵀ / √{d}", x_title="keys"),
+        _ui.plot(figs.attention_heatmap(steps.scaled, m.keys, words, f"② scaled: Q·Kᵀ / √{d}"),
                  key="att_scaled")
-        _ui.plot(figs.attention_heatmap(steps.output, m.out_vocab, words, "④ output: weights · V",
-                                        probabilities=True, x_title="output vocabulary"), key="att_output")
+        _ui.plot(figs.attention_heatmap(steps.output, m.out_vocab, words, "④ output: weights · V (columns: output vocabulary)",
+                                        probabilities=True), key="att_output")
     decoded = [vectors.decode(row, m.out_vocab)[0] or "?" for row in steps.output]
     st.markdown("**Attention translates:** " + " ".join(decoded))
     literal = [lookup.translate_word(w, inp.dictionary).value for w in words]
@@ -84,14 +84,13 @@ if words:
             _ui.plot(figs.attention_heatmap(mat, dims, words, name, diverging=True), key=f"att_head_{name[0]}")
     s1, s2 = st.columns(2)
     with s1:
-        _ui.plot(figs.attention_heatmap(head.attn.scaled, words, words, f"scores / √{d_head}"
+        _ui.plot(figs.attention_heatmap(head.attn.scaled, words, words, f"scores / √{d_head} (row: query, column: word looked at)"
                                         + (", future masked" if causal else ""), mask=head.attn.mask,
-                                        diverging=True, x_title="looks at", y_title="query"),
+                                        diverging=True, y_title="query"),
                  key="att_head_scores")
     with s2:
         _ui.plot(figs.attention_heatmap(head.attn.weights, words, words, "weights (each row sums to 1)",
-                                        mask=head.attn.mask, probabilities=True, x_title="looks at",
-                                        y_title="query"), key="att_head_weights")
+                                        mask=head.attn.mask, probabilities=True, y_title="query"), key="att_head_weights")
     _ui.plot(figs.attention_heatmap(head.attn.output, dims, words, "output: weights · V, one new vector per word",
                                     diverging=True), key="att_head_output")
     if causal:

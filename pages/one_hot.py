@@ -42,7 +42,7 @@ if in_vocab:
     if inp.tokens:
         st.subheader("The sentence as a matrix")
         m = vectors.one_hot_matrix(inp.tokens, in_vocab)
-        _ui.plot(figs.one_hot_figure(m, inp.tokens, in_vocab, "one row per token of the sentence"),
+        _ui.plot(figs.one_hot_figure(m, inp.tokens, in_vocab, "one row per token of the sentence, one column per vocabulary entry"),
                  key="oh_sentence")
         unknown = [t for t in dict.fromkeys(inp.tokens) if t not in in_vocab]
         if unknown:

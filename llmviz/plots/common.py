@@ -96,9 +96,8 @@ def heatmap(
     fig.update_xaxes(title=x_title, side="top", type="category")
     fig.update_layout(
         title=title,
-        # an x-axis title sits on top, between the plot title and the column labels: make room for it
-        margin=dict(l=10, r=10, t=(60 if title else 30) + (20 if x_title else 0), b=10),
-        height=max(160, 40 + 28 * n_rows + (40 if title else 0) + (20 if x_title else 0)),
+        margin=dict(l=10, r=10, t=60 if title else 30, b=10),
+        height=max(160, 40 + 28 * n_rows + (40 if title else 0)),
     )
     return fig
 

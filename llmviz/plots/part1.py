@@ -30,7 +30,8 @@ def _bars(labels, values, winner: int | None, title: str, fmt: str, x_title: str
     ))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(title=x_title, range=x_range)
-    fig.update_layout(title=title, height=max(180, 70 + 30 * len(labels)), margin=dict(l=10, r=10, t=50, b=10))
+    # room on the right for the value written past the longest bar
+    fig.update_layout(title=title, height=max(180, 70 + 30 * len(labels)), margin=dict(l=10, r=45, t=50, b=10))
     return fig
 
 
@@ -48,9 +49,8 @@ def levenshtein_figure(a: str, b: str, table: np.ndarray, ops: Sequence[EditOp])
     """The DP table of a → b, with the optimal alignment path outlined and each step's edit on hover."""
     path = [(0, 0)] + [(op.i, op.j) for op in ops]
     fig = heatmap(table, ["ε"] + list(b), ["ε"] + list(a),
-                  f"D[i, j] = edits to turn “{a[:12]}”[:i] into “{b[:12]}”[:j]",
-                  fmt=".0f", colorscale="Blues", highlight_cells=path,
-                  x_title=f"key “{b}”", y_title=f"query “{a}”")
+                  f"D[i, j] = edits to turn the first i letters of “{a[:12]}” into the first j of “{b[:12]}”",
+                  fmt=".0f", colorscale="Blues", highlight_cells=path, y_title=f"query “{a}”")
     # letters on the path show which edit each step is (· keep, ↘ substitute, ↓ delete, → insert)
     arrow = {"match": "·", "substitute": "↘", "delete": "↓", "insert": "→"}
     if len(path) > 1 and table.size <= 1600:
@@ -70,7 +70,7 @@ def one_hot_figure(matrix: np.ndarray, tokens: Sequence[str], vocab: Sequence[st
     """One row per token, one column per vocabulary entry; unknown tokens are all-zero rows (outlined)."""
     empty_rows = [i for i in range(len(tokens)) if not matrix[i].any()]
     return heatmap(matrix, vocab, tokens, title, fmt=".0f", zmin=0, zmax=1,
-                   highlight_rows=empty_rows, x_title="vocabulary (sorted)", y_title="token")
+                   highlight_rows=empty_rows, y_title="token")
 
 
 def vector_length_figure(current: int, extra: int) -> go.Figure:
