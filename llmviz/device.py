@@ -40,17 +40,27 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def threads_for(n_params: int, cores: int | None = None) -> int:
+# below this many parameters one thread is always faster: every matrix is too small to split
+ONE_THREAD_BELOW = 2_000_000
+
+
+def threads_for(n_params: int, cores: int | None = None, load: float | None = None) -> int:
     """CPU threads for a model of n_params parameters.
 
-    Measured on a 2-core machine: below about a million parameters one thread is several times
-    faster than two (a tiny Linear costs ~0.1 ms on one thread, ~2.6 ms on two), so small models
-    get one thread and only large ones get every core.
+    Measured on a 2-core machine (bench/bench_speed.py --threads-table): one thread beats two for
+    every model below a few million parameters (a tiny Linear costs ~0.1 ms on one thread, ~2.6 ms on
+    two; the tutorial's LM5 and nanoGPT's CPU recipe were 16-20x slower with two threads while the
+    machine was shared), and even a 10.8 M model lost with two threads when other work kept the cores
+    busy. So: one thread for small models; for large ones, one thread per million parameters, at most
+    the cores that are idle (cores minus the load average).
     """
     cores = cores or cpu_count()
-    if n_params < 1_000_000:
+    if n_params < ONE_THREAD_BELOW or cores <= 1:
         return 1
-    return max(1, cores)
+    if load is None:
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    idle = int(cores - load + 0.5)  # busy cores make extra threads wait on each other
+    return max(1, min(cores, idle, n_params // 1_000_000))
 
 
 def describe(device: str, threads: int | None = None) -> str:

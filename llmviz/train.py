@@ -64,6 +64,15 @@ class TrainingError(RuntimeError):
     """Training could not run or ended badly; the message is meant for the learner."""
 
 
+def preset_train_config(name: str, **overrides) -> TrainConfig:
+    """The tutorial's training settings for a preset of llmviz.model.PRESETS, with any field overridden."""
+    from llmviz.model import PRESETS
+
+    if name not in PRESETS:
+        raise KeyError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return TrainConfig(**{**PRESETS[name].train, **overrides})
+
+
 def _fmt(x: float) -> str:
     """3e-4 and 1e-2 rather than 0.0003 and 0.01; 0.5 stays 0.5."""
     m, e = f"{x:.0e}".split("e")
@@ -188,13 +197,13 @@ class TrainingRun:
                  tokenizer: Tokenizer | None = None, model: LanguageModel | None = None, checkpoint=None):
         self.train_cfg = train_cfg
         self.start_step = 0
-        self._history: list[Record] = []
+        history: list[Record] = []
         self._optim_state = None
         self._rng_state = None
         self._gen = None
         if checkpoint is not None:
             model, tokenizer = checkpoint.model, checkpoint.tokenizer
-            self._history = list(checkpoint.history)
+            history = list(checkpoint.history)
             self.start_step = checkpoint.step
             self._optim_state = checkpoint.optimizer_state
             self._rng_state = checkpoint.rng_state
@@ -228,12 +237,18 @@ class TrainingRun:
         data = torch.tensor(ids, dtype=torch.long)
         train, val = split_data(data, train_cfg.val_fraction)
         self.splits = {"train": train.to(self.device), "val": val.to(self.device)}
-        self.optimizer = None
-        total = train_cfg.max_iters
-        self.job = jobs.Job(self._work, total=total, name="train")
+        self.optimizer = None  # made in the worker thread, on the first start()
+        self.job = jobs.Job(self._work, total=train_cfg.max_iters, name="train")
         self.job.advance(self.start_step)
-        for r in self._history:
+        for r in history:
             self.job.record(r)
+
+    @classmethod
+    def from_preset(cls, name: str, text: str, **train_overrides) -> "TrainingRun":
+        """TrainingRun.from_preset("lm2", text, max_iters=1000): the preset's model and training settings."""
+        from llmviz.model import preset_config
+
+        return cls(preset_config(name, 1), preset_train_config(name, **train_overrides), text)
 
     # --- what a page uses ---
     def start(self) -> "TrainingRun":
@@ -241,7 +256,15 @@ class TrainingRun:
         return self
 
     def stop(self) -> None:
+        """Ask the worker to stop after the step in progress; start() again resumes where it stopped."""
         self.job.stop()
+
+    def extend(self, max_iters: int) -> "TrainingRun":
+        """Train up to max_iters steps in all (after a run finished, before start() again)."""
+        if self.running:
+            raise RuntimeError("stop the run before changing its length")
+        self.train_cfg.max_iters = self.job.total = max_iters
+        return self
 
     def join(self, timeout: float | None = None) -> "TrainingRun":
         self.job.join(timeout)

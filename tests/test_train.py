@@ -111,9 +111,7 @@ def test_stop_is_honoured_within_one_step_and_the_model_is_kept():
     assert at_stop <= snap.step <= at_stop + 1
     assert any(not torch.equal(a, b) for a, b in zip(before, run.model.parameters()))
     # it can go on from there: the page's play/pause
-    run.train_cfg.max_iters = snap.step + 10
-    run.job.total = snap.step + 10
-    assert run.train().step == snap.step + 10
+    assert run.extend(snap.step + 10).train().step == snap.step + 10
 
 
 def test_huge_learning_rate_is_diagnosed():
@@ -161,9 +159,30 @@ def test_a_tokenizer_that_does_not_fit_is_refused():
     assert TrainingRun(tiny_cfg(vocab_size=65), fast(), TEXT).model.config.vocab_size == len(set(TEXT))
 
 
+def test_from_preset_uses_the_tutorial_settings():
+    run = TrainingRun.from_preset("lm3", TEXT, max_iters=7)
+    assert run.model_cfg.ffwd == "relu" and run.model_cfg.vocab_size == len(set(TEXT))
+    assert run.train_cfg.learning_rate == 3e-4 and run.train_cfg.batch_size == 64 and run.train_cfg.max_iters == 7
+    with pytest.raises(KeyError, match="unknown preset"):
+        TrainingRun.from_preset("lm9", TEXT)
+
+
 def test_presets_train_on_real_text(tiny_shakespeare):
     run = TrainingRun(preset_config("lm5", 65), TrainConfig(max_iters=60, eval_interval=60, eval_iters=5),
                       tiny_shakespeare[:200_000])
     snap = run.train()
     assert run.model.config.vocab_size == run.tokenizer.vocab_size == len(set(tiny_shakespeare[:200_000]))
     assert snap.history[-1].val_loss < snap.history[0].val_loss
+
+
+def test_thread_count_follows_model_size_and_machine_load():
+    from llmviz.device import threads_for
+
+    assert threads_for(30_017, cores=2, load=0) == 1  # the tutorial's LM5: one thread is far faster
+    assert threads_for(816_705, cores=16, load=0) == 1  # nanoGPT's CPU recipe, even on a big machine
+    assert threads_for(10_788_929, cores=2, load=0.0) == 2  # the scaled LM5 on an idle machine
+    assert threads_for(10_788_929, cores=2, load=3.0) == 1  # ... but not while the cores are busy
+    assert threads_for(10_788_929, cores=16, load=0.0) == 10  # about a thread per million parameters
+    run = TrainingRun(tiny_cfg(), fast(threads=None), TEXT)
+    assert run.threads == 1
+    assert TrainingRun(tiny_cfg(), fast(threads=2), TEXT).threads == 2  # overridable
