@@ -15,7 +15,7 @@ st.markdown(
 )
 st.latex(r"\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\left(\frac{Q K^\top}{\sqrt{d}}\right) V")
 
-inp = _part1.inputs()
+inp = _part1.inputs("attention")
 words = [t for t in inp.tokens if lookup.is_word(t)]
 if len(words) < len(inp.tokens):
     st.caption("Punctuation is left out: attention here works on words.")

@@ -17,7 +17,7 @@ st.markdown(
 )
 st.latex(r"\cos(q, k) = \frac{q \cdot k}{\lVert q \rVert \, \lVert k \rVert}")
 
-inp = _part1.inputs(sentence=False)
+inp = _part1.inputs("cosine", sentence=False)
 vocab = vectors.vocabulary(inp.dictionary)
 if not vocab:
     st.stop()

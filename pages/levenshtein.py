@@ -20,7 +20,7 @@ st.markdown(
 st.latex(r"D[i,j] = \min\big(D[i-1,j]+1,\; D[i,j-1]+1,\; D[i-1,j-1] + [a_i \ne b_j]\big),"
          r"\quad D[i,0]=i,\; D[0,j]=j")
 
-inp = _part1.inputs(editor_expanded=True)
+inp = _part1.inputs("levenshtein", editor_expanded=True)
 
 # --- the whole sentence, word by word ---
 if inp.tokens:

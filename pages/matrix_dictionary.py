@@ -17,7 +17,7 @@ st.markdown(
 )
 st.latex(r"\text{value} = (q \cdot K^\top) \cdot V")
 
-inp = _part1.inputs(sentence=False)
+inp = _part1.inputs("matrix_dictionary", sentence=False)
 if not inp.dictionary:
     st.stop()
 m = vectors.dictionary_matrices(inp.dictionary)

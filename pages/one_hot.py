@@ -16,7 +16,7 @@ st.markdown(
     "at the token's position."
 )
 
-inp = _part1.inputs()
+inp = _part1.inputs("one_hot")
 in_vocab = vectors.vocabulary(inp.dictionary)
 out_vocab = vectors.vocabulary(inp.dictionary.values())
 

@@ -19,7 +19,7 @@ st.markdown(
 st.latex(r"\mathrm{softmax}(s)_i = \frac{e^{s_i/T}}{\sum_j e^{s_j/T}} \qquad "
          r"\text{value} = \mathrm{softmax}\!\left(\frac{q K^\top}{\sqrt{d}}\right) V")
 
-inp = _part1.inputs(sentence=False)
+inp = _part1.inputs("softmax", sentence=False)
 if not inp.dictionary:
     st.stop()
 m = vectors.dictionary_matrices(inp.dictionary)
