@@ -74,13 +74,16 @@ def settings(preset: str, prefix: str) -> tuple:
     if "dropout" in knobs:
         model["dropout"] = widget(c[1].slider, "dropout", f"{prefix}_dropout", base.dropout, min_value=0.0,
                                   max_value=0.5, step=0.05)
+    sample = widget(c[2].select_slider, "Sample length", f"{prefix}_sample", 200, options=[0, 50, 100, 200, 500],
+                    help="Characters of text generated at each evaluation, to watch the model learn (0: none).")
     seed = widget(c[3].number_input, "seed", f"{prefix}_seed", 1337, min_value=0, max_value=2**31 - 1, step=1)
     text = _ui.current_corpus().text
     model_cfg = preset_config(preset, len(set(text)))
     for k, v in model.items():
         setattr(model_cfg, k, v)
     train_cfg = TrainConfig(learning_rate=lr, batch_size=batch, max_iters=iters, eval_interval=min(interval, iters),
-                            eval_iters=eval_iters, seed=int(seed), device=_ui.current_device())
+                            eval_iters=eval_iters, seed=int(seed), device=_ui.current_device(),
+                            sample_tokens=sample)
     problems = validate(model_cfg, train_cfg, len(text))
     try:
         corpora.check_long_enough(text, model_cfg.block_size, train_cfg.val_fraction)
@@ -129,7 +132,7 @@ def watch(names: list[str], key: str) -> None:
         cols = st.columns(len(snaps)) if len(snaps) > 1 else [st.container()]
         for col, (n, s) in zip(cols, snaps.items()):
             sample = s.extra.get("sample")
-            if sample is not None:
+            if sample:
                 col.caption(f"{n}: sample at step {s.history[-1].step if s.history else 0}")
                 col.code(sample, language=None, wrap_lines=True)
         if running and all(s.done for s in snaps.values()):

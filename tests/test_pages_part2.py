@@ -22,6 +22,7 @@ def small(prefix, text=TEXT, **extra):
     """Session state for a short run on a small text ('upload' with no file keeps the session's text)."""
     return {"corpus_source": corpora.UPLOAD, "corpus": corpora.Corpus("test text", text),
             f"{prefix}_iters": 20, f"{prefix}_eval_interval": 10, f"{prefix}_eval_iters": 1, f"{prefix}_batch": 8,
+            f"{prefix}_sample": 50,
             **extra}
 
 
