@@ -33,6 +33,15 @@ class Part1Inputs(NamedTuple):
     tokens: list[str]  # at most lookup.MAX_TOKENS tokens of the sentence
 
 
+_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "^": r"\^{}", "~": r"\~{}",
+                  **{c: "\\" + c for c in "{}$&#_%"}}
+
+
+def latex_text(s: str) -> str:
+    """A token made safe to put inside \\text{...} (learners may type keys like "100%" or "a_b")."""
+    return "".join(_LATEX_ESCAPES.get(c, c) for c in s)
+
+
 def default_rows() -> list[list[str]]:
     return [[k, v] for k, v in lookup.DEFAULT_DICTIONARY.items()]
 

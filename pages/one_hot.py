@@ -34,7 +34,7 @@ if in_vocab:
     st.subheader("One token, one vector")
     token = st.selectbox("Token", in_vocab, key="oh_token", index=in_vocab.index("chat") if "chat" in in_vocab else 0)
     v = vectors.one_hot(token, in_vocab)
-    st.latex(r"\text{onehot}(\text{" + token.replace("_", r"\_") + r"}) = ["
+    st.latex(r"\text{onehot}(\text{" + _part1.latex_text(token) + r"}) = ["
              + ",\\,".join(str(int(x)) for x in v[:40]) + (r",\dots" if len(v) > 40 else "") + "]")
     _ui.plot(figs.row_vector(v, in_vocab, f"one-hot vector of “{token}”", highlight=[in_vocab.index(token)],
                              fmt=".0f"), key="oh_vector")

@@ -373,3 +373,29 @@ def test_attention_page_odd_sentences():
         if words:  # one row per word (at most 32) in the self-attention weights
             n = min(len(words), 32)
             assert array(figure(at, "att_head_weights")["data"][0]["z"]).shape == (n, n)
+
+
+# --- odd dictionaries on every page --------------------------------------------------------------
+
+PART1_PAGES = ["pages/levenshtein.py", "pages/one_hot.py", "pages/matrix_dictionary.py", "pages/cosine.py",
+               "pages/softmax.py", "pages/attention.py"]
+
+
+@pytest.mark.parametrize("rows", [
+    [["100%", "percent"], ["a_b", "x"], ["{", "brace"], ["猫", "cat"], ["猫", "kitty"]],  # odd keys, a duplicate
+    [["seul", "alone"]],  # a single entry
+    [[None, None], ["", ""]],  # only blank rows
+])
+def test_every_part1_page_takes_odd_dictionaries(rows):
+    at = open_page(PART1_PAGES[0], session_state={"p1_dictionary_rows": rows, "p1_sentence": "猫 seul {"})
+    for page in PART1_PAGES:
+        at.switch_page(page).run()
+        no_errors(at)
+
+
+def test_latex_text_escapes_what_katex_would_choke_on():
+    from pages._part1 import latex_text
+
+    assert latex_text("chat") == "chat"
+    assert latex_text("100%_{x}") == r"100\%\_\{x\}"
+    assert latex_text("a\\b^c~") == r"a\textbackslash{}b\^{}c\~{}"
