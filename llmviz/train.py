@@ -135,7 +135,7 @@ def estimate_loss(model: LanguageModel, splits: dict[str, torch.Tensor], batch_s
     model.eval()
     block = model.config.block_size
     # several batches per forward pass: the same mean (equal batch sizes), far less per-call overhead
-    per_call = max(1, min(eval_iters, 16384 // (batch_size * block)))
+    per_call = max(1, min(eval_iters, 4096 // (batch_size * block)))
     out = {}
     try:
         for name, data in splits.items():
