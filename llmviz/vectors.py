@@ -78,7 +78,7 @@ def relaxed_query(word: str, keys: list[str], in_vocab: list[str]) -> tuple[np.n
     """
     if word in keys:
         return one_hot(word, in_vocab), word, 1.0
-    best = closest_key(word, keys)
+    best = closest_key(word, keys) if word else None  # an empty word is close to nothing
     if best is None:
         return np.zeros(len(in_vocab)), None, 0.0
     key, dist = best

@@ -57,6 +57,8 @@ def test_near_miss_query_still_selects_the_right_row():
     assert key == "table" and strength == pytest.approx(5 / 6)
     assert vectors.decode(vectors.hard_lookup(q, m.K, m.V)[1], m.out_vocab)[0] == "table"
     assert vectors.relaxed_query("x", [], [])[1] is None
+    q, key, _ = vectors.relaxed_query("", m.keys, m.in_vocab)
+    assert key is None and not q.any()
 
 
 def test_cosine_and_decode():
