@@ -252,6 +252,9 @@ def train_word2vec(tokens: list[str], cfg: Word2VecConfig, job=None) -> Word2Vec
                 job.advance(min(step, job.total))
         if job is not None:
             job.set(vectors=_vectors(model), vocab=vocab, epoch=epoch + 1)
+    if job is not None:  # the total was an estimate: end the progress bar at the true count
+        job.total = step
+        job.advance(step)
     return Word2VecResult(vocab, _vectors(model), history, epoch_f)
 
 

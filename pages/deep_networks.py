@@ -37,11 +37,11 @@ corpus = _ui.current_corpus()
 tab_depth, tab_dropout = st.tabs(["Depth, residuals and layer norm", "Dropout"])
 
 with tab_depth:
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3 = st.columns([2, 3, 2])
     depths = c1.multiselect("Depths (blocks)", [1, 2, 4, 8, 16], default=[2, 8, 16], key="deep_depths")
     archs = c2.multiselect("Architectures", list(D.ARCHITECTURES), key="deep_archs",
                            default=["plain (no residual, no norm)", "residual + layer norm"])
-    steps = c3.slider("Steps", 20, 1000, 150, step=10, key="deep_steps")
+    steps = c3.slider("Steps", 20, 1000, 100, step=10, key="deep_steps")
     lr = c3.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], value=1e-3, key="deep_lr")
     variants = D.depth_variants(sorted(depths), [D.ARCHITECTURES[a] for a in archs])
     cfg = D.DeepConfig(steps=steps, learning_rate=lr, device=_ui.current_device())

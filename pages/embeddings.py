@@ -173,6 +173,10 @@ with tab_models:
     runs = st.session_state.get("runs")
     runs = {k: r for k, r in runs.items() if hasattr(r, "model") and hasattr(r, "tokenizer")} \
         if isinstance(runs, dict) else {}
+    busy = [k for k, r in runs.items() if getattr(r, "running", False)]
+    runs = {k: r for k, r in runs.items() if k not in busy}  # never read a model while it trains
+    if busy:
+        st.caption(f"Still training, shown once finished or stopped: {', '.join(busy)}.")
     if not runs:
         st.info("No model has been trained in this session yet: train one on a Part 2 page, then come back.")
     else:

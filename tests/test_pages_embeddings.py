@@ -10,7 +10,6 @@ import torch
 
 from llmviz import corpora
 from llmviz import embeddings as E
-from llmviz.tokenizers import CharTokenizer
 from tests.conftest import open_page
 
 torch.set_num_threads(1)
@@ -89,15 +88,25 @@ def test_too_short_a_text_is_explained_and_training_disabled():
 def test_models_of_the_session_are_projected_and_odd_runs_tolerated():
     from torch import nn
 
-    tok = CharTokenizer().train("hello world, 123!")
-    torch.manual_seed(0)
+    from llmviz.model import preset_config
+    from llmviz.train import TrainConfig, TrainingRun
+
+    # a real, briefly trained run, as the Part 2 pages keep them
+    text = "hello world, 123! " * 40
+    run = TrainingRun(preset_config("lm1", 0), TrainConfig(max_iters=3, eval_interval=3, eval_iters=1, batch_size=4,
+                                                           sample_tokens=0, device="cpu"), text)
+    run.train()
+    tok = run.tokenizer
     model = nn.Sequential(nn.Embedding(tok.vocab_size, 8))
-    runs = {"tiny LM": SimpleNamespace(model=model, tokenizer=tok), "broken": object()}
+    runs = {"tiny LM": run, "broken": object(),
+            "busy": SimpleNamespace(model=model, tokenizer=tok, running=True)}
     at = open_page(PAGE, session_state={"runs": runs})
     assert not at.exception and not at.error
     figs = [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
     names = {t.get("name") for f in figs for t in f["data"]}
     assert {"digit", "punctuation", "whitespace"} <= names
+    assert at.selectbox(key="emb_run").options == ["tiny LM"]  # a run still training is not read
+    assert any("Still training" in c.value and "busy" in c.value for c in at.caption)
     at = open_page(PAGE, session_state={"runs": {"odd": SimpleNamespace(model=nn.Linear(2, 2), tokenizer=tok)}})
     assert not at.exception and any("no token-embedding table" in w.value for w in at.warning)
     at = open_page(PAGE, session_state={"runs": "not a dict"})
