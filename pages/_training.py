@@ -89,6 +89,8 @@ def settings(preset: str, prefix: str) -> tuple:
         corpora.check_long_enough(text, model_cfg.block_size, train_cfg.val_fraction)
     except corpora.CorpusError as e:
         problems = [str(e)] + [p for p in problems if "split has" not in p]
+    st.caption(f"Trains on **{train_cfg.device.upper()}** (the sidebar's compute device) with the text "
+               f"'{_ui.current_corpus().name}': {len(text):,} characters, {model_cfg.vocab_size} distinct.")
     for p in problems:
         st.warning(p, icon=":material/block:")
     return model_cfg, train_cfg, problems
@@ -112,6 +114,15 @@ def start_run(preset: str, model_cfg, train_cfg, checkpoint_=None, name: str | N
     return name
 
 
+def live_figure(key: str, snaps: dict):
+    """The loss curves, rebuilt only when a run added a record (most polls find nothing new)."""
+    sig = tuple((n, len(s.history), s.state) for n, s in snaps.items())
+    memo = st.session_state.setdefault("_live_figures", {})
+    if key not in memo or memo[key][0] != sig:
+        memo[key] = (sig, P.loss_curves({n: s.history for n, s in snaps.items()}))
+    return memo[key][1]
+
+
 def watch(names: list[str], key: str) -> None:
     """Progress, live loss curves, tokens/s and the latest text sample of one or more runs."""
     all_runs = session_runs()
@@ -128,7 +139,7 @@ def watch(names: list[str], key: str) -> None:
             st.progress(s.fraction, text=f"**{n}**: {s.state} · step {s.step:,} of {s.total:,}{eta}{speed}")
             if s.state == "failed":
                 st.error(f"{n} failed: {s.reason}", icon=":material/error:")
-        _ui.plot(P.loss_curves({n: s.history for n, s in snaps.items()}), key=f"{key}_loss")
+        _ui.plot(live_figure(key, snaps), key=f"{key}_loss")
         cols = st.columns(len(snaps)) if len(snaps) > 1 else [st.container()]
         for col, (n, s) in zip(cols, snaps.items()):
             sample = s.extra.get("sample")
@@ -219,14 +230,20 @@ def tools(name: str, run, prefix: str) -> None:
 def upload(preset: str, prefix: str, train_cfg) -> None:
     """Load a checkpoint to inspect it or to train it further (max_iters more steps)."""
     f = st.file_uploader("Load a checkpoint to inspect or continue", type=["safetensors"], key=f"{prefix}_upload")
-    if f is None or st.session_state.get(f"{prefix}_loaded") == f.file_id:
+    if f is None:
         return
-    st.session_state[f"{prefix}_loaded"] = f.file_id
+    seen = st.session_state.get(f"{prefix}_loaded")
+    if seen and seen[0] == f.file_id:  # handled already; keep saying why it was refused
+        if seen[1]:
+            st.error(seen[1], icon=":material/error:")
+        return
     try:
         ckpt = checkpoint.from_bytes(f.getvalue())
     except checkpoint.CheckpointError as e:
-        st.error(f"This file was refused: {e}", icon=":material/error:")
+        st.session_state[f"{prefix}_loaded"] = (f.file_id, f"{f.name} was refused: {e}")
+        st.error(f"{f.name} was refused: {e}", icon=":material/error:")
         return
+    st.session_state[f"{prefix}_loaded"] = (f.file_id, "")
     cfg = TrainConfig.from_dict({**ckpt.train_config.to_dict(), "max_iters": ckpt.step + train_cfg.max_iters,
                                  "device": train_cfg.device})
     name = start_run(ckpt.extra.get("preset") or preset, None, cfg, ckpt, f"loaded {f.name}")

@@ -150,6 +150,8 @@ def test_checkpoint_upload_refuses_junk_and_loads_a_real_one():
     at.file_uploader(key="lm3_upload").set_value(("junk.safetensors", b"not a checkpoint at all", "application/octet-stream")).run()
     assert not at.exception
     assert any("refused" in e.value and "not an llmviz checkpoint" in e.value for e in at.error)
+    at.run()  # the refusal stays on screen while the file is there
+    assert any("junk.safetensors was refused" in e.value for e in at.error)
     run = TrainingRun(preset_config("lm3", 1), TrainConfig(max_iters=10, eval_interval=10, eval_iters=1, batch_size=8,
                                                            sample_tokens=0), TEXT).start().join(60)
     data = checkpoint.run_to_bytes(run, {"preset": "lm3"})
