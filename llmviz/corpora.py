@@ -87,6 +87,8 @@ def play_title(slug: str) -> str:
 
 
 _SPEAKER = re.compile(r"^\*\*(.+?)\*\*\s*$")
+_EMPHASIS = re.compile(r"[*_]")
+_BRACKETS = re.compile(r"\[\s*\]|[\[\]]")
 
 
 def markdown_play_to_text(md: str) -> str:
@@ -114,8 +116,12 @@ def markdown_play_to_text(md: str) -> str:
         elif line.startswith("_"):
             in_direction = not (len(line) > 1 and line.endswith("_"))  # a stage direction
         elif current is not None:
-            line = line.replace("\\", "").replace("**", "")
-            current.append(line)
+            line = _EMPHASIS.sub("", line.replace("\\", ""))
+            if line.startswith("[") and line.endswith("]"):
+                continue  # "[Aside.]": a stage direction inside a speech
+            line = _BRACKETS.sub("", line).strip()  # "And [Censorinus,]": an editor's insertion
+            if line:
+                current.append(" ".join(line.split()))
     return "\n\n".join("\n".join(s) for s in speeches if len(s) > 1) + "\n"
 
 
