@@ -26,7 +26,7 @@ Who's there?
 Nay, answer me: stand, and unfold yourself.  
 _Aside_  
 *\\[Shivering.]*  
-I am _\\[so]_ cold \\[ ].
+I am _\\[so]_ cold \\[ ]
 
 _Exit, pursued
 by a bear_
@@ -42,7 +42,7 @@ def test_markdown_play_becomes_tiny_shakespeare_shape():
     text = corpora.markdown_play_to_text(SAMPLE_MD)
     assert text == (
         "BERNARDO:\nWho's there?\n\n"
-        "FRANCISCO:\nNay, answer me: stand, and unfold yourself.\nI am so cold.\n\n"
+        "FRANCISCO:\nNay, answer me: stand, and unfold yourself.\nI am so cold\n\n"
         "KING CLAUDIUS:\nThough yet of Hamlet our dear brother's death\n"
     )
 
