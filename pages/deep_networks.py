@@ -135,7 +135,8 @@ with tab_dropout:
             if ev:
                 best = min(ev, key=lambda r: r.val_loss)
                 col.metric(f"Gap (validation − train) · {v.label}", f"{D.gap(snap.history, i):.2f}",
-                           f"best validation {best.val_loss:.2f} at step {best.step}", delta_color="off")
+                           f"best validation {best.val_loss:.2f} at step {best.step}", delta_color="off",
+                           delta_arrow="off")
         if d_running and snap.done:
             st.rerun()
 

@@ -83,6 +83,8 @@ def explore(vectors, vocab, prefix: str):
     try:
         result = E.analogy(vectors, vocab, wa, wb, wc, k=5)
         st.write(f"{wa} − {wb} + {wc} ≈ " + ", ".join(f"**{w}** ({s:.2f})" for w, s in result))
+        st.caption("The famous king − man + woman ≈ queen needs vectors trained on millions of words; "
+                   "on a play or two, expect neighbours of the words rather than neat analogies.")
     except E.EmbeddingError as e:
         st.warning(str(e))
 
@@ -151,7 +153,7 @@ with tab_ae:
             _ui.plot(P.autoencoder_curve(ae.history), key="ae_curve")
             acc = ae.history[-1][2]
             st.metric("Words reconstructed exactly", f"{acc:.0%}",
-                      f"{bottleneck} numbers instead of {len(ae.codes)}", delta_color="off")
+                      f"{bottleneck} numbers instead of {len(ae.codes)}", delta_color="off", delta_arrow="off")
         with right:
             labels = vocab.words[:len(ae.codes)]
             if bottleneck in (2, 3):

@@ -5,7 +5,6 @@ import json
 from types import SimpleNamespace
 
 import numpy as np
-import pytest
 import torch
 
 from llmviz import corpora
