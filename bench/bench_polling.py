@@ -2,10 +2,15 @@
 while it is polled the way the training panel's fragment polls it, against the same run unwatched.
 
 The poller does, twice a second, what pages/_training.py's fragment does on each tick: take a snapshot,
-build the loss-curve figure and serialise it to JSON (as st.plotly_chart does). Runs alternate
-(unwatched, watched, unwatched, ...) in one process so both see the same machine.
+format the progress line, rebuild the loss figure when a record arrived, and serialise the figure to
+JSON (as st.plotly_chart does on every tick).
 
-    python bench/bench_polling.py [--preset lm5] [--steps 400] [--repeats 3] [--interval 0.5]
+On a shared machine the load changes from second to second, so separate runs cannot be compared.
+Instead ONE long run alternates phases of a few seconds, unwatched and watched; the step counter is
+read at each phase boundary, and each watched phase is compared with the unwatched phases on either
+side of it (same run, same seconds of the machine's life). Evaluations are off during the measure.
+
+    python bench/bench_polling.py [--preset lm5] [--seconds 40] [--phase 2] [--interval 0.5]
 
 Target: watched throughput >= 90% of unwatched.
 """
@@ -37,68 +42,81 @@ def corpus_text() -> tuple[str, str]:
     return c.name, c.text
 
 
-def poll_like_the_page(run: TrainingRun, interval: float, done: threading.Event, ticks: list) -> None:
-    figure, seen = None, -1
-    while not done.wait(interval):
+class PagePoller:
+    """One tick of the training panel's fragment."""
+
+    def __init__(self, run: TrainingRun):
+        self.run, self.figure, self.seen, self.ticks = run, None, -1, []
+
+    def tick(self) -> None:
         t = time.perf_counter()
-        snap = run.snapshot()
+        snap = self.run.snapshot()
         text = f"{snap.state} · step {snap.step:,} of {snap.total:,} · {snap.eta or 0:.0f} s left"
-        if len(snap.history) != seen:  # the page rebuilds its figure only when a record was added
-            figure, seen = P.loss_curves({"run": snap.history}), len(snap.history)
-        pio.to_json(figure, validate=False)  # what st.plotly_chart sends on every tick
+        if len(snap.history) != self.seen:  # the page rebuilds its figure only when a record was added
+            self.figure, self.seen = P.loss_curves({"run": snap.history}), len(snap.history)
+        pio.to_json(self.figure, validate=False)
         _ = (text, snap.extra.get("sample"))
-        ticks.append(time.perf_counter() - t)
+        self.ticks.append(time.perf_counter() - t)
 
 
-def one_run(text: str, preset: str, steps: int, watched: bool, interval: float, device: str) -> dict:
-    cfg = TrainConfig(max_iters=steps, eval_interval=max(1, steps // 4), eval_iters=20, device=device)
+def measure(text: str, preset: str, seconds: float, phase: float, interval: float, device: str) -> dict:
+    steps = 10_000_000  # stopped by us; no evaluation happens in between
+    cfg = TrainConfig(max_iters=steps, eval_interval=steps, eval_iters=1, sample_tokens=0, device=device)
     run = TrainingRun(preset_config(preset, 65), cfg, text)
-    done, ticks = threading.Event(), []
-    poller = threading.Thread(target=poll_like_the_page, args=(run, interval, done, ticks), daemon=True)
-    t0 = time.perf_counter()
+    poller = PagePoller(run)
     run.start()
-    if watched:
-        poller.start()
+    while len(run.history) < 1:  # the loss estimate before training
+        time.sleep(0.01)
+    time.sleep(phase)  # warm-up
+    marks = [(time.perf_counter(), run.step, False)]
+    watched = False
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        watched = not watched
+        stop = time.perf_counter() + phase
+        while True:
+            now = time.perf_counter()
+            if now >= stop:
+                break
+            if watched:
+                poller.tick()
+                time.sleep(max(0.0, min(interval, stop - time.perf_counter())))
+            else:
+                time.sleep(stop - now)
+        marks.append((time.perf_counter(), run.step, watched))
+    run.stop()
     run.join()
-    wall = time.perf_counter() - t0
-    done.set()
-    if watched:
-        poller.join()
-    assert run.state == "finished", run.snapshot().reason
-    hist = run.history
-    # training tokens per second of training time (the trainer's own measure, evaluations excluded)
-    speeds = [r.tokens_per_s for r in hist if r.tokens_per_s > 0]
-    return {"tokens_per_s": statistics.mean(speeds), "steps_per_s": steps / wall, "polls": len(ticks),
-            "poll_ms": 1000 * statistics.mean(ticks) if ticks else 0.0, "device": run.device, "threads": run.threads}
+    tokens_per_step = cfg.batch_size * run.model_cfg.block_size
+    rates = [((s1 - s0) * tokens_per_step / (t1 - t0), w) for (t0, s0, _), (t1, s1, w) in zip(marks, marks[1:])]
+    ratios = []
+    for i, (rate, w) in enumerate(rates):
+        if w and 0 < i < len(rates) - 1:
+            ratios.append(rate / ((rates[i - 1][0] + rates[i + 1][0]) / 2))
+    return {"ratios": ratios, "on": [r for r, w in rates if w], "off": [r for r, w in rates if not w],
+            "poll_ms": 1000 * statistics.mean(poller.ticks), "polls": len(poller.ticks), "device": run.device,
+            "threads": run.threads}
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", default="lm5")
-    ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--repeats", type=int, default=6)
+    ap.add_argument("--seconds", type=float, default=40, help="length of the measure")
+    ap.add_argument("--phase", type=float, default=2.0, help="seconds per watched / unwatched phase")
     ap.add_argument("--interval", type=float, default=0.5, help="seconds between polls (the page: 0.5)")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
     name, text = corpus_text()
-    print(f"corpus: {name} ({len(text):,} chars) · preset {args.preset} · {args.steps} steps · "
-          f"poll every {args.interval}s · {args.repeats} pairs of runs")
-    one_run(text, args.preset, 20, False, args.interval, args.device)  # warm-up: first-run costs out of the way
-    ratios, duty = [], []
-    for i in range(args.repeats):
-        # a pair of runs back to back (order alternating): both see about the same load on a shared machine
-        pair = {}
-        for watched in (False, True) if i % 2 == 0 else (True, False):
-            pair[watched] = one_run(text, args.preset, args.steps, watched, args.interval, args.device)
-        w, u = pair[True], pair[False]
-        ratios.append(w["tokens_per_s"] / u["tokens_per_s"])
-        duty.append(w["polls"] * w["poll_ms"] / 1000 / (args.steps / w["steps_per_s"]))
-        print(f"  pair {i + 1}: unwatched {u['tokens_per_s']:>9,.0f} tokens/s · watched {w['tokens_per_s']:>9,.0f} "
-              f"tokens/s ({w['polls']} polls of {w['poll_ms']:.1f} ms) · ratio {ratios[-1]:.1%}  "
-              f"[{u['device']}, {u['threads']} thread(s)]")
-    print(f"median ratio watched / unwatched: {statistics.median(ratios):.1%} (target >= 90%); "
-          f"pairs: {', '.join(f'{r:.0%}' for r in ratios)}")
-    print(f"the poller's busy time: {statistics.median(duty):.1%} of the run's wall time (median)")
+    print(f"corpus: {name} ({len(text):,} chars) · preset {args.preset} (tutorial settings, batch 64) · "
+          f"{args.seconds:g} s in phases of {args.phase:g} s · poll every {args.interval:g} s")
+    r = measure(text, args.preset, args.seconds, args.phase, args.interval, args.device)
+    print(f"  device {r['device']}, {r['threads']} thread(s); {r['polls']} polls of {r['poll_ms']:.1f} ms on average")
+    print(f"  unwatched phases: median {statistics.median(r['off']):>9,.0f} tokens/s "
+          f"(min {min(r['off']):,.0f}, max {max(r['off']):,.0f})")
+    print(f"  watched phases:   median {statistics.median(r['on']):>9,.0f} tokens/s "
+          f"(min {min(r['on']):,.0f}, max {max(r['on']):,.0f})")
+    print(f"  per watched phase vs its unwatched neighbours: {', '.join(f'{x:.0%}' for x in r['ratios'])}")
+    print(f"median ratio watched / unwatched: {statistics.median(r['ratios']):.1%} (target >= 90%)")
+
 
 if __name__ == "__main__":
     main()

@@ -259,3 +259,35 @@ def test_compare_runs_overlays_tabulates_and_exports():
     at.multiselect(key="cmp_runs").set_value(["LM5"]).run()
     at.button(key="cmp_forget").click().run()
     assert list(at.session_state["runs"]) == ["LM5"]
+
+
+@pytest.mark.parametrize("preset", MODELS + ["lm1-masked"])
+def test_architecture_diagram_follows_the_model_and_highlights_what_is_new(preset):
+    import re as _re
+
+    from llmviz.plots import training as P
+
+    cfg = preset_config(preset, 65)
+    dot = P.architecture_dot(cfg, P.NEW_PARTS[preset])
+    assert dot.startswith("digraph") and dot.count("{") == dot.count("}")
+    edges = _re.findall(r"^\s+(\w+) -> (\w+);$", dot, _re.M)
+    chain = [edges[0][0]] + [b for _, b in edges]
+    assert chain[0] == "ids" and chain[-1] == "next"  # one path from the ids to the sampled token
+    highlighted = set(_re.findall(r'^\s+(\w+) \[label="[^"]*", shape=\w+, style="filled,rounded", fillcolor="#ffd8cc"', dot, _re.M))
+    expected = {"lm1": {"att"}, "lm1-masked": {"att"}, "lm2": {"att", "pos"}, "lm3": {"ff"},
+                "lm4": {"res1", "res2", "ff"}, "lm5": {"ln1", "ln2", "lnf"}}[preset]
+    assert highlighted == expected
+    assert ("NO mask" in dot) == (not cfg.causal)
+    assert f"block × {cfg.n_layer}" in dot
+    assert ("layer norm" in dot) == cfg.layer_norm and ("residual" in dot) == cfg.residual
+
+
+def test_probability_bars_leave_out_filtered_tokens_and_mark_the_chosen_one():
+    from llmviz.plots import training as P
+
+    fig = P.probability_bars([0.0, 0.5, 0.2, 0.3, 0.0], list("ab c\n"), chosen=3)
+    bar = fig.data[0]
+    assert list(bar.x) == ["b", "⏎", "␣"] and list(bar.y) == [0.5, 0.3, 0.2]
+    assert list(bar.marker.color) == ["#1f77b4", "#e4572e", "#1f77b4"]
+    with pytest.raises(ValueError):
+        P.loss_curves({}, x="tokens")
