@@ -285,9 +285,9 @@ def test_architecture_diagram_follows_the_model_and_highlights_what_is_new(prese
 def test_probability_bars_leave_out_filtered_tokens_and_mark_the_chosen_one():
     from llmviz.plots import training as P
 
-    fig = P.probability_bars([0.0, 0.5, 0.2, 0.3, 0.0], list("ab c\n"), chosen=3)
+    fig = P.probability_bars([0.0, 0.5, 0.2, 0.3, 0.0], list("ab c\n"), chosen=3)  # a b ␣ c ⏎
     bar = fig.data[0]
-    assert list(bar.x) == ["b", "⏎", "␣"] and list(bar.y) == [0.5, 0.3, 0.2]
+    assert list(bar.x) == ["b", "c", "␣"] and list(bar.y) == [0.5, 0.3, 0.2]
     assert list(bar.marker.color) == ["#1f77b4", "#e4572e", "#1f77b4"]
     with pytest.raises(ValueError):
         P.loss_curves({}, x="tokens")
