@@ -5,7 +5,10 @@ with an LM5-shaped model (pre-norm blocks with residuals), at any size, batch an
     python bench/bench_fast_cpu.py --only recipe fast-cpu
 
 Each candidate trains with its own cosine schedule, then the validation loss is estimated once over
-200 batches. "train s" counts only the optimizer steps; "total s" also counts the two evaluations.
+200 batches. "train s" counts only the optimizer steps of that run; "total s" also counts the two
+evaluations. On a shared machine those seconds drift with the load, so a second phase times each
+candidate's step against the recipe's in alternating short rounds ("ms/it" and "vs recipe": the
+estimated wall time of the whole run, iterations x ms/it, relative to the recipe's 2000 iterations).
 The winner became the "fast-cpu" preset in llmviz/model.py.
 """
 
@@ -41,6 +44,20 @@ CANDIDATES = {
                           dict(batch_size=12, learning_rate=3e-3, min_lr=3e-4, warmup_iters=50, max_iters=1500)),
     "3x96-lr3e-3-1500": (dict(n_layer=3, n_head=4, n_embd=96, block_size=64, init_std=0.02),
                          dict(batch_size=16, learning_rate=3e-3, min_lr=3e-4, warmup_iters=50, max_iters=1500)),
+    "3x128-lr3e-3-1500": (dict(n_layer=3, n_head=4, n_embd=128, block_size=64, init_std=0.02),
+                          dict(batch_size=12, learning_rate=3e-3, min_lr=3e-4, warmup_iters=50, max_iters=1500)),
+    "4x128-lr3e-3-1000": (dict(n_layer=4, n_head=4, n_embd=128, block_size=64, init_std=0.02),
+                          dict(batch_size=12, learning_rate=3e-3, min_lr=3e-4, warmup_iters=50, max_iters=1000)),
+    "3x128-b16-lr3e-3-1000": (dict(n_layer=3, n_head=4, n_embd=128, block_size=64, init_std=0.02),
+                              dict(batch_size=16, learning_rate=3e-3, min_lr=3e-4, warmup_iters=50, max_iters=1000)),
+    "2x128-lr3e-3-1000": (dict(n_layer=2, n_head=4, n_embd=128, block_size=64, init_std=0.02),
+                          dict(batch_size=12, learning_rate=3e-3, min_lr=3e-4, warmup_iters=50, max_iters=1000)),
+    "2x128-lr4e-3-1200": (dict(n_layer=2, n_head=4, n_embd=128, block_size=64, init_std=0.02),
+                          dict(batch_size=12, learning_rate=4e-3, min_lr=4e-4, warmup_iters=50, max_iters=1200)),
+    "2x96-lr4e-3-1500": (dict(n_layer=2, n_head=4, n_embd=96, block_size=64, init_std=0.02),
+                         dict(batch_size=12, learning_rate=4e-3, min_lr=4e-4, warmup_iters=50, max_iters=1500)),
+    "2x128-b8-lr3e-3-1800": (dict(n_layer=2, n_head=4, n_embd=128, block_size=64, init_std=0.02),
+                             dict(batch_size=8, learning_rate=3e-3, min_lr=3e-4, warmup_iters=50, max_iters=1800)),
 }
 if "fast-cpu" in PRESETS:
     p = PRESETS["fast-cpu"]
@@ -62,6 +79,48 @@ def run_candidate(name, text, threads):
     return run.n_params, last.val_loss, train_s, total, tcfg
 
 
+def step_times(names, rounds=4, steps=5, threads=1):
+    """ms per optimizer step of each candidate's shape, timed in alternating rounds."""
+    import statistics
+
+    import torch
+
+    from llmviz.train import get_batch, make_optimizer
+
+    torch.set_num_threads(threads)
+    data = torch.randint(65, (200_000,))
+    g = torch.Generator().manual_seed(0)
+    setups = {}
+    for name in names:
+        model, train = CANDIDATES[name]
+        cfg = ModelConfig(vocab_size=65, **{**LM5, **model})
+        tcfg = TrainConfig(**{**COMMON, **train})
+        from llmviz.model import LanguageModel
+
+        m = LanguageModel(cfg)
+        setups[name] = (m, make_optimizer(m, tcfg, "cpu"), cfg.block_size, tcfg.batch_size, [])
+
+    def go(name, n):
+        m, opt, block, batch, times = setups[name]
+        t0 = time.perf_counter()
+        for _ in range(n):
+            x, y = get_batch(data, block, batch, g)
+            _, loss = m(x, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+            opt.step()
+        times.append((time.perf_counter() - t0) / n)
+
+    for name in names:
+        go(name, 2)
+        setups[name][4].clear()
+    for _ in range(rounds):
+        for name in names:
+            go(name, steps)
+    return {name: 1000 * statistics.median(s[4]) for name, s in setups.items()}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--text", default=str(DEFAULT_TEXT))
@@ -72,11 +131,24 @@ def main(argv=None):
     print(f"target: validation loss ≤ {TARGET} on {Path(args.text).name}, 90/10 split")
     print("| candidate | params | iters × batch × block | lr | val loss | reaches 1.88 | train s | total s |")
     print("|---|---|---|---|---|---|---|---|", flush=True)
+    results = {}
     for name in args.only:
         params, val, train_s, total, t = run_candidate(name, text, args.threads)
+        results[name] = (val, t.max_iters)
         block = {**LM5, **CANDIDATES[name][0]}["block_size"]
         print(f"| {name} | {params:,} | {t.max_iters} × {t.batch_size} × {block} | {t.learning_rate:g} | {val:.3f} | "
               f"{'yes' if val <= TARGET else 'no'} | {train_s:.0f} | {total:.0f} |", flush=True)
+
+    names = ["recipe"] + [n for n in results if n != "recipe"]
+    ms = step_times(names)
+    base = 2000 * ms["recipe"]
+    print("\nstep time, alternating rounds on one thread (the same for every candidate, so load drift cancels):")
+    print("| candidate | val loss | ms/it | iterations | est. train s | vs recipe |")
+    print("|---|---|---|---|---|---|")
+    for name in names:
+        val, iters = results.get(name, (float("nan"), CANDIDATES[name][1]["max_iters"]))
+        est = iters * ms[name]
+        print(f"| {name} | {val:.3f} | {ms[name]:.1f} | {iters} | {est / 1000:.0f} | {est / base:.2f}x |")
 
 
 if __name__ == "__main__":

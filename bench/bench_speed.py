@@ -30,7 +30,7 @@ from llmviz.train import TrainConfig, get_batch, make_optimizer, split_data  # n
 
 DEFAULT_TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 # nanoGPT's "laptop CPU" recipe for Shakespeare characters
-RECIPE = dict(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0)
+RECIPE = dict(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0, init_std=0.02)  # nanoGPT inits like GPT-2
 RECIPE_TRAIN = dict(batch_size=12, learning_rate=1e-3, warmup_iters=100, lr_decay=True, min_lr=1e-4, max_iters=2000,
                     beta2=0.99, val_fraction=0.1, weight_decay=0.1, grad_clip=1.0, eval_interval=250, eval_iters=20)
 

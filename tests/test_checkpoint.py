@@ -12,6 +12,8 @@ from llmviz.model import LanguageModel, ModelConfig
 from llmviz.tokenizers import CharTokenizer
 from llmviz.train import TrainConfig, TrainingRun
 
+torch.set_num_threads(1)  # tiny models: one thread is far faster (see llmviz.device.threads_for)
+
 TEXT = "to be, or not to be, that is the question: whether 'tis nobler in the mind to suffer\n" * 40
 
 

@@ -9,6 +9,8 @@ import torch.nn.functional as F
 
 from llmviz.model import PRESETS, LanguageModel, ModelConfig, preset_config
 
+torch.set_num_threads(1)  # tiny models: one thread is far faster (see llmviz.device.threads_for)
+
 # the tutorial's table (vocabulary of 65 characters)
 TUTORIAL_PARAMS = {"lm1": 7_297, "lm1-masked": 7_297, "lm2": 8_865, "lm3": 9_921, "lm4": 54_657,
                    "lm5": 30_017, "lm5-scaled": 10_788_929}

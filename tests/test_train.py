@@ -12,6 +12,8 @@ from llmviz.model import LanguageModel, ModelConfig, preset_config
 from llmviz.train import (Record, TrainConfig, TrainingError, TrainingRun, estimate_loss, get_batch,
                           learning_rate_at, split_data, validate)
 
+torch.set_num_threads(1)  # tiny models: one thread is far faster (see llmviz.device.threads_for)
+
 # a small repetitive text a tiny model can learn quickly
 TEXT = ("the cat sat on the mat. the dog sat on the log. a cat and a dog sat on a mat and a log.\n" * 60)
 TINY = ModelConfig(vocab_size=0, block_size=16, n_embd=32, n_head=2, n_layer=1)
