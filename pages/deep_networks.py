@@ -80,13 +80,16 @@ with tab_depth:
         labels = [v.label for v in variants]
         h1, h2 = st.columns(2)
         zrange = P.grad_range(snap.history)
-        for col, key, default in ((h1, "deep_heat_a", 0), (h2, "deep_heat_b", len(labels) - 1)):
+        # by default the deepest stack in its first and last architecture: the starkest contrast
+        deepest = [i for i, v in enumerate(variants) if v.n_layer == max(v.n_layer for v in variants)]
+        for col, key, default in ((h1, "deep_heat_a", deepest[0]), (h2, "deep_heat_b", deepest[-1])):
             with col:
                 pick = st.selectbox("Model", range(len(labels)), index=default, format_func=labels.__getitem__, key=key)
                 _ui.plot(P.grad_heatmap(snap.history, variants, pick, zrange), key=f"{key}_fig")
         _ui.plot(P.layer_profile(snap.history, variants, "act"), key="deep_act")
-        st.caption("Without layer norm the residual stream grows block after block; without residuals the "
-                   "signal is reshaped by every block on its own.")
+        st.caption("With residuals, every block adds to a shared stream, so its scale creeps up with depth; with "
+                   "pre-norm each block still reads a normalised copy. Without residuals, each block's output is all "
+                   "that goes on: in a plain stack the signal shrinks block after block, and so does the gradient.")
         if running and snap.done:
             st.rerun()
 

@@ -140,9 +140,11 @@ def test_page_idle_then_finished_runs_drawn(text):
     assert not at.exception and not at.error
     figs = [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
     heatmaps = [t for f in figs for t in f["data"] if t["type"] == "heatmap"]
-    assert [len(h["y"]) for h in heatmaps] == [4, 6]  # the two models' layers, embeddings to head
+    assert [len(h["y"]) for h in heatmaps] == [6, 6]  # both default to the deepest model here
+    at.selectbox(key="deep_heat_a").set_value(0).run()
+    heatmaps = [t for el in at.get("plotly_chart") for t in json.loads(el.proto.spec)["data"] if t["type"] == "heatmap"]
+    assert [len(h["y"]) for h in heatmaps] == [4, 6]  # embeddings, 2 blocks, head
     assert any("Gap (validation − train)" in m.label for m in at.metric)
-    at.selectbox(key="deep_heat_a").set_value(1).run()
     assert not at.exception
 
 
