@@ -160,3 +160,11 @@ def test_page_refuses_an_empty_choice_and_starts_a_job():
     assert job.join(60).snapshot().state == FINISHED
     at.run()
     assert not at.exception and not at.error
+
+
+def test_page_explains_a_text_too_short_to_train_on():
+    tiny = corpora.Corpus("tiny", "to be or not to be")
+    at = open_page("pages/deep_networks.py", session_state={"corpus_source": corpora.UPLOAD, "corpus": tiny})
+    at.button(key="drop_train").click().run()
+    assert not at.exception and any("too short" in e.value for e in at.error)
+    assert "drop_job" not in at.session_state
