@@ -15,7 +15,7 @@ import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -49,7 +49,7 @@ class Corpus:
     def n_chars(self) -> int:
         return len(self.text)
 
-    @property
+    @cached_property
     def n_distinct(self) -> int:
         return len(set(self.text))
 
