@@ -73,3 +73,13 @@ def describe(device: str, threads: int | None = None) -> str:
         return "Apple MPS"
     threads = threads or torch.get_num_threads()
     return f"CPU · {threads} of {cpu_count()} threads"
+
+
+def warm_up() -> list[str]:
+    """Import torch (a second or two), make one thread the default for the small models and
+    matrices the app computes in its pages (training runs set their own count), and list the
+    devices. The app calls this once, in the background, at start-up."""
+    import torch
+
+    torch.set_num_threads(threads_for(0))
+    return available_devices()

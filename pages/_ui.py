@@ -48,9 +48,9 @@ def start_device_probe() -> None:
     _devices["started"] = True
 
     def probe():
-        from llmviz.device import available_devices
+        from llmviz.device import warm_up
 
-        _devices["devices"] = available_devices()
+        _devices["devices"] = warm_up()
 
     threading.Thread(target=probe, name="llmviz-device-probe", daemon=True).start()
 
