@@ -1,6 +1,6 @@
 """Training throughput at nanoGPT's CPU recipe: llmviz's model and trainer vs a tutorial-style reference.
 
-    python bench/bench_speed.py                 # ms per iteration, interleaved rounds (a few minutes)
+    python bench/bench_speed.py                 # ms per iteration, interleaved rounds (about a minute idle)
     python bench/bench_speed.py --threads-table # 1 vs 2 threads across model sizes
     python bench/bench_speed.py --full          # + our full 2000-iteration run and its validation loss
 
@@ -13,6 +13,7 @@ compare the ratio, not the absolute numbers.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -151,13 +152,14 @@ def build_trainers(data, vocab, cores, variants=True):
         return make_optimizer(m, tcfg, "cpu")
 
     out = [
-        Trainer(f"reference (tutorial style, {cores} threads)", lambda: RefModel(vocab, **RECIPE), ref_opt, ref_batch, cores),
-        Trainer("llmviz (1 thread, fused AdamW)", lambda: LanguageModel(cfg), ours_opt, ours_batch, 1),
+        Trainer(f"reference (tutorial style, torch's default {cores} threads)", lambda: RefModel(vocab, **RECIPE),
+                ref_opt, ref_batch, cores),
+        Trainer(f"llmviz, {cores} threads, fused AdamW", lambda: LanguageModel(cfg), ours_opt, ours_batch, cores),
     ]
     if variants:
         out += [
             Trainer("reference, 1 thread", lambda: RefModel(vocab, **RECIPE), ref_opt, ref_batch, 1),
-            Trainer(f"llmviz, {cores} threads", lambda: LanguageModel(cfg), ours_opt, ours_batch, cores),
+            Trainer("llmviz, 1 thread, fused AdamW", lambda: LanguageModel(cfg), ours_opt, ours_batch, 1),
             Trainer("llmviz, 1 thread, for-loop AdamW", lambda: LanguageModel(cfg), ref_opt, ours_batch, 1),
             Trainer("llmviz, 1 thread, foreach AdamW", lambda: LanguageModel(cfg),
                     lambda m: torch.optim.AdamW(m.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1,
@@ -176,13 +178,15 @@ def speed_table(data, vocab, rounds, steps, variants):
         for t in trainers:
             t.steps(steps)
     base = statistics.median(trainers[0].times)
+    ref_at = {t.threads: statistics.median(t.times) for t in trainers if t.name.startswith("reference")}
     print(f"\nnanoGPT CPU recipe (n_layer 4, n_head 4, n_embd 128, block 64, batch 12): median of {rounds} rounds "
-          f"of {steps} steps, interleaved")
-    print("| trainer | ms / iteration | speed-up vs reference |")
-    print("|---|---|---|")
+          f"of {steps} steps, interleaved; load average {os.getloadavg()[0]:.1f} on {cores} cores before the run")
+    print("| trainer | ms / iteration | speed-up vs reference | vs reference at the same threads |")
+    print("|---|---|---|---|")
     for t in trainers:
-        ms = 1000 * statistics.median(t.times)
-        print(f"| {t.name} | {ms:.1f} | {base * 1000 / ms:.2f}x |")
+        med = statistics.median(t.times)
+        same = f"{ref_at[t.threads] / med:.2f}x" if t.threads in ref_at else ""
+        print(f"| {t.name} | {1000 * med:.1f} | {base / med:.2f}x | {same} |")
     return trainers
 
 

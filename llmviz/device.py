@@ -40,19 +40,23 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-# below this many parameters one thread is always faster: every matrix is too small to split
-ONE_THREAD_BELOW = 2_000_000
+# below this many parameters a second thread gains little (lm5: 1.17x on an idle machine) and risks a lot
+ONE_THREAD_BELOW = 100_000
+# above it, about one thread per this many parameters (at most the idle cores)
+PARAMS_PER_THREAD = 250_000
 
 
 def threads_for(n_params: int, cores: int | None = None, load: float | None = None) -> int:
-    """CPU threads for a model of n_params parameters.
+    """CPU threads for a model of n_params parameters, given the machine's load average.
 
-    Measured on a 2-core machine (bench/bench_speed.py --threads-table): one thread beats two for
-    every model below a few million parameters (a tiny Linear costs ~0.1 ms on one thread, ~2.6 ms on
-    two; the tutorial's LM5 and nanoGPT's CPU recipe were 16-20x slower with two threads while the
-    machine was shared), and even a 10.8 M model lost with two threads when other work kept the cores
-    busy. So: one thread for small models; for large ones, one thread per million parameters, at most
-    the cores that are idle (cores minus the load average).
+    Measured on a 2-core machine (bench/bench_speed.py --threads-table), training steps:
+    - idle machine: two threads beat one at every size, by 1.17x for the tutorial's LM5 (30 k
+      parameters), 1.4x for nanoGPT's CPU recipe (0.8 M) and 1.9x from 5 M parameters up;
+    - machine busy with other work (load average 5-12): two threads were 3-20x SLOWER than one at
+      every size, because each step waits for the thread that lost its core.
+    One thread costs at most the 2x above, more threads can cost 20x: so tiny models get one thread,
+    and larger ones get the cores that are idle right now (cores minus the load average), about one
+    per PARAMS_PER_THREAD parameters.
     """
     cores = cores or cpu_count()
     if n_params < ONE_THREAD_BELOW or cores <= 1:
@@ -60,7 +64,7 @@ def threads_for(n_params: int, cores: int | None = None, load: float | None = No
     if load is None:
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     idle = int(cores - load + 0.5)  # busy cores make extra threads wait on each other
-    return max(1, min(cores, idle, n_params // 1_000_000))
+    return max(1, min(cores, idle, n_params // PARAMS_PER_THREAD))
 
 
 def describe(device: str, threads: int | None = None) -> str:

@@ -180,11 +180,12 @@ def test_presets_train_on_real_text(tiny_shakespeare):
 def test_thread_count_follows_model_size_and_machine_load():
     from llmviz.device import threads_for
 
-    assert threads_for(30_017, cores=2, load=0) == 1  # the tutorial's LM5: one thread is far faster
-    assert threads_for(816_705, cores=16, load=0) == 1  # nanoGPT's CPU recipe, even on a big machine
-    assert threads_for(10_788_929, cores=2, load=0.0) == 2  # the scaled LM5 on an idle machine
-    assert threads_for(10_788_929, cores=2, load=3.0) == 1  # ... but not while the cores are busy
-    assert threads_for(10_788_929, cores=16, load=0.0) == 10  # about a thread per million parameters
+    assert threads_for(30_017, cores=2, load=0) == 1  # the tutorial's LM5: a second thread gains little
+    assert threads_for(816_705, cores=2, load=0.2) == 2  # nanoGPT's CPU recipe on an idle machine
+    assert threads_for(816_705, cores=2, load=1.8) == 1  # ... but not while other work keeps a core busy
+    assert threads_for(10_788_929, cores=2, load=6.0) == 1
+    assert threads_for(816_705, cores=16, load=0.0) == 3  # about a thread per 250 k parameters
+    assert threads_for(10_788_929, cores=16, load=4.0) == 12  # the idle cores at most
     run = TrainingRun(tiny_cfg(), fast(threads=None), TEXT)
     assert run.threads == 1
     assert TrainingRun(tiny_cfg(), fast(threads=2), TEXT).threads == 2  # overridable
