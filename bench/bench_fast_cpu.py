@@ -58,17 +58,23 @@ CANDIDATES = {
                          dict(batch_size=12, learning_rate=4e-3, min_lr=4e-4, warmup_iters=50, max_iters=1500)),
     "2x128-b8-lr3e-3-1800": (dict(n_layer=2, n_head=4, n_embd=128, block_size=64, init_std=0.02),
                              dict(batch_size=8, learning_rate=3e-3, min_lr=3e-4, warmup_iters=50, max_iters=1800)),
+    "2x96-lr5e-3-1300": (dict(n_layer=2, n_head=4, n_embd=96, block_size=64, init_std=0.02),
+                         dict(batch_size=12, learning_rate=5e-3, min_lr=5e-4, warmup_iters=50, max_iters=1300)),
+    "2x96-lr4e-3-2000": (dict(n_layer=2, n_head=4, n_embd=96, block_size=64, init_std=0.02),
+                         dict(batch_size=12, learning_rate=4e-3, min_lr=4e-4, warmup_iters=50, max_iters=2000)),
+    "2x128-lr3e-3-1300": (dict(n_layer=2, n_head=4, n_embd=128, block_size=64, init_std=0.02),
+                          dict(batch_size=12, learning_rate=3e-3, min_lr=3e-4, warmup_iters=50, max_iters=1300)),
 }
 if "fast-cpu" in PRESETS:
     p = PRESETS["fast-cpu"]
     CANDIDATES["fast-cpu"] = ({k: v for k, v in p.model.items() if k not in LM5}, {**p.train, "sample_tokens": 0})
 
 
-def run_candidate(name, text, threads):
+def run_candidate(name, text, threads, seed=1337):
     model, train = CANDIDATES[name]
     cfg = ModelConfig(vocab_size=65, **{**LM5, **model})
     tcfg = TrainConfig(**{**COMMON, **train, "eval_interval": train["max_iters"], "eval_iters": 200,
-                          "threads": threads})
+                          "threads": threads, "seed": seed})
     run = TrainingRun(cfg, tcfg, text)
     t0 = time.perf_counter()
     snap = run.train()
@@ -126,19 +132,23 @@ def main(argv=None):
     ap.add_argument("--text", default=str(DEFAULT_TEXT))
     ap.add_argument("--only", nargs="+", default=list(CANDIDATES))
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=1337)
+    ap.add_argument("--no-timing", action="store_true", help="skip the alternating step-time phase")
     args = ap.parse_args(argv)
     text = Path(args.text).read_text(encoding="utf-8")
-    print(f"target: validation loss ≤ {TARGET} on {Path(args.text).name}, 90/10 split")
+    print(f"target: validation loss ≤ {TARGET} on {Path(args.text).name}, 90/10 split, seed {args.seed}")
     print("| candidate | params | iters × batch × block | lr | val loss | reaches 1.88 | train s | total s |")
     print("|---|---|---|---|---|---|---|---|", flush=True)
     results = {}
     for name in args.only:
-        params, val, train_s, total, t = run_candidate(name, text, args.threads)
+        params, val, train_s, total, t = run_candidate(name, text, args.threads, args.seed)
         results[name] = (val, t.max_iters)
         block = {**LM5, **CANDIDATES[name][0]}["block_size"]
         print(f"| {name} | {params:,} | {t.max_iters} × {t.batch_size} × {block} | {t.learning_rate:g} | {val:.3f} | "
               f"{'yes' if val <= TARGET else 'no'} | {train_s:.0f} | {total:.0f} |", flush=True)
 
+    if args.no_timing:
+        return
     names = ["recipe"] + [n for n in results if n != "recipe"]
     ms = step_times(names)
     base = 2000 * ms["recipe"]

@@ -23,6 +23,16 @@ def test_presets_come_in_tutorial_order():
         assert p.title and len(p.description) > 80
 
 
+def test_fast_cpu_preset_is_lm5_shaped_and_trainable():
+    from llmviz.train import preset_train_config
+
+    lm5, fast = preset_config("lm5", 65), preset_config("fast-cpu", 65)
+    for flag in ("causal", "pos_emb", "ffwd", "residual", "layer_norm", "proj"):
+        assert getattr(fast, flag) == getattr(lm5, flag)
+    t = preset_train_config("fast-cpu")
+    assert t.lr_decay and t.warmup_iters > 0 and t.min_lr < t.learning_rate and t.val_fraction == 0.1
+
+
 @pytest.mark.parametrize("name", list(TUTORIAL_PARAMS))
 def test_parameter_count_matches_the_tutorial(name):
     model = LanguageModel(preset_config(name, 65))
