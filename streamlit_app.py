@@ -14,7 +14,8 @@ navigation = st.navigation(
     {section: [st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path,
                        default=(p.path == "pages/home.py"))
                for p in pages]
-     for section, pages in sections().items()}
+     for section, pages in sections().items()},
+    expanded=True,  # the whole tutorial is visible at a glance
 )
 
 with st.sidebar:
