@@ -1,7 +1,6 @@
 """The trainer: batches, split, validation of settings, schedule, learning, stop, divergence, seeds."""
 
 import math
-import threading
 import time
 
 import pytest
