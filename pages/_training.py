@@ -294,8 +294,13 @@ def panel(preset: str, prefix: str) -> tuple:
         run.stop()
         run.join(5)
         st.rerun()
-    resumable = run is not None and run.state in ("stopped", "idle") and run.step < run.train_cfg.max_iters
-    if b[2].button("Continue", key=f"{prefix}_continue", icon=":material/resume:", disabled=not resumable):
+    # a paused run resumes to its end; one that reached its end trains max_iters more steps
+    resumable = run is not None and run.state in ("stopped", "idle", "finished")
+    if b[2].button("Continue", key=f"{prefix}_continue", icon=":material/resume:", disabled=not resumable,
+                   help=f"Resume a stopped run; a finished one trains {train_cfg.max_iters:,} more steps "
+                        "(max_iters) from where it ended."):
+        if run.step >= run.train_cfg.max_iters:
+            run.extend(run.step + train_cfg.max_iters)
         run.start()
         st.rerun()
     if b[3].button("Reset", key=f"{prefix}_reset", icon=":material/restart_alt:", disabled=run is None,

@@ -203,6 +203,22 @@ def finished_run(preset="lm2", iters=20, **model):
     return run
 
 
+def test_continue_trains_a_finished_run_max_iters_more_steps():
+    run = finished_run("lm2")
+    assert run.state == "finished" and run.step == 20
+    at = open_page("pages/lm2.py", session_state=small("lm2", lm2_iters=30, runs={"LM2": run}, lm2_current="LM2"))
+    clean(at)
+    assert not at.button(key="lm2_continue").disabled
+    at.button(key="lm2_continue").click().run()
+    clean(at)
+    assert current_run(at, "lm2") is run and run.snapshot().total == 50
+    snap = run.join(60).snapshot()
+    assert snap.state == "finished" and snap.step == 50 and snap.history[-1].step == 50
+    at.run()
+    clean(at)
+    assert at.progress[0].value == 100 and not at.button(key="lm2_continue").disabled  # and again, if wanted
+
+
 def test_next_token_page_shows_pairs_batches_and_the_slides_trace():
     at = open_page("pages/next_token.py", session_state=small("nt", nt_block=4, nt_pos=15))
     clean(at)
