@@ -191,9 +191,11 @@ class TrainingRun:
         run.stop()                                # ends at the next step, the model is kept
 
     Pass a `llmviz.checkpoint.Checkpoint` as `checkpoint` to resume it (weights, optimizer, history).
+    With text=None (a checkpoint, or a model and its tokenizer, required) the run is for inspection
+    only: its model, tokenizer and history are there, `trainable` is False and start() refuses.
     """
 
-    def __init__(self, model_cfg: ModelConfig | None, train_cfg: TrainConfig, text: str,
+    def __init__(self, model_cfg: ModelConfig | None, train_cfg: TrainConfig, text: str | None,
                  tokenizer: Tokenizer | None = None, model: LanguageModel | None = None, checkpoint=None):
         self.train_cfg = train_cfg
         self.start_step = 0
@@ -207,9 +209,11 @@ class TrainingRun:
             self.start_step = checkpoint.step
             self._optim_state = checkpoint.optimizer_state
             self._rng_state = checkpoint.rng_state
+        if text is None and (tokenizer is None or model is None):
+            raise TrainingError("without a text, give a checkpoint or a model and its tokenizer to inspect")
         self.tokenizer = tokenizer or CharTokenizer().train(text)
         try:
-            ids = self.tokenizer.encode(text)
+            ids = self.tokenizer.encode(text) if text is not None else None
         except ValueError as e:
             raise TrainingError(f"this text does not fit the model's tokenizer: {e}") from None
         if model is not None:
@@ -222,8 +226,8 @@ class TrainingRun:
         elif model_cfg.vocab_size != self.tokenizer.vocab_size:
             # the vocabulary comes from the text: a preset made for 65 characters adapts to this one
             model_cfg = replace(model_cfg, vocab_size=self.tokenizer.vocab_size)
-        problems = validate(model_cfg, train_cfg, len(ids))
-        if self.start_step >= train_cfg.max_iters:
+        problems = validate(model_cfg, train_cfg, len(ids)) if ids is not None else model_cfg.problems()
+        if ids is not None and self.start_step >= train_cfg.max_iters:
             problems.append(f"this model has already trained {self.start_step} steps: set max_iters above that "
                             f"to train more")
         if problems:
@@ -234,9 +238,11 @@ class TrainingRun:
         self.model_cfg = self.model.config
         self.n_params = self.model.num_params()
         self.threads = train_cfg.threads or threads_for(self.n_params)
-        data = torch.tensor(ids, dtype=torch.long)
-        train, val = split_data(data, train_cfg.val_fraction)
-        self.splits = {"train": train.to(self.device), "val": val.to(self.device)}
+        self.trainable = ids is not None
+        self.splits = {}  # none for an inspect-only run
+        if ids is not None:
+            train, val = split_data(torch.tensor(ids, dtype=torch.long), train_cfg.val_fraction)
+            self.splits = {"train": train.to(self.device), "val": val.to(self.device)}
         self.optimizer = None  # made in the worker thread, on the first start()
         self.job = jobs.Job(self._work, total=train_cfg.max_iters, name="train")
         self.job.advance(self.start_step)
@@ -252,6 +258,8 @@ class TrainingRun:
 
     # --- what a page uses ---
     def start(self) -> "TrainingRun":
+        if not self.trainable:
+            raise TrainingError("this model was loaded for inspection only: it has no text to train on")
         self.job.start()
         return self
 

@@ -97,15 +97,23 @@ def settings(preset: str, prefix: str) -> tuple:
 
 
 def start_run(preset: str, model_cfg, train_cfg, checkpoint_=None, name: str | None = None) -> str | None:
-    """Build a TrainingRun on the current text, keep it in the session, start it; None (and a message) if refused."""
-    text = _ui.current_corpus().text
+    """Build a TrainingRun on the current text, keep it in the session, start it; None (and a message) if refused.
+    A checkpoint that cannot train on this text (its tokenizer cannot spell it) is loaded for inspection only."""
+    corpus, why = _ui.current_corpus(), ""
     try:
         with st.spinner("Building the model…"):
-            run = TrainingRun(model_cfg, train_cfg, text, checkpoint=checkpoint_)
+            try:
+                run = TrainingRun(model_cfg, train_cfg, corpus.text, checkpoint=checkpoint_)
+            except TrainingError as e:
+                if checkpoint_ is None:
+                    raise
+                why = f"it cannot train on the sidebar's text '{corpus.name}': {e}"
+                run = TrainingRun(None, replace(train_cfg, max_iters=checkpoint_.step), None, checkpoint=checkpoint_)
     except TrainingError as e:
-        st.error(f"Cannot train: {e}", icon=":material/error:")
+        st.error(f"Cannot {'load' if checkpoint_ else 'train'}: {e}", icon=":material/error:")
         return None
     run.preset = preset  # read by llmviz.runs.record_of
+    run.inspect_only = why  # why it cannot train, shown by the panel
     name = runs.unique_name(name or short(preset), session_runs())
     session_runs()[name] = run
     st.session_state.setdefault(GUARDS, {})[name] = runs.stop_when_dropped(run, name)
@@ -295,7 +303,7 @@ def panel(preset: str, prefix: str) -> tuple:
         run.join(5)
         st.rerun()
     # a paused run resumes to its end; one that reached its end trains max_iters more steps
-    resumable = run is not None and run.state in ("stopped", "idle", "finished")
+    resumable = run is not None and run.state in ("stopped", "idle", "finished") and run.trainable
     if b[2].button("Continue", key=f"{prefix}_continue", icon=":material/resume:", disabled=not resumable,
                    help=f"Resume a stopped run; a finished one trains {train_cfg.max_iters:,} more steps "
                         "(max_iters) from where it ended."):
@@ -314,6 +322,11 @@ def panel(preset: str, prefix: str) -> tuple:
     else:
         st.caption(f"Run **{name}** · {run.n_params:,} parameters · {run.device.upper()}"
                    + (f" · {run.threads} thread(s)" if run.device == "cpu" else ""))
+        if not run.trainable:
+            st.info(f"**{name}** is loaded for inspection only: {getattr(run, 'inspect_only', '')}. Generate, the "
+                    "next-token probabilities, attention and Save work. To train it further, pick a text its "
+                    "tokenizer can spell in the sidebar (e.g. the corpus it was trained on), then load the "
+                    "checkpoint again.", icon=":material/info:")
         watch([name], prefix)
         if not run.running and run.state != "failed" and run.step > 0:
             samples_over_time(run, prefix)

@@ -9,7 +9,7 @@ import torch
 
 from llmviz import checkpoint, corpora
 from llmviz.model import preset_config
-from llmviz.train import TrainConfig, TrainingRun
+from llmviz.train import TrainConfig, TrainingError, TrainingRun
 from tests.conftest import open_page
 
 torch.set_num_threads(1)
@@ -162,6 +162,39 @@ def test_checkpoint_upload_refuses_junk_and_loads_a_real_one():
     assert loaded.step == 10 and loaded.state == "idle" and len(loaded.history) == 2
     assert torch.equal(loaded.model.lm_head.weight.cpu(), run.model.lm_head.weight.cpu())
     assert not at.button(key="lm3_continue").disabled and at.button(key="lm3_generate")
+
+
+def test_a_checkpoint_whose_tokenizer_cannot_spell_the_text_is_inspectable_not_trainable():
+    run = TrainingRun(preset_config("lm2", 1), TrainConfig(max_iters=10, eval_interval=10, eval_iters=1, batch_size=8,
+                                                           sample_tokens=0), TEXT).start().join(60)
+    data = checkpoint.run_to_bytes(run, {"preset": "lm2"})
+    other = "The quick brown fox jumps over the lazy dog; 0123456789 zebras quiz.\n" * 60  # not spellable
+    at = open_page("pages/lm2.py", session_state=small("lm2", text=other))
+    at.file_uploader(key="lm2_upload").set_value(("mine.safetensors", data, "application/octet-stream")).run()
+    clean(at)
+    loaded = current_run(at, "lm2")
+    assert not loaded.trainable and loaded.step == 10 and len(loaded.history) == 2
+    assert torch.equal(loaded.model.lm_head.weight.cpu(), run.model.lm_head.weight.cpu())
+    assert any("inspection only" in i.value and "not in this tokenizer" in i.value for i in at.info)
+    assert at.button(key="lm2_continue").disabled
+    with pytest.raises(TrainingError):
+        loaded.start()
+    # the model is there to use: generate, next-token bars, attention, save
+    at.slider(key="lm2_ntok").set_value(20).run()
+    at.button(key="lm2_generate").click().run()
+    clean(at)
+    assert at.code[-1].value.startswith("First ") and at.get("download_button")
+    assert checkpoint.from_bytes(checkpoint.run_to_bytes(loaded)).step == 10  # what Save writes
+    assert any("next token" in json.dumps(json.loads(c.proto.spec)["layout"]) for c in at.get("plotly_chart"))
+    assert any("head 1" in json.dumps(json.loads(c.proto.spec)["layout"]) for c in at.get("plotly_chart"))
+    # with the text it was trained on, the same file can train further
+    at = open_page("pages/lm2.py", session_state=small("lm2"))
+    at.file_uploader(key="lm2_upload").set_value(("mine.safetensors", data, "application/octet-stream")).run()
+    clean(at)
+    loaded = current_run(at, "lm2")
+    assert loaded.trainable and not any("inspection only" in i.value for i in at.info)
+    at.button(key="lm2_continue").click().run()
+    assert loaded.join(60).snapshot().step == 30  # the checkpoint's 10 + max_iters 20
 
 
 def test_two_sessions_train_without_seeing_each_other():
