@@ -1,7 +1,8 @@
 """The training panel shared by the LM1 ... LM5 pages (a Streamlit helper, not a page).
 
 Settings widgets (kept in the URL) -> llmviz.train.TrainingRun started in a worker thread -> a
-fragment that polls it twice a second -> once it ends: generate, next-token bars, attention, save/load.
+fragment that polls it twice a second -> once it ends: generate, next-token bars, attention, save/load
+(pages/_playground.py).
 
 Session state: "runs" maps a run's name to its TrainingRun (every run of the session, read by the
 Compare runs and Embeddings pages); "<prefix>_current" names the page's run; "_run_guards" holds one
@@ -14,11 +15,13 @@ from dataclasses import replace
 
 import streamlit as st
 
-from llmviz import checkpoint, corpora, generate, next_token, runs
+from llmviz import corpora, runs
 from llmviz.model import PRESETS, LanguageModel, ModelConfig, preset_config
 from llmviz.plots import training as P
 from llmviz.train import TrainConfig, TrainingError, TrainingRun, validate
 from pages import _ui
+# the model playground; default_prompt is also read as _training.default_prompt by next_token.py
+from pages._playground import default_prompt, samples_over_time, tools, upload  # noqa: F401
 
 RUNS, GUARDS = "runs", "_run_guards"
 LR_OPTIONS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0]
@@ -160,101 +163,15 @@ def watch(names: list[str], key: str) -> None:
     live()
 
 
-def samples_over_time(run, key: str) -> None:
-    samples = run.snapshot().extra.get("samples") or {}
-    if len(samples) > 1:
-        step = st.select_slider("Sample written at step", list(samples), value=list(samples)[-1], key=f"{key}_sample_step")
-        st.code(samples[step], language=None, wrap_lines=True)
-
-
-def default_prompt(tok) -> str:
-    """The tutorial's kind of prompt if this tokenizer can spell it, else a newline or the first token."""
-    for prompt in ("ROMEO:", "First ", "\n"):
-        try:
-            tok.encode(prompt)
-            return prompt
-        except ValueError:
-            pass
-    return tok.decode([0])
-
-
-def tools(name: str, run, prefix: str) -> None:
-    """What to do with a trained model: generate, next-token bars, attention, save."""
-    tok, model = run.tokenizer, run.model
-    labels = [tok.decode([i]) for i in range(tok.vocab_size)]
-    start = default_prompt(tok)
-    st.markdown("**Play with the trained model** (sampling settings apply to Generate and the probability bars)")
-    c = st.columns(4)
-    temperature = c[0].slider("Temperature", 0.0, 2.0, 1.0, 0.05, key=f"{prefix}_temp",
-                              help="0: always the most likely token; above 1: flatter, more surprising.")
-    top_k = c[1].slider("top-k (0: off)", 0, tok.vocab_size, 0, key=f"{prefix}_topk")
-    top_p = c[2].slider("top-p", 0.05, 1.0, 1.0, 0.05, key=f"{prefix}_topp")
-    length = c[3].slider("Tokens to generate", 10, 500, 200, 10, key=f"{prefix}_ntok")
-    top_k, top_p = (top_k or None), (top_p if top_p < 1 else None)
-    gen, bars, att, save = st.tabs(["Generate", "Next-token probabilities", "Attention", "Save"])
-    with gen:
-        prompt = st.text_input("Prompt", start, key=f"{prefix}_prompt")
-        if st.button("Generate", key=f"{prefix}_generate", icon=":material/auto_awesome:"):
-            try:
-                ids = tok.encode(prompt) or [0]
-                out, text = st.empty(), prompt
-                for i in generate.generate_stream(model, ids, length, temperature, top_k, top_p):
-                    text += tok.decode([i])
-                    out.code(text + "▌", language=None, wrap_lines=True)  # streamed token by token
-                out.code(text, language=None, wrap_lines=True)
-            except ValueError as e:
-                st.warning(f"Cannot use this prompt: {e}")
-    with bars:
-        prompt = st.text_input("Prompt", start, key=f"{prefix}_bars_prompt")
-        try:
-            probs = generate.next_token_probs(model, tok.encode(prompt) or [0], temperature, top_k, top_p)
-            _ui.plot(P.probability_bars(probs, labels, chosen=int(probs.argmax())), key=f"{prefix}_bars")
-        except ValueError as e:
-            st.warning(f"Cannot use this prompt: {e}")
-    with att:
-        prompt = st.text_input(f"Prompt (the last {model.config.block_size} tokens are used)", start,
-                               key=f"{prefix}_att_prompt")
-        try:
-            t = next_token.trace(model, tok.encode(prompt) or [0], tok)
-            layer = st.slider("Block", 1, len(t.attention), 1, key=f"{prefix}_att_layer") if len(t.attention) > 1 else 1
-            heads = t.attention[layer - 1]
-            cols = st.columns(min(4, len(heads)))
-            for h, w in enumerate(heads):
-                with cols[h % len(cols)]:
-                    _ui.plot(P.attention_heatmap(w, t.tokens, t.causal, f"block {layer}, head {h + 1}"),
-                             key=f"{prefix}_att_{h}")
-            st.caption("Each row is a position of the prompt; it spreads 100% of its attention over the columns. "
-                       + ("Grey '−∞' cells are the future, hidden by the causal mask." if t.causal else
-                          "No mask: every position also draws from the positions after it — the future."))
-        except ValueError as e:
-            st.warning(f"Cannot use this prompt: {e}")
-    with save:
-        st.download_button("Download the checkpoint (.safetensors)", key=f"{prefix}_download",
-                           data=lambda: checkpoint.run_to_bytes(run, {"preset": getattr(run, "preset", ""), "name": name}),
-                           file_name=f"{name}.safetensors".replace(" ", "_"), icon=":material/download:",
-                           on_click="ignore")
-
-
-def upload(preset: str, prefix: str, train_cfg) -> None:
-    """Load a checkpoint to inspect it or to train it further (max_iters more steps)."""
-    f = st.file_uploader("Load a checkpoint to inspect or continue", type=["safetensors"], key=f"{prefix}_upload")
-    if f is None:
+def load(preset: str, prefix: str, train_cfg) -> None:
+    """An uploaded checkpoint becomes the page's run, to inspect or to train further (max_iters more steps)."""
+    got = upload(prefix)
+    if got is None:
         return
-    seen = st.session_state.get(f"{prefix}_loaded")
-    if seen and seen[0] == f.file_id:  # handled already; keep saying why it was refused
-        if seen[1]:
-            st.error(seen[1], icon=":material/error:")
-        return
-    try:
-        ckpt = checkpoint.from_bytes(f.getvalue())
-    except checkpoint.CheckpointError as e:
-        st.session_state[f"{prefix}_loaded"] = (f.file_id, f"{f.name} was refused: {e}")
-        st.error(f"{f.name} was refused: {e}", icon=":material/error:")
-        return
-    st.session_state[f"{prefix}_loaded"] = (f.file_id, "")
+    ckpt, file_name = got
     cfg = TrainConfig.from_dict({**ckpt.train_config.to_dict(), "max_iters": ckpt.step + train_cfg.max_iters,
                                  "device": train_cfg.device})
-    name = start_run(ckpt.extra.get("preset") or preset, None, cfg, ckpt, f"loaded {f.name}")
+    name = start_run(ckpt.extra.get("preset") or preset, None, cfg, ckpt, f"loaded {file_name}")
     if name:
         st.session_state[f"{prefix}_current"] = name
         st.rerun()
@@ -331,7 +248,7 @@ def panel(preset: str, prefix: str) -> tuple:
         if not run.running and run.state != "failed" and run.step > 0:
             samples_over_time(run, prefix)
             tools(name, run, prefix)
-    upload(preset, prefix, train_cfg)
+    load(preset, prefix, train_cfg)
     return model_cfg, train_cfg, problems
 
 
