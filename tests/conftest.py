@@ -31,3 +31,26 @@ def open_page(path: str, timeout: float = 60, session_state: dict | None = None)
     at.switch_page(path)
     at.run()
     return at
+
+
+@pytest.fixture(scope="session")
+def browser_and_url():
+    """One headless app server and one Chromium for all real-browser tests (skips without a browser)."""
+    from tests.browser import ARTIFACTS, CHROMIUM_ARGS, require_browser, streamlit_server, wait_until_idle
+
+    chromium = require_browser()
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with streamlit_server() as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        # a learner's first request is the home page; Streamlit's pages/-folder compatibility shows a
+        # one-time "Page not found" notice when a fresh server's very first request is a deep link
+        first = browser.new_page()
+        first.goto(url + "/")
+        wait_until_idle(first)
+        first.close()
+        try:
+            yield browser, url
+        finally:
+            browser.close()

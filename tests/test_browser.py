@@ -8,27 +8,7 @@ from __future__ import annotations
 import pytest
 
 from pages._registry import PAGES
-from tests.browser import ARTIFACTS, CHROMIUM_ARGS, page_errors, require_browser, streamlit_server, wait_until_idle
-
-
-@pytest.fixture(scope="module")
-def browser_and_url():
-    chromium = require_browser()
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with streamlit_server() as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        # a learner's first request is the home page; Streamlit's pages/-folder compatibility shows a
-        # one-time "Page not found" notice when a fresh server's very first request is a deep link
-        first = browser.new_page()
-        first.goto(url + "/")
-        wait_until_idle(first)
-        first.close()
-        try:
-            yield browser, url
-        finally:
-            browser.close()
+from tests.browser import ARTIFACTS, page_errors, wait_until_idle
 
 
 @pytest.mark.parametrize("spec", PAGES, ids=[p.url_path for p in PAGES])
@@ -61,10 +41,13 @@ def test_home_lists_every_page_and_shows_the_device(browser_and_url):
             "() => /CPU ·|CUDA GPU|Apple MPS/.test(document.querySelector('[data-testid=\"stMain\"]').innerText)",
             timeout=60_000,
         )
-        wait_until_idle(page)
-        main = page.locator("[data-testid='stMain']")
-        links = " ".join(a.inner_text() for a in main.locator("[data-testid='stPageLink']").all())
-        for spec in PAGES[1:]:
-            assert spec.title in links, spec.title
+        # every page is linked (wait: the page is redrawn once the device is known)
+        titles = [spec.title for spec in PAGES[1:]]
+        page.wait_for_function(
+            """titles => { const links = [...document.querySelectorAll("[data-testid='stMain'] [data-testid='stPageLink']")]
+                .map(a => a.innerText).join(' ');
+              return titles.every(t => links.includes(t)); }""",
+            arg=titles, timeout=30_000,
+        )
     finally:
         page.close()

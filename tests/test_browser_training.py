@@ -9,27 +9,13 @@ import re
 import pytest
 
 from pages._registry import PAGES
-from tests.browser import ARTIFACTS, CHROMIUM_ARGS, page_errors, require_browser, streamlit_server, wait_until_idle
+from tests.browser import ARTIFACTS, page_errors, wait_until_idle
 
 LM5 = next(p for p in PAGES if p.path == "pages/lm5.py")
 COMPARE = next(p for p in PAGES if p.path == "pages/compare_runs.py")
 POINTS = """() => { const plots = [...document.querySelectorAll('.js-plotly-plot')]
     .filter(p => (p.layout?.yaxis?.title?.text || '').includes('loss'));
   return plots.length ? plots[0].data[0].x.length : 0; }"""
-
-
-@pytest.fixture(scope="module")
-def browser_and_url():
-    chromium = require_browser()
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with streamlit_server() as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser, url
-        finally:
-            browser.close()
 
 
 def progress_text(page) -> str:
@@ -82,6 +68,12 @@ def test_train_watch_stop_generate(browser_and_url):
                                timeout=30_000)
         wait_until_idle(page)
         page.locator(".st-key-lm5_generate button").click()
+        # the text streams in token by token ("▌" marks the end while it grows); wait for the whole of it
+        page.wait_for_function(
+            """() => { const c = [...document.querySelectorAll("[data-testid='stCode']")].pop();
+                return c && c.innerText.startsWith('ROMEO:') && !c.innerText.includes('▌'); }""",
+            timeout=60_000,
+        )
         wait_until_idle(page)
         out = page.locator("[data-testid='stCode']").last.inner_text()
         assert out.startswith("ROMEO:") and len(out) > 100
