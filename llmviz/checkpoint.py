@@ -57,7 +57,8 @@ def to_bytes(model: LanguageModel, tokenizer: Tokenizer, train_cfg: TrainConfig,
         tensors[f"rng.{k}"] = v.detach().cpu().contiguous()
     optim_meta = None
     if optimizer is not None:
-        sd = optimizer.state_dict()
+        # an optimizer, or the state_dict of one (a loaded run that has not trained since)
+        sd = optimizer if isinstance(optimizer, dict) else optimizer.state_dict()
         scalars = {}
         for i, state in sd["state"].items():
             for k, v in state.items():
@@ -183,12 +184,17 @@ def load(path: str | Path) -> Checkpoint:
     return from_bytes(path.read_bytes())
 
 
+def _optimizer_of(run):
+    # a run loaded from a checkpoint creates its optimizer when it next trains; until then its state waits
+    return run.optimizer if run.optimizer is not None else getattr(run, "_optim_state", None)
+
+
 def run_to_bytes(run, extra: dict | None = None) -> bytes:
     """A TrainingRun's model, tokenizer, history and optimizer state (stop the run first)."""
-    return to_bytes(run.model, run.tokenizer, run.train_cfg, run.history, run.optimizer, run.step, extra,
+    return to_bytes(run.model, run.tokenizer, run.train_cfg, run.history, _optimizer_of(run), run.step, extra,
                     run.rng_state())
 
 
 def save_run(path: str | Path, run, extra: dict | None = None) -> Path:
-    return save(path, run.model, run.tokenizer, run.train_cfg, run.history, run.optimizer, run.step, extra,
+    return save(path, run.model, run.tokenizer, run.train_cfg, run.history, _optimizer_of(run), run.step, extra,
                 run.rng_state())

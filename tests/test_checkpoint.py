@@ -126,3 +126,14 @@ def test_loading_never_unpickles(monkeypatch):
     run = TrainingRun(cfg(), tcfg(max_iters=5, eval_interval=5), TEXT)
     run.train()
     assert from_bytes(checkpoint.run_to_bytes(run)).step == 5
+
+
+def test_a_loaded_run_saved_again_keeps_its_optimizer_state():
+    run = TrainingRun(cfg(), tcfg(), TEXT)
+    run.train()
+    first = from_bytes(checkpoint.run_to_bytes(run))
+    loaded = TrainingRun(None, tcfg(max_iters=60), TEXT, checkpoint=first)  # not trained since loading
+    again = from_bytes(checkpoint.run_to_bytes(loaded))
+    assert again.optimizer_state is not None and again.step == 30
+    for i, state in first.optimizer_state["state"].items():
+        assert torch.equal(state["exp_avg"], again.optimizer_state["state"][i]["exp_avg"])
