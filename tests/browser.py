@@ -92,6 +92,8 @@ def wait_until_idle(page, timeout: float = 60_000) -> None:
     """Wait until the app is connected and its script has finished running."""
     page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=timeout)
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
+    # charts and tables load their front-end code on first use: grey skeletons stand in until then
+    page.wait_for_function("() => !document.querySelector(\"[data-testid='stSkeleton']\")", timeout=timeout)
 
 
 def page_errors(page) -> list[str]:
