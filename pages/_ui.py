@@ -76,6 +76,24 @@ def plot(fig, key: str | None = None) -> None:
     st.plotly_chart(fig, width="stretch", key=key, theme="streamlit")
 
 
+def train_stop_buttons(prefix: str, running: bool, can_start: bool = True) -> tuple[bool, bool]:
+    """Train and Stop buttons for a background job; returns which was pressed."""
+    b1, b2, _ = st.columns([1, 1, 4])
+    start = b1.button("Train", key=f"{prefix}_train", type="primary", disabled=running or not can_start,
+                      icon=":material/play_arrow:")
+    stop = b2.button("Stop", key=f"{prefix}_stop", disabled=not running, icon=":material/stop:")
+    return start, stop
+
+
+def job_progress(snap, what: str | None = None) -> None:
+    """A background job's progress bar (state, step or `what`, time left) and, if it failed, why."""
+    what = what or f"step {snap.step:,} of {snap.total:,}"
+    eta = f" · about {snap.eta:.0f} s left" if snap.eta is not None else ""
+    st.progress(snap.fraction, text=f"{snap.state} · {what}{eta}")
+    if snap.state == "failed":
+        st.error(f"Training failed: {snap.reason}", icon=":material/error:")
+
+
 def code_expander(*objects, title: str = "The code behind this page") -> None:
     """Show the real source of the llmviz functions/classes a page calls."""
     with st.expander(title, icon=":material/code:"):

@@ -57,12 +57,12 @@ else:
     else:
         running = job is not None and job.running
         st.info("A big vocabulary or a long text: training runs in the background, with a progress bar and a Stop.")
-        b1, b2, _ = st.columns([1, 1, 4])
-        if b1.button("Train", key="bpe_train", type="primary", disabled=running):
+        start, stop = _ui.train_stop_buttons("bpe", running)
+        if start:
             job = st.session_state[JOB] = T.train_bpe_job(text, vocab_size).start()
             st.session_state[JOB_KEY] = key
             running = True
-        if b2.button("Stop", key="bpe_stop", disabled=not running):
+        if stop:
             job.stop()
 
         @st.fragment(run_every=0.5 if running else None)
@@ -71,11 +71,8 @@ else:
             if job is None:
                 return
             snap = job.snapshot()
-            what = "splitting the text and counting pairs" if snap.step == 0 else f"merge {snap.step:,} of {snap.total:,}"
-            eta = f" · about {snap.eta:.0f} s left" if snap.eta is not None else ""
-            st.progress(snap.fraction, text=f"{snap.state} · {what}{eta}")
-            if snap.state == "failed":
-                st.error(f"Training failed: {snap.reason}")
+            _ui.job_progress(snap, "splitting the text and counting pairs" if snap.step == 0
+                             else f"merge {snap.step:,} of {snap.total:,}")
             if running and snap.done:
                 st.rerun()
 

@@ -19,20 +19,6 @@ st.markdown(
 )
 
 
-def buttons(prefix: str, running: bool, can_start: bool) -> tuple[bool, bool]:
-    b1, b2, _ = st.columns([1, 1, 4])
-    start = b1.button("Train", key=f"{prefix}_train", type="primary", disabled=running or not can_start)
-    stop = b2.button("Stop", key=f"{prefix}_stop", disabled=not running)
-    return start, stop
-
-
-def progress(snap):
-    eta = f" · about {snap.eta:.0f} s left" if snap.eta is not None else ""
-    st.progress(snap.fraction, text=f"{snap.state} · step {snap.step:,} of {snap.total:,}{eta}")
-    if snap.state == "failed":
-        st.error(f"Training failed: {snap.reason}")
-
-
 corpus = _ui.current_corpus()
 tab_depth, tab_dropout = st.tabs(["Depth, residuals and layer norm", "Dropout"])
 
@@ -49,7 +35,7 @@ with tab_depth:
                f"of {corpus.name}, batch {cfg.batch_size} × {cfg.block_size} characters, AdamW.")
     job = st.session_state.get("deep_job")
     running = job is not None and job.running
-    start, stop = buttons("deep", running, bool(variants))
+    start, stop = _ui.train_stop_buttons("deep", running, bool(variants))
     if not variants:
         st.info("Choose at least one depth and one architecture.")
     if start:
@@ -69,7 +55,7 @@ with tab_depth:
             st.info("Press **Train**: every model takes one step in turn, and the charts fill in live.")
             return
         snap = job.snapshot()
-        progress(snap)
+        _ui.job_progress(snap)
         left, right = st.columns(2)
         with left:
             _ui.plot(P.loss_curves(snap.history, variants), key="deep_loss")
@@ -112,7 +98,7 @@ with tab_dropout:
                f"of {corpus.name} (80% train, 20% validation), learning rate {dcfg.learning_rate:g}.")
     djob = st.session_state.get("drop_job")
     d_running = djob is not None and djob.running
-    start, stop = buttons("drop", d_running, True)
+    start, stop = _ui.train_stop_buttons("drop", d_running)
     if start:
         try:
             djob = st.session_state["drop_job"] = D.deep_job(corpus.text, d_variants, dcfg).start()
@@ -130,7 +116,7 @@ with tab_dropout:
             st.info("Press **Train** to train both models side by side.")
             return
         snap = job.snapshot()
-        progress(snap)
+        _ui.job_progress(snap)
         _ui.plot(P.dropout_curves(snap.history, variants), key="drop_curves")
         cols = st.columns(len(variants))
         for i, (col, v) in enumerate(zip(cols, variants)):

@@ -107,13 +107,13 @@ with tab_w2v:
         st.caption(f"{corpus.name}: " + E.vocab_note(vocab, min_count, cap))
     job = st.session_state.get(JOB)
     running = job is not None and job.running
-    b1, b2, _ = st.columns([1, 1, 4])
-    if b1.button("Train", key="emb_train", type="primary", disabled=running or vocab is None):
+    start, stop = _ui.train_stop_buttons("emb", running, vocab is not None)
+    if start:
         cfg = E.Word2VecConfig(min_count=min_count, max_vocab=cap, window=window, dim=dim, negatives=negatives,
                                epochs=epochs, device=_ui.current_device())
         job = st.session_state[JOB] = E.word2vec_job(words_of(corpus.text), cfg).start()
         running = True
-    if b2.button("Stop", key="emb_stop", disabled=not running):
+    if stop:
         job.stop()
 
     @st.fragment(run_every=0.5 if running else None)
@@ -123,11 +123,8 @@ with tab_w2v:
             st.info("Press **Train** to learn word vectors from the current text; the loss curve draws live.")
             return
         snap = job.snapshot()
-        eta = f" · about {snap.eta:.0f} s left" if snap.eta is not None else ""
-        st.progress(snap.fraction, text=f"{snap.state} · step {snap.step:,} of {snap.total:,}{eta}")
+        _ui.job_progress(snap)
         _ui.plot(P.loss_curve(snap.history), key="emb_loss")
-        if snap.state == "failed":
-            st.error(f"Training failed: {snap.reason}")
         if running and snap.done:
             st.rerun()  # stop polling and draw the projections below
 
