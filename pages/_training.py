@@ -63,10 +63,10 @@ def settings(preset: str, prefix: str) -> tuple:
     c = st.columns(4)
     if "block_size" in knobs:
         model["block_size"] = widget(c[0].select_slider, "block_size (context)", f"{prefix}_block", base.block_size,
-                                     options=[2, 3, 4, 8, 16, 32, 64])
+                                     options=[2, 3, 4, 8, 16, 32, 64, 128, 256])
     if "n_embd" in knobs:
         model["n_embd"] = widget(c[1].select_slider, "n_embd", f"{prefix}_embd", base.n_embd,
-                                 options=[4, 8, 12, 16, 24, 32, 48, 64, 96, 128])
+                                 options=[4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384])
     if "n_head" in knobs:
         model["n_head"] = widget(c[2].slider, "n_head", f"{prefix}_heads", base.n_head, min_value=1, max_value=8,
                                  help="n_embd must be divisible by n_head: each head gets n_embd / n_head dimensions.")
