@@ -20,6 +20,26 @@ st.markdown(
 
 
 corpus = _ui.current_corpus()
+
+
+def controls(prefix: str, variants, cfg, can_start: bool = True) -> bool:
+    """Train/Stop for one experiment (job and its variants kept as <prefix>_job, <prefix>_variants);
+    returns whether it is running."""
+    job = st.session_state.get(f"{prefix}_job")
+    running = job is not None and job.running
+    start, stop = _ui.train_stop_buttons(prefix, running, can_start)
+    if start:
+        try:
+            job = st.session_state[f"{prefix}_job"] = D.deep_job(corpus.text, variants, cfg).start()
+            st.session_state[f"{prefix}_variants"] = variants
+            running = True
+        except D.DeepError as e:
+            st.error(str(e))
+    if stop and job is not None:
+        job.stop()
+    return running
+
+
 tab_depth, tab_dropout = st.tabs(["Depth, residuals and layer norm", "Dropout"])
 
 with tab_depth:
@@ -33,20 +53,9 @@ with tab_depth:
     cfg = D.DeepConfig(steps=steps, learning_rate=lr, device=_ui.current_device())
     st.caption(f"{len(variants)} models of width {cfg.n_embd}, trained on the first {cfg.max_chars:,} characters "
                f"of {corpus.name}, batch {cfg.batch_size} × {cfg.block_size} characters, AdamW.")
-    job = st.session_state.get("deep_job")
-    running = job is not None and job.running
-    start, stop = _ui.train_stop_buttons("deep", running, bool(variants))
+    running = controls("deep", variants, cfg, bool(variants))
     if not variants:
         st.info("Choose at least one depth and one architecture.")
-    if start:
-        try:
-            job = st.session_state["deep_job"] = D.deep_job(corpus.text, variants, cfg).start()
-            st.session_state["deep_variants"] = variants
-            running = True
-        except D.DeepError as e:
-            st.error(str(e))
-    if stop and job is not None:
-        job.stop()
 
     @st.fragment(run_every=0.5 if running else None)
     def depth_panel():
@@ -96,18 +105,7 @@ with tab_dropout:
     d_variants = D.dropout_variants(2, dropout)
     st.caption(f"Two 2-block models of width {dcfg.n_embd} trained on only the first {dcfg.max_chars:,} characters "
                f"of {corpus.name} (80% train, 20% validation), learning rate {dcfg.learning_rate:g}.")
-    djob = st.session_state.get("drop_job")
-    d_running = djob is not None and djob.running
-    start, stop = _ui.train_stop_buttons("drop", d_running)
-    if start:
-        try:
-            djob = st.session_state["drop_job"] = D.deep_job(corpus.text, d_variants, dcfg).start()
-            st.session_state["drop_variants"] = d_variants
-            d_running = True
-        except D.DeepError as e:
-            st.error(str(e))
-    if stop and djob is not None:
-        djob.stop()
+    d_running = controls("drop", d_variants, dcfg)
 
     @st.fragment(run_every=0.5 if d_running else None)
     def dropout_panel():
