@@ -94,6 +94,30 @@ def job_progress(snap, what: str | None = None) -> None:
         st.error(f"Training failed: {snap.reason}", icon=":material/error:")
 
 
+def watch_job(key: str, draw=None, idle: str = "", what=None) -> None:
+    """Watch the background job kept in st.session_state[key]: a fragment redraws its progress bar and
+    `draw(snapshot)` twice a second while it runs, and reruns the page once when it ends, so polling
+    stops and whatever needs the finished result is drawn. `what(snapshot)` may word the step."""
+    job = st.session_state.get(key)
+    polling = job is not None and job.running
+
+    @st.fragment(run_every=0.5 if polling else None)
+    def live():
+        job = st.session_state.get(key)
+        if job is None:
+            if idle:
+                st.info(idle)
+            return
+        snap = job.snapshot()
+        job_progress(snap, what(snap) if what else None)
+        if draw is not None:
+            draw(snap)
+        if polling and snap.done:
+            st.rerun()
+
+    live()
+
+
 def code_expander(*objects, title: str = "The code behind this page") -> None:
     """Show the real source of the llmviz functions/classes a page calls."""
     with st.expander(title, icon=":material/code:"):

@@ -59,24 +59,13 @@ else:
         st.info("A big vocabulary or a long text: training runs in the background, with a progress bar and a Stop.")
         start, stop = _ui.train_stop_buttons("bpe", running)
         if start:
-            job = st.session_state[JOB] = T.train_bpe_job(text, vocab_size).start()
+            st.session_state[JOB] = T.train_bpe_job(text, vocab_size).start()
             st.session_state[JOB_KEY] = key
-            running = True
+            st.rerun()  # redraw the buttons: Stop enabled, Train disabled
         if stop:
             job.stop()
-
-        @st.fragment(run_every=0.5 if running else None)
-        def progress():
-            job = st.session_state.get(JOB)
-            if job is None:
-                return
-            snap = job.snapshot()
-            _ui.job_progress(snap, "splitting the text and counting pairs" if snap.step == 0
-                             else f"merge {snap.step:,} of {snap.total:,}")
-            if running and snap.done:
-                st.rerun()
-
-        progress()
+        _ui.watch_job(JOB, what=lambda snap: "splitting the text and counting pairs" if snap.step == 0
+                      else f"merge {snap.step:,} of {snap.total:,}")
 
 if error:
     st.error(error)

@@ -22,22 +22,19 @@ st.markdown(
 corpus = _ui.current_corpus()
 
 
-def controls(prefix: str, variants, cfg, can_start: bool = True) -> bool:
-    """Train/Stop for one experiment (job and its variants kept as <prefix>_job, <prefix>_variants);
-    returns whether it is running."""
+def controls(prefix: str, variants, cfg, can_start: bool = True) -> None:
+    """Train/Stop for one experiment (its job and variants kept as <prefix>_job, <prefix>_variants)."""
     job = st.session_state.get(f"{prefix}_job")
-    running = job is not None and job.running
-    start, stop = _ui.train_stop_buttons(prefix, running, can_start)
+    start, stop = _ui.train_stop_buttons(prefix, job is not None and job.running, can_start)
     if start:
         try:
-            job = st.session_state[f"{prefix}_job"] = D.deep_job(corpus.text, variants, cfg).start()
+            st.session_state[f"{prefix}_job"] = D.deep_job(corpus.text, variants, cfg).start()
             st.session_state[f"{prefix}_variants"] = variants
-            running = True
+            st.rerun()  # redraw the buttons: Stop enabled, Train disabled
         except D.DeepError as e:
             st.error(str(e))
     if stop and job is not None:
         job.stop()
-    return running
 
 
 tab_depth, tab_dropout = st.tabs(["Depth, residuals and layer norm", "Dropout"])
@@ -53,18 +50,12 @@ with tab_depth:
     cfg = D.DeepConfig(steps=steps, learning_rate=lr, device=_ui.current_device())
     st.caption(f"{len(variants)} models of width {cfg.n_embd}, trained on the first {cfg.max_chars:,} characters "
                f"of {corpus.name}, batch {cfg.batch_size} × {cfg.block_size} characters, AdamW.")
-    running = controls("deep", variants, cfg, bool(variants))
+    controls("deep", variants, cfg, bool(variants))
     if not variants:
         st.info("Choose at least one depth and one architecture.")
 
-    @st.fragment(run_every=0.5 if running else None)
-    def depth_panel():
-        job, variants = st.session_state.get("deep_job"), st.session_state.get("deep_variants")
-        if job is None or not variants:
-            st.info("Press **Train**: every model takes one step in turn, and the charts fill in live.")
-            return
-        snap = job.snapshot()
-        _ui.job_progress(snap)
+    def depth_panel(snap):
+        variants = st.session_state["deep_variants"]
         left, right = st.columns(2)
         with left:
             _ui.plot(P.loss_curves(snap.history, variants), key="deep_loss")
@@ -85,10 +76,9 @@ with tab_depth:
         st.caption("With residuals, every block adds to a shared stream, so its scale creeps up with depth; with "
                    "pre-norm each block still reads a normalised copy. Without residuals, each block's output is all "
                    "that goes on: in a plain stack the signal shrinks block after block, and so does the gradient.")
-        if running and snap.done:
-            st.rerun()
 
-    depth_panel()
+    _ui.watch_job("deep_job", depth_panel,
+                  idle="Press **Train**: every model takes one step in turn, and the charts fill in live.")
 
 with tab_dropout:
     st.markdown(
@@ -105,16 +95,10 @@ with tab_dropout:
     d_variants = D.dropout_variants(2, dropout)
     st.caption(f"Two 2-block models of width {dcfg.n_embd} trained on only the first {dcfg.max_chars:,} characters "
                f"of {corpus.name} (80% train, 20% validation), learning rate {dcfg.learning_rate:g}.")
-    d_running = controls("drop", d_variants, dcfg)
+    controls("drop", d_variants, dcfg)
 
-    @st.fragment(run_every=0.5 if d_running else None)
-    def dropout_panel():
-        job, variants = st.session_state.get("drop_job"), st.session_state.get("drop_variants")
-        if job is None or not variants:
-            st.info("Press **Train** to train both models side by side.")
-            return
-        snap = job.snapshot()
-        _ui.job_progress(snap)
+    def dropout_panel(snap):
+        variants = st.session_state["drop_variants"]
         _ui.plot(P.dropout_curves(snap.history, variants), key="drop_curves")
         cols = st.columns(len(variants))
         for i, (col, v) in enumerate(zip(cols, variants)):
@@ -124,9 +108,7 @@ with tab_dropout:
                 col.metric(f"Gap (validation − train) · {v.label}", f"{D.gap(snap.history, i):.2f}",
                            f"best validation {best.val_loss:.2f} at step {best.step}", delta_color="off",
                            delta_arrow="off")
-        if d_running and snap.done:
-            st.rerun()
 
-    dropout_panel()
+    _ui.watch_job("drop_job", dropout_panel, idle="Press **Train** to train both models side by side.")
 
 _ui.code_expander(D.layer_grad_norms, D.ActivationProbe, D.train_variants)

@@ -111,24 +111,12 @@ with tab_w2v:
     if start:
         cfg = E.Word2VecConfig(min_count=min_count, max_vocab=cap, window=window, dim=dim, negatives=negatives,
                                epochs=epochs, device=_ui.current_device())
-        job = st.session_state[JOB] = E.word2vec_job(words_of(corpus.text), cfg).start()
-        running = True
+        st.session_state[JOB] = E.word2vec_job(words_of(corpus.text), cfg).start()
+        st.rerun()  # redraw the buttons: Stop enabled, Train disabled
     if stop:
         job.stop()
-
-    @st.fragment(run_every=0.5 if running else None)
-    def live():
-        job = st.session_state.get(JOB)
-        if job is None:
-            st.info("Press **Train** to learn word vectors from the current text; the loss curve draws live.")
-            return
-        snap = job.snapshot()
-        _ui.job_progress(snap)
-        _ui.plot(P.loss_curve(snap.history), key="emb_loss")
-        if running and snap.done:
-            st.rerun()  # stop polling and draw the projections below
-
-    live()
+    _ui.watch_job(JOB, lambda snap: _ui.plot(P.loss_curve(snap.history), key="emb_loss"),
+                  idle="Press **Train** to learn word vectors from the current text; the loss curve draws live.")
     if job is not None and not job.running and job.result is not None:
         st.subheader("Explore the learned vectors")
         explore(job.result.vectors, job.result.vocab, "emb")

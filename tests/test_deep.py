@@ -162,6 +162,19 @@ def test_page_refuses_an_empty_choice_and_starts_a_job():
     assert not at.exception and not at.error
 
 
+def test_stop_is_enabled_as_soon_as_training_starts():
+    at = open_page("pages/deep_networks.py")
+    at.button(key="drop_train").click().run()
+    job = at.session_state["drop_job"]
+    try:
+        assert job.running  # 600 steps: still training when the page is redrawn
+        assert not at.button(key="drop_stop").disabled and at.button(key="drop_train").disabled
+        at.button(key="drop_stop").click().run()
+        assert job.join(30).snapshot().state == "stopped"
+    finally:
+        job.stop()
+
+
 def test_page_explains_a_text_too_short_to_train_on():
     tiny = corpora.Corpus("tiny", "to be or not to be")
     at = open_page("pages/deep_networks.py", session_state={"corpus_source": corpora.UPLOAD, "corpus": tiny})
