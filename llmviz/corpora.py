@@ -243,15 +243,3 @@ def get_corpus(name: str = SHAKESPEARE) -> Corpus:
         return text_from_upload(path.read_bytes(), path.name)
     raise CorpusError(f"unknown corpus {name!r}: use shakespeare, python-docs, tiny-shakespeare or a file path")
 
-
-def check_long_enough(text: str, block_size: int, val_fraction: float = 0.2) -> None:
-    """Refuse a text whose smaller split cannot hold one training example of block_size + 1 tokens."""
-    need = block_size + 1
-    shortest = int(len(text) * min(val_fraction, 1 - val_fraction)) if 0 < val_fraction < 1 else len(text)
-    if shortest < need:
-        minimum = int(need / min(val_fraction, 1 - val_fraction)) + 1 if 0 < val_fraction < 1 else need
-        raise CorpusError(
-            f"The text is too short: {len(text):,} characters, so its {'validation' if val_fraction <= 0.5 else 'training'} "
-            f"split has {shortest:,}, but one example needs block_size + 1 = {need}. "
-            f"Use a text of at least {minimum:,} characters or a smaller block size."
-        )

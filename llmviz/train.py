@@ -79,6 +79,15 @@ def _fmt(x: float) -> str:
     return f"{m}e{int(e)}" if abs(int(e)) >= 2 else f"{x:g}"
 
 
+def min_tokens(block_size: int, val_fraction: float) -> int:
+    """The shortest text whose training and validation splits both hold one example of block_size + 1."""
+    need = block_size + 1
+    n = need
+    while int(n * val_fraction) < need or n - int(n * val_fraction) < need:
+        n += 1
+    return n
+
+
 def validate(model_cfg: ModelConfig, train_cfg: TrainConfig, n_tokens: int) -> list[str]:
     """Every reason these settings cannot train on a text of n_tokens tokens, in plain words."""
     out = model_cfg.problems()
@@ -98,12 +107,14 @@ def validate(model_cfg: ModelConfig, train_cfg: TrainConfig, n_tokens: int) -> l
         out.append(f"val_fraction must be between 0 and 1 (it is {t.val_fraction}); the tutorial uses 0.2.")
     else:
         n_val = int(n_tokens * t.val_fraction)
-        n_train = n_tokens - n_val
         need = model_cfg.block_size + 1
-        for split, n in (("validation", n_val), ("training", n_train)):
+        for split, n in (("validation", n_val), ("training", n_tokens - n_val)):
             if n < need:
-                out.append(f"The {split} split has {n:,} tokens but one example needs block_size + 1 = {need}: "
-                           f"use a longer text or a smaller block_size.")
+                out.append(f"The text is too short: {n_tokens:,} tokens, so its {split} split has {n:,}, but one "
+                           f"example needs block_size + 1 = {need}. Use a text of at least "
+                           f"{min_tokens(model_cfg.block_size, t.val_fraction):,} tokens (characters, with the "
+                           f"character tokenizer) or a smaller block_size.")
+                break
     if t.threads is not None and t.threads < 1:
         out.append(f"threads must be at least 1 (it is {t.threads}).")
     try:

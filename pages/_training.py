@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from llmviz import corpora, runs
+from llmviz import runs
 from llmviz.model import PRESETS, LanguageModel, ModelConfig, preset_config
 from llmviz.plots import training as P
 from llmviz.train import TrainConfig, TrainingError, TrainingRun, validate
@@ -88,10 +88,6 @@ def settings(preset: str, prefix: str) -> tuple:
                             eval_iters=eval_iters, seed=int(seed), device=_ui.current_device(),
                             sample_tokens=sample)
     problems = validate(model_cfg, train_cfg, len(text))
-    try:
-        corpora.check_long_enough(text, model_cfg.block_size, train_cfg.val_fraction)
-    except corpora.CorpusError as e:
-        problems = [str(e)] + [p for p in problems if "split has" not in p]
     st.caption(f"Trains on **{train_cfg.device.upper()}** (the sidebar's compute device) with the text "
                f"'{_ui.current_corpus().name}': {len(text):,} characters, {model_cfg.vocab_size} distinct.")
     for p in problems:

@@ -101,12 +101,6 @@ def test_upload_size_limit_and_good_upload():
     assert corpus.text == "hello\nwörld\n" and "mine.txt" in corpus.name
 
 
-def test_too_short_for_the_block_size_says_how_short():
-    corpora.check_long_enough("x" * 1000, block_size=16)
-    with pytest.raises(CorpusError, match=r"100 characters.*block_size \+ 1 = 65.*at least 326"):
-        corpora.check_long_enough("x" * 100, block_size=64)
-
-
 # --- the downloader, always offline: a local file URL and a local HTTP server ---------------------
 
 TEXT = b"First Citizen:\nBefore we proceed any further, hear me speak.\n"

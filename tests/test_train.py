@@ -1,6 +1,7 @@
 """The trainer: batches, split, validation of settings, schedule, learning, stop, divergence, seeds."""
 
 import math
+import re
 import time
 
 import pytest
@@ -53,7 +54,11 @@ def test_validate_explains_bad_settings():
     msgs = " ".join(validate(tiny_cfg(n_embd=30, n_head=4), fast(learning_rate=0), 5000))
     assert "divisible by n_head" in msgs and "learning rate must be positive" in msgs
     msgs = " ".join(validate(tiny_cfg(block_size=64), fast(), 200))  # validation split: 40 tokens
-    assert "validation split has 40 tokens" in msgs and "block_size" in msgs
+    assert "validation split has 40" in msgs and "block_size" in msgs
+    # how short, and what the minimum is: the smallest text whose both splits hold block_size + 1 tokens
+    msgs = " ".join(validate(tiny_cfg(block_size=64), fast(), 100))
+    assert re.search(r"too short: 100 tokens.*block_size \+ 1 = 65.*at least 325 tokens", msgs)
+    assert validate(tiny_cfg(block_size=64), fast(), 325) == [] and validate(tiny_cfg(block_size=64), fast(), 324)
     assert any("val_fraction" in m for m in validate(tiny_cfg(), fast(val_fraction=1.0), 5000))
     with pytest.raises(TrainingError, match="learning rate"):
         TrainingRun(tiny_cfg(), fast(learning_rate=-1), TEXT)
