@@ -80,16 +80,14 @@ def settings(preset: str, prefix: str) -> tuple:
     sample = widget(c[2].select_slider, "Sample length", f"{prefix}_sample", 200, options=[0, 50, 100, 200, 500],
                     help="Characters of text generated at each evaluation, to watch the model learn (0: none).")
     seed = widget(c[3].number_input, "seed", f"{prefix}_seed", 1337, min_value=0, max_value=2**31 - 1, step=1)
-    text = _ui.current_corpus().text
-    model_cfg = preset_config(preset, len(set(text)))
-    for k, v in model.items():
-        setattr(model_cfg, k, v)
+    corpus = _ui.current_corpus()
+    model_cfg = replace(preset_config(preset, corpus.n_distinct), **model)
     train_cfg = TrainConfig(learning_rate=lr, batch_size=batch, max_iters=iters, eval_interval=min(interval, iters),
                             eval_iters=eval_iters, seed=int(seed), device=_ui.current_device(),
                             sample_tokens=sample)
-    problems = validate(model_cfg, train_cfg, len(text))
+    problems = validate(model_cfg, train_cfg, corpus.n_chars)
     st.caption(f"Trains on **{train_cfg.device.upper()}** (the sidebar's compute device) with the text "
-               f"'{_ui.current_corpus().name}': {len(text):,} characters, {model_cfg.vocab_size} distinct.")
+               f"'{corpus.name}': {corpus.n_chars:,} characters, {model_cfg.vocab_size} distinct.")
     for p in problems:
         st.warning(p, icon=":material/block:")
     return model_cfg, train_cfg, problems
