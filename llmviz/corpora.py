@@ -227,9 +227,6 @@ def tiny_shakespeare(url: str = TINY_SHAKESPEARE_URL, sha256: str = TINY_SHAKESP
 
 # --- one entry point ---------------------------------------------------------------------------------
 
-BUILT_IN = {SHAKESPEARE: "Shakespeare (built-in)", PYTHON_DOCS: "The Python Language Reference (built-in)"}
-
-
 def get_corpus(name: str = SHAKESPEARE) -> Corpus:
     """A corpus by name ("shakespeare", "python-docs", "tiny-shakespeare") or by file path."""
     if name == SHAKESPEARE:

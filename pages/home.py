@@ -28,12 +28,10 @@ def device_card():
     if devices is None:
         st.metric("Compute device", "detecting…")
         return
-    from llmviz.device import cpu_count
+    from llmviz.device import describe
 
-    device = _ui.current_device()
     how = "detected automatically" if st.session_state.get(_ui.DEVICE_KEY, "auto") == "auto" else "chosen in the sidebar"
-    name = {"cuda": "CUDA GPU", "mps": "Apple MPS"}.get(device, f"CPU · {cpu_count()} cores")
-    st.metric("Compute device", name)
+    st.metric("Compute device", describe(_ui.current_device()))
     st.caption(f"{how} · small models train on one CPU thread, which is faster than several for them")
     if polling:
         st.rerun()  # a full rerun redraws the page without the polling

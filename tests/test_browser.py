@@ -38,7 +38,7 @@ def test_home_lists_every_page_and_shows_the_device(browser_and_url):
         wait_until_idle(page)
         # the device card polls until torch has been imported in the background
         page.wait_for_function(
-            "() => /CPU ·|CUDA GPU|Apple MPS/.test(document.querySelector('[data-testid=\"stMain\"]').innerText)",
+            "() => /CPU ·|CUDA ·|Apple MPS/.test(document.querySelector('[data-testid=\"stMain\"]').innerText)",
             timeout=60_000,
         )
         # every page is linked (wait: the page is redrawn once the device is known)
