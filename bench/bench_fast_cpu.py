@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from llmviz.model import PRESETS, ModelConfig  # noqa: E402
+from llmviz.model import ModelConfig  # noqa: E402
+from llmviz.presets import PRESETS  # noqa: E402
 from llmviz.train import TrainConfig, TrainingRun  # noqa: E402
 
 DEFAULT_TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
@@ -67,7 +68,8 @@ CANDIDATES = {
 }
 if "fast-cpu" in PRESETS:
     p = PRESETS["fast-cpu"]
-    CANDIDATES["fast-cpu"] = ({k: v for k, v in p.model.items() if k not in LM5}, {**p.train, "sample_tokens": 0})
+    CANDIDATES["fast-cpu"] = ({k: v for k, v in p.model.to_dict().items() if k not in LM5 and k != "vocab_size"},
+                              {**p.train.to_dict(), "sample_tokens": 0})
 
 
 def run_candidate(name, text, threads, seed=1337):
@@ -75,7 +77,7 @@ def run_candidate(name, text, threads, seed=1337):
     cfg = ModelConfig(vocab_size=65, **{**LM5, **model})
     tcfg = TrainConfig(**{**COMMON, **train, "eval_interval": train["max_iters"], "eval_iters": 200,
                           "threads": threads, "seed": seed})
-    run = TrainingRun(cfg, tcfg, text)
+    run = TrainingRun.new(cfg, tcfg, text)
     t0 = time.perf_counter()
     snap = run.train()
     total = time.perf_counter() - t0
@@ -91,7 +93,8 @@ def step_times(names, rounds=4, steps=5, threads=1):
 
     import torch
 
-    from llmviz.train import get_batch, make_optimizer
+    from llmviz.batches import get_batch
+    from llmviz.optim import make_optimizer
 
     torch.set_num_threads(threads)
     data = torch.randint(65, (200_000,))

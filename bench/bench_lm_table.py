@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from llmviz.generate import generate_text  # noqa: E402
-from llmviz.model import PRESETS, preset_config  # noqa: E402
+from llmviz.presets import PRESETS, preset_config  # noqa: E402
 from llmviz.train import TrainConfig, TrainingRun  # noqa: E402
 
 DEFAULT_TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
@@ -49,11 +49,11 @@ def main(argv=None):
     rows = {}
     for name in args.models:
         preset = PRESETS[name]
-        train = {**preset.train, "max_iters": args.iters, "seed": args.seed, "threads": args.threads,
-                 "eval_interval": min(preset.train.get("eval_interval", 200), args.iters), "sample_tokens": 0}
+        train = {**preset.train.to_dict(), "max_iters": args.iters, "seed": args.seed, "threads": args.threads,
+                 "eval_interval": min(preset.train.eval_interval, args.iters), "sample_tokens": 0}
         if args.eval_iters:
             train["eval_iters"] = args.eval_iters
-        run = TrainingRun(preset_config(name, 65), TrainConfig(**train), text)
+        run = TrainingRun.new(preset_config(name, 65), TrainConfig(**train), text)
         t0 = time.perf_counter()
         snap = run.train()
         secs = time.perf_counter() - t0

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import plotly.io as pio  # noqa: E402
 
 from llmviz import corpora  # noqa: E402
-from llmviz.model import preset_config  # noqa: E402
+from llmviz.presets import preset_config  # noqa: E402
 from llmviz.plots import training as P  # noqa: E402
 from llmviz.train import TrainConfig, TrainingRun  # noqa: E402
 
@@ -62,7 +62,7 @@ class PagePoller:
 def measure(text: str, preset: str, seconds: float, phase: float, interval: float, device: str) -> dict:
     steps = 10_000_000  # stopped by us; no evaluation happens in between
     cfg = TrainConfig(max_iters=steps, eval_interval=steps, eval_iters=1, sample_tokens=0, device=device)
-    run = TrainingRun(preset_config(preset, 65), cfg, text)
+    run = TrainingRun.new(preset_config(preset, 65), cfg, text)
     poller = PagePoller(run)
     run.start()
     while len(run.history) < 1:  # the loss estimate before training

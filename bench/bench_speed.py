@@ -27,7 +27,9 @@ import torch.nn as nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
 from llmviz.model import LanguageModel, ModelConfig  # noqa: E402
-from llmviz.train import TrainConfig, get_batch, make_optimizer, split_data  # noqa: E402
+from llmviz.batches import get_batch, split_data  # noqa: E402
+from llmviz.optim import make_optimizer  # noqa: E402
+from llmviz.train import TrainConfig  # noqa: E402
 
 DEFAULT_TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 # nanoGPT's "laptop CPU" recipe for Shakespeare characters
@@ -224,7 +226,7 @@ def full_run(text_path, iters):
 
     text = Path(text_path).read_text(encoding="utf-8")
     cfg = ModelConfig(vocab_size=65, **RECIPE)
-    run = TrainingRun(cfg, TrainConfig(**{**RECIPE_TRAIN, "max_iters": iters, "sample_tokens": 0}), text)
+    run = TrainingRun.new(cfg, TrainConfig(**{**RECIPE_TRAIN, "max_iters": iters, "sample_tokens": 0}), text)
     t0 = time.perf_counter()
     snap = run.train()
     secs = time.perf_counter() - t0

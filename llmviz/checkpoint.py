@@ -1,83 +1,122 @@
 """Saving and loading a trained model: one `.safetensors` file holding everything needed to use it or
 to go on training it.
 
-The file is a standard safetensors file (readable by any safetensors tool):
+The file is a standard safetensors file (readable by any safetensors tool). Format version 2:
 - tensors `model.<name>`: the weights (the model's state_dict);
-- tensors `optim.<i>.<name>`: AdamW's running averages for parameter i, so training resumes exactly;
-- header metadata `format` = "llmviz-checkpoint", `version` = "1", and `llmviz`: one JSON document with
-  the model configuration, the tokenizer, the training configuration, the history rows, the best
-  validation loss, the number of steps trained and the optimizer's settings.
+- tensors `optim.<parameter name>.<key>`: AdamW's running averages per parameter, so training resumes
+  exactly (kept by name, so they find their parameter whatever is trained or frozen);
+- tensors `rng.<stream>`: the random generators' states;
+- tensors `adapter.<name>`: low-rank adapter weights, when the file holds adapters;
+- header metadata `format` = "llmviz-checkpoint", `version` = "2", and `llmviz`: one JSON document with
+  the architecture ("decoder-only"), the model configuration, the tokenizer with its special tokens,
+  the training configuration, the history rows, the best validation loss, the number of steps
+  trained, the tutorial preset, the adapters' description (rank, alpha, target matrices, and the
+  sha256 of the base weights they belong to) and anything else the caller adds.
+Version-1 files (no architecture, optimizer state by position) still load.
+
 Loading parses only JSON and raw tensor bytes: nothing is ever unpickled, so opening a file someone
-sent you cannot run their code.
+sent you cannot run their code. The model is laid out on PyTorch's "meta" device (shapes, no memory)
+and takes the file's tensors as its weights, so a file whose description promises a huge model but
+holds small tensors is refused without allocating anything.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import struct
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
+from llmviz.errors import LearnerError
 from llmviz.model import LanguageModel, ModelConfig
 from llmviz.tokenizers import Tokenizer, tokenizer_from_dict
 from llmviz.train import Record, TrainConfig
 
-FORMAT, VERSION = "llmviz-checkpoint", 1
+FORMAT, VERSION = "llmviz-checkpoint", 2
+READABLE_VERSIONS = (1, 2)
+ARCHITECTURES = ("decoder-only",)  # the encoder-decoder comes next
 MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
 
 
-class CheckpointError(ValueError):
+class CheckpointError(LearnerError):
     """The file is not a usable llmviz checkpoint; the message says why."""
+
+
+@dataclass(frozen=True)
+class AdapterSpec:
+    """Low-rank adapters (LoRA) on a frozen base: ΔW = B·A · alpha / rank on each target matrix."""
+    rank: int
+    alpha: float
+    targets: tuple[str, ...]  # which matrices carry an adapter, e.g. ("query", "value")
+    base_sha256: str  # weights_sha256 of the base model they were trained on
 
 
 @dataclass
 class Checkpoint:
-    model: LanguageModel  # on the CPU, in eval mode
+    model: LanguageModel  # on the CPU
     tokenizer: Tokenizer
     model_config: ModelConfig
     train_config: TrainConfig
     history: tuple = ()  # llmviz.train.Record rows
     best_val_loss: float = float("nan")
     step: int = 0  # optimizer steps trained so far
-    optimizer_state: dict | None = None  # for torch.optim.AdamW.load_state_dict, or None
+    optimizer_state: dict | None = None  # parameter name -> AdamW state (llmviz.optim.load_state_by_name)
     rng_state: dict | None = None  # {"batches", "torch"}: random generator states, so resuming is seamless
+    preset: str = ""  # the tutorial model it is a version of, or ""
+    architecture: str = "decoder-only"
+    adapters: AdapterSpec | None = None
+    adapter_weights: dict = field(default_factory=dict)  # name -> tensor
+    version: int = VERSION  # the format version the file was written in
     extra: dict = field(default_factory=dict)  # anything else that was saved (e.g. a corpus name)
 
 
-def to_bytes(model: LanguageModel, tokenizer: Tokenizer, train_cfg: TrainConfig, history=(), optimizer=None,
-             step: int | None = None, extra: dict | None = None, rng_state: dict | None = None) -> bytes:
+def weights_sha256(model_or_state: torch.nn.Module | dict) -> str:
+    """A fingerprint of a model's weights (names, dtypes, shapes and values), to tie adapters to their base."""
+    state = model_or_state.state_dict() if isinstance(model_or_state, torch.nn.Module) else model_or_state
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def to_bytes(model: LanguageModel, tokenizer: Tokenizer, train_cfg: TrainConfig, history=(), *,
+             optimizer_state: dict | None = None, step: int | None = None, rng_state: dict | None = None,
+             preset: str = "", adapters: AdapterSpec | None = None, adapter_weights: dict | None = None,
+             extra: dict | None = None) -> bytes:
     """The checkpoint as bytes (for a download button, or to write to disk)."""
     from safetensors.torch import save
 
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     for k, v in (rng_state or {}).items():
         tensors[f"rng.{k}"] = v.detach().cpu().contiguous()
-    optim_meta = None
-    if optimizer is not None:
-        # an optimizer, or the state_dict of one (a loaded run that has not trained since)
-        sd = optimizer if isinstance(optimizer, dict) else optimizer.state_dict()
-        scalars = {}
-        for i, state in sd["state"].items():
-            for k, v in state.items():
-                if isinstance(v, torch.Tensor):
-                    tensors[f"optim.{i}.{k}"] = v.detach().cpu().contiguous()
-                else:
-                    scalars[f"{i}.{k}"] = v
-        groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in sd["param_groups"]]
-        optim_meta = {"param_groups": groups, "scalars": scalars}
+    for k, v in (adapter_weights or {}).items():
+        tensors[f"adapter.{k}"] = v.detach().cpu().contiguous()
+    scalars = {}
+    for name, state in (optimizer_state or {}).items():
+        for k, v in state.items():
+            if isinstance(v, torch.Tensor):
+                tensors[f"optim.{name}.{k}"] = v.detach().cpu().contiguous()
+            else:
+                scalars[f"{name}.{k}"] = v
     history = [r._asdict() if hasattr(r, "_asdict") else dict(r) for r in history]
     vals = [r["val_loss"] for r in history if math.isfinite(r["val_loss"])]
     meta = {
+        "architecture": "decoder-only",
         "model_config": model.config.to_dict(),
         "tokenizer": tokenizer.to_dict(),
         "train_config": train_cfg.to_dict(),
         "history": history,
         "best_val_loss": min(vals) if vals else None,
         "step": step if step is not None else (history[-1]["step"] if history else 0),
-        "optimizer": optim_meta,
+        "optimizer": {"scalars": scalars} if optimizer_state else None,
+        "preset": preset,
+        "adapters": {**asdict(adapters), "targets": list(adapters.targets)} if adapters else None,
         "extra": extra or {},
     }
     return save(tensors, metadata={"format": FORMAT, "version": str(VERSION), "llmviz": json.dumps(meta)})
@@ -99,12 +138,7 @@ def _header(data: bytes) -> dict:
     return header
 
 
-def from_bytes(data: bytes) -> Checkpoint:
-    """Rebuild the model, tokenizer, configurations, history and optimizer state from to_bytes' output."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load
-
-    meta = _header(data).get("__metadata__") or {}
+def _version(meta: dict) -> int:
     if meta.get("format") != FORMAT:
         raise CheckpointError("this safetensors file was not written by llmviz (it has no llmviz metadata), "
                               "so there is no configuration or tokenizer to rebuild the model from.")
@@ -112,17 +146,76 @@ def from_bytes(data: bytes) -> Checkpoint:
         version = int(meta.get("version", "0"))
     except ValueError:
         version = -1
-    if version != VERSION:
+    if version not in READABLE_VERSIONS:
         raise CheckpointError(f"this checkpoint has format version {meta.get('version')!r}; this llmviz reads "
-                              f"version {VERSION}.")
+                              f"versions {', '.join(map(str, READABLE_VERSIONS))}.")
+    return version
+
+
+def _build_model(cfg: ModelConfig, weights: dict) -> LanguageModel:
+    """The model laid out without memory, then given the file's tensors: nothing is allocated for a
+    shape the file does not actually hold."""
+    with torch.device("meta"):
+        model = LanguageModel(cfg)
+    try:
+        model.load_state_dict(weights, strict=True, assign=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        raise CheckpointError("the weights do not match the model configuration saved with them: "
+                              + " ".join(line.strip() for line in first[1:4])) from None
+    return model
+
+
+def _optimizer_state(info: dict, tensors: dict, version: int, model: LanguageModel) -> dict | None:
+    """AdamW's state by parameter name. Version 1 numbered parameters in the model's order (one group)."""
+    if not info.get("optimizer"):
+        return None
+    names = [n for n, _ in model.named_parameters()]
+    by_name: dict[str, dict] = {}
+
+    def put(key: str, value):
+        if version == 1:
+            i, k = key.split(".", 1)
+            name = names[int(i)]
+        else:
+            name, k = key.rsplit(".", 1)
+        by_name.setdefault(name, {})[k] = value
+
+    try:
+        for key, v in tensors.items():
+            if key.startswith("optim."):
+                put(key[len("optim."):], v)
+        for key, v in info["optimizer"].get("scalars", {}).items():
+            put(key, v)
+    except (ValueError, IndexError):
+        raise CheckpointError("this checkpoint's optimizer state does not match its model.") from None
+    unknown = set(by_name) - set(names)
+    if unknown:
+        raise CheckpointError(f"this checkpoint's optimizer state names parameters the model lacks: {sorted(unknown)[:3]}")
+    return by_name
+
+
+def from_bytes(data: bytes) -> Checkpoint:
+    """Rebuild the model, tokenizer, configurations, history and optimizer state from to_bytes' output."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    meta = _header(data).get("__metadata__") or {}
+    version = _version(meta)
     try:
         info = json.loads(meta["llmviz"])
+        architecture = info.get("architecture", "decoder-only")
         model_cfg = ModelConfig.from_dict(info["model_config"])
         train_cfg = TrainConfig.from_dict(info["train_config"])
         tokenizer = tokenizer_from_dict(info["tokenizer"])
         history = tuple(Record(**r) for r in info["history"])
-    except (KeyError, TypeError, ValueError) as e:
+        a = info.get("adapters")
+        adapters = AdapterSpec(int(a["rank"]), float(a["alpha"]), tuple(a["targets"]), str(a["base_sha256"])) if a else None
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise CheckpointError(f"this checkpoint's description is damaged ({type(e).__name__}: {e}).") from None
+    if architecture not in ARCHITECTURES:
+        raise CheckpointError(f"this checkpoint holds a {architecture!r} model; this llmviz knows "
+                              f"{', '.join(ARCHITECTURES)}.")
     problems = model_cfg.problems()
     if problems:
         raise CheckpointError("this checkpoint's model configuration is invalid: " + " ".join(problems))
@@ -134,43 +227,26 @@ def from_bytes(data: bytes) -> Checkpoint:
     except (SafetensorError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"the weights in this checkpoint cannot be read ({e}); the file may be truncated.") from None
 
-    model = LanguageModel(model_cfg)
-    weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    try:
-        model.load_state_dict(weights, strict=True)
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()
-        raise CheckpointError("the weights do not match the model configuration saved with them: "
-                              + " ".join(line.strip() for line in first[1:4])) from None
-    model.eval()
-
-    optimizer_state = None
-    if info.get("optimizer"):
-        state: dict[int, dict] = {}
-        for k, v in tensors.items():
-            if k.startswith("optim."):
-                _, i, name = k.split(".", 2)
-                state.setdefault(int(i), {})[name] = v
-        for key, v in info["optimizer"].get("scalars", {}).items():
-            i, name = key.split(".", 1)
-            state.setdefault(int(i), {})[name] = v
-        optimizer_state = {"state": state, "param_groups": info["optimizer"]["param_groups"]}
-
+    model = _build_model(model_cfg, {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
     rng_state = {k[len("rng."):]: v for k, v in tensors.items() if k.startswith("rng.")} or None
+    adapter_weights = {k[len("adapter."):]: v for k, v in tensors.items() if k.startswith("adapter.")}
     best = info.get("best_val_loss")
+    extra = info.get("extra") or {}
+    preset = info.get("preset", extra.get("preset", "")) or ""
     return Checkpoint(model, tokenizer, model_cfg, train_cfg, history,
                       float(best) if best is not None else float("nan"), int(info.get("step", 0)),
-                      optimizer_state, rng_state, info.get("extra") or {})
+                      _optimizer_state(info, tensors, version, model), rng_state, preset, architecture,
+                      adapters, adapter_weights, version, extra)
 
 
-def save(path: str | Path, model, tokenizer, train_cfg, history=(), optimizer=None, step=None, extra=None,
-         rng_state=None) -> Path:
+def save(path: str | Path, model, tokenizer, train_cfg, history=(), **kwargs) -> Path:
+    """Write to_bytes(...) to path (".safetensors" is added if missing), atomically."""
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path.with_name(path.name + ".safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(to_bytes(model, tokenizer, train_cfg, history, optimizer, step, extra, rng_state))
+    tmp.write_bytes(to_bytes(model, tokenizer, train_cfg, history, **kwargs))
     tmp.replace(path)  # never leave a half-written checkpoint behind
     return path
 
@@ -184,17 +260,14 @@ def load(path: str | Path) -> Checkpoint:
     return from_bytes(path.read_bytes())
 
 
-def _optimizer_of(run):
-    # a run loaded from a checkpoint creates its optimizer when it next trains; until then its state waits
-    return run.optimizer if run.optimizer is not None else getattr(run, "_optim_state", None)
+def _run_fields(run) -> dict:
+    return dict(optimizer_state=run.optimizer_state(), step=run.step, rng_state=run.rng_state(), preset=run.preset)
 
 
 def run_to_bytes(run, extra: dict | None = None) -> bytes:
     """A TrainingRun's model, tokenizer, history and optimizer state (stop the run first)."""
-    return to_bytes(run.model, run.tokenizer, run.train_cfg, run.history, _optimizer_of(run), run.step, extra,
-                    run.rng_state())
+    return to_bytes(run.model, run.tokenizer, run.train_cfg, run.history, extra=extra, **_run_fields(run))
 
 
 def save_run(path: str | Path, run, extra: dict | None = None) -> Path:
-    return save(path, run.model, run.tokenizer, run.train_cfg, run.history, _optimizer_of(run), run.step, extra,
-                run.rng_state())
+    return save(path, run.model, run.tokenizer, run.train_cfg, run.history, extra=extra, **_run_fields(run))

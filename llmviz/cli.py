@@ -19,9 +19,11 @@ import re
 import resource
 import sys
 import time
-from dataclasses import fields
+from dataclasses import fields, replace
 
-from llmviz.model import PRESETS, ModelConfig
+from llmviz.errors import LearnerError
+from llmviz.model import ModelConfig
+from llmviz.presets import PRESETS
 from llmviz.train import TrainConfig
 
 # flags with a shorter spelling
@@ -104,7 +106,8 @@ def _progress(snap, stream=sys.stderr) -> None:
 
 
 def cmd_presets() -> int:
-    from llmviz.model import LanguageModel, preset_config
+    from llmviz.model import LanguageModel
+    from llmviz.presets import preset_config
 
     for name, p in PRESETS.items():
         n = LanguageModel(preset_config(name, 65)).num_params()
@@ -115,7 +118,7 @@ def cmd_presets() -> int:
 def cmd_train(args) -> int:
     from llmviz import checkpoint
     from llmviz.corpora import CorpusError, get_corpus
-    from llmviz.model import preset_config
+    from llmviz.presets import preset_config
     from llmviz.train import TrainingError, TrainingRun
 
     try:
@@ -123,29 +126,24 @@ def cmd_train(args) -> int:
     except CorpusError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    ck = None
-    if args.resume:
-        try:
-            ck = checkpoint.load(args.resume)
-        except checkpoint.CheckpointError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        tcfg_dict = {**ck.train_config.to_dict(), **_overrides(args, TrainConfig)}
-        tcfg_dict["max_iters"] = ck.step + (args.max_iters or ck.train_config.max_iters)
-        model_cfg, preset = None, f"resumed:{args.resume}"
-    else:
-        preset = PRESETS[args.preset]
-        model_cfg = preset_config(args.preset, 1)  # vocab_size follows the corpus
-        model_cfg = ModelConfig(**{**model_cfg.to_dict(), **_overrides(args, ModelConfig)})
-        tcfg_dict = {**preset.train, **_overrides(args, TrainConfig)}
-        preset = args.preset
     try:
-        run = TrainingRun(model_cfg, TrainConfig(**tcfg_dict), corpus.text, checkpoint=ck)
-    except (TrainingError, ValueError) as e:
+        if args.resume:
+            ck = checkpoint.load(args.resume)
+            tcfg = TrainConfig.from_dict({**ck.train_config.to_dict(), **_overrides(args, TrainConfig),
+                                          "max_iters": ck.step + (args.max_iters or ck.train_config.max_iters)})
+            run = TrainingRun.resume(ck, tcfg, corpus.text)
+            label = f"resumed {args.resume}"
+        else:
+            model_cfg = replace(preset_config(args.preset, 1), **_overrides(args, ModelConfig))  # vocab: the corpus's
+            tcfg = replace(PRESETS[args.preset].train, **_overrides(args, TrainConfig))
+            run = TrainingRun.new(model_cfg, tcfg, corpus.text, preset=args.preset)
+            label = args.preset
+    except (LearnerError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    start_step = run.step
     if not args.quiet:
-        print(f"{corpus.describe()}\n{preset}: {run.n_params:,} parameters on {run.device}"
+        print(f"{corpus.describe()}\n{label}: {run.n_params:,} parameters on {run.device}"
               f"{f' ({run.threads} threads)' if run.device == 'cpu' else ''}", file=sys.stderr)
     t0 = time.perf_counter()
     try:
@@ -170,10 +168,10 @@ def cmd_train(args) -> int:
             print(f"saved {path}", file=sys.stderr)
     if args.json:
         last = snap.history[-1] if snap.history else None
-        done = snap.step - run.start_step
+        done = snap.step - start_step
         nan = float("nan")
         result = {
-            "preset": preset, "params": run.n_params, "iterations": snap.step,
+            "preset": label, "params": run.n_params, "iterations": snap.step,
             "train_loss": last.train_loss if last else nan, "val_loss": last.val_loss if last else nan,
             "best_val_loss": run.best_val_loss, "seconds": round(seconds, 3),
             "ms_per_iter": round(1000 * seconds / done, 3) if done else nan,

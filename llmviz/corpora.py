@@ -20,6 +20,8 @@ from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 
+from llmviz.errors import LearnerError
+
 SHAKESPEARE = "shakespeare"
 PYTHON_DOCS = "python-docs"
 TINY_SHAKESPEARE = "tiny-shakespeare"
@@ -37,7 +39,7 @@ TINY_SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/mast
 TINY_SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 
 
-class CorpusError(ValueError):
+class CorpusError(LearnerError):
     """A text that cannot be used, with a message meant for the learner."""
 
 

@@ -20,12 +20,15 @@ from typing import NamedTuple
 import torch
 
 from llmviz import jobs
+from llmviz.batches import TextBatches, text_problems
+from llmviz.errors import LearnerError
+from llmviz.loss import divergence_message, estimate_loss
 from llmviz.model import LanguageModel, ModelConfig
+from llmviz.optim import param_groups
 from llmviz.tokenizers import CharTokenizer
-from llmviz.train import divergence_message, estimate_loss, get_batch, split_data
 
 
-class DeepError(ValueError):
+class DeepError(LearnerError):
     """Settings or text that cannot be used, with a message meant for the learner."""
 
 
@@ -108,26 +111,10 @@ def layer_grad_norms(model: LanguageModel) -> list[float]:
     return torch.stack(sq).sqrt().tolist()
 
 
-class ActivationProbe:
-    """Forward hooks that measure the scale of what leaves the embeddings and each block."""
-
-    def __init__(self, model: LanguageModel):
-        self.active = False
-        self.rms = [float("nan")] * (model.config.n_layer + 1)
-        self._handles = [model.drop.register_forward_hook(self._hook(0))]
-        for i, block in enumerate(model.blocks):
-            self._handles.append(block.register_forward_hook(self._hook(i + 1)))
-
-    def _hook(self, i):
-        def hook(module, inputs, output):
-            if self.active:
-                x = output[0] if isinstance(output, tuple) else output  # a block returns (x, weights)
-                self.rms[i] = x.detach().float().pow(2).mean().sqrt().item()
-        return hook
-
-    def remove(self):
-        for h in self._handles:
-            h.remove()
+def activation_rms(record: dict) -> list[float]:
+    """The scale (root mean square) of what leaves the embeddings and each block, from a recorded forward pass."""
+    emb = record["token_emb"] + record["pos_emb"] if record["pos_emb"] is not None else record["token_emb"]
+    return [x.detach().float().pow(2).mean().sqrt().item() for x in (emb, *record["block_out"])]
 
 
 def check(text: str, variants: list[Variant], cfg: DeepConfig) -> str:
@@ -135,11 +122,8 @@ def check(text: str, variants: list[Variant], cfg: DeepConfig) -> str:
     if not variants:
         raise DeepError("choose at least one depth and one architecture to train.")
     text = text[: cfg.max_chars] if cfg.max_chars else text
-    n_val = int(len(text) * cfg.val_fraction)
-    need = cfg.block_size + 1
-    if min(n_val, len(text) - n_val) < need:
-        raise DeepError(f"the text is too short: {len(text):,} characters leave {n_val:,} for validation, but one "
-                        f"example needs block_size + 1 = {need}. Use a longer text.")
+    for problem in text_problems(len(text), cfg.block_size, cfg.val_fraction):
+        raise DeepError(problem)
     for v in variants:
         problems = ModelConfig(vocab_size=2, n_layer=v.n_layer, n_embd=cfg.n_embd, n_head=cfg.n_head,
                                block_size=cfg.block_size, dropout=v.dropout).problems()
@@ -157,17 +141,15 @@ def train_variants(text: str, variants: list[Variant], cfg: DeepConfig, job: job
 
     text = check(text, variants, cfg)
     tok = CharTokenizer().train(text)
-    train, val = split_data(torch.tensor(tok.encode(text), dtype=torch.long), cfg.val_fraction)
-    splits = {"train": train.to(cfg.device), "val": val.to(cfg.device)}
-    models, opts, probes = [], [], []
+    batches = TextBatches(tok.encode(text), cfg.block_size, cfg.val_fraction, cfg.device)
+    models, opts = [], []
     for v in variants:
         torch.manual_seed(cfg.seed)  # the same start for every variant of one depth
         mc = ModelConfig(vocab_size=tok.vocab_size, block_size=cfg.block_size, n_embd=cfg.n_embd, n_head=cfg.n_head,
                          n_layer=v.n_layer, residual=v.residual, layer_norm=v.layer_norm, dropout=v.dropout)
         m = LanguageModel(mc).to(cfg.device)
         models.append(m)
-        opts.append(torch.optim.AdamW(m.parameters(), lr=cfg.learning_rate))
-        probes.append(ActivationProbe(m))
+        opts.append(torch.optim.AdamW(param_groups(m, 0.01), lr=cfg.learning_rate))
     if cfg.device == "cpu":
         torch.set_num_threads(threads_for(max(m.num_params() for m in models)))
     if job is not None:
@@ -183,46 +165,38 @@ def train_variants(text: str, variants: list[Variant], cfg: DeepConfig, job: job
         gen = torch.Generator().manual_seed(cfg.seed + 1)  # the same evaluation batches every time
         for i, m in enumerate(models):
             gen.manual_seed(cfg.seed + 1)
-            losses = estimate_loss(m, splits, cfg.batch_size, cfg.eval_iters, gen)
+            losses = estimate_loss(m, batches, cfg.batch_size, cfg.eval_iters, gen)
             record(EvalStats(i, step, losses["train"], losses["val"]))
 
     gen = torch.Generator().manual_seed(cfg.seed)
     running = [[] for _ in variants]
-    try:
-        if cfg.eval_every:
-            evaluate(0)
-        for step in range(1, cfg.steps + 1):
-            if job is not None and job.should_stop():
-                break
-            x, y = get_batch(splits["train"], cfg.block_size, cfg.batch_size, gen)  # (B, T) each
-            log = step % cfg.log_every == 0 or step == cfg.steps or step == 1
-            for i, (m, opt, probe) in enumerate(zip(models, opts, probes)):
-                probe.active = log
-                _, loss = m(x, y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                value = loss.item()
-                msg = divergence_message(value, step, cfg.learning_rate, tok.vocab_size)
-                if msg:
-                    _fail(job, f"{variants[i].label}: {msg}")
-                running[i].append(value)
-                if log:
-                    record(StepStats(i, step, sum(running[i]) / len(running[i]), tuple(layer_grad_norms(m)),
-                                     tuple(probe.rms)))
-                    running[i] = []
-                opt.step()
-            if cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
-                evaluate(step)
-            if job is not None:
-                job.advance(step)
-    finally:
-        for p in probes:
-            p.remove()
+    if cfg.eval_every:
+        evaluate(0)
+    for step in range(1, cfg.steps + 1):
+        if job is not None and job.should_stop():
+            break
+        b = batches.batch("train", cfg.batch_size, gen)  # the same batch for every variant
+        log = step % cfg.log_every == 0 or step == cfg.steps or step == 1
+        for i, (m, opt) in enumerate(zip(models, opts)):
+            rec = {} if log else None  # keep the activations on the steps that are logged
+            _, loss = m(**b.inputs, targets=b.targets, train=True, record=rec)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            value = loss.item()
+            msg = divergence_message(value, step, cfg.learning_rate, tok.vocab_size)
+            if msg:
+                raise DeepError(f"{variants[i].label}: {msg}")
+            running[i].append(value)
+            if log:
+                record(StepStats(i, step, sum(running[i]) / len(running[i]), tuple(layer_grad_norms(m)),
+                                 tuple(activation_rms(rec))))
+                running[i] = []
+            opt.step()
+        if cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
+            evaluate(step)
+        if job is not None:
+            job.advance(step)
     return result
-
-
-def _fail(job, message: str):
-    raise jobs.JobFailed(message) if job is not None else DeepError(message)
 
 
 def deep_job(text: str, variants: list[Variant], cfg: DeepConfig) -> jobs.Job:

@@ -2,6 +2,10 @@
 distribution, reshape it with temperature, top-k and top-p, sample one token, append it, repeat.
 
 The context is cropped to the model's block_size, because that is all it was trained to look at.
+
+Generation never changes the model: no switching between training and evaluation modes (dropout is
+off unless the trainer asks for it), no gradients. Many threads can generate from one model at once,
+and a seed gives the same text whoever else is generating.
 """
 
 from __future__ import annotations
@@ -53,19 +57,14 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | Non
 def next_token_probs(model, ids: Sequence[int] | torch.Tensor, temperature: float = 1.0,
                      top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
     """The model's probability for every token of the vocabulary to come after `ids` (1-D, on the CPU)."""
-    was_training = model.training
-    model.eval()
-    try:
-        idx = _as_ids(ids, _model_device(model))[:, -model.config.block_size:]  # (1, T)
-        if idx.size(1) == 0:
-            raise ValueError("give at least one token of context")
-        logits, _ = model(idx)
-        logits = logits[0, -1].float()  # (vocab,) the last position predicts the next token
-        if temperature <= 0:
-            return F.one_hot(logits.argmax(), logits.numel()).float().cpu()
-        return F.softmax(filter_logits(logits, temperature, top_k, top_p), dim=-1).cpu()
-    finally:
-        model.train(was_training)
+    idx = _as_ids(ids, _model_device(model))[:, -model.config.block_size:]  # (1, T)
+    if idx.size(1) == 0:
+        raise ValueError("give at least one token of context")
+    logits, _ = model(idx)
+    logits = logits[0, -1].float()  # (vocab,) the last position predicts the next token
+    if temperature <= 0:
+        return F.one_hot(logits.argmax(), logits.numel()).float().cpu()
+    return F.softmax(filter_logits(logits, temperature, top_k, top_p), dim=-1).cpu()
 
 
 @torch.no_grad()
@@ -80,16 +79,11 @@ def generate_stream(model, ids: Sequence[int] | torch.Tensor, max_new_tokens: in
     idx = _as_ids(ids, device)  # (1, T)
     if idx.size(1) == 0:
         raise ValueError("give at least one token of context (e.g. a newline)")
-    was_training = model.training
-    model.eval()
-    try:
-        for _ in range(max_new_tokens):
-            logits, _ = model(idx[:, -model.config.block_size:])  # crop: the model sees block_size tokens at most
-            nxt = sample_next(logits[:, -1, :], temperature, top_k, top_p, generator)  # (1, 1)
-            idx = torch.cat([idx[:, -model.config.block_size:], nxt], dim=1)  # keep only what is still needed
-            yield int(nxt)
-    finally:
-        model.train(was_training)
+    for _ in range(max_new_tokens):
+        logits, _ = model(idx[:, -model.config.block_size:])  # crop: the model sees block_size tokens at most
+        nxt = sample_next(logits[:, -1, :], temperature, top_k, top_p, generator)  # (1, 1)
+        idx = torch.cat([idx[:, -model.config.block_size:], nxt], dim=1)  # keep only what is still needed
+        yield int(nxt)
 
 
 def generate_text(model, tokenizer, prompt: str, max_new_tokens: int, **kwargs) -> str:

@@ -14,11 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmviz.errors import LearnerError
+
 IDLE, RUNNING, STOPPED, FINISHED, FAILED = "idle", "running", "stopped", "finished", "failed"
 
 
-class JobFailed(Exception):
-    """Raised by a job's work to end it as failed with a message meant for the learner."""
+class JobFailed(LearnerError):
+    """A learner error raised while a job runs (e.g. a loss that became NaN)."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class Snapshot:
 
 class Job:
     """Runs `work(job)` in a daemon thread. `work` reports with job.advance(), job.record(),
-    job.set(), checks job.should_stop(), and may raise JobFailed("plain-words reason")."""
+    job.set(), checks job.should_stop(), and may raise a LearnerError("plain-words reason")."""
 
     def __init__(self, work: Callable[["Job"], Any], total: int = 0, name: str = "job"):
         self._work = work
@@ -115,14 +117,11 @@ class Job:
         with self._lock:
             self._extra.update(values)
 
-    def elapsed(self) -> float:
-        return time.perf_counter() - self._t0
-
     def _run(self) -> None:
         try:
             self.result = self._work(self)
             state, reason = (STOPPED, "stopped at your request") if self._stop.is_set() else (FINISHED, "")
-        except JobFailed as e:
+        except LearnerError as e:  # the learner asked for something impossible: say so, no traceback
             state, reason = FAILED, str(e)
         except Exception as e:  # an unexpected bug: keep the app alive and say what happened
             traceback.print_exc()

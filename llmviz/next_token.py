@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from llmviz.generate import filter_logits
 from llmviz.model import LanguageModel, ModelConfig
-from llmviz.tokenizers import Tokenizer
+from llmviz.tokenizers import Tokenizer, WordTokenizer
 
 
 # --- from a text to (x, y) examples --------------------------------------------------------------------
@@ -50,7 +50,7 @@ def xy_pairs(ids, start: int, block_size: int) -> list[Example]:
 
 
 def batch_grid(ids, block_size: int, batch_size: int, seed: int = 0) -> tuple[list[int], list[list[int]], list[list[int]]]:
-    """batch_size random blocks, as llmviz.train.get_batch draws them: (starts, x rows, y rows)."""
+    """batch_size random blocks, as llmviz.batches.get_batch draws them: (starts, x rows, y rows)."""
     high = len(ids) - block_size
     if high < 1:
         raise ValueError(f"the text has {len(ids)} tokens: too short for block_size {block_size}")
@@ -79,30 +79,15 @@ class Trace:
 @torch.no_grad()
 def trace(model: LanguageModel, ids, tokenizer: Tokenizer, temperature: float = 1.0, top_k: int | None = None,
           top_p: float | None = None, seed: int | None = 0) -> Trace:
-    """Run one prompt through the model's modules one at a time and keep every intermediate result."""
+    """Run one prompt through the model and keep every intermediate result it records on the way."""
     cfg: ModelConfig = model.config
     ids = list(ids)[-cfg.block_size:]
     if not ids:
         raise ValueError("give at least one token of prompt")
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        idx = torch.tensor([ids], dtype=torch.long, device=device)  # (1, T)
-        tok = model.token_embedding(idx)  # (1, T, C)
-        pos = None
-        x = tok
-        if model.position_embedding is not None:
-            pos = model.position_embedding(torch.arange(len(ids), device=device))  # (T, C)
-            x = x + pos
-        attention, outs = [], []
-        for block in model.blocks:
-            x, weights = block(x, explicit=True)  # (1, T, C), (1, nh, T, T)
-            attention.append(weights[0].cpu())
-            outs.append(x[0].cpu())
-        logits = model.lm_head(model.ln_f(x))[0, -1].float()  # (vocab,) the last position predicts
-    finally:
-        model.train(was_training)
+    rec: dict = {}
+    logits, _ = model(torch.tensor([ids], dtype=torch.long, device=device), record=rec)  # (1, T, vocab)
+    logits = logits[0, -1].float()  # (vocab,) the last position predicts
     if temperature <= 0:
         probs = F.one_hot(logits.argmax(), logits.numel()).float()
     else:
@@ -111,8 +96,10 @@ def trace(model: LanguageModel, ids, tokenizer: Tokenizer, temperature: float = 
     if seed is not None:
         g.manual_seed(seed)
     sampled = int(torch.multinomial(probs, 1, generator=g))
-    return Trace([tokenizer.decode([i]) for i in ids], ids, tok[0].cpu(), pos.cpu() if pos is not None else None,
-                 attention, outs, logits.cpu(), probs.cpu(), sampled, cfg.causal)
+    pos = rec["pos_emb"]
+    return Trace([tokenizer.decode([i]) for i in ids], ids, rec["token_emb"][0].cpu(),
+                 pos.cpu() if pos is not None else None, [w[0].cpu() for w in rec["attention"]],
+                 [x[0].cpu() for x in rec["block_out"]], logits.cpu(), probs.cpu(), sampled, cfg.causal)
 
 
 # --- the slides' tiny model ----------------------------------------------------------------------------
@@ -123,40 +110,6 @@ SLIDE_MODEL = dict(block_size=3, n_embd=4, n_head=1, n_layer=1, causal=True, pos
 SLIDE_PROMPT = "the cat is"
 
 
-class WordTokenizer(Tokenizer):
-    """Whitespace-separated words of a fixed vocabulary; ids follow the vocabulary's order."""
-
-    kind = "words"
-
-    def __init__(self, words=SLIDE_WORDS):
-        self.words = list(words)
-        self.index = {w: i for i, w in enumerate(self.words)}
-
-    def train(self, text: str, **kwargs) -> "WordTokenizer":
-        self.__init__(sorted(set(text.split())))
-        return self
-
-    def encode(self, text: str) -> list[int]:
-        try:
-            return [self.index[w] for w in text.lower().split()]
-        except KeyError as e:
-            raise ValueError(f"the word {e.args[0]!r} is not in the vocabulary ({', '.join(self.words)})") from None
-
-    def decode(self, ids) -> str:
-        return " ".join(self.words[i] for i in ids)
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.words)
-
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, "words": self.words}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "WordTokenizer":
-        return cls(data["words"])
-
-
 def slide_text(n_sentences: int = 400, seed: int = 0) -> str:
     """'the cat is under the table' and 'the dog is under the table', in a random order."""
     rng = random.Random(seed)
@@ -165,7 +118,7 @@ def slide_text(n_sentences: int = 400, seed: int = 0) -> str:
 
 def slide_model(steps: int = 300, seed: int = 0) -> tuple[LanguageModel, WordTokenizer, list[float]]:
     """The slides' model (6 words, block_size 3, n_embd 4) trained on slide_text; returns the loss per step."""
-    tok = WordTokenizer()
+    tok = WordTokenizer(SLIDE_WORDS)
     data = torch.tensor(tok.encode(slide_text(seed=seed)), dtype=torch.long)
     torch.manual_seed(seed)
     model = LanguageModel(ModelConfig(vocab_size=tok.vocab_size, **SLIDE_MODEL))

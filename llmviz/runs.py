@@ -52,7 +52,7 @@ class RunRecord:
 
 
 def record_of(name: str, run, preset: str = "") -> RunRecord:
-    """The comparable summary of a llmviz.train.TrainingRun (or anything with the same attributes)."""
+    """The comparable summary of a llmviz.train.TrainingRun."""
     snap = run.snapshot()
     hist = snap.history
     last = hist[-1] if hist else None
@@ -61,12 +61,12 @@ def record_of(name: str, run, preset: str = "") -> RunRecord:
     m, t = run.model_cfg, run.train_cfg
     settings = {k: getattr(m, k) if hasattr(m, k) else getattr(t, k) for k in SETTINGS}
     return RunRecord(
-        name=name, preset=preset or getattr(run, "preset", ""), state=snap.state, settings=settings,
+        name=name, preset=preset or run.preset, state=snap.state, settings=settings,
         params=int(run.n_params), steps=snap.step,
         train_loss=last.train_loss if last else math.nan, val_loss=last.val_loss if last else math.nan,
         best_val_loss=min(vals) if vals else math.nan,
         tokens_per_s=sum(speeds) / len(speeds) if speeds else 0.0,
-        elapsed=last.elapsed if last else 0.0, device=str(getattr(run, "device", "")),
+        elapsed=last.elapsed if last else 0.0, device=str(run.device),
     )
 
 

@@ -1,9 +1,15 @@
-"""Training a language model (tutorial part 2, "boilerplate"): split the text, draw random (x, y)
-batches where y is x shifted by one, take AdamW steps, and estimate the loss now and then.
+"""Training a language model (tutorial part 2, "boilerplate"): draw (x, y) batches from a batch source,
+take AdamW steps, and estimate the loss now and then.
 
-`TrainingRun` runs that loop in a background `llmviz.jobs.Job`, so a page can watch the loss curve,
-read text samples as the model learns, and stop it; `TrainingRun.train()` runs it to the end for the
-command line and the tests.
+`TrainingRun` is the one trainer: it takes a model, a batch source (llmviz.batches) and a `TrainConfig`,
+and runs the loop in a background `llmviz.jobs.Job`, so a page can watch the loss curve, read text
+samples as the model learns, and stop it; `TrainingRun.train()` runs it to the end for the command line
+and the tests. A run starts in one of four explicit ways:
+
+    TrainingRun.new(model_cfg, train_cfg, text)       # fresh weights on a text, step 0
+    TrainingRun.resume(checkpoint, train_cfg, text)   # the same optimizer, the same step, the same history
+    TrainingRun.fine_tune(checkpoint, train_cfg, text, train_only=...)  # its weights, a fresh optimizer at step 0
+    TrainingRun.inspect(checkpoint, why)              # nothing to train on: look inside only
 """
 
 from __future__ import annotations
@@ -11,17 +17,21 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, fields, replace
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 
 from llmviz import jobs
+from llmviz.batches import BatchSource, TextBatches, text_problems
 from llmviz.device import pick_device, threads_for
+from llmviz.errors import LearnerError
+from llmviz.loss import divergence_message, estimate_loss
 from llmviz.model import LanguageModel, ModelConfig
+from llmviz.optim import learning_rate_at, load_state_by_name, make_optimizer, state_by_name
 from llmviz.tokenizers import CharTokenizer, Tokenizer
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     learning_rate: float = 3e-4  # AdamW step size (the tutorial's value)
     batch_size: int = 64  # sequences per step
@@ -32,7 +42,7 @@ class TrainConfig:
     lr_decay: bool = False  # cosine decay from learning_rate to min_lr by max_iters
     min_lr: float = 3e-5  # the learning rate at the end of the cosine decay
     grad_clip: float = 0.0  # clip the gradient norm to this (0: no clipping)
-    weight_decay: float = 0.01  # AdamW's decoupled weight decay (torch's default, as the tutorial)
+    weight_decay: float = 0.01  # AdamW's decoupled weight decay, on matrices only (torch's default value)
     beta1: float = 0.9  # AdamW's momentum of the gradient
     beta2: float = 0.999  # AdamW's momentum of the squared gradient
     val_fraction: float = 0.2  # the end of the text held out for validation (the tutorial: 80/20)
@@ -40,6 +50,30 @@ class TrainConfig:
     device: str = "auto"  # "auto", "cpu", "cuda" or "mps"
     threads: int | None = None  # CPU threads (None: chosen from the model size)
     sample_tokens: int = 200  # length of the text sample generated at each evaluation (0: none)
+
+    def problems(self) -> list[str]:
+        """What makes these settings unusable, in plain words (empty when they are fine)."""
+        out = []
+        if self.learning_rate <= 0:
+            out.append(f"The learning rate must be positive (it is {self.learning_rate}); the tutorial uses 3e-4.")
+        for name in ("batch_size", "max_iters", "eval_interval", "eval_iters"):
+            if getattr(self, name) < 1:
+                out.append(f"{name} must be at least 1 (it is {getattr(self, name)}).")
+        if self.warmup_iters < 0 or self.min_lr < 0 or self.grad_clip < 0 or self.weight_decay < 0:
+            out.append("warmup_iters, min_lr, grad_clip and weight_decay cannot be negative.")
+        if self.lr_decay and self.min_lr > self.learning_rate:
+            out.append(f"min_lr ({self.min_lr}) is above the learning rate ({self.learning_rate}): the decay would go up.")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            out.append("beta1 and beta2 must be in [0, 1).")
+        if not 0 < self.val_fraction < 1:
+            out.append(f"val_fraction must be between 0 and 1 (it is {self.val_fraction}); the tutorial uses 0.2.")
+        if self.threads is not None and self.threads < 1:
+            out.append(f"threads must be at least 1 (it is {self.threads}).")
+        try:
+            pick_device(self.device)
+        except ValueError as e:
+            out.append(str(e))
+        return out
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,217 +94,154 @@ class Record(NamedTuple):
     elapsed: float  # seconds since the start of this run
 
 
-class TrainingError(RuntimeError):
+class TrainingError(LearnerError):
     """Training could not run or ended badly; the message is meant for the learner."""
 
 
-def preset_train_config(name: str, **overrides) -> TrainConfig:
-    """The tutorial's training settings for a preset of llmviz.model.PRESETS, with any field overridden."""
-    from llmviz.model import PRESETS
-
-    if name not in PRESETS:
-        raise KeyError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    return TrainConfig(**{**PRESETS[name].train, **overrides})
-
-
-def _fmt(x: float) -> str:
-    """3e-4 and 1e-2 rather than 0.0003 and 0.01; 0.5 stays 0.5."""
-    m, e = f"{x:.0e}".split("e")
-    return f"{m}e{int(e)}" if abs(int(e)) >= 2 else f"{x:g}"
-
-
-def min_tokens(block_size: int, val_fraction: float) -> int:
-    """The shortest text whose training and validation splits both hold one example of block_size + 1."""
-    need = block_size + 1
-    n = need
-    while int(n * val_fraction) < need or n - int(n * val_fraction) < need:
-        n += 1
-    return n
+@dataclass
+class Resume:
+    """Where a run picks up: its steps so far, its history, AdamW's memory and the random streams."""
+    step: int = 0
+    history: tuple = ()
+    optimizer_state: dict | None = None  # parameter name -> AdamW state (llmviz.optim.state_by_name)
+    rng_state: dict | None = None  # {"batches", "torch"}: so a resumed run draws what an uninterrupted one would
 
 
 def validate(model_cfg: ModelConfig, train_cfg: TrainConfig, n_tokens: int) -> list[str]:
     """Every reason these settings cannot train on a text of n_tokens tokens, in plain words."""
-    out = model_cfg.problems()
-    t = train_cfg
-    if t.learning_rate <= 0:
-        out.append(f"The learning rate must be positive (it is {t.learning_rate}); the tutorial uses 3e-4.")
-    for name in ("batch_size", "max_iters", "eval_interval", "eval_iters"):
-        if getattr(t, name) < 1:
-            out.append(f"{name} must be at least 1 (it is {getattr(t, name)}).")
-    if t.warmup_iters < 0 or t.min_lr < 0 or t.grad_clip < 0 or t.weight_decay < 0:
-        out.append("warmup_iters, min_lr, grad_clip and weight_decay cannot be negative.")
-    if t.lr_decay and t.min_lr > t.learning_rate:
-        out.append(f"min_lr ({t.min_lr}) is above the learning rate ({t.learning_rate}): the decay would go up.")
-    if not (0 <= t.beta1 < 1 and 0 <= t.beta2 < 1):
-        out.append("beta1 and beta2 must be in [0, 1).")
-    if not 0 < t.val_fraction < 1:
-        out.append(f"val_fraction must be between 0 and 1 (it is {t.val_fraction}); the tutorial uses 0.2.")
-    else:
-        n_val = int(n_tokens * t.val_fraction)
-        need = model_cfg.block_size + 1
-        for split, n in (("validation", n_val), ("training", n_tokens - n_val)):
-            if n < need:
-                out.append(f"The text is too short: {n_tokens:,} tokens, so its {split} split has {n:,}, but one "
-                           f"example needs block_size + 1 = {need}. Use a text of at least "
-                           f"{min_tokens(model_cfg.block_size, t.val_fraction):,} tokens (characters, with the "
-                           f"character tokenizer) or a smaller block_size.")
-                break
-    if t.threads is not None and t.threads < 1:
-        out.append(f"threads must be at least 1 (it is {t.threads}).")
+    out = model_cfg.problems() + train_cfg.problems()
+    if 0 < train_cfg.val_fraction < 1:
+        out += text_problems(n_tokens, model_cfg.block_size, train_cfg.val_fraction)
+    return out
+
+
+def _encode(tokenizer: Tokenizer, text: str) -> list[int]:
     try:
-        pick_device(t.device)
+        return tokenizer.encode(text)
     except ValueError as e:
-        out.append(str(e))
-    return out
-
-
-def split_data(ids: torch.Tensor, val_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cut by position: the first part trains, the last val_fraction validates (no shuffling)."""
-    n = len(ids) - int(len(ids) * val_fraction)
-    return ids[:n], ids[n:]
-
-
-def get_batch(data: torch.Tensor, block_size: int, batch_size: int, generator: torch.Generator | None = None):
-    """batch_size random windows of the 1-D token tensor: x (B, T) and y (B, T), y being x shifted by one."""
-    ix = torch.randint(len(data) - block_size, (batch_size,), generator=generator)  # (B,) window starts
-    # one gather instead of a Python loop of slices
-    windows = data[ix.to(data.device)[:, None] + torch.arange(block_size + 1, device=data.device)]  # (B, T+1)
-    return windows[:, :-1], windows[:, 1:]
-
-
-@torch.no_grad()
-def estimate_loss(model: LanguageModel, splits: dict[str, torch.Tensor], batch_size: int, eval_iters: int,
-                  generator: torch.Generator | None = None) -> dict[str, float]:
-    """Mean loss over eval_iters random batches of each split, with dropout off."""
-    was_training = model.training
-    model.eval()
-    block = model.config.block_size
-    # several batches per forward pass: the same mean (equal batch sizes), far less per-call overhead
-    per_call = max(1, min(eval_iters, 4096 // (batch_size * block)))
-    out = {}
-    try:
-        for name, data in splits.items():
-            total, done = 0.0, 0
-            while done < eval_iters:
-                k = min(per_call, eval_iters - done)
-                x, y = get_batch(data, block, batch_size * k, generator)
-                _, loss = model(x, y)
-                total += loss.item() * k
-                done += k
-            out[name] = total / eval_iters
-    finally:
-        model.train(was_training)
-    return out
-
-
-def learning_rate_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up for warmup_iters steps, then constant or a cosine decay to min_lr at max_iters."""
-    if step < cfg.warmup_iters:
-        return cfg.learning_rate * (step + 1) / (cfg.warmup_iters + 1)
-    if not cfg.lr_decay:
-        return cfg.learning_rate
-    span = max(1, cfg.max_iters - cfg.warmup_iters)
-    progress = min(1.0, (step - cfg.warmup_iters) / span)
-    return cfg.min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (cfg.learning_rate - cfg.min_lr)
-
-
-def make_optimizer(model: LanguageModel, cfg: TrainConfig, device: str) -> torch.optim.AdamW:
-    # the fused kernel updates all parameters in one call: most of a tiny model's step is overhead
-    fused = device in ("cpu", "cuda")
-    return torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2),
-                             weight_decay=cfg.weight_decay, fused=fused)
-
-
-def divergence_message(loss: float, step: int, lr: float, vocab_size: int) -> str | None:
-    """A diagnosis when the loss is NaN/inf or has blown far above where training starts (ln vocab)."""
-    suggest = _fmt(min(lr / 10, 1e-2))
-    if not math.isfinite(loss):
-        return (f"loss became {'NaN' if math.isnan(loss) else 'infinite'} at step {step} — the learning rate "
-                f"{_fmt(lr)} is probably too high; try ≤ {suggest}")
-    start = math.log(vocab_size)
-    if loss > 3 * start + 5:
-        return (f"loss exploded to {loss:.3g} at step {step} (a fresh model starts near ln({vocab_size}) = "
-                f"{start:.2f}) — the learning rate {_fmt(lr)} is probably too high; try ≤ {suggest}")
-    return None
+        raise TrainingError(f"this text does not fit the model's tokenizer: {e}") from None
 
 
 class TrainingRun:
-    """A model, its tokenizer and data, trained in a background job that a page can watch.
+    """A model, its tokenizer and its batch source, trained in a background job that a page can watch.
 
-        run = TrainingRun(preset_config("lm5", 65), TrainConfig(max_iters=2000), text)
+        run = TrainingRun.new(preset_config("lm5", 65), TrainConfig(max_iters=2000), text)
         run.start(); ...; snap = run.snapshot()   # snap.history: tuple of Record; snap.extra["sample"]
-        run.stop()                                # ends at the next step, the model is kept
+        run.stop()                                # ends within one step, the model is kept
 
-    Pass a `llmviz.checkpoint.Checkpoint` as `checkpoint` to resume it (weights, optimizer, history).
-    With text=None (a checkpoint, or a model and its tokenizer, required) the run is for inspection
-    only: its model, tokenizer and history are there, `trainable` is False and start() refuses.
+    A run without a batch source (`inspect`) is for looking inside only: `trainable` is False and
+    start() refuses.
     """
 
-    def __init__(self, model_cfg: ModelConfig | None, train_cfg: TrainConfig, text: str | None,
-                 tokenizer: Tokenizer | None = None, model: LanguageModel | None = None, checkpoint=None):
-        self.train_cfg = train_cfg
-        self.start_step = 0
-        history: list[Record] = []
-        self._optim_state = None
-        self._rng_state = None
-        self._gen = None
-        if checkpoint is not None:
-            model, tokenizer = checkpoint.model, checkpoint.tokenizer
-            history = list(checkpoint.history)
-            self.start_step = checkpoint.step
-            self._optim_state = checkpoint.optimizer_state
-            self._rng_state = checkpoint.rng_state
-        if text is None and (tokenizer is None or model is None):
-            raise TrainingError("without a text, give a checkpoint or a model and its tokenizer to inspect")
-        self.tokenizer = tokenizer or CharTokenizer().train(text)
-        try:
-            ids = self.tokenizer.encode(text) if text is not None else None
-        except ValueError as e:
-            raise TrainingError(f"this text does not fit the model's tokenizer: {e}") from None
-        if model is not None:
-            model_cfg = model.config
-            if model_cfg.vocab_size != self.tokenizer.vocab_size:
-                raise TrainingError(f"the tokenizer has {self.tokenizer.vocab_size} tokens but the model expects "
-                                    f"{model_cfg.vocab_size}: they do not belong together")
-        elif model_cfg is None:
-            raise TrainingError("give a model configuration, a model or a checkpoint")
-        elif model_cfg.vocab_size != self.tokenizer.vocab_size:
-            # the vocabulary comes from the text: a preset made for 65 characters adapts to this one
-            model_cfg = replace(model_cfg, vocab_size=self.tokenizer.vocab_size)
-        problems = validate(model_cfg, train_cfg, len(ids)) if ids is not None else model_cfg.problems()
-        if ids is not None and self.start_step >= train_cfg.max_iters:
-            problems.append(f"this model has already trained {self.start_step} steps: set max_iters above that "
+    def __init__(self, model: LanguageModel, tokenizer: Tokenizer, batches: BatchSource | None,
+                 train_cfg: TrainConfig, *, resume: Resume | None = None, preset: str = "", inspect_only: str = ""):
+        resume = resume or Resume()
+        problems = train_cfg.problems()
+        if tokenizer.vocab_size > model.config.vocab_size:
+            problems.append(f"the tokenizer has {tokenizer.vocab_size} tokens but the model only "
+                            f"{model.config.vocab_size}: they do not belong together")
+        if batches is not None and resume.step >= train_cfg.max_iters:
+            problems.append(f"this model has already trained {resume.step} steps: set max_iters above that "
                             f"to train more")
         if problems:
             raise TrainingError(" ".join(problems))
+        self.train_cfg = train_cfg
+        self.tokenizer = tokenizer
+        self.batches = batches
+        self.preset = preset  # the tutorial model this run is a version of ("lm1" ... "fast-cpu"), or ""
+        self.inspect_only = inspect_only if batches is None else ""  # why it cannot train, in plain words
         self.device = pick_device(train_cfg.device)
-        torch.manual_seed(train_cfg.seed)  # the initial weights
-        self.model = (model or LanguageModel(model_cfg)).to(self.device)
-        self.model_cfg = self.model.config
-        self.n_params = self.model.num_params()
+        self.model = model.to(self.device)
+        self.model_cfg = model.config
+        self.n_params = model.num_params()
+        self.n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         self.threads = train_cfg.threads or threads_for(self.n_params)
-        self.trainable = ids is not None
-        self.splits = {}  # none for an inspect-only run
-        if ids is not None:
-            train, val = split_data(torch.tensor(ids, dtype=torch.long), train_cfg.val_fraction)
-            self.splits = {"train": train.to(self.device), "val": val.to(self.device)}
-        self.optimizer = None  # made in the worker thread, on the first start()
+        self.optimizer: torch.optim.Optimizer | None = None  # made in the worker thread, on the first start()
+        self._pending_optim = resume.optimizer_state  # a checkpoint's AdamW memory, until the optimizer exists
+        self._rng_state = resume.rng_state
+        self._gen: torch.Generator | None = None
         self.job = jobs.Job(self._work, total=train_cfg.max_iters, name="train")
-        self.job.advance(self.start_step)
-        for r in history:
+        self.job.advance(resume.step)
+        for r in resume.history:
             self.job.record(r)
+
+    # --- the four ways to start ---
+    @classmethod
+    def new(cls, model_cfg: ModelConfig, train_cfg: TrainConfig, text: str, tokenizer: Tokenizer | None = None,
+            preset: str = "") -> "TrainingRun":
+        """Fresh weights (seeded) on a text; the vocabulary follows the text's tokenizer (its characters by default)."""
+        if not text:
+            raise TrainingError("there is no text to train on")
+        tokenizer = tokenizer or CharTokenizer().train(text)
+        ids = _encode(tokenizer, text)
+        model_cfg = replace(model_cfg, vocab_size=tokenizer.vocab_size)  # a preset made for 65 characters adapts
+        problems = validate(model_cfg, train_cfg, len(ids))
+        if problems:
+            raise TrainingError(" ".join(problems))
+        torch.manual_seed(train_cfg.seed)  # the initial weights
+        model = LanguageModel(model_cfg)
+        device = pick_device(train_cfg.device)
+        return cls(model, tokenizer, TextBatches(ids, model_cfg.block_size, train_cfg.val_fraction, device),
+                   train_cfg, preset=preset)
 
     @classmethod
     def from_preset(cls, name: str, text: str, **train_overrides) -> "TrainingRun":
         """TrainingRun.from_preset("lm2", text, max_iters=1000): the preset's model and training settings."""
-        from llmviz.model import preset_config
+        from llmviz.presets import preset_config, preset_train_config
 
-        return cls(preset_config(name, 1), preset_train_config(name, **train_overrides), text)
+        return cls.new(preset_config(name, 1), preset_train_config(name, **train_overrides), text, preset=name)
+
+    @classmethod
+    def _on_text(cls, checkpoint, train_cfg: TrainConfig, text: str) -> TextBatches:
+        ids = _encode(checkpoint.tokenizer, text)
+        problems = validate(checkpoint.model_config, train_cfg, len(ids))
+        if problems:
+            raise TrainingError(" ".join(problems))
+        return TextBatches(ids, checkpoint.model_config.block_size, train_cfg.val_fraction, pick_device(train_cfg.device))
+
+    @classmethod
+    def resume(cls, checkpoint, train_cfg: TrainConfig, text: str) -> "TrainingRun":
+        """Go on training a checkpoint up to train_cfg.max_iters steps: its optimizer, step, history and
+        random streams, so 15 + 15 steps give the weights 30 would (on the same CPU)."""
+        return cls(checkpoint.model, checkpoint.tokenizer, cls._on_text(checkpoint, train_cfg, text), train_cfg,
+                   resume=Resume(checkpoint.step, tuple(checkpoint.history), checkpoint.optimizer_state,
+                                 checkpoint.rng_state), preset=checkpoint.preset)
+
+    @classmethod
+    def fine_tune(cls, checkpoint, train_cfg: TrainConfig, text: str,
+                  train_only: Callable[[str], bool] | None = None) -> "TrainingRun":
+        """Start from a checkpoint's weights with a fresh optimizer at step 0 on a new text. With
+        train_only(parameter name) -> bool, the other parameters are frozen (not optimised at all)."""
+        model = checkpoint.model
+        if train_only is not None:
+            for name, p in model.named_parameters():
+                p.requires_grad_(bool(train_only(name)))
+            if not any(p.requires_grad for p in model.parameters()):
+                raise TrainingError("nothing would train: every parameter is frozen")
+        return cls(model, checkpoint.tokenizer, cls._on_text(checkpoint, train_cfg, text), train_cfg,
+                   preset=checkpoint.preset)
+
+    @classmethod
+    def inspect(cls, checkpoint, why: str = "it has no text to train on") -> "TrainingRun":
+        """A checkpoint to look inside (generate, probabilities, attention, save), not to train."""
+        cfg = replace(checkpoint.train_config, max_iters=max(1, checkpoint.step))
+        return cls(checkpoint.model, checkpoint.tokenizer, None, cfg, preset=checkpoint.preset, inspect_only=why,
+                   resume=Resume(checkpoint.step, tuple(checkpoint.history), checkpoint.optimizer_state,
+                                 checkpoint.rng_state))
 
     # --- what a page uses ---
+    @property
+    def trainable(self) -> bool:
+        return self.batches is not None
+
+    @property
+    def usable(self) -> bool:
+        """It has learned something and is not changing: its model can be looked at and generated from."""
+        return not self.running and self.step > 0 and self.state != jobs.FAILED
+
     def start(self) -> "TrainingRun":
         if not self.trainable:
-            raise TrainingError("this model was loaded for inspection only: it has no text to train on")
+            raise TrainingError(f"this model was loaded for inspection only: {self.inspect_only}")
         self.job.start()
         return self
 
@@ -282,7 +253,8 @@ class TrainingRun:
         """Train up to max_iters steps in all (after a run finished, before start() again)."""
         if self.running:
             raise RuntimeError("stop the run before changing its length")
-        self.train_cfg.max_iters = self.job.total = max_iters
+        self.train_cfg = replace(self.train_cfg, max_iters=max_iters)
+        self.job.total = max_iters
         return self
 
     def join(self, timeout: float | None = None) -> "TrainingRun":
@@ -313,6 +285,12 @@ class TrainingRun:
     def step(self) -> int:
         return self.job.snapshot().step
 
+    def optimizer_state(self) -> dict | None:
+        """AdamW's memory by parameter name (a loaded run that has not trained since keeps its checkpoint's)."""
+        if self.optimizer is None:
+            return self._pending_optim
+        return state_by_name(self.optimizer, self.model)
+
     def rng_state(self) -> dict | None:
         """The random streams' state, so a resumed run draws the batches an uninterrupted one would."""
         if self._gen is None:
@@ -337,17 +315,9 @@ class TrainingRun:
         return snap
 
     # --- the work, in the job's thread ---
-    def _sample(self) -> str:
-        from llmviz.generate import generate_stream
-
-        if self.train_cfg.sample_tokens <= 0:
-            return ""
-        start = self.splits["val"][:1].tolist()  # the first validation token as a prompt
-        ids = list(generate_stream(self.model, start, self.train_cfg.sample_tokens, seed=self.train_cfg.seed))
-        return self.tokenizer.decode(start + ids)
-
-    def _work(self, job: jobs.Job):
-        cfg, model = self.train_cfg, self.model
+    def _prepare(self) -> None:
+        """Threads, random streams and the optimizer, on the first start (and the same ones after a pause)."""
+        cfg = self.train_cfg
         if self.device == "cpu":
             torch.set_num_threads(self.threads)
         elif self.device == "cuda":
@@ -361,67 +331,73 @@ class TrainingRun:
             else:
                 self._gen.manual_seed(cfg.seed)
                 torch.manual_seed(cfg.seed)
-        gen = self._gen
-        eval_gen = torch.Generator()  # loss estimates: reseeded so every estimate uses the same batches
         if self.optimizer is None:
-            self.optimizer = make_optimizer(model, cfg, self.device)
-            if self._optim_state is not None:
-                self.optimizer.load_state_dict(self._optim_state)
-                for group in self.optimizer.param_groups:  # this machine's kernel, not the saving one's
-                    group.update(fused=self.optimizer.defaults["fused"], foreach=self.optimizer.defaults["foreach"])
-                self._optim_state = None
+            self.optimizer = make_optimizer(self.model, cfg, self.device)
+            if self._pending_optim:
+                load_state_by_name(self.optimizer, self.model, self._pending_optim)
+            self._pending_optim = None
+
+    def _sample(self) -> str:
+        from llmviz.generate import generate_stream
+
+        if self.train_cfg.sample_tokens <= 0:
+            return ""
+        start = self.batches.prompt()
+        ids = list(generate_stream(self.model, start, self.train_cfg.sample_tokens, seed=self.train_cfg.seed))
+        return self.tokenizer.decode(start + ids)
+
+    def _evaluate(self, job: jobs.Job, step: int, lr: float, tokens_per_s: float, elapsed: float) -> None:
+        cfg = self.train_cfg
+        eval_gen = torch.Generator().manual_seed(cfg.seed + 1)  # every estimate uses the same batches
+        losses = estimate_loss(self.model, self.batches, cfg.batch_size, cfg.eval_iters, eval_gen)
+        rec = Record(step, losses["train"], losses["val"], lr, tokens_per_s, elapsed)
+        for value in (rec.train_loss, rec.val_loss):
+            msg = divergence_message(value, step, lr, self.model_cfg.vocab_size)
+            if msg:
+                raise TrainingError(msg)
+        job.record(rec)
+        sample = self._sample()
+        samples = {**job.snapshot().extra.get("samples", {}), step: sample}  # a new dict: readers keep theirs
+        job.set(sample=sample, samples=samples, best_val_loss=self.best_val_loss)
+
+    def _work(self, job: jobs.Job) -> int:
+        cfg, model = self.train_cfg, self.model
+        self._prepare()
         opt = self.optimizer
-        job.set(params=self.n_params, device=self.device, threads=self.threads)
-        model.train()
+        params = [p for p in model.parameters() if p.requires_grad]
+        job.set(params=self.n_params, trainable=self.n_trainable, device=self.device, threads=self.threads)
         done = job.snapshot().history
         t0 = time.perf_counter() - (done[-1].elapsed if done else 0.0)  # elapsed goes on across pauses
         t_mark, tokens = t0, 0
         step = job.snapshot().step  # 0, a checkpoint's step, or where a stopped run paused
         lr = learning_rate_at(step, cfg)
-        best = self.best_val_loss
-
-        def evaluate():
-            nonlocal t_mark, tokens, best
-            now = time.perf_counter()
-            eval_gen.manual_seed(cfg.seed + 1)
-            losses = estimate_loss(model, self.splits, cfg.batch_size, cfg.eval_iters, eval_gen)
-            tps = tokens / (now - t_mark) if tokens else 0.0
-            rec = Record(step, losses["train"], losses["val"], lr, tps, now - t0)
-            for value in (rec.train_loss, rec.val_loss):
-                msg = divergence_message(value, step, lr, self.model_cfg.vocab_size)
-                if msg:
-                    raise jobs.JobFailed(msg)
-            job.record(rec)
-            best = min(best, rec.val_loss) if math.isfinite(best) else rec.val_loss
-            sample = self._sample()
-            samples = {**job.snapshot().extra.get("samples", {}), step: sample}  # a new dict: readers keep theirs
-            job.set(sample=sample, samples=samples, best_val_loss=best)
-            t_mark, tokens = time.perf_counter(), 0  # do not count evaluation time as training
-
-        if not job.snapshot().history:
-            evaluate()  # the loss before any training (≈ ln vocab_size)
+        if not done:
+            self._evaluate(job, step, lr, 0.0, 0.0)  # the loss before any training (≈ ln vocab_size)
+            t_mark = time.perf_counter()
         while step < cfg.max_iters:
             if job.should_stop():
                 break
             lr = learning_rate_at(step, cfg)
             for group in opt.param_groups:
                 group["lr"] = lr
-            x, y = get_batch(self.splits["train"], self.model_cfg.block_size, cfg.batch_size, gen)
-            _, loss = model(x, y)
+            b = self.batches.batch("train", cfg.batch_size, self._gen)
+            _, loss = model(**b.inputs, targets=b.targets, train=True)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
             step += 1
-            tokens += x.numel()
+            tokens += b.targets.numel()
             value = loss.item()
             msg = divergence_message(value, step, lr, self.model_cfg.vocab_size)
             if msg:
-                raise jobs.JobFailed(msg)
+                raise TrainingError(msg)
             job.set(batch_loss=value, lr=lr)
             job.advance(step)
             if step % cfg.eval_interval == 0 or step == cfg.max_iters:
-                evaluate()
+                now = time.perf_counter()
+                self._evaluate(job, step, lr, tokens / (now - t_mark) if tokens else 0.0, now - t0)
+                t_mark, tokens = time.perf_counter(), 0  # do not count evaluation time as training
         # stopped between evaluations: no final estimate, so that Stop takes effect within one step
         return step

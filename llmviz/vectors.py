@@ -180,11 +180,6 @@ def scaling_experiment(dims, n_keys: int = 8, trials: int = 200, seed: int = 0):
 # --- attention -----------------------------------------------------------------------------------
 
 
-def causal_mask(n: int) -> np.ndarray:
-    """True above the diagonal: position i may not look at a later position j > i."""
-    return np.triu(np.ones((n, n), dtype=bool), k=1)
-
-
 @dataclass(frozen=True)
 class AttentionSteps:
     scores: np.ndarray  # Q·Kᵀ, (n_queries, n_keys)

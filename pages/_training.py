@@ -4,9 +4,7 @@ Settings widgets (kept in the URL) -> llmviz.train.TrainingRun started in a work
 fragment that polls it twice a second -> once it ends: generate, next-token bars, attention, save/load
 (pages/_playground.py).
 
-Session state: "runs" maps a run's name to its TrainingRun (every run of the session, read by the
-Compare runs and Embeddings pages); "<prefix>_current" names the page's run; "_run_guards" holds one
-sentinel per run that stops its worker when Streamlit drops this session's state.
+Session state: the session's runs live in pages/_runs.py; "<prefix>_current" names the page's run.
 """
 
 from __future__ import annotations
@@ -16,14 +14,14 @@ from dataclasses import replace
 import streamlit as st
 
 from llmviz import runs
-from llmviz.model import PRESETS, LanguageModel, ModelConfig, preset_config
+from llmviz.model import LanguageModel, ModelConfig
+from llmviz.presets import PRESETS, preset_config
 from llmviz.plots import training as P
 from llmviz.train import TrainConfig, TrainingError, TrainingRun, validate
-from pages import _ui
+from pages import _runs, _ui
 # the model playground; default_prompt is also read as _training.default_prompt by next_token.py
 from pages._playground import default_prompt, samples_over_time, tools, upload  # noqa: F401
 
-RUNS, GUARDS = "runs", "_run_guards"
 LR_OPTIONS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0]
 # model settings each page offers (the others are what define the model)
 KNOBS = {"lm1": ("block_size", "n_embd"), "lm1-masked": ("block_size", "n_embd"),
@@ -34,10 +32,6 @@ KNOBS = {"lm1": ("block_size", "n_embd"), "lm1-masked": ("block_size", "n_embd")
 
 def short(preset: str) -> str:
     return PRESETS[preset].title.split(" · ")[0] + (" masked" if preset == "lm1-masked" else "")
-
-
-def session_runs() -> dict:
-    return st.session_state.setdefault(RUNS, {})
 
 
 def widget(kind, label, key, value, help=None, **kw):
@@ -52,12 +46,12 @@ def settings(preset: str, prefix: str) -> tuple:
     knobs = KNOBS[preset]
     st.markdown("**Settings** (defaults: the tutorial's; they are kept in the page's URL, so a link shares them)")
     c = st.columns(4)
-    lr = widget(c[0].select_slider, "Learning rate", f"{prefix}_lr", tut["learning_rate"], options=LR_OPTIONS,
+    lr = widget(c[0].select_slider, "Learning rate", f"{prefix}_lr", tut.learning_rate, options=LR_OPTIONS,
                 format_func=lambda v: f"{v:g}", help="AdamW's step size. Too high and the loss explodes.")
-    batch = widget(c[1].select_slider, "batch_size", f"{prefix}_batch", tut["batch_size"], options=[4, 8, 16, 32, 64, 128])
-    iters = widget(c[2].slider, "max_iters (steps)", f"{prefix}_iters", tut["max_iters"], min_value=10,
+    batch = widget(c[1].select_slider, "batch_size", f"{prefix}_batch", tut.batch_size, options=[4, 8, 16, 32, 64, 128])
+    iters = widget(c[2].slider, "max_iters (steps)", f"{prefix}_iters", tut.max_iters, min_value=10,
                    max_value=5000, step=10, help="The tutorial trains 5000 steps; fewer finish sooner (see the ETA).")
-    interval = widget(c[3].select_slider, "eval_interval", f"{prefix}_eval_interval", tut["eval_interval"],
+    interval = widget(c[3].select_slider, "eval_interval", f"{prefix}_eval_interval", tut.eval_interval,
                       options=[5, 10, 25, 50, 100, 200, 500, 1000], help="Estimate the losses every this many steps.")
     model = {}
     c = st.columns(4)
@@ -72,7 +66,7 @@ def settings(preset: str, prefix: str) -> tuple:
                                  help="n_embd must be divisible by n_head: each head gets n_embd / n_head dimensions.")
     if "n_layer" in knobs:
         model["n_layer"] = widget(c[3].slider, "n_layer (blocks)", f"{prefix}_layers", base.n_layer, min_value=1, max_value=6)
-    eval_iters = widget(c[0].select_slider, "eval_iters", f"{prefix}_eval_iters", tut["eval_iters"],
+    eval_iters = widget(c[0].select_slider, "eval_iters", f"{prefix}_eval_iters", tut.eval_iters,
                         options=[1, 5, 10, 20, 50, 100, 200], help="Batches averaged per loss estimate.")
     if "dropout" in knobs:
         model["dropout"] = widget(c[1].slider, "dropout", f"{prefix}_dropout", base.dropout, min_value=0.0,
@@ -95,25 +89,23 @@ def settings(preset: str, prefix: str) -> tuple:
 
 def start_run(preset: str, model_cfg, train_cfg, checkpoint_=None, name: str | None = None) -> str | None:
     """Build a TrainingRun on the current text, keep it in the session, start it; None (and a message) if refused.
-    A checkpoint that cannot train on this text (its tokenizer cannot spell it) is loaded for inspection only."""
-    corpus, why = _ui.current_corpus(), ""
+    A checkpoint goes on training (resumed, not started); one that cannot train on this text (its tokenizer
+    cannot spell it) is loaded for inspection only."""
+    corpus = _ui.current_corpus()
     try:
         with st.spinner("Building the model…"):
-            try:
-                run = TrainingRun(model_cfg, train_cfg, corpus.text, checkpoint=checkpoint_)
-            except TrainingError as e:
-                if checkpoint_ is None:
-                    raise
-                why = f"it cannot train on the sidebar's text '{corpus.name}': {e}"
-                run = TrainingRun(None, replace(train_cfg, max_iters=checkpoint_.step), None, checkpoint=checkpoint_)
+            if checkpoint_ is None:
+                run = TrainingRun.new(model_cfg, train_cfg, corpus.text, preset=preset)
+            else:
+                try:
+                    run = TrainingRun.resume(checkpoint_, train_cfg, corpus.text)
+                except TrainingError as e:
+                    run = TrainingRun.inspect(checkpoint_, f"it cannot train on the sidebar's text '{corpus.name}': {e}")
     except TrainingError as e:
         st.error(f"Cannot {'load' if checkpoint_ else 'train'}: {e}", icon=":material/error:")
         return None
-    run.preset = preset  # read by llmviz.runs.record_of
-    run.inspect_only = why  # why it cannot train, shown by the panel
-    name = runs.unique_name(name or short(preset), session_runs())
-    session_runs()[name] = run
-    st.session_state.setdefault(GUARDS, {})[name] = runs.stop_when_dropped(run, name)
+    run.preset = run.preset or preset  # a checkpoint that does not say which model it is: this page's
+    name = _runs.add(run, name or short(run.preset))
     if checkpoint_ is None:
         run.start()
     return name
@@ -130,7 +122,7 @@ def live_figure(key: str, snaps: dict):
 
 def watch(names: list[str], key: str) -> None:
     """Progress, live loss curves, tokens/s and the latest text sample of one or more runs."""
-    all_runs = session_runs()
+    all_runs = _runs.all_runs()
     running = any(all_runs[n].running for n in names if n in all_runs)
 
     @st.fragment(run_every=0.5 if running else None)
@@ -165,7 +157,7 @@ def load(preset: str, prefix: str, train_cfg) -> None:
     ckpt, file_name = got
     cfg = TrainConfig.from_dict({**ckpt.train_config.to_dict(), "max_iters": ckpt.step + train_cfg.max_iters,
                                  "device": train_cfg.device})
-    name = start_run(ckpt.extra.get("preset") or preset, None, cfg, ckpt, f"loaded {file_name}")
+    name = start_run(ckpt.preset or preset, None, cfg, ckpt, f"loaded {file_name}")
     if name:
         st.session_state[f"{prefix}_current"] = name
         st.rerun()
@@ -198,9 +190,9 @@ def panel(preset: str, prefix: str) -> tuple:
     model_cfg, train_cfg, problems = settings(preset, prefix)
     with top:
         architecture(preset, model_cfg)
-    all_runs = session_runs()
+    all_runs = _runs.all_runs()
     name = st.session_state.get(f"{prefix}_current")
-    run = all_runs.get(name)
+    run = _runs.get(name)
     running = run is not None and run.running
     b = st.columns([1, 1, 1, 1, 3])
     if b[0].button("Train", key=f"{prefix}_train", type="primary", icon=":material/play_arrow:",
@@ -234,12 +226,12 @@ def panel(preset: str, prefix: str) -> tuple:
         st.caption(f"Run **{name}** · {run.n_params:,} parameters · {run.device.upper()}"
                    + (f" · {run.threads} thread(s)" if run.device == "cpu" else ""))
         if not run.trainable:
-            st.info(f"**{name}** is loaded for inspection only: {getattr(run, 'inspect_only', '')}. Generate, the "
+            st.info(f"**{name}** is loaded for inspection only: {run.inspect_only}. Generate, the "
                     "next-token probabilities, attention and Save work. To train it further, pick a text its "
                     "tokenizer can spell in the sidebar (e.g. the corpus it was trained on), then load the "
                     "checkpoint again.", icon=":material/info:")
         watch([name], prefix)
-        if not run.running and run.state != "failed" and run.step > 0:
+        if run.usable:
             samples_over_time(run, prefix)
             tools(name, run, prefix)
     load(preset, prefix, train_cfg)
@@ -250,7 +242,7 @@ def pair(prefix: str, variants: dict, model_cfg, train_cfg, problems) -> list[st
     """Train variants of one model at once with the same settings (label -> (preset, ModelConfig changes))
     and watch them side by side; returns the names of the runs."""
     names = st.session_state.get(f"{prefix}_pair") or []
-    all_runs = session_runs()
+    all_runs = _runs.all_runs()
     running = any(all_runs[n].running for n in names if n in all_runs)
     if st.button("Train both, side by side", key=f"{prefix}_both", type="primary", icon=":material/compare:",
                  disabled=running or bool(problems)):

@@ -46,6 +46,9 @@ def start_device_probe() -> None:
     if _devices.get("started"):
         return
     _devices["started"] = True
+    # numpy is imported here, on the script's thread, and not first inside torch's import in the probe
+    # thread: two threads importing numpy at once can see it "partially initialized" (plotly needs it too)
+    import numpy  # noqa: F401
 
     def probe():
         from llmviz.device import warm_up

@@ -4,7 +4,7 @@ import hashlib
 
 import streamlit as st
 
-from llmviz import tokenizers as T
+from llmviz import bpe as T
 from llmviz.plots import bpe as P
 from pages import _ui
 
@@ -112,7 +112,7 @@ with left:
     query = st.text_input("Search the new tokens", key="bpe_search", placeholder="e.g. the, ing, ␣")
     rows = P.merge_rows(merges, tok.vocab, query)
     st.caption(f"{len(rows):,} of {n_merges:,} merges" + (f" contain '{query}'" if query else "")
-               + ". ␣ is a space, ↵ a newline.")
+               + ". ␣ is a space, ⏎ a newline, ⇥ a tab.")
     st.dataframe(rows, hide_index=True, key="bpe_table", height=380)
 with right:
     if merges:

@@ -3,9 +3,9 @@
 import streamlit as st
 
 from llmviz import runs as R
-from llmviz.model import PRESETS
+from llmviz.presets import PRESETS
 from llmviz.plots import training as P
-from pages import _ui
+from pages import _runs, _ui
 
 st.title("Compare runs")
 st.markdown(
@@ -15,7 +15,7 @@ st.markdown(
     "(lowest loss, garbage text), stacking layers without residual connections does not help, residual "
     "connections and layer norms do."
 )
-all_runs = st.session_state.get("runs") or {}
+all_runs = _runs.all_runs()
 titles = {k: p.title for k, p in PRESETS.items()}
 
 if not all_runs:
@@ -45,10 +45,7 @@ else:
         compare()
     if st.button("Forget the runs not selected", key="cmp_forget", disabled=len(chosen) == len(all_runs),
                  help="Frees their memory; a run still training is stopped."):
-        guards = st.session_state.get("_run_guards", {})
-        for n in [n for n in all_runs if n not in chosen]:
-            all_runs.pop(n).stop()
-            guards.pop(n, None)
+        _runs.forget([n for n in all_runs if n not in chosen])
         st.rerun()
 
 st.subheader("The tutorial's results")

@@ -111,4 +111,4 @@ with tab_dropout:
 
     _ui.watch_job("drop_job", dropout_panel, idle="Press **Train** to train both models side by side.")
 
-_ui.code_expander(D.layer_grad_norms, D.ActivationProbe, D.train_variants)
+_ui.code_expander(D.layer_grad_norms, D.activation_rms, D.train_variants)

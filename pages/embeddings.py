@@ -3,8 +3,10 @@
 import streamlit as st
 
 from llmviz import embeddings as E
+from llmviz import word2vec as W
 from llmviz.plots import embeddings as P
-from pages import _ui
+from llmviz.whitespace import visible
+from pages import _runs, _ui
 
 JOB = "emb_job"  # the word2vec Job of this session
 
@@ -20,13 +22,13 @@ st.markdown(
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def words_of(text: str) -> list[str]:
-    return E.word_tokens(text)
+    return W.word_tokens(text)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def vocab_or_error(text: str, min_count: int, cap: int):
     try:
-        return E.build_vocab(words_of(text), min_count, cap), None
+        return W.build_vocab(words_of(text), min_count, cap), None
     except E.EmbeddingError as e:
         return None, str(e)
 
@@ -47,7 +49,7 @@ def explore(vectors, vocab, prefix: str):
     method = c1.radio("Projection", ["pca", "tsne"], format_func=str.upper, horizontal=True, key=f"{prefix}_method")
     dims = c2.radio("Dimensions", [2, 3], horizontal=True, key=f"{prefix}_dims")
     cap = min(len(vocab), E.TSNE_MAX_POINTS if method == "tsne" else len(vocab))
-    n = c3.slider("Words shown (most frequent first)", min(E.MIN_VOCAB + 1, cap), cap, min(300, cap), key=f"{prefix}_n")
+    n = c3.slider("Words shown (most frequent first)", min(W.MIN_VOCAB + 1, cap), cap, min(300, cap), key=f"{prefix}_n")
     word = st.text_input("Look up a word (its nearest neighbours are highlighted)", "king" if "king" in vocab else vocab.words[0],
                          key=f"{prefix}_word")
     try:
@@ -104,14 +106,14 @@ with tab_w2v:
     if error:
         st.error(error)
     else:
-        st.caption(f"{corpus.name}: " + E.vocab_note(vocab, min_count, cap))
+        st.caption(f"{corpus.name}: " + W.vocab_note(vocab, min_count, cap))
     job = st.session_state.get(JOB)
     running = job is not None and job.running
     start, stop = _ui.train_stop_buttons("emb", running, vocab is not None)
     if start:
-        cfg = E.Word2VecConfig(min_count=min_count, max_vocab=cap, window=window, dim=dim, negatives=negatives,
+        cfg = W.Word2VecConfig(min_count=min_count, max_vocab=cap, window=window, dim=dim, negatives=negatives,
                                epochs=epochs, device=_ui.current_device())
-        st.session_state[JOB] = E.word2vec_job(words_of(corpus.text), cfg).start()
+        st.session_state[JOB] = W.word2vec_job(words_of(corpus.text), cfg).start()
         st.rerun()  # redraw the buttons: Stop enabled, Train disabled
     if stop:
         job.stop()
@@ -157,11 +159,7 @@ with tab_ae:
 with tab_models:
     st.markdown("Each model trained in this session has its own token-embedding table. Project it: do vowels, "
                 "digits and punctuation cluster?")
-    runs = st.session_state.get("runs")
-    runs = {k: r for k, r in runs.items() if hasattr(r, "model") and hasattr(r, "tokenizer")} \
-        if isinstance(runs, dict) else {}
-    busy = [k for k, r in runs.items() if getattr(r, "running", False)]
-    runs = {k: r for k, r in runs.items() if k not in busy}  # never read a model while it trains
+    runs, busy = _runs.usable(), _runs.busy()  # never read a model while it trains
     if busy:
         st.caption(f"Still training, shown once finished or stopped: {', '.join(busy)}.")
     if not runs:
@@ -173,13 +171,13 @@ with tab_models:
         dims = m2.radio("Dimensions", [2, 3], horizontal=True, key="emb_run_dims")
         try:
             tok = runs[name].tokenizer
-            labels = [E.token_label(tok.decode([i])) for i in range(tok.vocab_size)]
+            labels = [visible(tok.decode([i])) for i in range(tok.vocab_size)]
             weight = E.embedding_table(runs[name].model, tok.vocab_size)
-            proj = E.project_embedding_table(weight, labels, method, dims)
+            proj = E.project(weight, labels, method, dims)
             groups = [E.token_category(tok.decode([i])) for i in range(tok.vocab_size)]
             _ui.plot(P.projection_scatter(proj.coords, labels, groups=groups, explained=proj.explained, method=method),
                      key="emb_run_scatter")
-        except (E.EmbeddingError, AttributeError, TypeError, ValueError) as e:
+        except ValueError as e:  # e.g. too few tokens for t-SNE (an EmbeddingError says so in plain words)
             st.warning(f"Cannot show the embedding table of '{name}': {e}")
 
-_ui.code_expander(E.skipgram_pairs, E.train_word2vec, E.train_autoencoder, E.nearest, E.analogy, E.project)
+_ui.code_expander(W.skipgram_pairs, W.train_word2vec, E.train_autoencoder, E.nearest, E.analogy, E.project)

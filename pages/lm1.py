@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from llmviz.model import PRESETS
-from pages import _training
+from llmviz.presets import PRESETS
+from pages import _runs, _training
 
 st.title("LM1 · one attention head")
 st.markdown(
@@ -29,8 +29,7 @@ st.markdown(
 )
 names = _training.pair("lm1", {"LM1 unmasked": ("lm1", {"causal": False}),
                                "LM1 masked": ("lm1-masked", {"causal": True})}, model_cfg, train_cfg, problems)
-runs = st.session_state.get("runs", {})
-done = [runs[n] for n in names if n in runs and runs[n].snapshot().done and runs[n].history]
+done = [r for r in map(_runs.get, names) if r is not None and r.snapshot().done and r.history]
 if len(done) == 2:
     (a, b) = (r.history[-1] for r in done)
     verdict = "lower" if a.val_loss < b.val_loss else "not lower (train longer to see it)"

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from llmviz.model import PRESETS
+from llmviz.presets import PRESETS
 from pages import _training
 
 st.title(PRESETS["lm2"].title)

@@ -5,7 +5,8 @@ import streamlit as st
 from llmviz import next_token as N
 from llmviz.plots import training as P
 from llmviz.tokenizers import CharTokenizer
-from pages import _training, _ui
+from llmviz.whitespace import visible
+from pages import _runs, _training, _ui
 
 st.title("Predicting the next token")
 st.markdown(
@@ -40,8 +41,8 @@ except ValueError as e:
     st.stop()
 _ui.plot(P.token_grid([x, y], tok.decode, "One block: x, and y = x shifted by one", ["x (input)", "y (target)"]),
          key="nt_block_grid")
-st.dataframe({"the model sees": [P.token_label(tok.decode(p.context)) for p in N.xy_pairs(ids, int(start), block)],
-              "it must predict": [P.token_label(tok.decode([p.target])) for p in N.xy_pairs(ids, int(start), block)]},
+st.dataframe({"the model sees": [visible(tok.decode(p.context)) for p in N.xy_pairs(ids, int(start), block)],
+              "it must predict": [visible(tok.decode([p.target])) for p in N.xy_pairs(ids, int(start), block)]},
              hide_index=True, key="nt_pairs")
 st.markdown(f"**A batch**: `batch_size` = {batch} windows drawn at random positions, stacked into a "
             f"({batch}, {block}) tensor of inputs and one of targets, as the trainer draws them.")
@@ -53,8 +54,7 @@ with right:
     _ui.plot(P.token_grid(ys, tok.decode, "y", [f"@{s:,}" for s in starts]), key="nt_batch_y")
 
 st.subheader("The names")
-runs = {n: r for n, r in (st.session_state.get("runs") or {}).items() if not r.running and r.step > 0
-        and r.state != "failed"}
+runs = _runs.usable()
 last = list(runs.values())[-1] if runs else None
 cfg = last.model_cfg if last else None
 vals = {"block_size": cfg.block_size if cfg else 16, "batch_size": last.train_cfg.batch_size if last else 64,
@@ -92,7 +92,7 @@ except ValueError as e:
     st.warning(f"Cannot use this prompt: {e}")
     st.stop()
 labels = [mtok.decode([i]) for i in range(mtok.vocab_size)]
-st.markdown("**1 · Token ids** " + " ".join(f"`{P.token_label(s)}`→{i}" for s, i in zip(t.tokens, t.ids)))
+st.markdown("**1 · Token ids** " + " ".join(f"`{visible(s)}`→{i}" for s, i in zip(t.tokens, t.ids)))
 st.markdown("**2 · Embedding rows**: each id picks its row of the token-embedding table"
             + (" and the position's row is added." if t.pos_emb is not None else "."))
 cols = st.columns(2 if t.pos_emb is not None else 1)
@@ -113,7 +113,7 @@ st.markdown("**5 · Logits** of the last position: one score per token of the vo
 _ui.plot(P.vectors(t.logits, ["logits"], "", "next token", labels), key="nt_logits")
 st.markdown(f"**6 · Softmax** (temperature {temperature:g}) turns them into probabilities")
 _ui.plot(P.probability_bars(t.probs, labels, chosen=t.sampled), key="nt_probs")
-st.metric("7 · Sampled next token", P.token_label(mtok.decode([t.sampled])),
+st.metric("7 · Sampled next token", visible(mtok.decode([t.sampled])),
           f"probability {float(t.probs[t.sampled]):.1%} · uncertainty {N.entropy_bits(t.probs):.2f} bits",
           delta_color="off")
 _ui.code_expander(N.xy_pairs, N.trace)

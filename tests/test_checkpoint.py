@@ -27,13 +27,12 @@ def tcfg(**kw):
 
 
 def test_round_trip_gives_identical_logits_tokenizer_and_history(tmp_path):
-    run = TrainingRun(cfg(dropout=0.1), tcfg(), TEXT)
+    run = TrainingRun.new(cfg(dropout=0.1), tcfg(), TEXT)
     run.train()
     path = checkpoint.save_run(tmp_path / "model", run, extra={"corpus": "hamlet"})
     assert path.name == "model.safetensors"
     ck = checkpoint.load(tmp_path / "model")
     idx = torch.randint(ck.model_config.vocab_size, (3, 16))
-    run.model.eval()
     assert torch.equal(run.model(idx)[0], ck.model(idx)[0])
     assert ck.model_config == run.model.config and ck.train_config == run.train_cfg
     assert ck.tokenizer.to_dict() == run.tokenizer.to_dict()
@@ -60,12 +59,12 @@ def test_the_file_is_plain_safetensors_with_json_metadata():
 
 
 def test_resuming_continues_exactly_like_an_uninterrupted_run():
-    straight = TrainingRun(cfg(dropout=0.1), tcfg(max_iters=30), TEXT)
+    straight = TrainingRun.new(cfg(dropout=0.1), tcfg(max_iters=30), TEXT)
     straight.train()
-    first = TrainingRun(cfg(dropout=0.1), tcfg(max_iters=15), TEXT)
+    first = TrainingRun.new(cfg(dropout=0.1), tcfg(max_iters=15), TEXT)
     first.train()
     ck = from_bytes(checkpoint.run_to_bytes(first))
-    second = TrainingRun(None, tcfg(max_iters=30), TEXT, checkpoint=ck)
+    second = TrainingRun.resume(ck, tcfg(max_iters=30), TEXT)
     assert second.step == 15
     second.train()
     # same weights, bit for bit: optimizer moments and random streams were restored
@@ -76,10 +75,10 @@ def test_resuming_continues_exactly_like_an_uninterrupted_run():
 
 
 def test_resume_needs_more_steps_than_already_trained():
-    first = TrainingRun(cfg(), tcfg(max_iters=15), TEXT)
+    first = TrainingRun.new(cfg(), tcfg(max_iters=15), TEXT)
     first.train()
     with pytest.raises(Exception, match="already trained 15 steps"):
-        TrainingRun(None, tcfg(max_iters=15), TEXT, checkpoint=from_bytes(checkpoint.run_to_bytes(first)))
+        TrainingRun.resume(from_bytes(checkpoint.run_to_bytes(first)), tcfg(max_iters=15), TEXT)
 
 
 def test_garbage_and_foreign_files_raise_a_clear_error(tmp_path):
@@ -123,17 +122,18 @@ def test_loading_never_unpickles(monkeypatch):
     monkeypatch.setattr(pickle, "loads", refuse)
     monkeypatch.setattr(pickle, "load", refuse)
     monkeypatch.setattr(torch, "load", refuse)
-    run = TrainingRun(cfg(), tcfg(max_iters=5, eval_interval=5), TEXT)
+    run = TrainingRun.new(cfg(), tcfg(max_iters=5, eval_interval=5), TEXT)
     run.train()
     assert from_bytes(checkpoint.run_to_bytes(run)).step == 5
 
 
 def test_a_loaded_run_saved_again_keeps_its_optimizer_state():
-    run = TrainingRun(cfg(), tcfg(), TEXT)
+    run = TrainingRun.new(cfg(), tcfg(), TEXT)
     run.train()
     first = from_bytes(checkpoint.run_to_bytes(run))
-    loaded = TrainingRun(None, tcfg(max_iters=60), TEXT, checkpoint=first)  # not trained since loading
+    loaded = TrainingRun.resume(first, tcfg(max_iters=60), TEXT)  # not trained since loading
     again = from_bytes(checkpoint.run_to_bytes(loaded))
     assert again.optimizer_state is not None and again.step == 30
-    for i, state in first.optimizer_state["state"].items():
-        assert torch.equal(state["exp_avg"], again.optimizer_state["state"][i]["exp_avg"])
+    assert set(first.optimizer_state) == {n for n, _ in run.model.named_parameters()}
+    for name, state in first.optimizer_state.items():
+        assert torch.equal(state["exp_avg"], again.optimizer_state[name]["exp_avg"])

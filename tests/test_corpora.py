@@ -10,6 +10,7 @@ import pytest
 
 from llmviz import corpora
 from llmviz.corpora import CorpusError
+from llmviz.errors import LearnerError
 
 SAMPLE_MD = """# Hamlet
 
@@ -90,7 +91,7 @@ def test_python_docs_comes_from_the_standard_library():
     ],
 )
 def test_bad_uploads_are_explained(data, message):
-    with pytest.raises(CorpusError, match=message):
+    with pytest.raises(LearnerError, match=message):  # a CorpusError is a learner error: plain words
         corpora.text_from_upload(data, "mine.txt")
 
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from llmviz.model import PRESETS, LanguageModel, ModelConfig, preset_config
+from llmviz.model import LanguageModel, ModelConfig
+from llmviz.presets import PRESETS, preset_config
 
 torch.set_num_threads(1)  # tiny models: one thread is far faster (see llmviz.device.threads_for)
 
@@ -24,7 +25,7 @@ def test_presets_come_in_tutorial_order():
 
 
 def test_fast_cpu_preset_is_lm5_shaped_and_trainable():
-    from llmviz.train import preset_train_config
+    from llmviz.presets import preset_train_config
 
     lm5, fast = preset_config("lm5", 65), preset_config("fast-cpu", 65)
     for flag in ("causal", "pos_emb", "ffwd", "residual", "layer_norm", "proj"):
@@ -75,7 +76,7 @@ def test_gpt2_style_init_starts_at_ln_vocab():
 @pytest.mark.parametrize("name", SMALL)
 def test_causal_mask_blocks_the_future(name):
     torch.manual_seed(1)
-    model = LanguageModel(preset_config(name, 65)).eval()
+    model = LanguageModel(preset_config(name, 65))
     T = model.config.block_size
     a = torch.randint(65, (1, T))
     b = a.clone()
@@ -93,18 +94,20 @@ def test_causal_mask_blocks_the_future(name):
 @pytest.mark.parametrize("name", SMALL)
 def test_fused_attention_equals_the_explicit_formula(name):
     torch.manual_seed(2)
-    model = LanguageModel(preset_config(name, 65)).eval()
+    model = LanguageModel(preset_config(name, 65))
     idx = torch.randint(65, (4, model.config.block_size))
     fused, _ = model(idx)
-    explicit, _ = model(idx, explicit=True)
+    rec = {}
+    explicit, _ = model(idx, record=rec)  # recording computes softmax(Q·Kᵀ/√d)·V to keep the weights
     assert torch.allclose(fused, explicit, atol=1e-5)
+    assert len(rec["attention"]) == len(rec["block_out"]) == model.config.n_layer
 
 
 def test_attention_maps_equal_a_tutorial_style_head_by_head_computation():
     """An independent oracle: the tutorial's Head, one query/key/value per head, written out."""
     torch.manual_seed(3)
     cfg = ModelConfig(vocab_size=65, block_size=10, n_embd=24, n_head=3, n_layer=1, layer_norm=False)
-    model = LanguageModel(cfg).eval()
+    model = LanguageModel(cfg)
     idx = torch.randint(65, (10,))
     x = model.token_embedding(idx) + model.position_embedding(torch.arange(10))  # (T, C)
     Wq, Wk, Wv = model.blocks[0].attn.qkv.weight.split(24, dim=0)  # each (C, C), rows = output features
@@ -123,7 +126,7 @@ def test_attention_maps_equal_a_tutorial_style_head_by_head_computation():
 def test_invalid_configuration_is_explained():
     with pytest.raises(ValueError, match="divisible by n_head"):
         LanguageModel(ModelConfig(n_embd=30, n_head=4))
-    assert ModelConfig(ffwd=True).ffwd == "mlp" and ModelConfig(ffwd=False).ffwd == "none"
+    assert "ffwd must be one of" in " ".join(ModelConfig(ffwd="big").problems())
     assert ModelConfig().problems() == []
     with pytest.raises(ValueError, match="block_size"):
         LanguageModel(ModelConfig(block_size=4))(torch.zeros(1, 5, dtype=torch.long))
@@ -136,11 +139,25 @@ def test_config_round_trips_through_a_dict():
         preset_config("lm9", 65)
 
 
-def test_dropout_only_while_training():
+def test_dropout_only_when_the_trainer_asks():
     torch.manual_seed(4)
     model = LanguageModel(ModelConfig(vocab_size=65, dropout=0.5))
     idx = torch.randint(65, (2, 16))
-    model.train()
-    assert not torch.allclose(model(idx)[0], model(idx)[0])
+    assert not torch.allclose(model(idx, train=True)[0], model(idx, train=True)[0])
+    model.train()  # the module's mode plays no part: inference is deterministic in either mode
+    assert torch.equal(model(idx)[0], model(idx)[0])
     model.eval()
     assert torch.equal(model(idx)[0], model(idx)[0])
+
+
+def test_ignored_targets_do_not_count_in_the_loss():
+    from llmviz.model import IGNORE
+
+    torch.manual_seed(5)
+    model = LanguageModel(ModelConfig(vocab_size=11, block_size=6, n_embd=8, n_head=2))
+    idx, y = torch.randint(11, (3, 6)), torch.randint(11, (3, 6))
+    masked = y.clone()
+    masked[:, :4] = IGNORE  # a prompt the model must not learn to write
+    logits, loss = model(idx, masked)
+    expected = F.cross_entropy(logits[:, 4:].reshape(-1, 11), y[:, 4:].reshape(-1))
+    assert torch.allclose(loss, expected)

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from llmviz import next_token as N
-from llmviz.model import LanguageModel, ModelConfig, preset_config
-from llmviz.tokenizers import CharTokenizer
-from llmviz.train import get_batch
+from llmviz.model import LanguageModel, ModelConfig
+from llmviz.presets import preset_config
+from llmviz.tokenizers import CharTokenizer, WordTokenizer
+from llmviz.batches import get_batch
 
 torch.set_num_threads(1)
 
@@ -80,10 +81,10 @@ def test_slide_model_learns_the_cat_is_under():
 
 
 def test_word_tokenizer():
-    tok = N.WordTokenizer()
+    tok = WordTokenizer(N.SLIDE_WORDS)
     ids = tok.encode("The cat is under the table")
     assert tok.decode(ids) == "the cat is under the table" and tok.vocab_size == 6
-    assert N.WordTokenizer.from_dict(tok.to_dict()).encode("dog") == tok.encode("dog")
+    assert WordTokenizer.from_dict(tok.to_dict()).encode("dog") == tok.encode("dog")
     with pytest.raises(ValueError, match="'mouse' is not in the vocabulary"):
         tok.encode("the mouse")
     assert N.entropy_bits([1 / 6] * 6) == pytest.approx(math.log2(6))

@@ -8,7 +8,7 @@ import json
 import re
 
 from llmviz import corpora
-from llmviz.tokenizers import BPETokenizer, train_bpe_job
+from llmviz.bpe import BPETokenizer, train_bpe_job
 from tests.conftest import open_page
 
 PAGE = "pages/bpe.py"

@@ -9,6 +9,7 @@ import torch
 
 from llmviz import corpora
 from llmviz import embeddings as E
+from llmviz import word2vec as W
 from tests.conftest import open_page
 
 torch.set_num_threads(1)
@@ -54,8 +55,8 @@ def test_train_button_starts_a_job_that_finishes(tmp_path):
 
 def test_finished_run_is_explored_with_neighbours_and_arithmetic():
     corpus = small_corpus()
-    cfg = E.Word2VecConfig(min_count=1, dim=16, epochs=3, batch_size=256, lr=0.02, subsample=0)
-    job = E.word2vec_job(E.word_tokens(corpus.text), cfg).start().join(60)
+    cfg = W.Word2VecConfig(min_count=1, dim=16, epochs=3, batch_size=256, lr=0.02, subsample=0)
+    job = W.word2vec_job(W.word_tokens(corpus.text), cfg).start().join(60)
     at = open_page(PAGE, session_state=with_corpus(corpus, emb_job=job))
     assert not at.exception and not at.error
     # "king" is not in this vocabulary: the look-up starts on the most frequent word instead, and the
@@ -84,29 +85,26 @@ def test_too_short_a_text_is_explained_and_training_disabled():
     assert at.button(key="emb_train").disabled
 
 
-def test_models_of_the_session_are_projected_and_odd_runs_tolerated():
-    from torch import nn
-
-    from llmviz.model import preset_config
+def test_models_of_the_session_are_projected_and_busy_runs_wait():
+    from llmviz.presets import preset_config
     from llmviz.train import TrainConfig, TrainingRun
 
-    # a real, briefly trained run, as the Part 2 pages keep them
+    # real runs, as the Part 2 pages keep them: one briefly trained, one still training
     text = "hello world, 123! " * 40
-    run = TrainingRun(preset_config("lm1", 0), TrainConfig(max_iters=3, eval_interval=3, eval_iters=1, batch_size=4,
-                                                           sample_tokens=0, device="cpu"), text)
+    cfg = TrainConfig(max_iters=3, eval_interval=3, eval_iters=1, batch_size=4, sample_tokens=0, device="cpu")
+    run = TrainingRun.new(preset_config("lm1", 0), cfg, text)
     run.train()
-    tok = run.tokenizer
-    model = nn.Sequential(nn.Embedding(tok.vocab_size, 8))
-    runs = {"tiny LM": run, "broken": object(),
-            "busy": SimpleNamespace(model=model, tokenizer=tok, running=True)}
-    at = open_page(PAGE, session_state={"runs": runs})
+    busy = TrainingRun.new(preset_config("lm1", 0), TrainConfig(**{**cfg.to_dict(), "max_iters": 10**6}), text).start()
+    try:
+        at = open_page(PAGE, session_state={"runs": {"tiny LM": run, "busy": busy}})
+    finally:
+        busy.stop()
+        busy.join(30)
     assert not at.exception and not at.error
     figs = [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
     names = {t.get("name") for f in figs for t in f["data"]}
     assert {"digit", "punctuation", "whitespace"} <= names
     assert at.selectbox(key="emb_run").options == ["tiny LM"]  # a run still training is not read
     assert any("Still training" in c.value and "busy" in c.value for c in at.caption)
-    at = open_page(PAGE, session_state={"runs": {"odd": SimpleNamespace(model=nn.Linear(2, 2), tokenizer=tok)}})
-    assert not at.exception and any("no token-embedding table" in w.value for w in at.warning)
-    at = open_page(PAGE, session_state={"runs": "not a dict"})
+    at = open_page(PAGE)
     assert any("No model has been trained" in i.value for i in at.info)

@@ -3,12 +3,13 @@ bad settings and bad uploads explained; two sessions isolated; the LM1 punchline
 
 import json
 import time
+from dataclasses import replace
 
 import pytest
 import torch
 
 from llmviz import checkpoint, corpora
-from llmviz.model import preset_config
+from llmviz.presets import preset_config
 from llmviz.train import TrainConfig, TrainingError, TrainingRun
 from tests.conftest import open_page
 
@@ -152,7 +153,7 @@ def test_checkpoint_upload_refuses_junk_and_loads_a_real_one():
     assert any("refused" in e.value and "not an llmviz checkpoint" in e.value for e in at.error)
     at.run()  # the refusal stays on screen while the file is there
     assert any("junk.safetensors was refused" in e.value for e in at.error)
-    run = TrainingRun(preset_config("lm3", 1), TrainConfig(max_iters=10, eval_interval=10, eval_iters=1, batch_size=8,
+    run = TrainingRun.new(preset_config("lm3", 1), TrainConfig(max_iters=10, eval_interval=10, eval_iters=1, batch_size=8,
                                                            sample_tokens=0), TEXT).start().join(60)
     data = checkpoint.run_to_bytes(run, {"preset": "lm3"})
     at = open_page("pages/lm3.py", session_state=small("lm3"))
@@ -165,7 +166,7 @@ def test_checkpoint_upload_refuses_junk_and_loads_a_real_one():
 
 
 def test_a_checkpoint_whose_tokenizer_cannot_spell_the_text_is_inspectable_not_trainable():
-    run = TrainingRun(preset_config("lm2", 1), TrainConfig(max_iters=10, eval_interval=10, eval_iters=1, batch_size=8,
+    run = TrainingRun.new(preset_config("lm2", 1), TrainConfig(max_iters=10, eval_interval=10, eval_iters=1, batch_size=8,
                                                            sample_tokens=0), TEXT).start().join(60)
     data = checkpoint.run_to_bytes(run, {"preset": "lm2"})
     other = "The quick brown fox jumps over the lazy dog; 0123456789 zebras quiz.\n" * 60  # not spellable
@@ -227,13 +228,9 @@ def test_lm1_punchline_trains_unmasked_and_masked_side_by_side():
 
 
 def finished_run(preset="lm2", iters=20, **model):
-    cfg = preset_config(preset, 1)
-    for k, v in model.items():
-        setattr(cfg, k, v)
-    run = TrainingRun(cfg, TrainConfig(max_iters=iters, eval_interval=10, eval_iters=1, batch_size=8, sample_tokens=20),
-                      TEXT).start().join(60)
-    run.preset = preset
-    return run
+    cfg = replace(preset_config(preset, 1), **model)
+    return TrainingRun.new(cfg, TrainConfig(max_iters=iters, eval_interval=10, eval_iters=1, batch_size=8,
+                                            sample_tokens=20), TEXT, preset=preset).start().join(60)
 
 
 def test_continue_trains_a_finished_run_max_iters_more_steps():

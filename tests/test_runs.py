@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from llmviz import runs
-from llmviz.model import LanguageModel, preset_config
+from llmviz.model import LanguageModel
+from llmviz.presets import preset_config
 from llmviz.train import TrainConfig, TrainingRun
 from tests.conftest import ROOT
 
@@ -22,7 +23,7 @@ TUTORIAL = ROOT.parent / "shared" / "docs" / "tutorial.md"
 
 def tiny_run(max_iters=20, **kw):
     cfg = TrainConfig(max_iters=max_iters, eval_interval=10, eval_iters=2, batch_size=8, sample_tokens=0, **kw)
-    return TrainingRun(preset_config("lm5", 1), cfg, TEXT)
+    return TrainingRun.new(preset_config("lm5", 1), cfg, TEXT)
 
 
 def test_reference_parameter_counts_match_our_presets():

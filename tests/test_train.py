@@ -8,9 +8,12 @@ import pytest
 import torch
 
 from llmviz import jobs
-from llmviz.model import LanguageModel, ModelConfig, preset_config
-from llmviz.train import (Record, TrainConfig, TrainingError, TrainingRun, estimate_loss, get_batch,
-                          learning_rate_at, split_data, validate)
+from llmviz.model import LanguageModel, ModelConfig
+from llmviz.presets import preset_config
+from llmviz.batches import TextBatches, get_batch, split_data
+from llmviz.loss import estimate_loss
+from llmviz.optim import learning_rate_at
+from llmviz.train import Record, TrainConfig, TrainingError, TrainingRun, validate
 
 torch.set_num_threads(1)  # tiny models: one thread is far faster (see llmviz.device.threads_for)
 
@@ -61,7 +64,7 @@ def test_validate_explains_bad_settings():
     assert validate(tiny_cfg(block_size=64), fast(), 325) == [] and validate(tiny_cfg(block_size=64), fast(), 324)
     assert any("val_fraction" in m for m in validate(tiny_cfg(), fast(val_fraction=1.0), 5000))
     with pytest.raises(TrainingError, match="learning rate"):
-        TrainingRun(tiny_cfg(), fast(learning_rate=-1), TEXT)
+        TrainingRun.new(tiny_cfg(), fast(learning_rate=-1), TEXT)
 
 
 def test_learning_rate_schedule():
@@ -78,16 +81,17 @@ def test_estimate_loss_is_the_mean_over_batches():
     torch.manual_seed(0)
     model = LanguageModel(ModelConfig(vocab_size=10, block_size=8, n_embd=16, n_head=2))
     data = torch.randint(10, (500,))
-    est = estimate_loss(model, {"val": data}, batch_size=4, eval_iters=50, generator=torch.Generator().manual_seed(1))
+    batches = TextBatches(torch.cat([data, data]), 8, val_fraction=0.5)  # its validation split is `data`
+    est = estimate_loss(model, batches, batch_size=4, eval_iters=50, generator=torch.Generator().manual_seed(1))
     # oracle: the exact mean over every window of the split, which 200 random windows approximate
     with torch.no_grad():
         windows = torch.stack([data[i:i + 9] for i in range(len(data) - 8)])
-        _, exact = model.eval()(windows[:, :-1], windows[:, 1:])
+        _, exact = model(windows[:, :-1], windows[:, 1:])
     assert est["val"] == pytest.approx(exact.item(), abs=0.05)
 
 
 def test_training_lowers_the_loss_and_records_history():
-    run = TrainingRun(tiny_cfg(), fast(max_iters=200, eval_interval=50), TEXT)
+    run = TrainingRun.new(tiny_cfg(), fast(max_iters=200, eval_interval=50), TEXT)
     snap = run.train()
     assert snap.state == jobs.FINISHED and snap.step == 200
     hist = snap.history
@@ -103,7 +107,7 @@ def test_training_lowers_the_loss_and_records_history():
 
 
 def test_stop_is_honoured_within_one_step_and_the_model_is_kept():
-    run = TrainingRun(tiny_cfg(), fast(max_iters=100_000, eval_interval=100_000), TEXT)
+    run = TrainingRun.new(tiny_cfg(), fast(max_iters=100_000, eval_interval=100_000), TEXT)
     before = [p.detach().clone() for p in run.model.parameters()]
     run.start()
     deadline = time.time() + 30
@@ -121,7 +125,7 @@ def test_stop_is_honoured_within_one_step_and_the_model_is_kept():
 
 
 def test_huge_learning_rate_is_diagnosed():
-    run = TrainingRun(tiny_cfg(), fast(learning_rate=1e4, max_iters=300, eval_interval=1000), TEXT)
+    run = TrainingRun.new(tiny_cfg(), fast(learning_rate=1e4, max_iters=300, eval_interval=1000), TEXT)
     with pytest.raises(TrainingError) as err:
         run.train()
     msg = str(err.value)
@@ -132,16 +136,16 @@ def test_huge_learning_rate_is_diagnosed():
 
 def test_seeded_runs_are_reproducible():
     cfg = fast(max_iters=30, eval_interval=10)
-    a = TrainingRun(tiny_cfg(dropout=0.1), cfg, TEXT).train().history
-    b = TrainingRun(tiny_cfg(dropout=0.1), cfg, TEXT).train().history
-    c = TrainingRun(tiny_cfg(dropout=0.1), fast(max_iters=30, eval_interval=10, seed=7), TEXT).train().history
+    a = TrainingRun.new(tiny_cfg(dropout=0.1), cfg, TEXT).train().history
+    b = TrainingRun.new(tiny_cfg(dropout=0.1), cfg, TEXT).train().history
+    c = TrainingRun.new(tiny_cfg(dropout=0.1), fast(max_iters=30, eval_interval=10, seed=7), TEXT).train().history
     losses = lambda h: [(r.step, r.train_loss, r.val_loss) for r in h]  # noqa: E731
     assert losses(a) == losses(b)
     assert losses(a) != losses(c)
 
 
 def test_snapshot_is_cheap_to_poll_while_training():
-    run = TrainingRun(tiny_cfg(), fast(max_iters=300, eval_interval=50), TEXT).start()
+    run = TrainingRun.new(tiny_cfg(), fast(max_iters=300, eval_interval=50), TEXT).start()
     seen = []
     while run.running:
         snap = run.snapshot()
@@ -158,11 +162,11 @@ def test_a_tokenizer_that_does_not_fit_is_refused():
 
     tok = CharTokenizer().train("abc")
     with pytest.raises(TrainingError, match="tokenizer"):
-        TrainingRun(tiny_cfg(), fast(), TEXT, tokenizer=tok)
+        TrainingRun.new(tiny_cfg(), fast(), TEXT, tokenizer=tok)
     with pytest.raises(TrainingError, match="do not belong together"):
-        TrainingRun(None, fast(), TEXT, model=LanguageModel(tiny_cfg(vocab_size=99)))
+        TrainingRun(LanguageModel(tiny_cfg(vocab_size=5)), CharTokenizer().train(TEXT), None, fast())
     # a configuration's vocabulary follows the text's
-    assert TrainingRun(tiny_cfg(vocab_size=65), fast(), TEXT).model.config.vocab_size == len(set(TEXT))
+    assert TrainingRun.new(tiny_cfg(vocab_size=65), fast(), TEXT).model.config.vocab_size == len(set(TEXT))
 
 
 def test_from_preset_uses_the_tutorial_settings():
@@ -174,7 +178,7 @@ def test_from_preset_uses_the_tutorial_settings():
 
 
 def test_presets_train_on_real_text(tiny_shakespeare):
-    run = TrainingRun(preset_config("lm5", 65), TrainConfig(max_iters=60, eval_interval=60, eval_iters=5),
+    run = TrainingRun.new(preset_config("lm5", 65), TrainConfig(max_iters=60, eval_interval=60, eval_iters=5),
                       tiny_shakespeare[:200_000])
     snap = run.train()
     assert run.model.config.vocab_size == run.tokenizer.vocab_size == len(set(tiny_shakespeare[:200_000]))
@@ -190,6 +194,6 @@ def test_thread_count_follows_model_size_and_machine_load():
     assert threads_for(10_788_929, cores=2, load=6.0) == 1
     assert threads_for(816_705, cores=16, load=0.0) == 3  # about a thread per 250 k parameters
     assert threads_for(10_788_929, cores=16, load=4.0) == 12  # the idle cores at most
-    run = TrainingRun(tiny_cfg(), fast(threads=None), TEXT)
+    run = TrainingRun.new(tiny_cfg(), fast(threads=None), TEXT)
     assert run.threads == 1
-    assert TrainingRun(tiny_cfg(), fast(threads=2), TEXT).threads == 2  # overridable
+    assert TrainingRun.new(tiny_cfg(), fast(threads=2), TEXT).threads == 2  # overridable

@@ -9,16 +9,12 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from llmviz.tokenizers import Merge, token_text
+from llmviz.bpe import Merge, token_text
+from llmviz.whitespace import visible
 
 # translucent backgrounds: readable under dark and light text alike
 SPAN_COLOURS = ("rgba(107,174,214,0.35)", "rgba(253,174,107,0.40)", "rgba(116,196,118,0.35)",
                 "rgba(242,125,171,0.35)", "rgba(188,128,189,0.35)", "rgba(255,217,47,0.40)")
-
-
-def visible(text: str) -> str:
-    """Make whitespace visible: a space becomes "␣", a newline "↵", a tab "→"."""
-    return text.replace(" ", "␣").replace("\n", "↵").replace("\t", "→").replace("\r", "␍")
 
 
 def token_label(token: bytes) -> str:
@@ -32,7 +28,7 @@ def token_spans_html(tokens: Sequence[tuple[int, bytes]], show_whitespace: bool 
     spans = []
     for k, (tid, token) in enumerate(tokens):
         text = token_text(token)
-        shown = visible(text).replace("↵", "↵\n") if show_whitespace else text
+        shown = visible(text).replace("⏎", "⏎\n") if show_whitespace else text
         body = html.escape(shown, quote=True).replace("\n", "&#10;")
         tip = html.escape(f"id {tid} · {token_label(token)} · {len(token)} byte{'s' * (len(token) != 1)}", quote=True)
         colour = SPAN_COLOURS[k % len(SPAN_COLOURS)]

@@ -12,15 +12,11 @@ import numpy as np
 import plotly.graph_objects as go
 
 from llmviz.plots.common import heatmap
+from llmviz.whitespace import visible
 
 PALETTE = ("#1f77b4", "#e4572e", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22")
 X_TITLES = {"step": "training step", "elapsed": "wall time (s)"}
-
-
-def token_label(s: str) -> str:
-    """Make whitespace visible: a space as '␣', a newline as '⏎'."""
-    return s.replace(" ", "␣").replace("\n", "⏎").replace("\t", "⇥") or "∅"
 
 
 def loss_curves(series: Mapping[str, Sequence], x: str = "step", title: str = "", reference: Mapping[str, float] | None = None,
@@ -56,7 +52,7 @@ def probability_bars(probs, labels: Sequence[str], top: int = 20, chosen: int | 
     order = [i for i in np.argsort(-p, kind="stable")[:top] if p[i] > 0]  # top-k / top-p leave exact zeros
     colours = ["#e4572e" if i == chosen else "#1f77b4" for i in order]
     ys = [float(p[i]) for i in order]
-    fig = go.Figure(go.Bar(x=[token_label(labels[i]) for i in order], y=ys, marker_color=colours,
+    fig = go.Figure(go.Bar(x=[visible(labels[i]) for i in order], y=ys, marker_color=colours,
                            text=[f"{v:.1%}" for v in ys], textposition="outside",
                            hovertemplate="%{x}: %{y:.2%}<extra></extra>"))
     fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=50, b=10), yaxis_title="probability",
@@ -69,7 +65,7 @@ def attention_heatmap(weights, tokens: Sequence[str], causal: bool, title: str =
     """One head's (T, T) attention weights: row = the position that looks, column = where it looks.
     With the causal mask, the cells above the diagonal are the hidden future, drawn grey "−∞"."""
     w = np.asarray(weights, dtype=float)
-    labels = [token_label(t) for t in tokens]
+    labels = [visible(t) for t in tokens]
     mask = np.triu(np.ones_like(w, dtype=bool), 1) if causal else None
     return heatmap(w, labels, labels, title, zmin=0.0, zmax=1.0, mask=mask, x_title="attends to (key)",
                    y_title="position (query)", annotate=w.size <= 256)
@@ -165,7 +161,7 @@ def token_grid(rows: Sequence[Sequence[int]], decode, title: str = "", row_label
                highlight: tuple[int, int] | None = None) -> go.Figure:
     """A batch of token ids as a grid, each cell showing its token (hover: the id)."""
     z = np.asarray(rows, dtype=float)
-    text = [[token_label(decode([int(i)])) for i in r] for r in rows]
+    text = [[visible(decode([int(i)])) for i in r] for r in rows]
     fig = go.Figure(go.Heatmap(z=z, text=text, texttemplate="%{text}", colorscale="Blues", showscale=False,
                                xgap=2, ygap=2, y=list(row_labels) if row_labels else None,
                                hovertemplate="row %{y}, position %{x}<br>token %{text} (id %{z})<extra></extra>"))
@@ -184,6 +180,6 @@ def vectors(matrix, row_labels: Sequence[str], title: str, col_title: str = "dim
     m = np.asarray(matrix, dtype=float)
     if m.ndim == 1:
         m = m[None, :]
-    cols = [token_label(c) for c in col_labels] if col_labels is not None else [str(i) for i in range(m.shape[1])]
-    return heatmap(m, cols, [token_label(r) for r in row_labels], title, colorscale="RdBu", zmid=0.0,
+    cols = [visible(c) for c in col_labels] if col_labels is not None else [str(i) for i in range(m.shape[1])]
+    return heatmap(m, cols, [visible(r) for r in row_labels], title, colorscale="RdBu", zmid=0.0,
                    x_title=col_title, annotate=m.size <= 200)

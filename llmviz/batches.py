@@ -1,0 +1,95 @@
+"""Where a trainer's examples come from (tutorial part 2, "batches"): a batch source.
+
+A language model learns from (x, y) pairs where y is x shifted by one token. The trainer does not
+care how they are made: it asks a batch source for `batch(split, batch_size, generator)` and gets a
+`Batch` whose `inputs` go to the model and whose `targets` are the tokens to predict. A target equal to
+llmviz.model.IGNORE is not learned from, which is how instruction data keeps the prompt out of the loss
+and how padded translation pairs hide their padding: those only swap the batch source, not the trainer.
+
+`TextBatches` is the tutorial's source: random windows of one long text, split by position into a
+training part and a validation part.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Protocol
+
+import torch
+
+
+class Batch(NamedTuple):
+    inputs: dict  # keyword arguments of the model's forward, e.g. {"idx": (B, T) token ids}
+    targets: torch.Tensor  # (B, T) the tokens to predict (IGNORE where nothing is to be learned)
+
+
+class BatchSource(Protocol):
+    """What a trainer needs from its data."""
+
+    splits: tuple[str, ...]  # e.g. ("train", "val"): the trainer learns from "train" and reports every split
+
+    def batch(self, split: str, batch_size: int, generator: torch.Generator | None = None) -> Batch: ...
+
+    def prompt(self) -> list[int]:
+        """A few token ids to start the text samples shown while the model learns."""
+        ...
+
+
+def split_data(ids: torch.Tensor, val_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cut by position: the first part trains, the last val_fraction validates (no shuffling)."""
+    n = len(ids) - int(len(ids) * val_fraction)
+    return ids[:n], ids[n:]
+
+
+def get_batch(data: torch.Tensor, block_size: int, batch_size: int, generator: torch.Generator | None = None):
+    """batch_size random windows of the 1-D token tensor: x (B, T) and y (B, T), y being x shifted by one."""
+    ix = torch.randint(len(data) - block_size, (batch_size,), generator=generator)  # (B,) window starts
+    # one gather instead of a Python loop of slices
+    windows = data[ix.to(data.device)[:, None] + torch.arange(block_size + 1, device=data.device)]  # (B, T+1)
+    return windows[:, :-1], windows[:, 1:]
+
+
+def min_tokens(block_size: int, val_fraction: float) -> int:
+    """The shortest text whose training and validation splits both hold one example of block_size + 1."""
+    need = block_size + 1
+    n = need
+    while int(n * val_fraction) < need or n - int(n * val_fraction) < need:
+        n += 1
+    return n
+
+
+def text_problems(n_tokens: int, block_size: int, val_fraction: float) -> list[str]:
+    """Why a text of n_tokens tokens cannot be split into examples of block_size + 1 tokens (empty if it can)."""
+    if not 0 < val_fraction < 1:
+        return [f"val_fraction must be between 0 and 1 (it is {val_fraction}); the tutorial uses 0.2."]
+    n_val = int(n_tokens * val_fraction)
+    need = block_size + 1
+    for split, n in (("validation", n_val), ("training", n_tokens - n_val)):
+        if n < need:
+            return [f"The text is too short: {n_tokens:,} tokens, so its {split} split has {n:,}, but one "
+                    f"example needs block_size + 1 = {need}. Use a text of at least "
+                    f"{min_tokens(block_size, val_fraction):,} tokens (characters, with the character "
+                    f"tokenizer) or a smaller block_size."]
+    return []
+
+
+class TextBatches:
+    """Random windows of block_size tokens from one token sequence, cut into training and validation."""
+
+    splits = ("train", "val")
+
+    def __init__(self, ids, block_size: int, val_fraction: float, device: str = "cpu"):
+        problems = text_problems(len(ids), block_size, val_fraction)
+        if problems:
+            from llmviz.errors import LearnerError
+
+            raise LearnerError(problems[0])
+        self.block_size = block_size
+        train, val = split_data(torch.as_tensor(ids, dtype=torch.long), val_fraction)
+        self.data = {"train": train.to(device), "val": val.to(device)}
+
+    def batch(self, split: str, batch_size: int, generator: torch.Generator | None = None) -> Batch:
+        x, y = get_batch(self.data[split], self.block_size, batch_size, generator)
+        return Batch({"idx": x}, y)
+
+    def prompt(self) -> list[int]:
+        return self.data["val"][:1].tolist()  # the first validation token

@@ -1,0 +1,51 @@
+"""The session's training runs (a Streamlit helper, not a page): the one place that knows where they live.
+
+Every run the learner starts is kept by name in this browser session, so the Compare runs, Next token
+and Embeddings pages can find it. Each run comes with a guard that stops its worker when Streamlit
+drops the session's state (a closed tab), so no training outlives its learner.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from llmviz import runs as R
+from llmviz.train import TrainingRun
+
+_RUNS, _GUARDS = "runs", "_run_guards"
+
+
+def all_runs() -> dict[str, TrainingRun]:
+    """Every run of this session by name, oldest first (the dict itself: do not modify it directly)."""
+    return st.session_state.setdefault(_RUNS, {})
+
+
+def add(run: TrainingRun, name: str) -> str:
+    """Keep a run under name (or "name (2)" if taken) and tie its worker to this session; returns the name."""
+    name = R.unique_name(name, all_runs())
+    all_runs()[name] = run
+    st.session_state.setdefault(_GUARDS, {})[name] = R.stop_when_dropped(run, name)
+    return name
+
+
+def get(name: str | None) -> TrainingRun | None:
+    return all_runs().get(name) if name else None
+
+
+def usable() -> dict[str, TrainingRun]:
+    """The runs whose model can be looked at now: trained at least one step, not training, not failed."""
+    return {n: r for n, r in all_runs().items() if r.usable}
+
+
+def busy() -> list[str]:
+    return [n for n, r in all_runs().items() if r.running]
+
+
+def forget(names) -> None:
+    """Stop and drop these runs (frees their memory)."""
+    guards = st.session_state.setdefault(_GUARDS, {})
+    for n in list(names):
+        run = all_runs().pop(n, None)
+        if run is not None:
+            run.stop()
+        guards.pop(n, None)
