@@ -137,3 +137,90 @@ def test_a_loaded_run_saved_again_keeps_its_optimizer_state():
     assert set(first.optimizer_state) == {n for n, _ in run.model.named_parameters()}
     for name, state in first.optimizer_state.items():
         assert torch.equal(state["exp_avg"], again.optimizer_state[name]["exp_avg"])
+
+
+FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures"
+
+
+def test_a_version_1_file_written_by_the_previous_code_loads_unchanged_and_trains_on():
+    ck = checkpoint.load(FIXTURES / "checkpoint_v1.safetensors")
+    expected = json.loads((FIXTURES / "checkpoint_v1.json").read_text())
+    assert ck.version == 1 and ck.architecture == "decoder-only" and ck.preset == "lm5"  # from v1's extra
+    ids = ck.tokenizer.encode(expected["prompt"])[:8]
+    logits, _ = ck.model(torch.tensor([ids]))
+    assert logits[0, -1].tolist() == expected["logits_last"]  # bit for bit
+    assert ck.step == expected["step"] and len(ck.history) == expected["n_history"]
+    # v1 numbered AdamW's state by position: it now finds its parameters by name
+    assert set(ck.optimizer_state) == {n for n, _ in ck.model.named_parameters()}
+    text = ("To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n"
+            "The slings and arrows of outrageous fortune,\nOr to take arms against a sea of troubles\n") * 3
+    run = TrainingRun.resume(ck, TrainConfig.from_dict({**ck.train_config.to_dict(), "max_iters": 9}), text)
+    run.train()
+    again = from_bytes(checkpoint.run_to_bytes(run))
+    assert again.version == checkpoint.VERSION == 2 and again.step == 9 and again.preset == "lm5"
+
+
+def test_version_2_records_the_architecture_the_preset_and_special_tokens():
+    tok = CharTokenizer(sorted(set(TEXT)), special_tokens=["<|user|>", "<|end|>"])
+    torch.manual_seed(0)
+    model = LanguageModel(cfg(vocab_size=tok.vocab_size))
+    data = to_bytes(model, tok, tcfg(), preset="lm5")
+    (n,) = struct.unpack("<Q", data[:8])
+    meta = json.loads(data[8:8 + n])["__metadata__"]
+    assert meta["version"] == "2"
+    info = json.loads(meta["llmviz"])
+    assert info["architecture"] == "decoder-only" and info["preset"] == "lm5" and info["adapters"] is None
+    ck = from_bytes(data)
+    assert ck.tokenizer.special_tokens == ["<|user|>", "<|end|>"]
+    assert ck.tokenizer.encode("to<|end|>") == tok.encode("to<|end|>") and ck.tokenizer.vocab_size == tok.vocab_size
+
+
+def test_adapters_round_trip_with_the_fingerprint_of_their_base():
+    from llmviz.checkpoint import AdapterSpec, weights_sha256
+
+    torch.manual_seed(0)
+    model = LanguageModel(cfg())
+    base = weights_sha256(model)
+    assert base == weights_sha256(model.state_dict()) and len(base) == 64
+    torch.manual_seed(1)
+    assert weights_sha256(LanguageModel(cfg())) != base  # other weights, another fingerprint
+    spec = AdapterSpec(rank=4, alpha=8.0, targets=("query", "value"), base_sha256=base)
+    weights = {"blocks.0.attn.query.A": torch.randn(4, 32), "blocks.0.attn.query.B": torch.zeros(32, 4)}
+    ck = from_bytes(to_bytes(model, CharTokenizer().train(TEXT), tcfg(), adapters=spec, adapter_weights=weights))
+    assert ck.adapters == spec
+    assert set(ck.adapter_weights) == set(weights)
+    assert all(torch.equal(ck.adapter_weights[k], v) for k, v in weights.items())
+    assert weights_sha256(ck.model) == base
+
+
+def test_a_header_promising_a_huge_model_is_refused_before_anything_is_allocated():
+    import resource
+
+    from safetensors.torch import load, save
+
+    good = to_bytes(LanguageModel(cfg()), CharTokenizer().train(TEXT), tcfg())
+    tensors = load(good)
+    (n,) = struct.unpack("<Q", good[:8])
+    meta = json.loads(good[8:8 + n])["__metadata__"]
+    info = json.loads(meta["llmviz"])
+    info["model_config"].update(n_embd=8192, n_layer=6, block_size=4_000_000)  # about 150 GB if it were built
+    meta["llmviz"] = json.dumps(info)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(CheckpointError, match="do not match"):
+        from_bytes(save(tensors, metadata=meta))
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 100
+
+
+def test_an_unknown_architecture_or_version_is_named():
+    from safetensors.torch import load, save
+
+    good = to_bytes(LanguageModel(cfg()), CharTokenizer().train(TEXT), tcfg())
+    (n,) = struct.unpack("<Q", good[:8])
+    meta = json.loads(good[8:8 + n])["__metadata__"]
+    info = json.loads(meta["llmviz"])
+    info["architecture"] = "mixture-of-experts"
+    with pytest.raises(CheckpointError, match="'mixture-of-experts' model"):
+        from_bytes(save(load(good), metadata={**meta, "llmviz": json.dumps(info)}))
+    with pytest.raises(CheckpointError, match="version '7'"):
+        from_bytes(save(load(good), metadata={**meta, "version": "7"}))
