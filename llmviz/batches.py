@@ -93,3 +93,20 @@ class TextBatches:
 
     def prompt(self) -> list[int]:
         return self.data["val"][:1].tolist()  # the first validation token
+
+
+class WithReference:
+    """A batch source plus one more split that is measured but never trained on, e.g. the ORIGINAL text
+    while a model is fine-tuned on a new one: its loss going up is forgetting, made visible."""
+
+    def __init__(self, batches: BatchSource, name: str, reference: TextBatches):
+        self.inner, self.name, self.reference = batches, name, reference
+        self.splits = (*batches.splits, name)
+
+    def batch(self, split: str, batch_size: int, generator: torch.Generator | None = None) -> Batch:
+        if split == self.name:
+            return self.reference.batch("val", batch_size, generator)
+        return self.inner.batch(split, batch_size, generator)
+
+    def prompt(self) -> list[int]:
+        return self.inner.prompt()

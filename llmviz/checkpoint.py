@@ -6,7 +6,8 @@ The file is a standard safetensors file (readable by any safetensors tool). Form
 - tensors `optim.<parameter name>.<key>`: AdamW's running averages per parameter, so training resumes
   exactly (kept by name, so they find their parameter whatever is trained or frozen);
 - tensors `rng.<stream>`: the random generators' states;
-- tensors `adapter.<name>`: low-rank adapter weights, when the file holds adapters;
+- a model with LoRA adapters (llmviz.lora) keeps them among its `model.*` tensors; an adapter-only
+  file (`adapter_to_bytes`) holds just `adapter.<name>` tensors and loads onto its base model alone;
 - header metadata `format` = "llmviz-checkpoint", `version` = "2", and `llmviz`: one JSON document with
   the architecture ("decoder-only"), the model configuration, the tokenizer with its special tokens,
   the training configuration, the history rows, the best validation loss, the number of steps
@@ -68,15 +69,17 @@ class Checkpoint:
     rng_state: dict | None = None  # {"batches", "torch"}: random generator states, so resuming is seamless
     preset: str = ""  # the tutorial model it is a version of, or ""
     architecture: str = "decoder-only"
-    adapters: AdapterSpec | None = None
-    adapter_weights: dict = field(default_factory=dict)  # name -> tensor
+    adapters: AdapterSpec | None = None  # the model carries these adapters (llmviz.lora)
     version: int = VERSION  # the format version the file was written in
     extra: dict = field(default_factory=dict)  # anything else that was saved (e.g. a corpus name)
 
 
 def weights_sha256(model_or_state: torch.nn.Module | dict) -> str:
-    """A fingerprint of a model's weights (names, dtypes, shapes and values), to tie adapters to their base."""
-    state = model_or_state.state_dict() if isinstance(model_or_state, torch.nn.Module) else model_or_state
+    """A fingerprint of a model's base weights (names, dtypes, shapes and values; adapters left out), to
+    tie adapters to the exact base they were trained on."""
+    from llmviz import lora
+
+    state = lora.base_state(model_or_state) if isinstance(model_or_state, torch.nn.Module) else model_or_state
     h = hashlib.sha256()
     for name in sorted(state):
         t = state[name].detach().cpu().contiguous()
@@ -85,18 +88,22 @@ def weights_sha256(model_or_state: torch.nn.Module | dict) -> str:
     return h.hexdigest()
 
 
+def _spec_json(spec: AdapterSpec | None) -> dict | None:
+    return {**asdict(spec), "targets": list(spec.targets)} if spec else None
+
+
 def to_bytes(model: LanguageModel, tokenizer: Tokenizer, train_cfg: TrainConfig, history=(), *,
              optimizer_state: dict | None = None, step: int | None = None, rng_state: dict | None = None,
-             preset: str = "", adapters: AdapterSpec | None = None, adapter_weights: dict | None = None,
-             extra: dict | None = None) -> bytes:
+             preset: str = "", extra: dict | None = None) -> bytes:
     """The checkpoint as bytes (for a download button, or to write to disk)."""
     from safetensors.torch import save
 
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    from llmviz import lora
+
+    state = {**lora.base_state(model), **lora.adapter_state(model)}  # refuses merged adapters
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in state.items()}
     for k, v in (rng_state or {}).items():
         tensors[f"rng.{k}"] = v.detach().cpu().contiguous()
-    for k, v in (adapter_weights or {}).items():
-        tensors[f"adapter.{k}"] = v.detach().cpu().contiguous()
     scalars = {}
     for name, state in (optimizer_state or {}).items():
         for k, v in state.items():
@@ -116,7 +123,7 @@ def to_bytes(model: LanguageModel, tokenizer: Tokenizer, train_cfg: TrainConfig,
         "step": step if step is not None else (history[-1]["step"] if history else 0),
         "optimizer": {"scalars": scalars} if optimizer_state else None,
         "preset": preset,
-        "adapters": {**asdict(adapters), "targets": list(adapters.targets)} if adapters else None,
+        "adapters": _spec_json(model.adapters),
         "extra": extra or {},
     }
     return save(tensors, metadata={"format": FORMAT, "version": str(VERSION), "llmviz": json.dumps(meta)})
@@ -152,11 +159,19 @@ def _version(meta: dict) -> int:
     return version
 
 
-def _build_model(cfg: ModelConfig, weights: dict) -> LanguageModel:
+def _build_model(cfg: ModelConfig, weights: dict, adapters: AdapterSpec | None = None) -> LanguageModel:
     """The model laid out without memory, then given the file's tensors: nothing is allocated for a
     shape the file does not actually hold."""
+    from llmviz import lora
+
     with torch.device("meta"):
         model = LanguageModel(cfg)
+        if adapters is not None:
+            try:
+                lora.apply_lora(model, adapters.rank, adapters.alpha, adapters.targets)
+            except LearnerError as e:
+                raise CheckpointError(f"this checkpoint's adapters do not fit its model: {e}") from None
+            model.adapters = adapters
     try:
         model.load_state_dict(weights, strict=True, assign=True)
     except RuntimeError as e:
@@ -227,16 +242,79 @@ def from_bytes(data: bytes) -> Checkpoint:
     except (SafetensorError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"the weights in this checkpoint cannot be read ({e}); the file may be truncated.") from None
 
-    model = _build_model(model_cfg, {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    if info.get("weights") == "adapters-only":
+        raise CheckpointError("this file holds LoRA adapters only, not a whole model: load it onto the base model "
+                              "it was trained on (llmviz.checkpoint.load_adapter).")
+    model = _build_model(model_cfg, {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")},
+                         adapters)
     rng_state = {k[len("rng."):]: v for k, v in tensors.items() if k.startswith("rng.")} or None
-    adapter_weights = {k[len("adapter."):]: v for k, v in tensors.items() if k.startswith("adapter.")}
     best = info.get("best_val_loss")
     extra = info.get("extra") or {}
     preset = info.get("preset", extra.get("preset", "")) or ""
     return Checkpoint(model, tokenizer, model_cfg, train_cfg, history,
                       float(best) if best is not None else float("nan"), int(info.get("step", 0)),
                       _optimizer_state(info, tensors, version, model), rng_state, preset, architecture,
-                      adapters, adapter_weights, version, extra)
+                      adapters, version, extra)
+
+
+def adapter_to_bytes(model: LanguageModel, tokenizer: Tokenizer, train_cfg: TrainConfig, history=(), *,
+                     preset: str = "", extra: dict | None = None) -> bytes:
+    """Only the LoRA adapters (and what is needed to check they meet their base): a tiny file."""
+    from safetensors.torch import save
+
+    from llmviz import lora
+
+    if model.adapters is None:
+        raise CheckpointError("this model has no adapters to save")
+    tensors = {f"adapter.{k}": v.detach().cpu().contiguous() for k, v in lora.adapter_state(model).items()}
+    meta = {"architecture": "decoder-only", "weights": "adapters-only", "model_config": model.config.to_dict(),
+            "tokenizer": tokenizer.to_dict(), "train_config": train_cfg.to_dict(),
+            "history": [r._asdict() for r in history], "preset": preset, "adapters": _spec_json(model.adapters),
+            "extra": extra or {}}
+    return save(tensors, metadata={"format": FORMAT, "version": str(VERSION), "llmviz": json.dumps(meta)})
+
+
+def load_adapter(data: bytes, base: Checkpoint) -> Checkpoint:
+    """Put an adapter-only file's adapters on the base model it was trained on (in place) and return the
+    base checkpoint with them. Another base (other weights, shape or tokenizer) is refused."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_tensors
+
+    from llmviz import lora
+
+    meta = _header(data).get("__metadata__") or {}
+    _version(meta)
+    try:
+        info = json.loads(meta["llmviz"])
+        a = info["adapters"]
+        spec = AdapterSpec(int(a["rank"]), float(a["alpha"]), tuple(a["targets"]), str(a["base_sha256"]))
+        model_cfg = ModelConfig.from_dict(info["model_config"])
+        tokenizer = info["tokenizer"]
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"this is not an adapter file ({type(e).__name__}: {e}).") from None
+    if info.get("weights") != "adapters-only":
+        raise CheckpointError("this file is a whole model, not adapters: load it with llmviz.checkpoint.load.")
+    if base.model.adapters is not None:
+        raise CheckpointError("this base model already carries adapters")
+    found = weights_sha256(base.model)
+    if model_cfg != base.model_config or tokenizer != base.tokenizer.to_dict() or found != spec.base_sha256:
+        raise CheckpointError(f"these adapters were trained on another base model (weights sha256 "
+                              f"{spec.base_sha256[:12]}…, this base has {found[:12]}…): adapters only make sense on "
+                              f"the exact weights they were trained against. Load the base they came from.")
+    try:
+        tensors = {k[len("adapter."):]: v for k, v in load_tensors(bytes(data)).items()}
+    except (SafetensorError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"the adapter weights cannot be read ({e}).") from None
+    with torch.device("meta"):  # the adapters' expected names and shapes, before the base is touched
+        probe = LanguageModel(model_cfg)
+        lora.apply_lora(probe, spec.rank, spec.alpha, spec.targets)
+    expected = {k: tuple(v.shape) for k, v in lora.adapter_state(probe).items()}
+    if expected != {k: tuple(v.shape) for k, v in tensors.items()}:
+        raise CheckpointError("the adapter tensors do not match their description in the file")
+    lora.apply_lora(base.model, spec.rank, spec.alpha, spec.targets)
+    base.model.load_state_dict(tensors, strict=False)
+    base.model.adapters = base.adapters = spec
+    return base
 
 
 def save(path: str | Path, model, tokenizer, train_cfg, history=(), **kwargs) -> Path:

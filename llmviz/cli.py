@@ -20,6 +20,7 @@ import resource
 import sys
 import time
 from dataclasses import fields, replace
+from pathlib import Path
 
 from llmviz.errors import LearnerError
 from llmviz.model import ModelConfig
@@ -86,7 +87,30 @@ def build_parser() -> argparse.ArgumentParser:
     ge.add_argument("--top-k", type=int, default=None)
     ge.add_argument("--top-p", type=float, default=None)
     ge.add_argument("--seed", type=int, default=None)
+    _finetune_parser(sub)
     return ap
+
+
+def _finetune_parser(sub) -> None:
+    from llmviz.finetune import METHODS
+
+    ft = sub.add_parser("finetune", help="fine-tune a checkpoint on a domain text: full, frozen body or LoRA")
+    ft.add_argument("--base", required=True,
+                    help="a checkpoint, or 'pretrained' for the app's pre-trained Shakespeare base (made once, cached)")
+    ft.add_argument("--corpus", default="python-docs", help="the domain text (a corpus name or a file)")
+    ft.add_argument("--original-corpus", help="the text the base learned, to measure forgetting "
+                                              "(default: the corpus its checkpoint names)")
+    ft.add_argument("--method", choices=list(METHODS), default="lora")
+    ft.add_argument("--rank", type=int, default=4, help="LoRA's rank r")
+    ft.add_argument("--alpha", type=float, default=8.0, help="LoRA's alpha: ΔW = B·A · alpha / r")
+    ft.add_argument("--targets", nargs="+", default=["query", "value"],
+                    help="the matrices LoRA adapts: query key value attn_out ffwd")
+    ft.add_argument("--drop-unknown", action="store_true",
+                    help="drop the characters of the domain text the base's tokenizer cannot spell")
+    ft.add_argument("--out", help="where to save: the adapters alone for LoRA, the whole model otherwise")
+    ft.add_argument("--json", action="store_true", help="print one final JSON line with the results")
+    ft.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_dataclass_flags(ft, TrainConfig)
 
 
 def _progress(snap, stream=sys.stderr) -> None:
@@ -214,10 +238,83 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def cmd_finetune(args) -> int:
+    from llmviz import checkpoint, finetune
+    from llmviz.corpora import get_corpus
+
+    try:
+        if args.base == "pretrained":
+            base = finetune.cached_base()
+            if base is None:
+                run = finetune.pretraining_run()
+                if not args.quiet:
+                    print("pre-training the base once (it is cached for next time)…", file=sys.stderr)
+                run.train(on_step=None if args.quiet else _progress)
+                base = checkpoint.load(finetune.save_base(run))
+                if not args.quiet:
+                    print(file=sys.stderr)
+        else:
+            base = checkpoint.load(args.base)
+        text = get_corpus(args.corpus).text
+        if args.drop_unknown:
+            text, kept = finetune.drop_unspellable(base.tokenizer, text)
+            if not args.quiet:
+                print(f"kept {kept:.1%} of the domain text (the characters the base can spell)", file=sys.stderr)
+        original = None
+        if args.original_corpus:
+            original = get_corpus(args.original_corpus).text
+        elif base.extra.get("corpus"):
+            try:  # the corpus the base's checkpoint names, if it is one this command knows
+                original = get_corpus(base.extra["corpus"]).text
+            except LearnerError:
+                if not args.quiet:
+                    print(f"(not measuring forgetting: no text named {base.extra['corpus']!r}; "
+                          f"give --original-corpus)", file=sys.stderr)
+        how = finetune.FineTuning(args.method, args.rank, args.alpha, tuple(args.targets))
+        tcfg = replace(finetune.default_config(base.train_config, args.method), **_overrides(args, TrainConfig))
+        run = finetune.start(base, text, tcfg, how, original)
+    except (LearnerError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        print(f"{finetune.METHODS[args.method]}: {run.n_trainable:,} of {run.n_params:,} parameters train "
+              f"({100 * run.n_trainable / run.n_params:.2f} %)", file=sys.stderr)
+    t0 = time.perf_counter()
+    try:
+        snap = run.train(on_step=None if args.quiet else _progress)
+    except LearnerError as e:
+        print(f"\nfine-tuning failed: {e}", file=sys.stderr)
+        return 1
+    seconds = time.perf_counter() - t0
+    if not args.quiet:
+        print(file=sys.stderr)
+    path, size = None, None
+    if args.out:
+        extra = {"corpus": args.corpus, "base": args.base, "method": args.method}
+        data = (checkpoint.adapter_to_bytes(run.model, run.tokenizer, run.train_cfg, run.history, extra=extra)
+                if args.method == "lora" else checkpoint.run_to_bytes(run, extra=extra))
+        path = Path(args.out)
+        path.write_bytes(data)
+        size = len(data)
+    last = snap.history[-1]
+    result = {"method": args.method, "trainable": run.n_trainable, "params": run.n_params,
+              "trainable_pct": round(100 * run.n_trainable / run.n_params, 3), "iterations": snap.step,
+              "val_loss_new": last.val_loss, "val_loss_original": (last.other or {}).get("original"),
+              "ms_per_iter": round(1000 * seconds / max(1, snap.step), 3), "bytes": size,
+              "file": str(path) if path else None}
+    if args.json:
+        print(json.dumps(result))
+    elif not args.quiet:
+        print(json.dumps(result, indent=1), file=sys.stderr)
+    return 0
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "presets":
         return cmd_presets()
+    if args.command == "finetune":
+        return cmd_finetune(args)
     if args.command == "train":
         return cmd_train(args)
     return cmd_generate(args)

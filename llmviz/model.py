@@ -166,6 +166,7 @@ class LanguageModel(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(cfg.n_embd) if cfg.layer_norm else nn.Identity()
         self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size)
+        self.adapters = None  # a llmviz.checkpoint.AdapterSpec once llmviz.lora.apply_lora put adapters on it
         if cfg.init_std > 0:
             self.apply(self._init_weights)
 
@@ -216,7 +217,10 @@ class LanguageModel(nn.Module):
         parts = {"token embedding": 0, "position embedding": 0, "attention": 0, "feed-forward": 0,
                  "layer norms": 0, "head": 0}
         for name, p in self.named_parameters():
-            if name.startswith("token_embedding"):
+            if ".lora_A." in name or ".lora_B." in name:
+                part = "adapters"  # LoRA's A and B (llmviz.lora), their own category
+                parts.setdefault(part, 0)
+            elif name.startswith("token_embedding"):
                 part = "token embedding"
             elif name.startswith("position_embedding"):
                 part = "position embedding"

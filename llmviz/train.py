@@ -22,7 +22,7 @@ from typing import Callable, NamedTuple
 import torch
 
 from llmviz import jobs
-from llmviz.batches import BatchSource, TextBatches, text_problems
+from llmviz.batches import BatchSource, TextBatches, WithReference, text_problems
 from llmviz.device import pick_device, threads_for
 from llmviz.errors import LearnerError
 from llmviz.loss import divergence_message, estimate_loss
@@ -92,6 +92,7 @@ class Record(NamedTuple):
     lr: float  # learning rate of the last step
     tokens_per_s: float  # training throughput since the previous row
     elapsed: float  # seconds since the start of this run
+    other: dict | None = None  # losses on further splits the batch source measures (e.g. {"original": 2.1})
 
 
 class TrainingError(LearnerError):
@@ -209,17 +210,20 @@ class TrainingRun:
 
     @classmethod
     def fine_tune(cls, checkpoint, train_cfg: TrainConfig, text: str,
-                  train_only: Callable[[str], bool] | None = None) -> "TrainingRun":
+                  train_only: Callable[[str], bool] | None = None, original: str | None = None) -> "TrainingRun":
         """Start from a checkpoint's weights with a fresh optimizer at step 0 on a new text. With
-        train_only(parameter name) -> bool, the other parameters are frozen (not optimised at all)."""
+        train_only(parameter name) -> bool, the other parameters are frozen (not optimised at all).
+        With the original text, its validation loss is measured too (Record.other["original"])."""
+        batches = cls._on_text(checkpoint, train_cfg, text)
+        if original is not None:
+            batches = WithReference(batches, "original", cls._on_text(checkpoint, train_cfg, original))
         model = checkpoint.model
         if train_only is not None:
             for name, p in model.named_parameters():
                 p.requires_grad_(bool(train_only(name)))
             if not any(p.requires_grad for p in model.parameters()):
                 raise TrainingError("nothing would train: every parameter is frozen")
-        return cls(model, checkpoint.tokenizer, cls._on_text(checkpoint, train_cfg, text), train_cfg,
-                   preset=checkpoint.preset)
+        return cls(model, checkpoint.tokenizer, batches, train_cfg, preset=checkpoint.preset)
 
     @classmethod
     def inspect(cls, checkpoint, why: str = "it has no text to train on") -> "TrainingRun":
@@ -350,7 +354,8 @@ class TrainingRun:
         cfg = self.train_cfg
         eval_gen = torch.Generator().manual_seed(cfg.seed + 1)  # every estimate uses the same batches
         losses = estimate_loss(self.model, self.batches, cfg.batch_size, cfg.eval_iters, eval_gen)
-        rec = Record(step, losses["train"], losses["val"], lr, tokens_per_s, elapsed)
+        other = {k: v for k, v in losses.items() if k not in ("train", "val")} or None
+        rec = Record(step, losses["train"], losses["val"], lr, tokens_per_s, elapsed, other)
         for value in (rec.train_loss, rec.val_loss):
             msg = divergence_message(value, step, lr, self.model_cfg.vocab_size)
             if msg:

@@ -8,6 +8,7 @@ import torch
 
 from llmviz import checkpoint
 from llmviz.checkpoint import CheckpointError, from_bytes, to_bytes
+from llmviz.errors import LearnerError
 from llmviz.model import LanguageModel, ModelConfig
 from llmviz.tokenizers import CharTokenizer
 from llmviz.train import TrainConfig, TrainingRun
@@ -175,22 +176,40 @@ def test_version_2_records_the_architecture_the_preset_and_special_tokens():
     assert ck.tokenizer.encode("to<|end|>") == tok.encode("to<|end|>") and ck.tokenizer.vocab_size == tok.vocab_size
 
 
-def test_adapters_round_trip_with_the_fingerprint_of_their_base():
-    from llmviz.checkpoint import AdapterSpec, weights_sha256
+def test_adapters_round_trip_whole_or_alone_and_only_onto_their_base():
+    from llmviz import lora
+    from llmviz.checkpoint import adapter_to_bytes, load_adapter, weights_sha256
 
+    tok = CharTokenizer().train(TEXT)
     torch.manual_seed(0)
     model = LanguageModel(cfg())
+    base_bytes = to_bytes(model, tok, tcfg())
     base = weights_sha256(model)
     assert base == weights_sha256(model.state_dict()) and len(base) == 64
+    lora.apply_lora(model, 4, 8.0, ["query", "value"])
+    assert model.adapters.base_sha256 == base == weights_sha256(model)  # adapters are not part of the base
+    for layer in lora.layers(model).values():
+        for b in layer.lora_B.values():
+            torch.nn.init.normal_(b)  # as if trained
+    idx = torch.randint(len(set(TEXT)), (2, 16))
+    expected = model(idx)[0]
+    whole = from_bytes(to_bytes(model, tok, tcfg()))
+    assert whole.adapters == model.adapters and torch.equal(whole.model(idx)[0], expected)
+    alone = adapter_to_bytes(model, tok, tcfg())
+    assert len(alone) < len(base_bytes) / 3
+    with pytest.raises(CheckpointError, match="adapters only"):
+        from_bytes(alone)
+    on_base = load_adapter(alone, from_bytes(base_bytes))
+    assert torch.equal(on_base.model(idx)[0], expected) and on_base.adapters == model.adapters
     torch.manual_seed(1)
-    assert weights_sha256(LanguageModel(cfg())) != base  # other weights, another fingerprint
-    spec = AdapterSpec(rank=4, alpha=8.0, targets=("query", "value"), base_sha256=base)
-    weights = {"blocks.0.attn.query.A": torch.randn(4, 32), "blocks.0.attn.query.B": torch.zeros(32, 4)}
-    ck = from_bytes(to_bytes(model, CharTokenizer().train(TEXT), tcfg(), adapters=spec, adapter_weights=weights))
-    assert ck.adapters == spec
-    assert set(ck.adapter_weights) == set(weights)
-    assert all(torch.equal(ck.adapter_weights[k], v) for k, v in weights.items())
-    assert weights_sha256(ck.model) == base
+    other = from_bytes(to_bytes(LanguageModel(cfg()), tok, tcfg()))
+    before = other.model(idx)[0]
+    with pytest.raises(CheckpointError, match="another base model"):
+        load_adapter(alone, other)
+    assert other.model.adapters is None and torch.equal(other.model(idx)[0], before)  # left as it was
+    lora.merge(model)
+    with pytest.raises(LearnerError, match="unmerge"):
+        to_bytes(model, tok, tcfg())
 
 
 def test_a_header_promising_a_huge_model_is_refused_before_anything_is_allocated():

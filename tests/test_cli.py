@@ -78,3 +78,29 @@ def test_python_dash_m_lists_the_presets():
                          cwd=Path(__file__).resolve().parents[1])
     assert out.returncode == 0
     assert "10,788,929" in out.stdout and out.stdout.index("lm1 ") < out.stdout.index("lm5")
+
+
+def test_finetune_with_lora_writes_the_adapters_alone_and_reports_both_losses(corpus, tmp_path, capsys):
+    base = tmp_path / "base.safetensors"
+    assert main(["train", "--preset", "lm5", "--corpus", corpus, "--iters", "10", "--out", str(base), "--quiet",
+                 *SMALL]) == 0
+    domain = tmp_path / "winter.txt"
+    domain.write_text(TEXT.upper().lower().replace("york", "rome") * 2, encoding="utf-8")
+    out = tmp_path / "adapters.safetensors"
+    capsys.readouterr()
+    assert main(["finetune", "--base", str(base), "--corpus", str(domain), "--original-corpus", corpus,
+                 "--method", "lora", "--rank", "2", "--targets", "query", "value", "--max-iters", "10",
+                 "--eval-interval", "5", "--eval-iters", "2", "--out", str(out), "--json", "--quiet"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["method"] == "lora" and res["iterations"] == 10 and 0 < res["trainable"] < res["params"]
+    assert res["val_loss_new"] > 0 and res["val_loss_original"] > 0
+    assert res["bytes"] == out.stat().st_size < base.stat().st_size / 3
+    with pytest.raises(checkpoint.CheckpointError, match="adapters only"):
+        checkpoint.load(out)
+    on_base = checkpoint.load_adapter(out.read_bytes(), checkpoint.load(base))
+    assert on_base.adapters.rank == 2 and on_base.adapters.targets == ("query", "value")
+    # a text with characters the base cannot spell: refused, with the characters named
+    odd = tmp_path / "odd.txt"
+    odd.write_text("{}[]<> " * 500, encoding="utf-8")
+    assert main(["finetune", "--base", str(base), "--corpus", str(odd), "--quiet"]) == 2
+    assert "cannot spell" in capsys.readouterr().err

@@ -1,0 +1,178 @@
+"""LoRA, low-rank adaptation (tutorial part 3): fine-tune a big matrix W by learning only a tiny update
+ΔW = B·A · alpha/r, where A is r × in and B is out × r with a very low rank r ("even r = 1").
+
+The base weight stays frozen. B starts at zero, so at step 0 the adapted model IS the base model; A
+starts random (kaiming-uniform, as Hugging Face `peft` does). Only A and B train: for a 384 × 384
+matrix and r = 4 that is 3,072 numbers instead of 147,456. Merging adds ΔW into W (no extra cost at
+inference); unmerging takes it out again.
+
+Adapters wrap layers of the one `LanguageModel`; there is no second model class. The query, key and
+value projections live in one fused matrix (`attn.qkv`), so an adapter on "query" updates only the
+query rows of it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from llmviz.errors import LearnerError
+
+# the matrices a learner can adapt: name -> what it is
+TARGETS = {
+    "query": "the query projection (what each position looks for)",
+    "key": "the key projection (what each position offers)",
+    "value": "the value projection (what each position passes on)",
+    "attn_out": "the attention output projection (mixing the heads)",
+    "ffwd": "the feed-forward layers",
+}
+
+
+class LoRALinear(nn.Linear):
+    """A linear layer y = x·Wᵀ + b plus, for each adapted part of its output rows, x·Aᵀ·Bᵀ · alpha/r.
+
+    It keeps the base layer's own weight and bias (same names, so the base weights keep their names
+    in a checkpoint); the adapters are `lora_A.<part>` and `lora_B.<part>`."""
+
+    def __init__(self, base: nn.Linear, rank: int, alpha: float, parts: dict[str, tuple[int, int]]):
+        nn.Module.__init__(self)
+        self.in_features, self.out_features = base.in_features, base.out_features
+        self.weight, self.bias = base.weight, base.bias
+        self.rank, self.alpha, self.scaling = rank, alpha, alpha / rank
+        self.parts = dict(parts)  # part name -> (first row, last row + 1) of the output it adapts
+        self.merged = False
+        dev = base.weight.device
+        self.lora_A = nn.ParameterDict({n: nn.Parameter(torch.empty(rank, self.in_features, device=dev))
+                                        for n in parts})
+        self.lora_B = nn.ParameterDict({n: nn.Parameter(torch.zeros(b - a, rank, device=dev))
+                                        for n, (a, b) in parts.items()})
+        for a in self.lora_A.values():
+            nn.init.kaiming_uniform_(a, a=math.sqrt(5))  # as peft (and nn.Linear) initialise
+
+    def delta(self) -> torch.Tensor:
+        """ΔW (out × in): B·A · alpha/r on the adapted rows, zero elsewhere."""
+        d = torch.zeros_like(self.weight)
+        for n, (a, b) in self.parts.items():
+            d[a:b] = self.lora_B[n] @ self.lora_A[n] * self.scaling
+        return d
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.linear(x, self.weight, self.bias)
+        if self.merged:
+            return y
+        pieces, at = [], 0
+        for n, (a, b) in sorted(self.parts.items(), key=lambda kv: kv[1]):
+            if a > at:
+                pieces.append(y.new_zeros(*y.shape[:-1], a - at))
+            pieces.append(F.linear(F.linear(x, self.lora_A[n]), self.lora_B[n]) * self.scaling)  # x·Aᵀ·Bᵀ
+            at = b
+        if at < self.out_features:
+            pieces.append(y.new_zeros(*y.shape[:-1], self.out_features - at))
+        return y + torch.cat(pieces, dim=-1)
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        if not self.merged:
+            self.weight += self.delta()
+            self.merged = True
+
+    @torch.no_grad()
+    def unmerge(self) -> None:
+        if self.merged:
+            self.weight -= self.delta()
+            self.merged = False
+
+
+def _sites(model, targets) -> list[tuple[nn.Module, str, dict[str, tuple[int, int]]]]:
+    """(parent module, attribute name, parts) for every linear layer the targets adapt."""
+    C = model.config.n_embd
+    sites = []
+    for block in model.blocks:
+        qkv = {t: (i * C, (i + 1) * C) for i, t in enumerate(("query", "key", "value")) if t in targets}
+        if qkv:
+            sites.append((block.attn, "qkv", qkv))
+        if "attn_out" in targets and block.attn.proj is not None:
+            sites.append((block.attn, "proj", {"attn_out": (0, C)}))
+        if "ffwd" in targets and block.ffwd is not None:
+            for i, layer in enumerate(block.ffwd.net):
+                if isinstance(layer, nn.Linear):
+                    sites.append((block.ffwd.net, str(i), {"ffwd": (0, layer.out_features)}))
+    return sites
+
+
+def problems(model, rank: int, targets) -> list[str]:
+    """Why these adapters cannot be put on this model, in plain words (empty when they can)."""
+    out = []
+    targets = list(targets)
+    if not targets:
+        out.append("tick at least one matrix to adapt (query, key, value, attention output, feed-forward).")
+    unknown = [t for t in targets if t not in TARGETS]
+    if unknown:
+        out.append(f"unknown target(s) {', '.join(unknown)}; choose from {', '.join(TARGETS)}.")
+    if rank < 1:
+        out.append(f"the rank r must be at least 1 (it is {rank}).")
+    if out:
+        return out
+    sites = _sites(model, targets)
+    if not sites:
+        out.append(f"this model has none of the matrices {', '.join(targets)} (LM1 has no output projection "
+                   f"or feed-forward layer).")
+    for parent, attr, parts in sites:
+        layer = getattr(parent, attr)
+        for a, b in parts.values():
+            if rank > min(b - a, layer.in_features):
+                out.append(f"r = {rank} is larger than the matrix it adapts ({b - a} × {layer.in_features}): a "
+                           f"rank cannot exceed the smaller side, and LoRA only pays off when r is much smaller.")
+                return out
+    return out
+
+
+def apply_lora(model, rank: int, alpha: float, targets) -> None:
+    """Freeze every weight of the model and put trainable adapters on the target matrices (in place).
+    model.adapters then describes them (with the fingerprint of the base weights they belong to)."""
+    from llmviz.checkpoint import AdapterSpec, weights_sha256
+
+    if getattr(model, "adapters", None) is not None:
+        raise LearnerError("this model already has adapters")
+    found = problems(model, rank, targets)
+    if found:
+        raise LearnerError(" ".join(found))
+    base = weights_sha256(model) if model.token_embedding.weight.device.type != "meta" else ""
+    model.requires_grad_(False)
+    for parent, attr, parts in _sites(model, targets):
+        setattr(parent, attr, LoRALinear(getattr(parent, attr), rank, alpha, parts))
+    model.adapters = AdapterSpec(rank, float(alpha), tuple(t for t in TARGETS if t in targets), base)
+
+
+def layers(model) -> dict[str, LoRALinear]:
+    """The adapted layers by name."""
+    return {n: m for n, m in model.named_modules() if isinstance(m, LoRALinear)}
+
+
+def is_adapter(name: str) -> bool:
+    return ".lora_A." in name or ".lora_B." in name
+
+
+def adapter_state(model) -> dict[str, torch.Tensor]:
+    """Only the adapters' tensors: what an adapter-only file keeps."""
+    return {k: v for k, v in model.state_dict().items() if is_adapter(k)}
+
+
+def base_state(model) -> dict[str, torch.Tensor]:
+    """The base weights (with the adapters not merged in)."""
+    if any(m.merged for m in layers(model).values()):
+        raise LearnerError("unmerge the adapters first: merged, the base weights include them")
+    return {k: v for k, v in model.state_dict().items() if not is_adapter(k)}
+
+
+def merge(model) -> None:
+    for m in layers(model).values():
+        m.merge()
+
+
+def unmerge(model) -> None:
+    for m in layers(model).values():
+        m.unmerge()
