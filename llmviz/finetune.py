@@ -174,3 +174,82 @@ def cached_base(how: Pretraining = Pretraining(), cache: Path | None = None):
         return checkpoint.load(path)
     except checkpoint.CheckpointError:
         return None
+
+
+def config_for(base: TrainConfig, method: str, steps: int, device: str = "auto") -> TrainConfig:
+    """default_config with the learner's number of steps, ten loss estimates along the way."""
+    from dataclasses import replace
+
+    return replace(default_config(base, method), max_iters=steps, eval_interval=max(10, steps // 10), device=device)
+
+
+def to_keep(run: TrainingRun) -> bytes:
+    """What must be kept to use the result: the adapters alone for LoRA, the whole model otherwise (weights,
+    tokenizer, settings; no optimizer state)."""
+    from llmviz import checkpoint
+
+    if run.model.adapters is not None:
+        return checkpoint.adapter_to_bytes(run.model, run.tokenizer, run.train_cfg, run.history, preset=run.preset)
+    return checkpoint.to_bytes(run.model, run.tokenizer, run.train_cfg, run.history, preset=run.preset)
+
+
+def compare(runs: dict[str, TrainingRun], sizes: bool = True) -> list[dict]:
+    """One row per fine-tuning run: what trains, how fast, how well on the new text, how much it forgot,
+    and (sizes=True) the bytes of what must be kept once it is done."""
+    rows = []
+    for method, run in runs.items():
+        hist = run.history
+        first, last = (hist[0], hist[-1]) if hist else (None, None)
+        block = run.model_cfg.block_size
+        speeds = [r.tokens_per_s for r in hist if r.tokens_per_s > 0]
+        ms = 1000 * run.train_cfg.batch_size * block / (sum(speeds) / len(speeds)) if speeds else None
+        def trend(start, now):
+            return f"{start:.3f} → {now:.3f}" if start is not None and now is not None else ""
+
+        size = len(to_keep(run)) if sizes and run.usable else None
+        rows.append({
+            "method": method, "trains": f"{100 * run.n_trainable / run.n_params:.2f} % ({run.n_trainable:,})",
+            "new text: loss": trend(first and first.val_loss, last and last.val_loss),
+            "original text: loss": trend((first.other or {}).get("original") if first else None,
+                                         (last.other or {}).get("original") if last else None),
+            "bytes to keep": f"{size:,}" if size else "", "ms per step": round(ms, 1) if ms else None,
+            "steps": run.step,
+        })
+    return rows
+
+
+def adapter_round_trip(run: TrainingRun, base, prompt_ids: list[int]) -> dict:
+    """Save a LoRA run's adapters alone, load them onto a copy of their base (the outputs must match the
+    run's) and onto another base of the same shape (refused): what the "LoRA, inside" page shows."""
+    import torch
+
+    from llmviz import checkpoint
+    from llmviz.model import LanguageModel
+
+    data = to_keep(run)
+    idx = torch.tensor([prompt_ids[-run.model_cfg.block_size:]])
+    same = copy.copy(base)
+    same.model = copy.deepcopy(base.model)
+    with torch.no_grad():
+        loaded = checkpoint.load_adapter(data, same).model
+        diff = float((loaded(idx)[0] - run.model(idx)[0]).abs().max())
+    other = copy.copy(base)
+    torch.manual_seed(base.train_config.seed + 1)
+    other.model = LanguageModel(base.model_config)  # the same shape, other weights
+    try:
+        checkpoint.load_adapter(data, other)
+        refused = ""
+    except checkpoint.CheckpointError as e:
+        refused = str(e)
+    return {"bytes": len(data), "same_base_max_diff": diff, "other_base_refused": refused}
+
+
+def inside_checks(run: TrainingRun, base, prompt_ids: list[int]) -> dict[str, float]:
+    """Merge vs adapters, unmerge again, and fresh adapters (B = 0) vs the base, as largest logit differences."""
+    import torch
+
+    idx = torch.tensor([prompt_ids[-run.model_cfg.block_size:]])
+    spec = run.model.adapters
+    out = lora.merge_check(run.model, idx)
+    out["identity"] = lora.identity_check(base.model, spec.rank, spec.alpha, spec.targets, idx)
+    return out

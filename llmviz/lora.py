@@ -75,14 +75,18 @@ class LoRALinear(nn.Linear):
 
     @torch.no_grad()
     def merge(self) -> None:
+        """W <- W + ΔW: one matrix again, no extra cost at inference."""
         if not self.merged:
+            self._before_merge = self.weight.detach().clone()  # W + ΔW - ΔW is not W to the last bit
             self.weight += self.delta()
             self.merged = True
 
     @torch.no_grad()
     def unmerge(self) -> None:
+        """The base weight back, exactly as it was."""
         if self.merged:
-            self.weight -= self.delta()
+            self.weight.copy_(self._before_merge)
+            del self._before_merge
             self.merged = False
 
 
@@ -176,3 +180,66 @@ def merge(model) -> None:
 def unmerge(model) -> None:
     for m in layers(model).values():
         m.unmerge()
+
+
+# --- looking inside (the "LoRA, inside" page) ------------------------------------------------------
+
+def sites(model) -> list[tuple[str, str]]:
+    """(layer name, part) of every adapted matrix, e.g. ("blocks.0.attn.qkv", "query")."""
+    return [(name, part) for name, layer in layers(model).items() for part in layer.parts]
+
+
+def lora_delta(model, layer: str, part: str) -> torch.Tensor:
+    """ΔW = B·A · alpha/r of one adapted matrix (its rows only), as the adapter stands now."""
+    m = layers(model)[layer]
+    return (m.lora_B[part] @ m.lora_A[part] * m.scaling).detach()
+
+
+def full_delta(base_model, tuned_model, layer: str, rows: tuple[int, int]) -> torch.Tensor:
+    """What full fine-tuning changed in the same matrix: W_tuned - W_base, on the same rows."""
+    a, b = rows
+    w0 = dict(base_model.named_parameters())[f"{layer}.weight"]
+    w1 = dict(tuned_model.named_parameters())[f"{layer}.weight"]
+    return (w1 - w0)[a:b].detach()
+
+
+def rows_of(model, layer: str, part: str) -> tuple[int, int]:
+    return layers(model)[layer].parts[part]
+
+
+def spectrum(delta: torch.Tensor) -> torch.Tensor:
+    """The singular values of a weight update, largest first: how many directions it really uses."""
+    return torch.linalg.svdvals(delta.float())
+
+
+def captured(singular_values: torch.Tensor, r: int) -> float:
+    """The share of an update's energy (sum of squared singular values) its best rank-r approximation keeps."""
+    s2 = singular_values.double().pow(2)
+    return float(s2[:r].sum() / s2.sum()) if float(s2.sum()) > 0 else 1.0
+
+
+@torch.no_grad()
+def merge_check(model, idx: torch.Tensor) -> dict[str, float]:
+    """Largest difference of the logits: merged vs with adapters, and unmerged again vs with adapters
+    (on a copy: the model itself is never touched)."""
+    import copy
+
+    model = copy.deepcopy(model)
+    adapted = model(idx)[0]
+    merge(model)
+    try:
+        merged = model(idx)[0]
+    finally:
+        unmerge(model)
+    again = model(idx)[0]
+    return {"merged": float((merged - adapted).abs().max()), "unmerged": float((again - adapted).abs().max())}
+
+
+@torch.no_grad()
+def identity_check(model, rank: int, alpha: float, targets, idx: torch.Tensor) -> float:
+    """Largest logit difference between a model and a copy of it with fresh adapters (B = 0): 0.0."""
+    import copy
+
+    adapted = copy.deepcopy(model)
+    apply_lora(adapted, rank, alpha, targets)
+    return float((adapted(idx)[0] - model(idx)[0]).abs().max())

@@ -32,6 +32,7 @@ class PageSpec(NamedTuple):
 HOME = "Start"
 PART1 = "Part 1 · From a dictionary to attention"
 PART2 = "Part 2 · Language models"
+PART3 = "Part 3 · From a language model to an assistant"
 
 PAGES: list[PageSpec] = [
     PageSpec(HOME, "pages/home.py", "Home", ":material/home:", "The map of the tutorial and of this app."),
@@ -69,6 +70,11 @@ PAGES: list[PageSpec] = [
              "Every run of the session overlaid and tabulated beside the tutorial's results; export as CSV."),
     PageSpec(PART2, "pages/deep_networks.py", "Training deep networks", ":material/layers:",
              "Depth 2 to 16 with residuals and layer norm on or off: gradients per layer, and dropout's gap."),
+    # Part 3
+    PageSpec(PART3, "pages/finetune.py", "Pre-training and fine-tuning", ":material/school:",
+             "Pre-train a base, then fine-tune it fully, with a frozen body and with LoRA: learning vs forgetting."),
+    PageSpec(PART3, "pages/lora.py", "LoRA, inside", ":material/compress:",
+             "ΔW = B·A beside full fine-tuning's update, its singular values, merge and unmerge, adapters alone."),
 ]
 
 

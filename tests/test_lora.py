@@ -96,10 +96,15 @@ def test_at_step_zero_the_adapted_model_is_the_base_model_and_merging_changes_no
             nn.init.normal_(b, std=0.1)
     adapted = model(x)[0]
     assert not torch.allclose(adapted, before)
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
     lora.merge(model)
     assert torch.allclose(model(x)[0], adapted, atol=1e-5)
     lora.unmerge(model)
-    assert torch.allclose(model(x)[0], adapted, atol=1e-5)
+    assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())  # W exactly, not W + ΔW - ΔW
+    assert torch.equal(model(x)[0], adapted)
+    checks = lora.merge_check(model, x)
+    assert checks["merged"] < 1e-5 and checks["unmerged"] == 0.0
+    assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())  # checked on a copy
     parts = model.param_breakdown()
     assert parts["adapters"] == sum(p.numel() for n, p in model.named_parameters() if lora.is_adapter(n))
     assert sum(parts.values()) == model.num_params()

@@ -1,0 +1,150 @@
+"""Pre-training and fine-tuning: a base model, then full fine-tuning, a frozen body and LoRA side by side."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from llmviz import checkpoint, corpora, finetune, generate, lora
+from llmviz.plots import finetune as P
+from pages import _runs, _training, _ui
+
+st.title("Pre-training and fine-tuning")
+st.markdown(
+    "Four words of Part 3. **Pre-training**: a model learns the language from a large general text. "
+    "**Instruct training**: it learns to answer requests (next page). **Fine-tuning**: it learns a domain, "
+    "starting from its pre-trained weights. **LoRA**: the same as fine-tuning, much cheaper: the weights stay "
+    "frozen and a tiny low-rank update ΔW = B·A is learned instead. Here you pre-train (or pick) a base, then "
+    "fine-tune it three ways on a new text and watch what each learns — and what each **forgets**."
+)
+
+BASE, RUNS, BUILTIN = "ft_base", "ft_runs", "The app's pre-trained base (Shakespeare)"
+
+
+def continuation(key, ck, prompt: str, n: int = 200) -> str:
+    """A seeded sample, computed once per model and prompt (reruns redraw it without generating again)."""
+    memo = st.session_state.setdefault("ft_samples", {})
+    if (key, prompt) not in memo:
+        memo[(key, prompt)] = generate.generate_text(ck.model, ck.tokenizer, prompt, n, temperature=0.8, seed=0)
+    return memo[(key, prompt)]
+
+# --- 1. the base model ------------------------------------------------------------------------------
+st.header("1 · A pre-trained base")
+session = _runs.usable()
+choice = st.radio("Base model", [BUILTIN, *session], key="ft_base_choice", horizontal=True,
+                  help="The app's base is the fast-cpu model trained once on the built-in plays (about a minute) "
+                       "and kept on disk, with a vocabulary that spells every printable character.")
+if choice == BUILTIN:
+    ck = finetune.cached_base()
+    if ck is None:
+        pre = _runs.get(st.session_state.get("ft_pretrain"))
+        if pre is not None and pre.state == "finished":
+            ck = checkpoint.load(finetune.save_base(pre))
+        else:
+            st.info("The base is not made yet on this machine: pre-train it once (about a minute on a laptop CPU; "
+                    "it is kept for every later visit).", icon=":material/info:")
+            if st.button("Pre-train it now", key="ft_pretrain_go", type="primary", icon=":material/play_arrow:",
+                         disabled=pre is not None and pre.running):
+                st.session_state["ft_pretrain"] = _runs.add(finetune.pretraining_run().start(), "pre-trained base")
+                st.rerun()
+            if pre is not None:
+                _training.watch([st.session_state["ft_pretrain"]], "ft_pre")
+    original = _ui.shakespeare_text(corpora.DEFAULT_PLAYS, corpora.DEFAULT_MAX_CHARS).text  # what it learned
+    label = BUILTIN
+else:
+    run = session[choice]
+    ck = checkpoint.from_bytes(checkpoint.run_to_bytes(run))  # a copy: the session's run is left alone
+    original, label = _ui.current_corpus().text, choice
+if ck is not None and st.session_state.get(f"{BASE}_label") != label:
+    st.session_state[BASE], st.session_state[f"{BASE}_label"] = ck, label
+base = st.session_state.get(BASE) if ck is not None else None
+
+if base is not None:
+    st.caption(f"Base: **{label}** · {base.model.num_params():,} parameters · {base.tokenizer.vocab_size} tokens · "
+               f"{base.step:,} steps of pre-training.")
+    st.markdown("**What pre-training gives**: it continues any prompt in the style of its text, whatever you ask.")
+    prompt = st.text_input("Ask it something", "Create a python function to generate the Fibonacci sequence\n",
+                           key="ft_ask")
+    missing = finetune.unspellable(base.tokenizer, prompt)
+    if missing:
+        st.warning(f"The base cannot spell {missing!r}: change the prompt.")
+    else:
+        st.code(prompt + continuation(label, base, prompt), language=None, wrap_lines=True)
+
+# --- 2. fine-tuning -------------------------------------------------------------------------------------
+st.header("2 · Fine-tune it on a new text, three ways")
+if base is None:
+    st.stop()
+domain_choice = st.radio("The new (domain) text", ["The Python reference (built-in)", "The sidebar's text"],
+                         key="ft_domain", horizontal=True)
+domain = _ui.python_docs_text() if domain_choice.startswith("The Python") else _ui.current_corpus()
+text = domain.text
+missing = finetune.unspellable(base.tokenizer, text)
+if missing:
+    kept, share = finetune.drop_unspellable(base.tokenizer, text)
+    st.warning(f"The base's tokenizer cannot spell {len(missing)} character(s) of '{domain.name}': {missing!r}. "
+               "Pick another text, or drop them.", icon=":material/block:")
+    if not st.checkbox(f"Drop those characters (keeps {share:.1%} of the text)", key="ft_drop"):
+        st.stop()
+    text = kept
+
+c = st.columns([3, 2])
+methods = c[0].multiselect("Methods", list(finetune.METHODS), default=list(finetune.METHODS), key="ft_methods",
+                           format_func=lambda m: {"full": "full", "frozen": "frozen body", "lora": "LoRA"}[m],
+                           help="\n".join(f"- {m}: {d}" for m, d in finetune.METHODS.items()))
+steps = c[1].slider("Steps", 50, 2000, 300, step=50, key="ft_steps")
+c = st.columns(2)
+rank = c[0].select_slider("LoRA rank r", [1, 2, 4, 8, 16, 32, 64], value=4, key="ft_rank")
+alpha = c[1].select_slider("LoRA alpha", [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0], value=8.0, key="ft_alpha",
+                           help="ΔW = B·A · alpha / r: alpha sets how loud the update is.")
+targets = st.multiselect("Matrices LoRA adapts", list(lora.TARGETS), default=["query", "value"], key="ft_targets",
+                         format_func=lambda t: f"{t}: {lora.TARGETS[t]}")
+problems = lora.problems(base.model, rank, targets) if "lora" in methods else []
+for p in problems:
+    st.warning(p, icon=":material/block:")
+
+names = st.session_state.get(RUNS, {})
+running = any(r is not None and r.running for r in map(_runs.get, names.values()))
+if st.button("Fine-tune", key="ft_go", type="primary", icon=":material/play_arrow:",
+             disabled=running or not methods or bool(problems)):
+    started = {}
+    for m in methods:
+        cfg = finetune.config_for(base.train_config, m, steps, _ui.current_device())
+        try:
+            run = finetune.start(base, text, cfg, finetune.FineTuning(m, rank, alpha, tuple(targets)), original)
+        except finetune.TrainingError as e:
+            st.error(f"{m}: {e}", icon=":material/error:")
+            break
+        started[m] = _runs.add(run.start(), f"fine-tuned · {m}")
+    st.session_state[RUNS] = started
+    st.session_state["ft_runs_base"] = base
+    st.rerun()
+
+if names:
+    _training.watch(list(names.values()), "ft_live")
+    runs = {m: _runs.get(n) for m, n in names.items() if _runs.get(n) is not None}
+
+    @st.fragment(run_every=1.0 if running else None)
+    def compare():
+        _ui.plot(P.forgetting({names[m]: r.history for m, r in runs.items()}), key="ft_forgetting")
+        rows = finetune.compare(runs, sizes=not running)  # sizes once every run is done
+        st.dataframe(rows, hide_index=True, key="ft_table")
+
+    compare()
+    done = {m: r for m, r in runs.items() if r.usable}
+    if done:
+        st.subheader("Samples from the same prompt, before and after")
+        cols = st.columns(len(done) + 1)
+        cols[0].caption("the base")
+        prompt = "def "
+        cols[0].code(prompt + continuation(label, base, prompt, 150), language=None, wrap_lines=True)
+        for col, (m, r) in zip(cols[1:], done.items()):
+            col.caption(names[m])
+            col.code(prompt + continuation((names[m], r.step), r, prompt, 150), language=None, wrap_lines=True)
+        for m, r in done.items():
+            data = finetune.to_keep(r)
+            st.download_button(f"Download what {m} fine-tuning must keep ({len(data):,} bytes)", data,
+                               file_name=f"llmviz-{m}.safetensors", key=f"ft_dl_{m}", icon=":material/download:",
+                               on_click="ignore")
+        st.page_link("pages/lora.py", label="Look inside LoRA: its ΔW beside full fine-tuning's", icon=":material/arrow_forward:")
+
+_ui.code_expander(finetune.start, finetune.trainable_filter, lora.LoRALinear)

@@ -1,0 +1,84 @@
+"""The Part 3 pages in AppTest: pre-train or pick a base, fine-tune three ways side by side, look inside LoRA."""
+
+import time
+
+import pytest
+
+from llmviz import corpora, finetune
+from llmviz.model import ModelConfig
+from llmviz.train import TrainConfig, TrainingRun
+from tests.conftest import open_page
+
+FT, LORA = "pages/finetune.py", "pages/lora.py"
+
+
+@pytest.fixture
+def empty_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture
+def cached_base(empty_cache):
+    """A tiny stand-in for the app's pre-trained base, cached where the page looks for it."""
+    text = corpora.shakespeare(corpora.DEFAULT_PLAYS, 20_000).text
+    tok = finetune.base_vocabulary(text, corpora.python_docs().text)
+    cfg = TrainConfig(max_iters=20, eval_interval=20, eval_iters=2, batch_size=8, learning_rate=3e-3, sample_tokens=0,
+                      threads=1)
+    run = TrainingRun.new(ModelConfig(vocab_size=0, block_size=16, n_embd=32, n_head=2, n_layer=2), cfg, text,
+                          tokenizer=tok, preset="fast-cpu")
+    run.train()
+    return finetune.save_base(run)
+
+
+def wait_for_runs(at, timeout=120):
+    names = at.session_state["ft_runs"]
+    deadline = time.time() + timeout
+    while time.time() < deadline and any(at.session_state["runs"][n].running for n in names.values()):
+        time.sleep(0.2)
+    at.run()
+    return names
+
+
+def test_without_a_cached_base_the_page_offers_to_pre_train_it(empty_cache):
+    at = open_page(FT)
+    assert not at.exception
+    assert at.button(key="ft_pretrain_go") and not at.button(key="ft_pretrain_go").disabled
+    assert any("not made yet" in i.value for i in at.info)
+
+
+def test_fine_tune_three_ways_then_look_inside_lora(cached_base):
+    at = open_page(FT)
+    assert not at.exception and not at.error
+    assert any("Base:" in c.value for c in at.caption)
+    assert any("Fibonacci" in c.value for c in at.code)  # what pre-training gives: a continuation
+    at.slider(key="ft_steps").set_value(50).run()
+    at.button(key="ft_go").click().run()
+    names = wait_for_runs(at)
+    assert set(names) == {"full", "frozen", "lora"}
+    runs = {m: at.session_state["runs"][n] for m, n in names.items()}
+    assert all(r.state == "finished" and r.step == 50 for r in runs.values())
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["method"]) == ["full", "frozen", "lora"]
+    pct = {m: float(t.split(" %")[0]) for m, t in zip(table["method"], table["trains"])}
+    assert pct["full"] == 100 and 0 < pct["lora"] < pct["frozen"] < 100
+    sizes = {m: int(b.replace(",", "")) for m, b in zip(table["method"], table["bytes to keep"])}
+    assert sizes["lora"] * 10 < sizes["full"]
+    assert all("→" in t for t in table["original text: loss"])
+    assert all(r.history[-1].other and "original" in r.history[-1].other for r in runs.values())
+
+    at.switch_page(LORA).run()
+    assert not at.exception and len(at.error) == 1  # the one error shown is the refusal below
+    assert at.selectbox(key="lora_site").options  # one entry per adapted matrix
+    metrics = {m.label: float(m.value) for m in at.metric}
+    assert metrics["fresh adapters (B = 0) vs base"] == 0.0
+    assert metrics["merged vs adapters"] < 1e-4 and metrics["unmerged again"] == 0.0  # unmerge restores W exactly
+    assert any("another base model" in e.value for e in at.error)  # the adapters refused on another base
+    assert any("singular values" in md.value for md in at.markdown)
+    assert any("largest difference 0.0e+00" in md.value for md in at.markdown)  # loaded onto its base: the same model
+
+
+def test_lora_page_without_runs_points_back(empty_cache):
+    at = open_page(LORA)
+    assert not at.exception and any("Fine-tune a base with LoRA" in i.value for i in at.info)
