@@ -92,7 +92,7 @@ class Record(NamedTuple):
     lr: float  # learning rate of the last step
     tokens_per_s: float  # training throughput since the previous row
     elapsed: float  # seconds since the start of this run
-    other: dict | None = None  # losses on further splits the batch source measures (e.g. {"original": 2.1})
+    other: dict | None = None  # further figures: other splits' losses ({"original": 2.1}), accuracies, ...
 
 
 class TrainingError(LearnerError):
@@ -135,7 +135,8 @@ class TrainingRun:
     """
 
     def __init__(self, model: LanguageModel, tokenizer: Tokenizer, batches: BatchSource | None,
-                 train_cfg: TrainConfig, *, resume: Resume | None = None, preset: str = "", inspect_only: str = ""):
+                 train_cfg: TrainConfig, *, resume: Resume | None = None, preset: str = "", inspect_only: str = "",
+                 measure: Callable[[LanguageModel], dict[str, float]] | None = None):
         resume = resume or Resume()
         problems = train_cfg.problems()
         if tokenizer.vocab_size > model.config.vocab_size:
@@ -150,6 +151,7 @@ class TrainingRun:
         self.tokenizer = tokenizer
         self.batches = batches
         self.preset = preset  # the tutorial model this run is a version of ("lm1" ... "fast-cpu"), or ""
+        self.measure = measure  # more figures at each evaluation (e.g. held-out accuracy), kept in Record.other
         self.inspect_only = inspect_only if batches is None else ""  # why it cannot train, in plain words
         self.device = pick_device(train_cfg.device)
         self.model = model.to(self.device)
@@ -354,7 +356,10 @@ class TrainingRun:
         cfg = self.train_cfg
         eval_gen = torch.Generator().manual_seed(cfg.seed + 1)  # every estimate uses the same batches
         losses = estimate_loss(self.model, self.batches, cfg.batch_size, cfg.eval_iters, eval_gen)
-        other = {k: v for k, v in losses.items() if k not in ("train", "val")} or None
+        other = {k: v for k, v in losses.items() if k not in ("train", "val")}
+        if self.measure is not None:
+            other.update(self.measure(self.model))
+        other = other or None
         rec = Record(step, losses["train"], losses["val"], lr, tokens_per_s, elapsed, other)
         for value in (rec.train_loss, rec.val_loss):
             msg = divergence_message(value, step, lr, self.model_cfg.vocab_size)

@@ -1,0 +1,291 @@
+"""Instruction tuning (tutorial part 3): from a model that continues documents to one that answers.
+
+A pre-trained model asked "Where does Ann live?" writes more Shakespeare. Instruction tuning trains it
+on conversations (llmviz.chat) where only the assistant's words are learned: the prompt's tokens are
+in the input but masked out of the loss (their targets are IGNORE). The data set is generated here,
+deterministically, as four tasks small enough for a character-level model to learn in minutes:
+
+    context  a fact, then a question whose answer is a span of it (what retrieval relies on, Part 4)
+    tool     3-digit arithmetic, which a tiny model cannot do: it writes calc(a+b), the program computes
+             it, and the model answers from the result (an agent, in miniature)
+    shout    a transformation of your text: the same words in capitals
+    style    "Speak as HAMLET.": a line in that speaker's format; only the format can be checked
+
+The held-out questions never appear in training: they pair names and places, things and colours, words
+and numbers in combinations the training set never shows.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+
+import torch
+
+from llmviz import chat
+from llmviz.batches import Batch
+from llmviz.chat import Message
+from llmviz.errors import LearnerError
+from llmviz.model import IGNORE, LanguageModel
+
+TASKS = {
+    "context": "answer from a sentence given in the prompt",
+    "tool": "call the calculator, then answer from its result",
+    "shout": "repeat the words in capitals",
+    "style": "answer in a character's voice (only the format is checked)",
+}
+CHECKABLE = ("context", "tool", "shout")
+
+NAMES = ("Ann", "Bob", "Cleo", "Dan", "Eve", "Finn", "Gus", "Hal", "Ida", "Jo", "Kay", "Lou", "Max", "Ned", "Oda",
+         "Pat", "Rae", "Sam", "Tom", "Una", "Vic", "Wes", "Zoe", "Ira")
+PLACES = ("Rome", "Paris", "Oslo", "Lima", "Cairo", "Delhi", "Tokyo", "Dover", "Bath", "York", "Kent", "Milan",
+          "Padua", "Verona", "Athens", "Sparta", "Troy", "Vienna", "Elsinore", "Venice")
+COLOURS = ("red", "blue", "green", "black", "white", "grey", "gold", "pink", "brown", "purple")
+THINGS = ("cup", "door", "hat", "ship", "book", "coat", "ring", "sword", "cloak", "crown", "boat", "chair")
+SPEAKERS = ("HAMLET", "ROMEO", "JULIET", "MACBETH", "KING LEAR", "HORATIO", "KENT", "BRUTUS")
+WORDS = ("to be or not to be that is the question whether tis nobler in the mind to suffer the slings and "
+         "arrows of outrageous fortune or to take arms against a sea of troubles and by opposing end them "
+         "good night sweet prince parting is such sweet sorrow what light through yonder window breaks "
+         "now is the winter of our discontent all the world is a stage friends romans countrymen lend me "
+         "your ears").split()
+
+
+@dataclass(frozen=True)
+class Example:
+    task: str
+    messages: tuple[Message, ...]  # the whole conversation, answers included
+    answer: str  # the assistant's final answer (what accuracy compares)
+
+    @property
+    def prompt(self) -> tuple[Message, ...]:
+        """The conversation up to the first assistant turn."""
+        return self.messages[:next(i for i, m in enumerate(self.messages) if m.role == "assistant")]
+
+
+def _held_pair(i: int, j: int) -> bool:
+    """A fixed fifth of all (i, j) combinations is kept for the held-out questions."""
+    return (i * 7 + j * 3) % 5 == 0
+
+
+def _pick_pair(rng: random.Random, a, b, held: bool):
+    while True:
+        i, j = rng.randrange(len(a)), rng.randrange(len(b))
+        if _held_pair(i, j) == held:
+            return a[i], b[j]
+
+
+def _context(rng: random.Random, held: bool) -> Example:
+    # every name, place, thing and colour appears in training; the held-out questions pair them anew,
+    # so only a model that reads the sentence can answer
+    if rng.random() < 0.5:
+        name, place = _pick_pair(rng, NAMES, PLACES, held)
+        q = f"{name} lives in {place}. Where does {name} live?"
+        return Example("context", (Message("user", q), Message("assistant", place)), place)
+    thing, colour = _pick_pair(rng, THINGS, COLOURS, held)
+    q = f"The {thing} is {colour}. What color is the {thing}?"
+    return Example("context", (Message("user", q), Message("assistant", colour)), colour)
+
+
+def _tool(rng: random.Random, held: bool) -> Example:
+    while True:
+        a, b = rng.randint(100, 999), rng.randint(100, 999)
+        if ((a * 7 + b) % 5 == 0) == held:  # a fixed fifth of the pairs never trains
+            break
+    op = rng.choice("+-")
+    call = f"calc({a}{op}{b})"
+    result = chat.calculator(call)
+    msgs = (Message("user", f"What is {a}{op}{b}?"), Message("assistant", call), Message("tool", result),
+            Message("assistant", result))
+    return Example("tool", msgs, result)
+
+
+def _shout(rng: random.Random, held: bool) -> Example:
+    # held out: word pairs that never start a training phrase
+    while True:
+        i, j = rng.randrange(len(WORDS)), rng.randrange(len(WORDS))
+        if _held_pair(i, j) == held:
+            break
+    text = " ".join([WORDS[i], WORDS[j]] + [rng.choice(WORDS) for _ in range(rng.randint(0, 1))])
+    return Example("shout", (Message("user", f"Shout: {text}"), Message("assistant", text.upper())), text.upper())
+
+
+def _style(rng: random.Random, held: bool, lines: dict[str, list[str]]) -> Example:
+    ask, who = _pick_pair(rng, ("Speak as", "Talk like", "Answer as"), SPEAKERS, held)
+    line = rng.choice(lines.get(who) or ["I know not what to say."])
+    answer = f"{who}:\n{line}"
+    return Example("style", (Message("user", f"{ask} {who}."), Message("assistant", answer)), answer)
+
+
+def speaker_lines(text: str, max_len: int = 28) -> dict[str, list[str]]:
+    """The short first lines of each speaker's speeches in a Shakespeare text ("NAME:\\nline")."""
+    out: dict[str, list[str]] = {}
+    for who, line in re.findall(r"^([A-Z][A-Z ]+):\n([^\n]+)$", text, re.M):
+        if len(line) <= max_len:
+            out.setdefault(who, []).append(line)
+    return out
+
+
+def make_examples(n_train: int = 20_000, n_held: int = 200, seed: int = 0, style_text: str = "") -> tuple[list, list]:
+    """(training, held-out) examples, the four tasks in equal shares; the same seed gives the same sets, and
+    no held-out question appears in training."""
+    lines = speaker_lines(style_text)
+    rng = random.Random(seed)
+    makers = (_context, _tool, _shout, lambda r, h: _style(r, h, lines))
+    train = [makers[i % 4](rng, False) for i in range(n_train)]
+    seen = {e.prompt for e in train}
+    held = []
+    while len(held) < n_held:
+        e = makers[len(held) % 4](rng, True)
+        if e.prompt not in seen:
+            held.append(e)
+    return train, held
+
+
+class InstructBatches:
+    """Conversations as (x, y) rows with the prompt masked out of y: a batch source for the one trainer."""
+
+    splits = ("train", "val")
+
+    def __init__(self, tokenizer, train: list[Example], held: list[Example], block_size: int, device: str = "cpu"):
+        self.tokenizer, self.block_size = tokenizer, block_size
+        self.data = {"train": self._rows(train), "val": self._rows(held)}
+        self.data = {k: (x.to(device), y.to(device)) for k, (x, y) in self.data.items()}
+        self.first_prompt = held[0].prompt
+
+    def _rows(self, examples: list[Example]) -> tuple[torch.Tensor, torch.Tensor]:
+        xs, ys = [], []
+        for e in examples:
+            pair = chat.training_pair(*chat.encode(self.tokenizer, e.messages), self.block_size)
+            if pair is None:
+                continue
+            x, y = pair
+            pad = self.block_size - len(x)  # right padding: a causal model never looks at it
+            xs.append(x + [0] * pad)
+            ys.append(y + [IGNORE] * pad)
+        if not xs:
+            raise LearnerError(f"no conversation fits in a context of {self.block_size} tokens")
+        return torch.tensor(xs), torch.tensor(ys)
+
+    def batch(self, split: str, batch_size: int, generator: torch.Generator | None = None) -> Batch:
+        x, y = self.data[split]
+        ix = torch.randint(len(x), (batch_size,), generator=generator)
+        return Batch({"idx": x[ix.to(x.device)]}, y[ix.to(y.device)])
+
+    def prompt(self) -> list[int]:
+        return chat.encode(self.tokenizer, self.first_prompt, generation_prompt=True)[0]
+
+
+# --- the model: the base's weights, a vocabulary grown by the chat tokens -----------------------------
+
+@torch.no_grad()
+def with_vocabulary(model: LanguageModel, vocab_size: int) -> LanguageModel:
+    """A copy of the model whose vocabulary has grown to vocab_size: the old tokens keep their rows; each
+    new token starts as the average of the old ones (an embedding and an output row that say "nothing
+    in particular"), and training gives it a meaning."""
+    import copy
+    from dataclasses import replace
+
+    old = model.config.vocab_size
+    if vocab_size < old:
+        raise LearnerError("a vocabulary can only grow")
+    grown = LanguageModel(replace(model.config, vocab_size=vocab_size)).to(model.token_embedding.weight.device)
+    state = copy.deepcopy(model.state_dict())
+    for name in ("token_embedding.weight", "lm_head.weight", "lm_head.bias"):
+        w = state[name]
+        state[name] = torch.cat([w, w.mean(0, keepdim=True).expand(vocab_size - old, *w.shape[1:])])
+    grown.load_state_dict(state)
+    return grown
+
+
+def prepare(base) -> tuple[LanguageModel, object]:
+    """The base checkpoint's model and tokenizer, with the chat's special tokens added."""
+    tok = chat.with_chat_tokens(base.tokenizer)
+    return with_vocabulary(base.model, tok.vocab_size), tok
+
+
+# --- using it ----------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def reply(model, tokenizer, messages, max_new_tokens: int = 40) -> str:
+    """The assistant's next turn, greedy, up to its end tag (the prompt is cut to the context if needed)."""
+    from llmviz.generate import generate_stream
+
+    ids, _ = chat.encode(tokenizer, messages, generation_prompt=True)
+    _, ids = chat.fit_context(ids, model.config.block_size, room=1)
+    end = tokenizer.special_id(chat.END)
+    out = []
+    for t in generate_stream(model, ids, max_new_tokens, temperature=0):
+        if t == end or t >= tokenizer.ordinary_vocab_size:
+            break
+        out.append(t)
+    return tokenizer.decode(out)
+
+
+def answer(model, tokenizer, prompt, use_tool: bool = True) -> tuple[str, list[Message]]:
+    """The final answer to a prompt, and the turns that led to it. When the model calls the calculator, the
+    program runs it (use_tool) or the model must write the tool's result itself (not use_tool)."""
+    turns = list(prompt)
+    first = reply(model, tokenizer, turns)
+    turns.append(Message("assistant", first))
+    if chat.parse_call(first) is None:
+        return first, turns[len(prompt):]
+    if use_tool:
+        turns.append(Message("tool", chat.calculator(first)))
+        turns.append(Message("assistant", reply(model, tokenizer, turns)))
+    else:  # the model guesses the tool's answer itself, then answers from its guess
+        ids, _ = chat.encode(tokenizer, turns)
+        ids.append(tokenizer.special_id("<|tool|>"))
+        guess = _continue(model, tokenizer, ids)
+        turns.append(Message("tool", guess))
+        turns.append(Message("assistant", reply(model, tokenizer, turns)))
+    return turns[-1].content, turns[len(prompt):]
+
+
+def _continue(model, tokenizer, ids: list[int], max_new_tokens: int = 12) -> str:
+    from llmviz.generate import generate_stream
+
+    _, ids = chat.fit_context(ids, model.config.block_size)
+    end, out = tokenizer.special_id(chat.END), []
+    for t in generate_stream(model, ids, max_new_tokens, temperature=0):
+        if t == end or t >= tokenizer.ordinary_vocab_size:
+            break
+        out.append(t)
+    return tokenizer.decode(out)
+
+
+def correct(example: Example, got: str) -> bool:
+    if example.task == "style":  # only the format: "SPEAKER:" on its own line, then a line
+        who = example.answer.split(":", 1)[0]
+        return got.startswith(f"{who}:\n") and len(got) > len(who) + 2
+    return got.strip() == example.answer
+
+
+def base_answer(model, tokenizer, prompt, max_new_tokens: int = 30) -> str:
+    """What a model without chat tokens writes after a plain transcript: up to the end of its line."""
+    from llmviz.generate import generate_stream
+
+    text = chat.transcript(prompt) + " "
+    try:
+        ids = tokenizer.encode(text)
+    except ValueError:
+        return ""
+    _, ids = chat.fit_context(ids, model.config.block_size)
+    out = tokenizer.decode(list(generate_stream(model, ids, max_new_tokens, temperature=0)))
+    return out.split("\n")[0]
+
+
+def accuracy(model, tokenizer, held: list[Example], per_task: int = 20, use_tool: bool = True) -> dict[str, float]:
+    """Share of held-out answers that are right, per task (instruct models: greedy, the tool run for them)."""
+    tuned = chat.has_chat_template(tokenizer)
+    out = {}
+    for task in TASKS:
+        cases = [e for e in held if e.task == task][:per_task]
+        if not cases:
+            continue
+        hits = 0
+        for e in cases:
+            got = answer(model, tokenizer, e.prompt, use_tool)[0] if tuned else base_answer(model, tokenizer, e.prompt)
+            hits += correct(e, got)
+        out[task] = hits / len(cases)
+    return out
