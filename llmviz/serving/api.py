@@ -163,7 +163,7 @@ def encode(tokenizer, text: str, param: str) -> list[int]:
     except ValueError as e:
         bad = unspellable(tokenizer, text)
         if bad:
-            raise APIError(400, f"the {param} has {len(bad)} character(s) this model's tokenizer cannot spell: "
+            raise APIError(400, f"the {param} uses {len(bad)} character(s) that this model's tokenizer cannot spell: "
                                 f"{', '.join(map(repr, bad[:20]))}{' ...' if len(bad) > 20 else ''}. It only knows "
                                 f"the {tokenizer.ordinary_vocab_size} tokens of the text it was trained on.",
                            param, "unspellable_characters") from None
@@ -444,7 +444,9 @@ def create_app(model, tokenizer, model_name: str = "llmviz", *, api_key: str | N
                         yield "data: [DONE]\n\n"
                 finally:
                     choices.cancel()
-                    record("/v1/completions", status, t0, n_prompt, completion, True, ",".join(finishes))
+                    gone = len(finishes) < len(choices.seqs) and status == 200  # the client left early
+                    record("/v1/completions", status, t0, n_prompt, sum(s.n_sampled for s in choices.seqs), True,
+                           ",".join(finishes) + (" (client disconnected)" if gone else ""))
 
             return StreamingResponse(events(), media_type="text/event-stream")
 
@@ -521,7 +523,9 @@ def create_app(model, tokenizer, model_name: str = "llmviz", *, api_key: str | N
                         yield "data: [DONE]\n\n"
                 finally:
                     choices.cancel()
-                    record("/v1/chat/completions", status, t0, len(ids), completion, True, ",".join(finishes))
+                    gone = len(finishes) < len(choices.seqs) and status == 200  # the client left early
+                    record("/v1/chat/completions", status, t0, len(ids), sum(s.n_sampled for s in choices.seqs), True,
+                           ",".join(finishes) + (" (client disconnected)" if gone else ""))
 
             return StreamingResponse(events(), media_type="text/event-stream")
 

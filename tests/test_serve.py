@@ -1,0 +1,315 @@
+"""The OpenAI-compatible server over the real protocol: uvicorn on a free 127.0.0.1 port, driven by the
+official `openai` client and by raw HTTP; dynamic batching checked against a one-request-at-a-time
+reference; every refusal with its status and message."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import openai
+import pytest
+import torch
+
+from llmviz import chat
+from llmviz.generate import sample_next
+from llmviz.model import LanguageModel, ModelConfig
+from llmviz.serving.engine import BatchEngine, SamplingParams
+from llmviz.serving.server import Server
+from llmviz.tokenizers import CharTokenizer
+from llmviz.train import TrainConfig, TrainingRun
+
+TEXT = ("ROMEO:\nBut soft, what light through yonder window breaks?\n"
+        "JULIET:\nO Romeo, Romeo, wherefore art thou Romeo?\n") * 40
+NAME = "tiny"
+
+
+@pytest.fixture(scope="module")
+def run():
+    torch.set_num_threads(1)
+    r = TrainingRun.new(ModelConfig(block_size=16, n_embd=16, n_head=2, n_layer=1),
+                        TrainConfig(max_iters=30, batch_size=8, eval_iters=2, eval_interval=30, sample_tokens=0,
+                                    learning_rate=3e-3), TEXT)
+    r.train()
+    return r
+
+
+@pytest.fixture(scope="module")
+def server(run):
+    s = Server(run.model, run.tokenizer, NAME).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=60)
+
+
+def reference(model, ids, n, seed, temperature=1.0, top_k=None, top_p=None) -> list[int]:
+    """Generation alone, step by step, as the engine defines it: the context cropped and right-padded to
+    block_size, the last real position's logits, one seeded generator per request."""
+    g = torch.Generator().manual_seed(seed)
+    T = model.config.block_size
+    ids, out = list(ids), []
+    with torch.no_grad():
+        for _ in range(n):
+            ctx = ids[-T:]
+            logits, _ = model(torch.tensor([ctx + [0] * (T - len(ctx))]))
+            tok = int(sample_next(logits[0, len(ctx) - 1].view(1, -1), temperature, top_k, top_p, g))
+            ids.append(tok)
+            out.append(tok)
+    return out
+
+
+# --- the happy paths, through the official client ---------------------------------------------------
+
+def test_models_lists_the_one_model(client):
+    models = client.models.list().data
+    assert [m.id for m in models] == [NAME]
+    assert isinstance(models[0].created, int) and models[0].owned_by == "llmviz"
+    assert client.models.retrieve(NAME).id == NAME
+
+
+def test_completion_is_the_seeded_reference_with_usage_in_model_tokens(client, run):
+    r = client.completions.create(model=NAME, prompt="ROMEO:", max_tokens=24, seed=7, temperature=0.9, top_p=0.95)
+    assert r.object == "text_completion" and r.id.startswith("cmpl-") and isinstance(r.created, int)
+    ids = run.tokenizer.encode("ROMEO:")
+    expected = run.tokenizer.decode(reference(run.model, ids, 24, 7, 0.9, None, 0.95))
+    assert r.choices[0].text == expected  # the prompt is not echoed
+    assert r.choices[0].finish_reason == "length"
+    assert (r.usage.prompt_tokens, r.usage.completion_tokens, r.usage.total_tokens) == (6, 24, 30)
+
+
+def test_seed_reproduces_and_n_choices_use_seed_plus_index(client):
+    a = client.completions.create(model=NAME, prompt="JULIET:", max_tokens=20, seed=3, n=3)
+    b = client.completions.create(model=NAME, prompt="JULIET:", max_tokens=20, seed=3, n=3)
+    assert [c.text for c in a.choices] == [c.text for c in b.choices]
+    assert [c.index for c in a.choices] == [0, 1, 2]
+    assert len({c.text for c in a.choices}) > 1
+    alone = client.completions.create(model=NAME, prompt="JULIET:", max_tokens=20, seed=4)
+    assert alone.choices[0].text == a.choices[1].text
+    assert a.usage.completion_tokens == 60 and a.usage.prompt_tokens == 7
+
+
+def test_prompt_list_and_token_ids(client, run):
+    r = client.completions.create(model=NAME, prompt=["ROMEO:", "JULIET:"], max_tokens=5, seed=1, n=2)
+    assert len(r.choices) == 4 and r.usage.prompt_tokens == 6 + 7
+    ids = run.tokenizer.encode("ROMEO:")
+    by_ids = client.completions.create(model=NAME, prompt=ids, max_tokens=5, seed=1)
+    assert by_ids.choices[0].text == r.choices[0].text
+
+
+def test_stop_cuts_before_the_stop_string(client):
+    full = client.completions.create(model=NAME, prompt="ROMEO:", max_tokens=40, seed=11).choices[0].text
+    stop = next(c for c in full[3:] if c.strip())  # a character the free text contains after a few tokens
+    cut = client.completions.create(model=NAME, prompt="ROMEO:", max_tokens=40, seed=11, stop=[stop, "@@"])
+    assert cut.choices[0].text == full[:full.index(stop)]
+    assert cut.choices[0].finish_reason == "stop"
+    assert cut.usage.completion_tokens == len(full[:full.index(stop)]) + 1  # the stop's token was generated
+
+
+def test_echo_and_logprobs_match_the_model(client, run):
+    r = client.completions.create(model=NAME, prompt="ROMEO:", max_tokens=5, seed=2, echo=True, logprobs=3)
+    c = r.choices[0]
+    assert c.text.startswith("ROMEO:") and len(c.text) == 11
+    lp = c.logprobs
+    assert "".join(lp.tokens) == c.text and lp.text_offset == list(range(11))
+    assert lp.token_logprobs[0] is None and lp.top_logprobs[0] is None
+    assert all(len(t) == 3 for t in lp.top_logprobs[1:])
+    # the model's own log-probabilities (before temperature), checked against a direct forward pass
+    ids = run.tokenizer.encode(c.text)
+    with torch.no_grad():
+        logp = torch.log_softmax(run.model(torch.tensor([ids]))[0][0], -1)
+    for j in range(1, 11):
+        assert lp.token_logprobs[j] == pytest.approx(float(logp[j - 1, ids[j]]), abs=1e-4)
+        best = max(lp.top_logprobs[j].values())
+        assert best == pytest.approx(float(logp[j - 1].max()), abs=1e-4)
+
+
+def test_streaming_gives_the_same_text_in_pieces(client):
+    whole = client.completions.create(model=NAME, prompt="ROMEO:", max_tokens=30, seed=5, stop=["\n\n"])
+    chunks = list(client.completions.create(model=NAME, prompt="ROMEO:", max_tokens=30, seed=5, stop=["\n\n"],
+                                            stream=True, stream_options={"include_usage": True}))
+    text = "".join(ch.choices[0].text for ch in chunks if ch.choices)
+    assert text == whole.choices[0].text
+    finishes = [ch.choices[0].finish_reason for ch in chunks if ch.choices]
+    assert finishes[-1] == whole.choices[0].finish_reason and set(finishes[:-1]) == {None}
+    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+    assert len([ch for ch in chunks if ch.choices]) > 3  # really streamed, not one chunk
+
+
+def test_raw_sse_ends_with_done(server):
+    body = {"model": NAME, "prompt": "ROMEO:", "max_tokens": 5, "stream": True}
+    with httpx.stream("POST", server.base_url + "/completions", json=body, timeout=30) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in r.iter_lines() if line]
+    assert all(line.startswith("data: ") for line in lines)
+    assert lines[-1] == "data: [DONE]"
+    assert all(isinstance(json.loads(line[6:])["created"], int) for line in lines[:-1])
+
+
+def test_chat_uses_a_plain_transcript_for_a_base_model(client, run):
+    messages = [{"role": "system", "content": "Be brief"}, {"role": "user", "content": "O Romeo"}]
+    r = client.chat.completions.create(model=NAME, messages=messages, max_tokens=20, seed=1)
+    assert r.object == "chat.completion" and r.id.startswith("chatcmpl-")
+    assert r.choices[0].message.role == "assistant"
+    prompt = chat.format_chat(messages, run.tokenizer).prompt
+    assert prompt == "system: Be brief\nuser: O Romeo\nassistant:"
+    assert r.usage.prompt_tokens == len(run.tokenizer.encode(prompt))
+    expected = run.tokenizer.decode(reference(run.model, run.tokenizer.encode(prompt), 20, 1))
+    text = r.choices[0].message.content
+    assert expected.startswith(text)  # the same tokens, cut at a "\nuser:" turn if the model began one
+    assert r.choices[0].finish_reason == ("length" if text == expected else "stop")
+    chunks = list(client.chat.completions.create(model=NAME, messages=messages, max_tokens=20, seed=1, stream=True))
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == text
+    assert chunks[-1].choices[0].finish_reason == r.choices[0].finish_reason
+
+
+def test_chat_logprobs_and_n(client):
+    r = client.chat.completions.create(model=NAME, messages=[{"role": "user", "content": "Romeo"}], max_tokens=6,
+                                       seed=9, n=2, logprobs=True, top_logprobs=2)
+    assert len(r.choices) == 2
+    content = r.choices[0].logprobs.content
+    assert "".join(t.token for t in content) == r.choices[0].message.content
+    assert all(len(t.top_logprobs) == 2 and t.bytes == list(t.token.encode()) for t in content)
+
+
+def test_chat_template_of_an_instruct_tokenizer():
+    tok = CharTokenizer(special_tokens=list(chat.TEMPLATE_TOKENS)).train("hello there, be kind\n")
+    fmt = chat.format_chat([{"role": "system", "content": "be kind"}, {"role": "user", "content": "hello"}], tok)
+    assert fmt.template and fmt.prompt == "<|system|>be kind<|end|>\n<|user|>hello<|end|>\n<|assistant|>"
+    assert fmt.stop_token_ids == (tok.special_id("<|end|>"),) and fmt.stop == ()
+    ids = tok.encode(fmt.prompt)
+    assert ids[0] == tok.special_id("<|system|>") and ids[-1] == tok.special_id("<|assistant|>")
+    whole = chat.format_chat([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}], tok,
+                             add_generation_prompt=False)
+    assert whole.prompt == "<|user|>hi<|end|>\n<|assistant|>hello<|end|>\n"
+
+
+def test_engine_stops_at_a_stop_token_without_writing_it():
+    tok = CharTokenizer(special_tokens=["<|end|>"]).train("abc")
+    torch.manual_seed(0)
+    model = LanguageModel(ModelConfig(vocab_size=tok.vocab_size, block_size=8, n_embd=8, n_head=2))
+    engine = BatchEngine(model, tok).start()
+    try:
+        greedy = reference(model, [0], 3, 0, temperature=0)
+        k = next((i for i, t in enumerate(greedy) if t != greedy[0]), 0)  # a token whose first use is at k
+        seq = engine.complete([0], SamplingParams(max_tokens=3, temperature=0, stop_token_ids=(greedy[k],)))
+        assert seq.finish_reason == "stop" and seq.generated == greedy[:k] and seq.n_sampled == k + 1
+        assert seq.text == tok.decode(greedy[:k])
+    finally:
+        engine.stop()
+
+
+# --- many clients at once ---------------------------------------------------------------------------
+
+def test_32_simultaneous_seeded_requests_equal_the_same_requests_one_at_a_time(client, server):
+    requests = [dict(prompt=p, max_tokens=12 + i % 5, seed=100 + i, temperature=0.7 + 0.1 * (i % 4),
+                     top_p=1.0 if i % 3 else 0.9)
+                for i, p in enumerate(["ROMEO:", "JULIET:", "O Romeo", "But soft"] * 8)]
+
+    def one(kw):
+        return client.completions.create(model=NAME, **kw).choices[0].text
+
+    alone = [one(kw) for kw in requests]
+    before = dict(server.engine.batch_sizes)
+    barrier = threading.Barrier(32)
+
+    def together(kw):
+        barrier.wait()
+        return one(kw)
+
+    with ThreadPoolExecutor(32) as pool:
+        concurrent = list(pool.map(together, requests))
+    assert concurrent == alone
+    grown = {b: n - before.get(b, 0) for b, n in server.engine.batch_sizes.items() if n > before.get(b, 0)}
+    assert max(grown) >= 4, f"the requests were not batched together: {grown}"
+
+
+def test_a_stalled_streaming_client_does_not_stall_the_others(client, server):
+    body = {"model": NAME, "prompt": "ROMEO:", "max_tokens": 2000, "stream": True}
+    with httpx.Client(timeout=30) as raw, raw.stream("POST", server.base_url + "/completions", json=body) as r:
+        next(r.iter_lines())  # started, and then never read again
+        t0 = time.perf_counter()
+        for _ in range(5):
+            client.completions.create(model=NAME, prompt="JULIET:", max_tokens=20)
+        assert time.perf_counter() - t0 < 10
+    # the abandoned stream is cancelled once its client is gone
+    deadline = time.monotonic() + 10
+    while server.engine.load != (0, 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.engine.load == (0, 0)
+
+
+# --- refusals: OpenAI's error shape, the right status, never a traceback ---------------------------------
+
+def test_errors_as_the_official_client_raises_them(client):
+    with pytest.raises(openai.NotFoundError) as e:
+        client.completions.create(model="gpt-4", prompt="hi")
+    assert e.value.body["code"] == "model_not_found" and "tiny" in e.value.body["message"]
+    with pytest.raises(openai.BadRequestError) as e:
+        client.completions.create(model=NAME, prompt="ROMEO: ¿qué? €", max_tokens=5)
+    msg = e.value.body["message"]
+    assert e.value.body["param"] == "prompt" and "'¿'" in msg and "'é'" in msg and "'€'" in msg
+    for kw, param in [(dict(max_tokens=0), "max_tokens"), (dict(max_tokens=10**6), "max_tokens"),
+                      (dict(temperature=5), "temperature"), (dict(n=100), "n"), (dict(logprobs=50), "logprobs"),
+                      (dict(top_p=0), "top_p"), (dict(stop=["a", "b", "c", "d", "e"]), "stop")]:
+        with pytest.raises(openai.BadRequestError) as e:
+            client.completions.create(model=NAME, prompt="ROMEO:", **kw)
+        assert e.value.status_code == 400 and e.value.body["param"] == param, kw
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model=NAME, messages=[{"role": "wizard", "content": "hi"}])
+    assert "wizard" in e.value.body["message"]
+
+
+@pytest.mark.parametrize("body, status, needle", [
+    (b"{not json", 400, "could not parse the JSON"),
+    (b"[1, 2]", 400, "could not parse the JSON"),
+    (b'{"prompt": "ROMEO:"}', 400, "Missing required parameter: 'model'"),
+    (b'{"model": "tiny", "prompt": "x", "max_tokens": "many"}', 400, "max_tokens"),
+    (b'{"model": "tiny", "prompt": []}', 400, "empty"),
+])
+def test_malformed_requests(server, body, status, needle):
+    r = httpx.post(server.base_url + "/completions", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == status
+    err = r.json()["error"]
+    assert needle in err["message"] and set(err) == {"message", "type", "param", "code"}
+    assert "Traceback" not in r.text
+
+
+def test_unknown_urls_and_huge_bodies_get_the_error_shape(server):
+    r = httpx.get(server.url + "/v1/engines")
+    assert r.status_code == 404 and "error" in r.json()
+    r = httpx.get(server.base_url + "/completions")
+    assert r.status_code == 405 and "error" in r.json()
+    r = httpx.post(server.base_url + "/completions", content=b"x" * (2 * 1024 * 1024),
+                   headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and "error" in r.json()
+
+
+def test_api_key_is_required_when_set(run):
+    s = Server(run.model, run.tokenizer, NAME, api_key="s3cret").start()
+    try:
+        good = openai.OpenAI(base_url=s.base_url, api_key="s3cret", max_retries=0)
+        assert good.models.list().data[0].id == NAME
+        with pytest.raises(openai.AuthenticationError) as e:
+            openai.OpenAI(base_url=s.base_url, api_key="wrong", max_retries=0).models.list()
+        assert e.value.body["code"] == "invalid_api_key"
+        r = httpx.post(s.base_url + "/completions", json={"model": NAME, "prompt": "x"})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "missing_api_key"
+    finally:
+        s.stop()
+    assert not s.running
+
+
+def test_the_request_log_counts_model_tokens(server):
+    entries = server.log.entries()
+    ok = [e for e in entries if e.status == 200 and e.endpoint == "/v1/completions"]
+    assert ok and all(e.completion_tokens > 0 and e.seconds >= 0 for e in ok)
+    assert any("client disconnected" in e.detail for e in ok)  # the stalled stream
+    assert any(e.status == 400 for e in entries) and any(e.status == 404 for e in entries)
