@@ -313,3 +313,32 @@ def test_the_request_log_counts_model_tokens(server):
     assert ok and all(e.completion_tokens > 0 and e.seconds >= 0 for e in ok)
     assert any("client disconnected" in e.detail for e in ok)  # the stalled stream
     assert any(e.status == 400 for e in entries) and any(e.status == 404 for e in entries)
+
+
+def test_the_serve_command(run, tmp_path):
+    import subprocess
+    import sys
+
+    from llmviz import checkpoint
+    from tests.browser import ROOT, free_port
+
+    path = checkpoint.save_run(tmp_path / "romeo.safetensors", run)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "llmviz", "serve", "--checkpoint", str(path), "--port", str(port),
+                             "--api-key", "k"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        c = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=0)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                models = c.models.list().data
+                break
+            except openai.APIConnectionError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+                time.sleep(0.2)
+        assert [m.id for m in models] == ["romeo"]
+        assert len(c.completions.create(model="romeo", prompt="ROMEO:", max_tokens=7).choices[0].text) == 7
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+    assert f"http://127.0.0.1:{port}/v1" in out and "Traceback" not in out
