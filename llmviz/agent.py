@@ -18,8 +18,8 @@ import operator
 import re
 from typing import NamedTuple
 
-from langchain_core.chat_history import InMemoryChatMessageHistory
 from langchain_core.language_models.fake import FakeListLLM
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder, PromptTemplate
 from langchain_core.tools import tool
@@ -76,21 +76,22 @@ CHAT = ChatPromptTemplate.from_messages([("system", "{system}"), MessagesPlaceho
 
 
 class Conversation:
-    """A chat with memory: each turn, the whole history goes back into the prompt."""
+    """A chat with memory: the history is a plain list of messages, and each turn all of it goes back
+    into the prompt."""
 
-    def __init__(self, chat_model, system: str = "You are a helpful assistant."):
+    def __init__(self, chat_model, system: str = "You are a helpful assistant.",
+                 history: list[BaseMessage] | None = None):
         self.chain = CHAT | chat_model | StrOutputParser()
-        self.history = InMemoryChatMessageHistory()
+        self.history: list[BaseMessage] = history if history is not None else []
         self.system = system
 
-    def prompt_for(self, text: str):
+    def prompt_for(self, text: str) -> list[BaseMessage]:
         """The messages the model receives for this turn (system, the history, the new input)."""
-        return CHAT.invoke({"system": self.system, "history": self.history.messages, "input": text}).to_messages()
+        return CHAT.invoke({"system": self.system, "history": self.history, "input": text}).to_messages()
 
     def say(self, text: str) -> str:
-        reply = self.chain.invoke({"system": self.system, "history": self.history.messages, "input": text})
-        self.history.add_user_message(text)
-        self.history.add_ai_message(reply)
+        reply = self.chain.invoke({"system": self.system, "history": self.history, "input": text})
+        self.history += [HumanMessage(text), AIMessage(reply)]
         return reply
 
 

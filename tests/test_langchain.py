@@ -68,7 +68,7 @@ def test_chat_memory_puts_the_history_back_into_the_prompt(run):
     assert [m.type for m in prompt] == ["system", "human", "ai", "human"]
     assert prompt[1].content == "O Romeo" and prompt[2].content == first
     talk.say("JULIET")
-    assert len(talk.history.messages) == 4
+    assert len(talk.history) == 4
 
 
 def test_calculator_is_arithmetic_only():

@@ -342,3 +342,25 @@ def test_the_serve_command(run, tmp_path):
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
     assert f"http://127.0.0.1:{port}/v1" in out and "Traceback" not in out
+
+
+def test_the_pages_snippets_work_as_shown(run, capfd):
+    import contextlib
+    import io
+    import subprocess
+
+    from llmviz.serving.server import snippets
+
+    s = Server(run.model, run.tokenizer, NAME, api_key="k").start()
+    try:
+        code = snippets(s.base_url, NAME, "k")
+        for command in code["curl"].split("\n\n"):
+            out = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30).stdout
+            assert json.loads(out)["usage"]["completion_tokens"] == 50, out
+        for name in ("openai", "langchain"):
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):
+                exec(compile(code[name], name, "exec"), {})
+            assert len(printed.getvalue()) > 20, name
+    finally:
+        s.stop()

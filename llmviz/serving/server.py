@@ -11,6 +11,7 @@ The server is bound to 127.0.0.1 unless told otherwise: a model on your laptop i
 from __future__ import annotations
 
 import copy
+import json
 import ipaddress
 import threading
 import time
@@ -102,3 +103,34 @@ def serve_forever(model, tokenizer, model_name: str, host: str = "127.0.0.1", po
 
     app = create_app(model, tokenizer, model_name, api_key=api_key, **app_kwargs)
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=2)
+
+
+def snippets(base_url: str, model_name: str, api_key: str | None = None, prompt: str = "ROMEO:") -> dict[str, str]:
+    """Copy-paste code that talks to a running server: curl, the openai client, LangChain (langchain-openai)."""
+    key = api_key or "not-needed"
+    auth = f" \\\n  -H 'Authorization: Bearer {api_key}'" if api_key else ""
+    body = json.dumps({"model": model_name, "prompt": prompt, "max_tokens": 50, "temperature": 0.8})
+    chat_body = json.dumps({"model": model_name, "messages": [{"role": "user", "content": prompt}], "max_tokens": 50})
+    return {
+        "curl": f"curl -s {base_url}/completions \\\n  -H 'Content-Type: application/json'{auth} \\\n"
+                f"  -d '{body}'\n\n"
+                f"curl -s {base_url}/chat/completions \\\n  -H 'Content-Type: application/json'{auth} \\\n"
+                f"  -d '{chat_body}'",
+        "openai": f"""from openai import OpenAI
+
+client = OpenAI(base_url={base_url!r}, api_key={key!r})
+out = client.completions.create(model={model_name!r}, prompt={prompt!r}, max_tokens=50, temperature=0.8)
+print(out.choices[0].text)
+
+for chunk in client.completions.create(model={model_name!r}, prompt={prompt!r}, max_tokens=50, stream=True):
+    print(chunk.choices[0].text, end="", flush=True)
+""",
+        "langchain": f"""from langchain_core.prompts import PromptTemplate
+from langchain_core.output_parsers import StrOutputParser
+from langchain_openai import OpenAI
+
+llm = OpenAI(base_url={base_url!r}, api_key={key!r}, model={model_name!r}, max_tokens=50)
+chain = PromptTemplate.from_template("{{character}}:") | llm | StrOutputParser()
+print(chain.invoke({{"character": {prompt.rstrip(':')!r}}}))
+""",
+    }
