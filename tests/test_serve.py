@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from llmviz import chat
-from llmviz.generate import sample_next
+from llmviz.generate import filter_logits
 from llmviz.model import LanguageModel, ModelConfig
-from llmviz.serving.engine import BatchEngine, SamplingParams
+from llmviz.serving.engine import BatchEngine, SamplingParams, sample_rows
 from llmviz.serving.server import Server
 from llmviz.tokenizers import CharTokenizer
 from llmviz.train import TrainConfig, TrainingRun
@@ -59,10 +59,35 @@ def reference(model, ids, n, seed, temperature=1.0, top_k=None, top_p=None) -> l
         for _ in range(n):
             ctx = ids[-T:]
             logits, _ = model(torch.tensor([ctx + [0] * (T - len(ctx))]))
-            tok = int(sample_next(logits[0, len(ctx) - 1].view(1, -1), temperature, top_k, top_p, g))
+            params = SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p)
+            tok = sample_rows(logits[0, len(ctx) - 1].view(1, -1), [params], [g])[0]
             ids.append(tok)
             out.append(tok)
     return out
+
+
+def test_batched_sampling_draws_from_the_filtered_distribution_of_each_row():
+    # rows with different settings in one batch; each row's frequencies match generate.filter_logits' softmax
+    torch.manual_seed(0)
+    logits = torch.randn(4, 12) * 2
+    settings = [dict(temperature=1.0), dict(temperature=0.5, top_k=3), dict(temperature=1.3, top_p=0.8),
+                dict(temperature=0.0)]
+    params = [SamplingParams(**kw) for kw in settings]
+    gens = [torch.Generator().manual_seed(i) for i in range(4)]
+    counts = torch.zeros(4, 12)
+    n = 6000
+    for _ in range(n):
+        for i, tok in enumerate(sample_rows(logits, params, gens)):
+            counts[i, tok] += 1
+    for i, kw in enumerate(settings[:3]):
+        expected = torch.softmax(filter_logits(logits[i], kw.get("temperature"), kw.get("top_k"), kw.get("top_p")), -1)
+        assert torch.all(counts[i][expected == 0] == 0)  # filtered tokens are never drawn
+        assert (counts[i] / n - expected).abs().max() < 0.025
+    assert counts[3, logits[3].argmax()] == n  # temperature 0: always the most likely token
+    # a row's draw depends only on its own generator, not on the rows beside it
+    alone = sample_rows(logits[1:2], params[1:2], [torch.Generator().manual_seed(7)])
+    together = sample_rows(logits, params, [torch.Generator().manual_seed(k) for k in (5, 7, 9, 11)])
+    assert alone[0] == together[1]
 
 
 # --- the happy paths, through the official client ---------------------------------------------------

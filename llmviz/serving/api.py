@@ -315,8 +315,7 @@ def create_app(model, tokenizer, model_name: str = "llmviz", *, api_key: str | N
     # errors, all in OpenAI's shape
     @app.exception_handler(APIError)
     async def on_api_error(request: Request, e: APIError):
-        record(request.url.path, e.status, request.state.t0 if hasattr(request.state, "t0") else time.perf_counter(),
-               detail=e.message)
+        record(request.url.path, e.status, request.scope.get("t0", time.perf_counter()), detail=e.message)
         return _error_response(e)
 
     @app.exception_handler(RequestValidationError)
@@ -347,13 +346,7 @@ def create_app(model, tokenizer, model_name: str = "llmviz", *, api_key: str | N
         return _error_response(APIError(500, "The server had an error while processing your request.", None, None,
                                         "server_error"))
 
-    @app.middleware("http")
-    async def size_limit(request: Request, call_next):
-        request.state.t0 = time.perf_counter()
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY:
-            return _error_response(APIError(413, f"The request body is larger than {MAX_BODY // 1024} KiB."))
-        return await call_next(request)
+    app.add_middleware(_BodyLimit)
 
     def authorised(request: Request) -> None:
         if api_key is None:
@@ -391,7 +384,7 @@ def create_app(model, tokenizer, model_name: str = "llmviz", *, api_key: str | N
 
     @app.post("/v1/completions", dependencies=[Depends(authorised)])
     async def completions(req: CompletionRequest, request: Request):
-        t0 = request.state.t0
+        t0 = request.scope["t0"]
         check_model(req.model)
         _in(req.logprobs, 0, MAX_LOGPROBS, "logprobs")
         params = sampling(req, req.max_tokens, 16, limits, req.logprobs, bool(req.echo))
@@ -471,11 +464,11 @@ def create_app(model, tokenizer, model_name: str = "llmviz", *, api_key: str | N
             result.append({"text": prefix(i) + text, "index": i, "logprobs": lp, "finish_reason": seq.finish_reason})
         completion = sum(s.n_sampled for s in choices.seqs)
         record("/v1/completions", 200, t0, n_prompt, completion, False, ",".join(c["finish_reason"] for c in result))
-        return {**head(0), "choices": result, "usage": _usage(n_prompt, completion)}
+        return JSONResponse({**head(0), "choices": result, "usage": _usage(n_prompt, completion)})
 
     @app.post("/v1/chat/completions", dependencies=[Depends(authorised)])
     async def chat_completions(req: ChatRequest, request: Request):
-        t0 = request.state.t0
+        t0 = request.scope["t0"]
         check_model(req.model)
         if not req.messages:
             raise APIError(400, "messages must hold at least one message.", "messages")
@@ -542,9 +535,26 @@ def create_app(model, tokenizer, model_name: str = "llmviz", *, api_key: str | N
                    "finish_reason": s.finish_reason} for i, s in enumerate(choices.seqs)]
         completion = sum(s.n_sampled for s in choices.seqs)
         record("/v1/chat/completions", 200, t0, len(ids), completion, False, ",".join(c["finish_reason"] for c in result))
-        return {**head, "choices": result, "usage": _usage(len(ids), completion)}
+        return JSONResponse({**head, "choices": result, "usage": _usage(len(ids), completion)})
 
     return app
+
+
+class _BodyLimit:
+    """Refuse a body larger than MAX_BODY before reading it, and note when each request arrived (a plain
+    ASGI middleware: Starlette's @app.middleware("http") costs a task per request)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            scope["t0"] = time.perf_counter()
+            length = dict(scope["headers"]).get(b"content-length", b"")
+            if length.isdigit() and int(length) > MAX_BODY:
+                e = APIError(413, f"The request body is larger than {MAX_BODY // 1024} KiB.")
+                return await _error_response(e)(scope, receive, send)
+        await self.app(scope, receive, send)
 
 
 def _usage(prompt: int, completion: int) -> dict:

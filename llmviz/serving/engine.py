@@ -9,7 +9,8 @@ at the next step; a request that ends leaves at once.
 Each sequence is right-padded to the model's block_size, so every forward pass has the same shape
 whatever the company: the causal mask keeps padding out of the real positions, and a fixed shape
 makes a row's logits identical however many rows the batch has. Each request samples with its own
-seeded `torch.Generator`, so a request with a seed gets exactly the text it gets when it is alone.
+seeded `torch.Generator` (`sample_rows`, the whole batch at once), so a request with a seed gets
+exactly the text it gets when it is alone.
 
 The engine never blocks on a consumer: it hands results to a callback (the HTTP layer puts them on
 its own queue), so a slow or vanished client cannot stall the others.
@@ -29,7 +30,6 @@ import torch
 import torch.nn.functional as F
 
 from llmviz.errors import LearnerError
-from llmviz.generate import sample_next
 
 
 class EngineBusy(LearnerError):
@@ -277,17 +277,48 @@ class BatchEngine:
         logits = logits[torch.arange(len(batch), device=self.device), torch.tensor(last, device=self.device)]  # (B, vocab)
         want = [s.params.logprobs for s in batch]
         logp = F.log_softmax(logits.float(), dim=-1).cpu() if any(k is not None for k in want) else None
+        tokens = sample_rows(logits, [s.params for s in batch], [s.generator for s in batch])
         self.steps += 1
         self.batch_sizes[len(batch)] += 1
-        for i, s in enumerate(batch):
+        for i, (s, tok) in enumerate(zip(batch, tokens)):
             p = s.params
-            tok = int(sample_next(logits[i:i + 1], p.temperature, p.top_k, p.top_p, s.generator))
             info = token_logprob(logp[i], tok, p.logprobs, self.tokenizer) if p.logprobs is not None else None
             self.tokens_generated += 1
             try:
                 s.add(tok, info)
             except Exception:  # the consumer failed (e.g. its event loop closed): drop this request only
                 s.cancel()
+
+
+def sample_rows(logits: torch.Tensor, params: Sequence[SamplingParams], generators: Sequence[torch.Generator]) -> list[int]:
+    """One token per row of logits (B, vocab), each row with its own temperature, top-k, top-p and generator.
+
+    The same distribution as llmviz.generate.sample_next, computed for the whole batch at once: each row's
+    probabilities are divided by noise drawn from that row's own generator, Exp(1), and the largest
+    quotient wins (the "exponential race": token i wins with probability p_i). Every row's result depends
+    only on its logits and its generator, never on the other rows."""
+    B, V = logits.shape
+    x = logits.float() / torch.tensor([[max(p.temperature, 1e-8)] for p in params], device=logits.device)  # (B, V)
+    ks = [p.top_k if p.top_k and 0 < p.top_k < V else V for p in params]
+    tops = [p.top_p if p.top_p is not None and 0 < p.top_p < 1 else None for p in params]
+    if any(k < V for k in ks) or any(t is not None for t in tops):
+        sorted_x, order = torch.sort(x, descending=True, dim=-1)  # (B, V)
+        if any(k < V for k in ks):
+            kth = sorted_x[torch.arange(B), torch.tensor(ks) - 1].view(B, 1)  # each row's k-th largest logit
+            x = x.masked_fill(x < kth, float("-inf"))
+            sorted_x = sorted_x.masked_fill(sorted_x < kth, float("-inf"))
+        if any(t is not None for t in tops):
+            p_sorted = F.softmax(sorted_x, dim=-1)
+            limit = torch.tensor([[t if t is not None else float("inf")] for t in tops], device=logits.device)
+            drop_sorted = (p_sorted.cumsum(-1) - p_sorted) >= limit  # the more likely ones already reach top_p
+            x = x.masked_fill(drop_sorted.scatter(-1, order, drop_sorted), float("-inf"))
+    probs = F.softmax(x, dim=-1)  # (B, V)
+    noise = torch.empty_like(probs)
+    for i, g in enumerate(generators):
+        noise[i].exponential_(generator=g)
+    race = (probs / noise).argmax(dim=-1)  # (B,)
+    greedy = logits.argmax(dim=-1)
+    return [int(greedy[i]) if p.temperature <= 0 else int(race[i]) for i, p in enumerate(params)]
 
 
 def _safe_call(s: Seq, d: Delta) -> None:
