@@ -45,7 +45,11 @@ else:
     llm, chat_model = OpenAICompatibleLLM(**kw), OpenAICompatibleChatModel(**kw)
 
 instruct = tokenizer is not None and chat.has_chat_template(tokenizer)
-if not instruct:
+if tokenizer is None:
+    st.caption("A model behind another server may be a base model (it continues text) or an instruct model (it "
+               "answers, and can follow the agent's format); try both agents below.")
+    instruct = True  # let the learner's model decide by default
+elif not instruct:
     st.info("No instruct model here yet: a base model trained on plain text only **continues text**. It fills a "
             "template well, but it has never learned to answer a question or to follow the agent's format — "
             "that is what instruction tuning (Part 3) teaches. Each step below still runs on it, so you see what "

@@ -389,3 +389,23 @@ def test_the_pages_snippets_work_as_shown(run, capfd):
             assert len(printed.getvalue()) > 20, name
     finally:
         s.stop()
+
+
+def test_a_failing_model_gives_a_500_in_openai_shape_and_the_server_lives_on(run, capfd):
+    class Broken(LanguageModel):
+        def forward(self, idx, targets=None, **kw):
+            raise RuntimeError("secret internals")
+
+    broken = Broken(run.model.config)
+    s = Server(broken, run.tokenizer, NAME).start()
+    try:
+        r = httpx.post(s.base_url + "/completions", json={"model": NAME, "prompt": "ROMEO:", "max_tokens": 3})
+        assert r.status_code == 500 and r.json()["error"]["type"] == "server_error"
+        assert "secret" not in r.text and "Traceback" not in r.text
+        with httpx.stream("POST", s.base_url + "/chat/completions", timeout=30,
+                          json={"model": NAME, "messages": [{"role": "user", "content": "Romeo"}], "stream": True}) as st:
+            events = [line for line in st.iter_lines() if line]
+        assert "error" in json.loads(events[-1][6:]) and "secret" not in "".join(events)
+        assert httpx.get(s.base_url + "/models").status_code == 200  # still serving
+    finally:
+        s.stop()
