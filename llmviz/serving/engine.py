@@ -84,6 +84,8 @@ class Seq:
     tokens: list[TokenLogprob] = field(default_factory=list)
     tokens_sent: int = 0
     searched: int = 0  # stop strings were looked for up to here
+    stable: int = 0  # the first `stable` generated tokens are decoded for good, into stable_text
+    stable_text: str = ""
     finish_reason: str | None = None
     cancelled: bool = False
     t_submit: float = field(default_factory=time.perf_counter)
@@ -95,6 +97,17 @@ class Seq:
     def cancel(self) -> None:
         """Drop this request at the next step (its client went away)."""
         self.cancelled = True
+
+    def _decode(self) -> str:
+        """The completion's text. Characters and bytes decode piece by piece, so only the tokens since the
+        last complete character are decoded again (a long stream stays linear); others decode whole."""
+        if getattr(self.tokenizer, "kind", "") not in ("char", "bpe"):
+            return self.tokenizer.decode(self.generated)
+        tail = self.tokenizer.decode(self.generated[self.stable:])
+        text = self.stable_text + tail
+        if not tail.endswith("\ufffd"):  # no half character pending
+            self.stable, self.stable_text = len(self.generated), text
+        return text
 
     def _needs_text(self) -> bool:
         p = self.params
@@ -133,7 +146,7 @@ class Seq:
         self.generated.append(token)
         if self._needs_text():
             before = len(self.text)
-            self.text = self.tokenizer.decode(self.generated)
+            self.text = self._decode()
             if logprob is not None:
                 self.tokens.append(logprob._replace(offset=min(before, len(self.text))))
             if p.stop:
