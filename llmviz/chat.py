@@ -11,6 +11,11 @@ characters, not a role: the tags can only come from the template.
 "Memory" is the conversation pasted back into the prompt at every turn; what no longer fits in the
 model's context (block_size) is cut from the front: the model cannot see it, so it forgets it.
 
+A model without chat tokens (a base model) gets a plain transcript it may have seen in its text,
+"system: Be brief.\nuser: Hello\nassistant:", and its answer ends where it starts the next "user:" line.
+`format_chat` is the one place that maps a conversation to what a model sees: the server, the LangChain
+adapters, the chat page and the instruction data all use it, so a model is prompted as it was trained.
+
 A tool call is an assistant turn in a fixed format, `calc(123+456)`; the program (never the model, and
 never Python's eval) computes it and answers in a `tool` turn; the assistant then answers from it.
 """
@@ -18,15 +23,18 @@ never Python's eval) computes it and answers in a `tool` turn; the assistant the
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from llmviz.errors import LearnerError
 from llmviz.model import IGNORE
 from llmviz.tokenizers import CharTokenizer, Tokenizer
 
 ROLES = ("system", "user", "assistant", "tool")
-END = "<|end|>"
-CHAT_TOKENS = tuple(f"<|{r}|>" for r in ROLES) + (END,)
+ROLE_TOKENS = {r: f"<|{r}|>" for r in ROLES}
+END = "<|end|>"  # closes every turn
+CHAT_TOKENS = tuple(ROLE_TOKENS.values()) + (END,)
 
 
 @dataclass(frozen=True)
@@ -47,13 +55,14 @@ def with_chat_tokens(tokenizer: CharTokenizer) -> CharTokenizer:
     return CharTokenizer(tokenizer.chars, special_tokens=[*tokenizer.special_tokens, *extra])
 
 
-def _check(messages) -> list[Message]:
+def _check(messages: Iterable) -> list[Message]:
+    """Messages ({"role", "content"} dicts, or objects with .role and .content) as Message."""
     out = []
     for m in messages:
-        m = m if isinstance(m, Message) else Message(m["role"], m["content"])
-        if m.role not in ROLES:
-            raise LearnerError(f"unknown role {m.role!r}; a chat has {', '.join(ROLES)}")
-        out.append(m)
+        role, content = (m["role"], m.get("content")) if isinstance(m, Mapping) else (m.role, m.content)
+        if role not in ROLES:
+            raise LearnerError(f"unknown chat role {role!r}: use one of {', '.join(ROLES)}")
+        out.append(Message(role, content or ""))
     return out
 
 
@@ -100,9 +109,24 @@ def fit_context(ids: list[int], block_size: int, room: int = 1) -> tuple[list[in
     return ids[:-keep] if len(ids) > keep else [], ids[-keep:]
 
 
-def transcript(messages) -> str:
-    """A plain "role: content" transcript, for a model without chat tokens (it just continues text)."""
-    return "".join(f"{m.role}: {m.content}\n" for m in _check(messages)) + "assistant:"
+class ChatFormat(NamedTuple):
+    prompt: str  # what the model sees, as text (the tags written out)
+    stop: tuple[str, ...]  # strings that end the assistant's turn (cut from the answer)
+    stop_token_ids: tuple[int, ...]  # special tokens that end it
+    template: bool  # True: the tokenizer's chat tokens were used
+    ids: tuple[int, ...] | None  # with the template: the prompt's ids (encode them from here, not from the text)
+
+
+def format_chat(messages: Iterable, tokenizer=None, add_generation_prompt: bool = True) -> ChatFormat:
+    """A conversation -> what the model is given, and what ends the assistant's answer. With a chat
+    template the ids are made turn by turn (the users' text can never become a tag); without one, a
+    plain "role: content" transcript. add_generation_prompt=False ends after the last message."""
+    msgs = _check(messages)
+    if tokenizer is not None and has_chat_template(tokenizer):
+        ids, _ = encode(tokenizer, msgs, add_generation_prompt)
+        return ChatFormat(render(tokenizer, ids), (), (tokenizer.special_id(END),), True, tuple(ids))
+    text = "".join(f"{m.role}: {m.content}\n" for m in msgs) + ("assistant:" if add_generation_prompt else "")
+    return ChatFormat(text, ("\nuser:", "\nsystem:"), (), False, None)
 
 
 # --- tools ------------------------------------------------------------------------------------------

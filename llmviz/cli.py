@@ -4,6 +4,7 @@
     python -m llmviz train --preset lm5 --corpus shakespeare --iters 2000 --out lm5.safetensors --json
     python -m llmviz train --resume lm5.safetensors --iters 1000 --out lm5-more.safetensors
     python -m llmviz generate --checkpoint lm5.safetensors --prompt "ROMEO:" --max-new-tokens 300 --top-k 10
+    python -m llmviz serve --checkpoint lm5.safetensors --port 8000 --api-key KEY   # an OpenAI-compatible API
 
 Every ModelConfig and TrainConfig field is a flag (--n-embd, --learning-rate, --lr-decay/--no-lr-decay,
 ...); a flag left out keeps the preset's value.
@@ -88,6 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
     ge.add_argument("--top-p", type=float, default=None)
     ge.add_argument("--seed", type=int, default=None)
     _finetune_parser(sub)
+
+    se = sub.add_parser("serve", help="serve a checkpoint behind an OpenAI-compatible API")
+    se.add_argument("--checkpoint", required=True)
+    se.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (default 127.0.0.1: only this machine can connect)")
+    se.add_argument("--port", type=int, default=8000)
+    se.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY' on every request")
+    se.add_argument("--name", default=None, help="the model's name in the API (default: the file's name)")
+    se.add_argument("--max-batch", type=int, default=64, help="requests decoded together at most")
+    se.add_argument("--max-tokens", type=int, default=2048, help="the most tokens one request may ask for")
+    se.add_argument("--threads", type=int, default=None, help="CPU threads (default: chosen from the model size)")
     return ap
 
 
@@ -309,6 +321,38 @@ def cmd_finetune(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from llmviz import checkpoint
+    from llmviz.device import pick_device, threads_for
+    from llmviz.serving.server import is_loopback, serve_forever
+
+    try:
+        ck = checkpoint.load(args.checkpoint)
+    except checkpoint.CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    device = pick_device("auto")
+    model = ck.model.to(device)
+    if device == "cpu":
+        torch.set_num_threads(args.threads or threads_for(model.num_params()))
+    name = args.name or Path(args.checkpoint).name.removesuffix(".safetensors")
+    base = f"http://{args.host}:{args.port}/v1"
+    print(f"serving '{name}' ({model.num_params():,} parameters, {device}) at {base}", file=sys.stderr)
+    print(f"  try: curl {base}/completions -H 'Content-Type: application/json'"
+          + (" -H 'Authorization: Bearer $KEY'" if args.api_key else "")
+          + f" -d '{{\"model\": \"{name}\", \"prompt\": \"ROMEO:\", \"max_tokens\": 50}}'", file=sys.stderr)
+    if not is_loopback(args.host):
+        print(f"warning: listening on {args.host}: other machines can reach this server"
+              + ("" if args.api_key else " and it has no --api-key"), file=sys.stderr)
+    serve_forever(model, ck.tokenizer, name, args.host, args.port, args.api_key, max_batch=args.max_batch,
+                  max_tokens=args.max_tokens)
+    return 0
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "presets":
@@ -317,4 +361,6 @@ def main(argv=None) -> int:
         return cmd_finetune(args)
     if args.command == "train":
         return cmd_train(args)
+    if args.command == "serve":
+        return cmd_serve(args)
     return cmd_generate(args)

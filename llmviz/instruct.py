@@ -265,7 +265,7 @@ def base_answer(model, tokenizer, prompt, max_new_tokens: int = 30) -> str:
     """What a model without chat tokens writes after a plain transcript: up to the end of its line."""
     from llmviz.generate import generate_stream
 
-    text = chat.transcript(prompt) + " "
+    text = chat.format_chat(prompt).prompt + " "
     try:
         ids = tokenizer.encode(text)
     except ValueError:

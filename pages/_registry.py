@@ -33,6 +33,7 @@ HOME = "Start"
 PART1 = "Part 1 · From a dictionary to attention"
 PART2 = "Part 2 · Language models"
 PART3 = "Part 3 · From a language model to an assistant"
+PART4 = "Part 4 · Frameworks"
 
 PAGES: list[PageSpec] = [
     PageSpec(HOME, "pages/home.py", "Home", ":material/home:", "The map of the tutorial and of this app."),
@@ -75,6 +76,11 @@ PAGES: list[PageSpec] = [
              "Pre-train a base, then fine-tune it fully, with a frozen body and with LoRA: learning vs forgetting."),
     PageSpec(PART3, "pages/lora.py", "LoRA, inside", ":material/compress:",
              "ΔW = B·A beside full fine-tuning's update, its singular values, merge and unmerge, adapters alone."),
+    # Part 4
+    PageSpec(PART4, "pages/serve.py", "Serve your model", ":material/dns:",
+             "Your model behind an OpenAI-compatible API: curl, openai and LangChain call it; many clients batched."),
+    PageSpec(PART4, "pages/langchain_concepts.py", "LangChain", ":material/link:",
+             "LangChain's concepts on your model: LLM and chat model, prompt template, chain, memory, an agent with a tool."),
 ]
 
 

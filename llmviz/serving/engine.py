@@ -1,0 +1,376 @@
+"""Dynamic batching: many requests decoded together by one model (tutorial part 4, serving).
+
+Generating one token for one request costs a whole forward pass; for a small model most of that cost
+is overhead, so a pass over 16 sequences costs little more than a pass over one. The engine keeps one
+scheduler thread that, at every step, puts every active request's context in one batch, runs one
+forward pass, and samples each request's next token. A request that arrives while a step runs joins
+at the next step; a request that ends leaves at once.
+
+Each sequence is right-padded to the model's block_size, so every forward pass has the same shape
+whatever the company: the causal mask keeps padding out of the real positions, and a fixed shape
+makes a row's logits identical however many rows the batch has. Each request samples with its own
+seeded `torch.Generator` (`sample_rows`, the whole batch at once), so a request with a seed gets
+exactly the text it gets when it is alone.
+
+The engine never blocks on a consumer: it hands results to a callback (the HTTP layer puts them on
+its own queue), so a slow or vanished client cannot stall the others.
+"""
+
+from __future__ import annotations
+
+import collections
+import secrets
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from llmviz.errors import LearnerError
+
+
+class EngineBusy(LearnerError):
+    """Too many requests are waiting; try again shortly."""
+
+
+class EngineError(RuntimeError):
+    """The model failed while computing a step (a bug, not the request's fault)."""
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    max_tokens: int = 16  # tokens to generate at most
+    temperature: float = 1.0  # 0: always the most likely token
+    top_p: float | None = None  # keep the smallest set of tokens whose probability reaches top_p
+    top_k: int | None = None  # keep the k most likely tokens
+    seed: int | None = None  # the same seed and prompt give the same text (None: a random seed)
+    stop: tuple[str, ...] = ()  # generation ends before the first of these strings (not included)
+    stop_token_ids: tuple[int, ...] = ()  # generation ends at one of these tokens (not included)
+    logprobs: int | None = None  # also return the model's top-k log-probabilities per token (None: none)
+    stream: bool = False  # hand out text as it is generated, not only at the end
+
+
+class TokenLogprob(NamedTuple):
+    token: str  # the token's text
+    logprob: float  # the model's own log-probability (before temperature, top-k, top-p)
+    top: tuple[tuple[str, float], ...]  # the most likely tokens at that step and their log-probabilities
+    offset: int  # where the token's text starts in the completion
+
+
+class Delta(NamedTuple):
+    """What a sequence hands out: new text (maybe empty), the tokens behind it, and once, the end."""
+    text: str
+    tokens: tuple[TokenLogprob, ...]
+    finish_reason: str | None  # None while it runs, then "stop", "length" or "error"
+    error: str = ""
+
+
+@dataclass
+class Seq:
+    """One request being decoded: its context, its random generator and what it has produced."""
+    ids: list[int]  # the context: prompt then generated tokens
+    params: SamplingParams
+    on_delta: Callable[[Delta], None]
+    tokenizer: object
+    generator: torch.Generator
+    n_prompt: int
+    generated: list[int] = field(default_factory=list)  # the completion's tokens (a stop token not included)
+    n_sampled: int = 0  # tokens sampled, a final stop token included (the usage count)
+    text: str = ""  # the completion so far (decoded)
+    sent: int = 0  # characters of text already handed out
+    tokens: list[TokenLogprob] = field(default_factory=list)
+    tokens_sent: int = 0
+    searched: int = 0  # stop strings were looked for up to here
+    stable: int = 0  # the first `stable` generated tokens are decoded for good, into stable_text
+    stable_text: str = ""
+    finish_reason: str | None = None
+    cancelled: bool = False
+    t_submit: float = field(default_factory=time.perf_counter)
+
+    @property
+    def done(self) -> bool:
+        return self.finish_reason is not None or self.cancelled
+
+    def cancel(self) -> None:
+        """Drop this request at the next step (its client went away)."""
+        self.cancelled = True
+
+    def _decode(self) -> str:
+        """The completion's text. Characters and bytes decode piece by piece, so only the tokens since the
+        last complete character are decoded again (a long stream stays linear); others decode whole."""
+        if getattr(self.tokenizer, "kind", "") not in ("char", "bpe"):
+            return self.tokenizer.decode(self.generated)
+        tail = self.tokenizer.decode(self.generated[self.stable:])
+        text = self.stable_text + tail
+        if not tail.endswith("\ufffd"):  # no half character pending
+            self.stable, self.stable_text = len(self.generated), text
+        return text
+
+    def _needs_text(self) -> bool:
+        p = self.params
+        return p.stream or bool(p.stop) or p.logprobs is not None
+
+    def _holdback(self) -> int:
+        """Characters at the end of the text not to hand out yet: the start of a stop string, or half a
+        character (a byte-level token may end in the middle of one)."""
+        n = 0
+        for s in self.params.stop:
+            for k in range(min(len(s) - 1, len(self.text)), n, -1):
+                if self.text.endswith(s[:k]):
+                    n = k
+                    break
+        if self.text.endswith("\ufffd"):
+            n = max(n, 1)
+        return n
+
+    def _release(self, upto: int, finish: str | None) -> None:
+        """Hand out the text up to `upto` and the tokens that start before it; at the end, drop the rest
+        (the tokens of a stop string)."""
+        fresh = self.tokens[self.tokens_sent:]
+        tokens = tuple(t for t in fresh if t.offset < upto)
+        self.tokens_sent = len(self.tokens) if finish else self.tokens_sent + len(tokens)
+        text, self.sent = self.text[self.sent:upto], max(self.sent, upto)
+        if text or tokens or finish:
+            self.on_delta(Delta(text, tokens, finish))
+
+    def add(self, token: int, logprob: TokenLogprob | None) -> None:
+        """Take one sampled token; decide whether the sequence ends; hand out what can be handed out."""
+        p = self.params
+        self.ids.append(token)
+        self.n_sampled += 1
+        if token in p.stop_token_ids:
+            return self.finish("stop")
+        self.generated.append(token)
+        if self._needs_text():
+            before = len(self.text)
+            self.text = self._decode()
+            if logprob is not None:
+                self.tokens.append(logprob._replace(offset=min(before, len(self.text))))
+            if p.stop:
+                start = max(0, self.searched - max(map(len, p.stop)) + 1)
+                hits = [i for i in (self.text.find(s, start) for s in p.stop) if i >= 0]
+                self.searched = len(self.text)
+                if hits:
+                    self.text = self.text[:min(hits)]
+                    return self.finish("stop")
+        if len(self.generated) >= p.max_tokens:
+            return self.finish("length")
+        if p.stream:
+            self._release(len(self.text) - self._holdback(), None)
+
+    def finish(self, reason: str) -> None:
+        if not self._needs_text():
+            self.text = self.tokenizer.decode(self.generated)
+        self.finish_reason = reason
+        self._release(len(self.text), reason)
+
+
+class BatchEngine:
+    """One model, many requests: submit() from any thread; a scheduler thread decodes them together.
+
+        engine = BatchEngine(model, tokenizer).start()
+        out = engine.complete(tokenizer.encode("ROMEO:"), SamplingParams(max_tokens=50, seed=1))
+        engine.stop()
+    """
+
+    def __init__(self, model, tokenizer, max_batch: int = 64, max_waiting: int = 1024):
+        self.model, self.tokenizer = model, tokenizer
+        self.block_size = model.config.block_size
+        self.device = next(model.parameters()).device
+        self.max_batch, self.max_waiting = max_batch, max_waiting
+        self._waiting: collections.deque[Seq] = collections.deque()
+        self._active: list[Seq] = []
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        # counters for the curious (and the benchmark): steps, tokens, and how full the batches were
+        self.steps = 0
+        self.tokens_generated = 0
+        self.batch_sizes: collections.Counter = collections.Counter()
+
+    # --- used by any thread ---
+    def start(self) -> "BatchEngine":
+        if self._thread is None or not self._thread.is_alive():
+            self._stopping = False
+            self._thread = threading.Thread(target=self._loop, name="llmviz-batch-engine", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10) -> None:
+        """Finish the step in progress, end every request (finish_reason "error"), stop the thread."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        for s in list(self._waiting) + self._active:
+            if not s.done:
+                s.finish_reason = "error"
+                _safe_call(s, Delta("", (), "error", "the server is shutting down"))
+        self._waiting.clear()
+        self._active.clear()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stopping
+
+    @property
+    def load(self) -> tuple[int, int]:
+        """(requests being decoded, requests waiting for a place in the batch)."""
+        return len(self._active), len(self._waiting)
+
+    def submit(self, prompt_ids: Sequence[int], params: SamplingParams, on_delta: Callable[[Delta], None]) -> Seq:
+        """Queue one request; on_delta is called from the scheduler thread (keep it quick: hand the delta
+        to a queue). With params.stream, deltas come as text is generated; otherwise one, at the end."""
+        if not self.running:
+            raise EngineError("the engine is not running")
+        ids = list(prompt_ids)
+        if not ids:
+            raise LearnerError("give at least one token of context")
+        seed = params.seed if params.seed is not None else secrets.randbits(63)
+        gen = torch.Generator(device=self.device).manual_seed(seed)
+        seq = Seq(ids, params, on_delta, self.tokenizer, gen, len(ids))
+        if params.max_tokens <= 0:
+            seq.finish("length")
+            return seq
+        with self._cond:
+            if len(self._waiting) >= self.max_waiting:
+                raise EngineBusy(f"{len(self._waiting)} requests are already waiting; try again shortly")
+            self._waiting.append(seq)
+            self._cond.notify()
+        return seq
+
+    def complete(self, prompt_ids: Sequence[int], params: SamplingParams, timeout: float | None = None) -> Seq:
+        """Submit and wait until the sequence ends (for in-process use and tests)."""
+        done = threading.Event()
+        seq = self.submit(prompt_ids, params, lambda d: done.set() if d.finish_reason else None)
+        if not done.wait(timeout):
+            seq.cancel()
+            raise TimeoutError("the completion did not finish in time")
+        return seq
+
+    # --- the scheduler thread ---
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopping and not self._waiting and not self._active:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                while self._waiting and len(self._active) < self.max_batch:
+                    self._active.append(self._waiting.popleft())
+            batch = [s for s in self._active if not s.done]
+            if batch:
+                try:
+                    self._step(batch)
+                except Exception as e:  # a bug in a step must not take the server down with it
+                    import traceback
+
+                    traceback.print_exc()
+                    for s in batch:
+                        if not s.done:
+                            s.finish_reason = "error"
+                            _safe_call(s, Delta("", (), "error", f"{type(e).__name__} while generating"))
+            with self._cond:
+                self._active = [s for s in self._active if not s.done]
+
+    @torch.no_grad()
+    def _step(self, batch: list[Seq]) -> None:
+        T = self.block_size
+        rows, last = [], []
+        for s in batch:
+            ctx = s.ids[-T:]
+            rows.append(ctx + [0] * (T - len(ctx)))  # right padding: the causal mask hides it
+            last.append(len(ctx) - 1)
+        idx = torch.tensor(rows, dtype=torch.long, device=self.device)  # (B, T)
+        logits, _ = self.model(idx)  # (B, T, vocab)
+        logits = logits[torch.arange(len(batch), device=self.device), torch.tensor(last, device=self.device)]  # (B, vocab)
+        want = [s.params.logprobs for s in batch]
+        logp = F.log_softmax(logits.float(), dim=-1).cpu() if any(k is not None for k in want) else None
+        tokens = sample_rows(logits, [s.params for s in batch], [s.generator for s in batch])
+        self.steps += 1
+        self.batch_sizes[len(batch)] += 1
+        for i, (s, tok) in enumerate(zip(batch, tokens)):
+            p = s.params
+            info = token_logprob(logp[i], tok, p.logprobs, self.tokenizer) if p.logprobs is not None else None
+            self.tokens_generated += 1
+            try:
+                s.add(tok, info)
+            except Exception:  # the consumer failed (e.g. its event loop closed): drop this request only
+                s.cancel()
+
+
+def sample_rows(logits: torch.Tensor, params: Sequence[SamplingParams], generators: Sequence[torch.Generator]) -> list[int]:
+    """One token per row of logits (B, vocab), each row with its own temperature, top-k, top-p and generator.
+
+    The same distribution as llmviz.generate.sample_next, computed for the whole batch at once: each row's
+    probabilities are divided by noise drawn from that row's own generator, Exp(1), and the largest
+    quotient wins (the "exponential race": token i wins with probability p_i). Every row's result depends
+    only on its logits and its generator, never on the other rows."""
+    B, V = logits.shape
+    x = logits.float() / torch.tensor([[max(p.temperature, 1e-8)] for p in params], device=logits.device)  # (B, V)
+    ks = [p.top_k if p.top_k and 0 < p.top_k < V else V for p in params]
+    tops = [p.top_p if p.top_p is not None and 0 < p.top_p < 1 else None for p in params]
+    if any(k < V for k in ks) or any(t is not None for t in tops):
+        sorted_x, order = torch.sort(x, descending=True, dim=-1)  # (B, V)
+        if any(k < V for k in ks):
+            kth = sorted_x[torch.arange(B), torch.tensor(ks) - 1].view(B, 1)  # each row's k-th largest logit
+            x = x.masked_fill(x < kth, float("-inf"))
+            sorted_x = sorted_x.masked_fill(sorted_x < kth, float("-inf"))
+        if any(t is not None for t in tops):
+            p_sorted = F.softmax(sorted_x, dim=-1)
+            limit = torch.tensor([[t if t is not None else float("inf")] for t in tops], device=logits.device)
+            drop_sorted = (p_sorted.cumsum(-1) - p_sorted) >= limit  # the more likely ones already reach top_p
+            x = x.masked_fill(drop_sorted.scatter(-1, order, drop_sorted), float("-inf"))
+    probs = F.softmax(x, dim=-1)  # (B, V)
+    noise = torch.empty_like(probs)
+    for i, g in enumerate(generators):
+        noise[i].exponential_(generator=g)
+    race = (probs / noise).argmax(dim=-1)  # (B,)
+    greedy = logits.argmax(dim=-1)
+    return [int(greedy[i]) if p.temperature <= 0 else int(race[i]) for i, p in enumerate(params)]
+
+
+def _safe_call(s: Seq, d: Delta) -> None:
+    try:
+        s.on_delta(d)
+    except Exception:
+        pass
+
+
+def token_logprob(logp: torch.Tensor, token: int, k: int, tokenizer) -> TokenLogprob:
+    """The log-probability of `token` under a row of log-probabilities (vocab,), and the k best."""
+    top = []
+    if k > 0:
+        values, ids = torch.topk(logp, min(k, logp.numel()))
+        top = [(tokenizer.decode([int(i)]), float(v)) for v, i in zip(values, ids)]
+    return TokenLogprob(tokenizer.decode([token]), float(logp[token]), tuple(top), 0)
+
+
+@torch.no_grad()
+def prompt_logprobs(model, ids: Sequence[int], k: int, tokenizer) -> list[TokenLogprob | None]:
+    """For each prompt token, its log-probability given the tokens before it (None for the first: nothing
+    comes before it), each window cropped to block_size and padded like the engine's batches."""
+    T = model.config.block_size
+    device = next(model.parameters()).device
+    ids = list(ids)
+    out: list[TokenLogprob | None] = [None]
+    offset = len(tokenizer.decode(ids[:1])) if ids else 0
+    for start in range(1, len(ids), 256):  # 256 positions per forward pass
+        positions = range(start, min(len(ids), start + 256))
+        rows, last = [], []
+        for j in positions:
+            ctx = ids[max(0, j - T):j]
+            rows.append(ctx + [0] * (T - len(ctx)))
+            last.append(len(ctx) - 1)
+        logits, _ = model(torch.tensor(rows, dtype=torch.long, device=device))
+        logits = logits[torch.arange(len(rows), device=device), torch.tensor(last, device=device)]
+        logp = F.log_softmax(logits.float(), dim=-1).cpu()
+        for r, j in enumerate(positions):
+            info = token_logprob(logp[r], ids[j], k, tokenizer)
+            out.append(info._replace(offset=offset))
+            offset += len(info.token)
+    return out

@@ -1,0 +1,241 @@
+"""OpenAI's API as this server speaks it: the request fields it honours, the checks on them with
+OpenAI's error shape, and the pieces of its responses (logprobs blocks, usage, server-sent events).
+
+Shapes follow the official `openai` client's types: completions' logprobs are {tokens, token_logprobs,
+top_logprobs, text_offset}; chat's are {content: [{token, logprob, bytes, top_logprobs}]}; an error is
+{"error": {"message", "type", "param", "code"}} with the HTTP status the client maps to its exceptions
+(400 BadRequestError, 401 AuthenticationError, 404 NotFoundError, 5xx InternalServerError).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any, NamedTuple
+
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+
+from llmviz.serving.engine import SamplingParams
+
+# limits a request must respect (OpenAI's where it has one)
+MAX_N = 16  # choices per prompt
+MAX_STOP = 4  # stop strings
+MAX_LOGPROBS = 5  # top log-probabilities per token, completions
+MAX_TOP_LOGPROBS = 20  # the same, chat
+MAX_BODY = 1024 * 1024  # bytes of request body
+CHAT_DEFAULT_TOKENS = 256  # a chat request that sets no max_tokens
+
+
+# --- errors -------------------------------------------------------------------------------------------
+
+class APIError(Exception):
+    """A request the server refuses, as OpenAI words it: status, message, type, param, code."""
+
+    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
+                 type: str = "invalid_request_error"):
+        super().__init__(message)
+        self.status, self.message, self.param, self.code, self.type = status, message, param, code, type
+
+    def body(self) -> dict:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+def error_response(e: APIError) -> JSONResponse:
+    return JSONResponse(e.body(), status_code=e.status)
+
+
+# --- requests (the fields this server honours; any other field is ignored) -------------------------------
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class CompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    model: str
+    prompt: str | list[str] | list[int] | list[list[int]]
+    max_tokens: int | None = 16
+    temperature: float | None = 1.0
+    top_p: float | None = 1.0
+    top_k: int | None = None
+    n: int | None = 1
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    echo: bool | None = False
+    logprobs: int | None = None
+    stream: bool | None = False
+    stream_options: StreamOptions | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    role: str
+    content: str | list[dict] | None = None
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    model: str
+    messages: list[ChatMessage]
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    temperature: float | None = 1.0
+    top_p: float | None = 1.0
+    top_k: int | None = None
+    n: int | None = 1
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    logprobs: bool | None = False
+    top_logprobs: int | None = None
+    stream: bool | None = False
+    stream_options: StreamOptions | None = None
+
+
+# --- turning request fields into what the engine needs -----------------------------------------------
+
+def unspellable(tokenizer, text: str) -> list[str]:
+    """The characters (or words) of `text` that the tokenizer has no token for, each once."""
+    parts = tokenizer._split_specials(text)[::2]
+    if hasattr(tokenizer, "stoi"):
+        return list(dict.fromkeys(c for part in parts for c in part if c not in tokenizer.stoi))
+    if hasattr(tokenizer, "index"):
+        return list(dict.fromkeys(w for part in parts for w in part.lower().split() if w not in tokenizer.index))
+    return []
+
+
+def encode(tokenizer, text: str, param: str) -> list[int]:
+    try:
+        return tokenizer.encode(text)
+    except ValueError as e:
+        bad = unspellable(tokenizer, text)
+        if bad:
+            raise APIError(400, f"the {param} uses {len(bad)} character(s) that this model's tokenizer cannot spell: "
+                                f"{', '.join(map(repr, bad[:20]))}{' ...' if len(bad) > 20 else ''}. It only knows "
+                                f"the {tokenizer.ordinary_vocab_size} tokens of the text it was trained on.",
+                           param, "unspellable_characters") from None
+        raise APIError(400, f"the {param} cannot be encoded by this model's tokenizer: {e}", param) from None
+
+
+def start_ids(tokenizer) -> list[int]:
+    """The context of an empty prompt: a newline if the tokenizer has one (a text starts after one)."""
+    try:
+        return tokenizer.encode("\n") or [0]
+    except ValueError:
+        return [0]
+
+
+def stops(stop) -> tuple[str, ...]:
+    stops = (stop,) if isinstance(stop, str) else tuple(stop or ())
+    if len(stops) > MAX_STOP:
+        raise APIError(400, f"stop takes at most {MAX_STOP} strings (got {len(stops)}).", "stop")
+    if any(not s for s in stops):
+        raise APIError(400, "a stop string cannot be empty.", "stop")
+    return stops
+
+
+def in_range(value, lo, hi, param: str, what: str = "") -> None:
+    if value is not None and not lo <= value <= hi:
+        raise APIError(400, f"{param} must be between {lo} and {hi}{what} (got {value}).", param)
+
+
+class Limits(NamedTuple):
+    max_tokens: int  # the most tokens one choice may generate
+
+
+def sampling(req, max_tokens: int | None, default_tokens: int, limits: Limits, logprobs: int | None,
+             echo: bool = False) -> SamplingParams:
+    """Check the sampling fields shared by both endpoints; SamplingParams without the stop tokens."""
+    max_tokens = default_tokens if max_tokens is None else max_tokens
+    in_range(max_tokens, 0 if echo else 1, limits.max_tokens, "max_tokens", " (0 only with echo)" if echo else "")
+    in_range(req.temperature, 0, 2, "temperature")
+    if req.top_p is not None and not 0 < req.top_p <= 1:
+        raise APIError(400, f"top_p must be above 0 and at most 1 (got {req.top_p}).", "top_p")
+    in_range(req.n, 1, MAX_N, "n")
+    if req.top_k is not None and req.top_k < 0:
+        raise APIError(400, f"top_k cannot be negative (got {req.top_k}).", "top_k")
+    return SamplingParams(
+        max_tokens=max_tokens, temperature=1.0 if req.temperature is None else req.temperature,
+        top_p=req.top_p if req.top_p is not None and req.top_p < 1 else None, top_k=req.top_k or None,
+        seed=req.seed, stop=stops(req.stop), logprobs=logprobs, stream=bool(req.stream))
+
+
+
+def usage(prompt: int, completion: int) -> dict:
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def seeded(params: SamplingParams, index: int) -> SamplingParams:
+    """Choice `index` of a seeded request samples with seed + index: n choices differ, and are reproducible."""
+    if params.seed is None or index == 0:
+        return params
+    return replace(params, seed=params.seed + index)
+
+
+def text_content(content: Any) -> str:
+    if content is None or isinstance(content, str):
+        return content or ""
+    texts = []
+    for part in content:
+        if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
+            raise APIError(400, "this model reads text only: a message's content parts must be "
+                                "{\"type\": \"text\", \"text\": ...}.", "messages")
+        texts.append(part["text"])
+    return "".join(texts)
+
+
+def prompts(prompt, tokenizer) -> list[tuple[str, list[int]]]:
+    """The request's prompt(s) as (text, token ids): a string, a list of strings, token ids, or lists of them."""
+    if isinstance(prompt, str):
+        prompt = [prompt]
+    if not prompt:
+        raise APIError(400, "prompt cannot be an empty list.", "prompt")
+    if all(isinstance(p, int) for p in prompt):
+        prompt = [prompt]
+    out = []
+    for p in prompt:
+        if isinstance(p, str):
+            out.append((p, encode(tokenizer, p, "prompt")))
+        else:
+            bad = [t for t in p if not 0 <= t < tokenizer.vocab_size]
+            if bad:
+                raise APIError(400, f"token ids must be between 0 and {tokenizer.vocab_size - 1} (got {bad[:5]}).",
+                               "prompt")
+            out.append((tokenizer.decode(list(p)), list(p)))
+    return out
+
+
+# --- pieces of responses ---------------------------------------------------------------------------
+
+def logprobs_block(tokens, offset_shift: int = 0) -> dict:
+    return {"tokens": [t.token for t in tokens],
+            "token_logprobs": [t.logprob for t in tokens],
+            "top_logprobs": [dict(t.top) for t in tokens],
+            "text_offset": [t.offset + offset_shift for t in tokens]}
+
+
+def prompt_block(ptoks: list, ids: list[int], tokenizer) -> dict:
+    """The echoed prompt's tokens in a logprobs block: the first token has no log-probability (nothing
+    comes before it)."""
+    if not ids:
+        return logprobs_block([])
+    rest = logprobs_block(ptoks[1:])
+    return {"tokens": [tokenizer.decode(ids[:1])] + rest["tokens"],
+            "token_logprobs": [None] + rest["token_logprobs"], "top_logprobs": [None] + rest["top_logprobs"],
+            "text_offset": [0] + rest["text_offset"]}
+
+
+def join(a: dict, b: dict) -> dict:
+    return {k: a[k] + b[k] for k in a}
+
+
+def chat_logprobs(tokens) -> dict:
+    def one(token, lp):
+        return {"token": token, "logprob": lp, "bytes": list(token.encode("utf-8"))}
+
+    return {"content": [{**one(t.token, t.logprob), "top_logprobs": [one(s, v) for s, v in t.top]} for t in tokens],
+            "refusal": None}
+
+
+def sse(obj) -> str:
+    return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"

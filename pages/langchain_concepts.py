@@ -1,0 +1,128 @@
+"""LangChain: its key concepts on the learner's own model — the model, a prompt template, a chain,
+chat memory, and an agent that calls a calculator tool."""
+
+import streamlit as st
+
+from llmviz import agent, chat
+from llmviz.langchain_llm import (CheckpointChatModel, CheckpointLLM, OpenAICompatibleChatModel,
+                                  OpenAICompatibleLLM)
+from llmviz.errors import LearnerError
+from pages import _runs, _server, _ui
+
+st.title("LangChain")
+st.markdown(
+    "**LangChain** puts a common face on every model (an *LLM* continues a prompt, a *chat model* answers "
+    "messages) and builds programs from small pieces: **prompt templates** with blanks, **chains** that pipe "
+    "one piece into the next (`prompt | model | parser`), **memory** that carries a conversation, and "
+    "**agents**: a loop in which the model decides to call a **tool** and reads its result. Here each one "
+    "runs on your own model."
+)
+
+server = _server.current()
+runs = _runs.usable()
+options = (["Our server (Serve your model page)"] if server else []) + (["A run of this session, in-process"] if runs else []) \
+    + ["Any OpenAI-compatible server"]
+c1, c2, c3 = st.columns([2, 2, 1])
+where = c1.radio("Model", options, key="lc_where")
+temperature = c3.slider("Temperature", 0.0, 1.5, 0.8, 0.05, key="lc_temp")
+max_tokens = c3.slider("Tokens", 10, 300, 120, 10, key="lc_tokens")
+llm = chat_model = tokenizer = None
+if where.startswith("Our server"):
+    kw = dict(base_url=server.base_url, model_name=server.model_name, api_key=server.api_key, max_tokens=max_tokens,
+              temperature=temperature)
+    llm, chat_model, tokenizer = OpenAICompatibleLLM(**kw), OpenAICompatibleChatModel(**kw), server.tokenizer
+    c2.caption(f"`{server.base_url}` · model `{server.model_name}`")
+elif where.startswith("A run"):
+    run = runs[c2.selectbox("Run", list(runs), key="lc_run")]
+    kw = dict(network=run.model, tokenizer=run.tokenizer, max_tokens=max_tokens, temperature=temperature)
+    llm, chat_model, tokenizer = CheckpointLLM(**kw), CheckpointChatModel(**kw), run.tokenizer
+else:
+    base_url = c2.text_input("Base URL", "http://127.0.0.1:8000/v1", key="lc_base_url",
+                             help="e.g. `python -m llmviz serve --checkpoint lm5.safetensors`, or a bigger local model")
+    name = c2.text_input("Model name", "llmviz", key="lc_model_name")
+    key = c2.text_input("API key (optional)", key="lc_key", type="password")
+    kw = dict(base_url=base_url, model_name=name, api_key=key or None, max_tokens=max_tokens, temperature=temperature)
+    llm, chat_model = OpenAICompatibleLLM(**kw), OpenAICompatibleChatModel(**kw)
+
+instruct = tokenizer is not None and chat.has_chat_template(tokenizer)
+if tokenizer is None:
+    st.caption("A model behind another server may be a base model (it continues text) or an instruct model (it "
+               "answers, and can follow the agent's format); try both agents below.")
+    instruct = True  # let the learner's model decide by default
+elif not instruct:
+    st.info("No instruct model here yet: a base model trained on plain text only **continues text**. It fills a "
+            "template well, but it has never learned to answer a question or to follow the agent's format — "
+            "that is what instruction tuning (Part 3) teaches. Each step below still runs on it, so you see what "
+            "a base model does; the agent can also run with a scripted stand-in that answers as an instruct "
+            "model would.", icon=":material/info:")
+
+
+def attempt(fn):
+    try:
+        return fn()
+    except LearnerError as e:
+        st.error(str(e), icon=":material/error:")
+
+
+t_model, t_prompt, t_chain, t_memory, t_agent = st.tabs(["Model", "Prompt template", "Chain", "Memory", "Agent"])
+with t_model:
+    st.markdown("`llm.invoke(prompt)` continues a prompt; `stop` ends the text before a string of your choice.")
+    prompt = st.text_input("Prompt", "ROMEO:", key="lc_prompt")
+    stop = st.text_input("Stop at (optional; \\n is a newline)", "", key="lc_stop")
+    if st.button("Invoke", key="lc_invoke", icon=":material/play_arrow:"):
+        out = attempt(lambda: llm.invoke(prompt, stop=[stop.replace("\\n", "\n")] if stop else None))
+        if out is not None:
+            st.code(prompt + out, language=None, wrap_lines=True)
+with t_prompt:
+    st.markdown("A **prompt template** is text with named blanks, filled for each call.")
+    st.code(agent.SCENE.template, language=None)
+    character = st.text_input("character", "ROMEO", key="lc_character")
+    opening = st.text_input("opening", "But soft", key="lc_opening")
+    st.caption("The filled-in prompt:")
+    st.code(agent.SCENE.format(character=character, opening=opening), language=None)
+with t_chain:
+    st.markdown("A **chain** pipes runnables: `SCENE | llm | StrOutputParser()`. `invoke` on the chain fills "
+                "the template, calls the model and parses its output, in that order.")
+    if st.button("Run the chain", key="lc_chain", icon=":material/link:"):
+        out = attempt(lambda: agent.scene_chain(llm).invoke({"character": character, "opening": opening}))
+        if out is not None:
+            st.code(agent.SCENE.format(character=character, opening=opening) + out, language=None, wrap_lines=True)
+with t_memory:
+    st.markdown("The model remembers nothing between calls: **memory** is the conversation so far, put back into "
+                "every prompt (`ChatPromptTemplate` with a `MessagesPlaceholder`, and a message history).")
+    system = st.text_input("System message", "You are a helpful assistant", key="lc_system")
+    talk = agent.Conversation(chat_model, system=system, history=st.session_state.get("lc_history"))
+    st.session_state["lc_history"] = talk.history
+    for m in talk.history:
+        st.chat_message("user" if m.type == "human" else "assistant").write(m.content)
+    said = st.chat_input("Say something", key="lc_chat")
+    if said and attempt(lambda: talk.say(said)) is not None:
+        st.rerun()
+    if talk.history and st.button("Forget the conversation", key="lc_forget"):
+        st.session_state.pop("lc_history")
+        st.rerun()
+    roles = [{"role": {"human": "user", "ai": "assistant"}.get(m.type, m.type), "content": m.content}
+             for m in talk.prompt_for("…")]
+    st.caption("What the model receives for the next turn (llmviz.chat.format_chat):")
+    st.code(chat.format_chat(roles, tokenizer).prompt, language=None, wrap_lines=True)
+with t_agent:
+    st.markdown("An **agent** is a loop: the model writes a *thought* and an *action* (a tool and its input); "
+                "the program runs the tool and appends its *observation*; the model goes on until it writes a "
+                "*final answer*. The stop string `\\nObservation:` keeps the model from inventing the result.")
+    question = st.text_input("Question", "What is 12*(3+4)?", key="lc_question")
+    who = st.radio("Who decides", ["Your model", "A scripted stand-in for an instruct model"], horizontal=True,
+                   key="lc_agent_who", index=0 if instruct else 1)
+    if st.button("Run the agent", key="lc_agent", icon=":material/smart_toy:"):
+        expression = "".join(ch for ch in question if ch in "0123456789+-*/().% ").strip() or "1+1"
+        brain = llm if who == "Your model" else agent.scripted_llm(question, expression)
+        trace = attempt(lambda: agent.run_agent(brain, question))
+        for step in trace or []:
+            icon = {"thought": "💭", "action": "🛠️", "observation": "👀", "answer": "✅", "no format": "❓"}[step.kind]
+            st.markdown(f"{icon} **{step.kind}**")
+            st.code(step.text, language=None, wrap_lines=True)
+        if trace and trace[-1].kind == "no format":
+            st.caption("The model did not write an action or a final answer in the agent's format: the loop ends here.")
+    with st.expander("The agent's prompt", icon=":material/description:"):
+        st.code(agent.REACT.template, language=None)
+
+_ui.code_expander(CheckpointLLM, agent.run_agent)

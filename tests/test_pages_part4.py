@@ -1,0 +1,53 @@
+"""The Part 4 pages in AppTest with a trained run in the session: start a server from the page, call it
+with the snippet's client, read it in the live log, stop it; LangChain's concepts on the same run."""
+
+from __future__ import annotations
+
+import openai
+
+from tests.conftest import open_page
+from tests.test_serve import NAME, run  # noqa: F401  (fixture)
+
+
+def test_serve_page_starts_a_server_that_answers_and_stops_it(run):
+    at = open_page("pages/serve.py", session_state={"runs": {NAME: run}})
+    assert not at.exception and not at.error
+    at.button(key="serve_start").click().run()
+    assert not at.exception and not at.error
+    server = at.session_state["model_server"]
+    assert server.running and server.host == "127.0.0.1" and server.model_name == NAME
+    assert any(server.base_url in c.value for c in at.code)
+    out = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0).completions.create(
+        model=NAME, prompt="ROMEO:", max_tokens=8)
+    assert len(out.choices[0].text) == 8
+    at.run()  # the live log shows the request
+    assert at.metric[0].value == "1"
+    assert at.dataframe[0].value["tokens out"].tolist() == [8]
+    # the LangChain page finds the session's server and runs a chain on it
+    at.switch_page("pages/langchain_concepts.py").run()
+    assert at.radio(key="lc_where").value.startswith("Our server")
+    at.button(key="lc_chain").click().run()
+    assert not at.exception and not at.error
+    assert any(c.value.startswith("ROMEO:\nBut soft") for c in at.code)
+    assert server.log.total == 2
+    at.switch_page("pages/serve.py").run()
+    at.button(key="serve_stop").click().run()
+    assert not server.running and "model_server" not in at.session_state
+
+
+def test_langchain_page_in_process_memory_and_scripted_agent(run):
+    at = open_page("pages/langchain_concepts.py", session_state={"runs": {NAME: run}})
+    assert not at.exception and not at.error
+    assert at.radio(key="lc_where").value.startswith("A run")
+    assert any("No instruct model" in i.value for i in at.info)
+    at.text_input(key="lc_system").set_value("Be kind").run()
+    at.chat_input(key="lc_chat").set_value("O Romeo").run()
+    assert not at.error and len(at.session_state["lc_history"]) == 2
+    assert any("system: Be kind\nuser: O Romeo\nassistant: " in c.value for c in at.code)  # the next prompt carries the memory
+    at.radio(key="lc_agent_who").set_value("A scripted stand-in for an instruct model").run()
+    at.button(key="lc_agent").click().run()
+    assert not at.exception and not at.error
+    assert any(c.value == "calculator(12*(3+4))" for c in at.code) and any(c.value == "84" for c in at.code)
+    at.radio(key="lc_agent_who").set_value("Your model").run()
+    at.button(key="lc_agent").click().run()
+    assert not at.exception  # a base model's answer is shown as it is (or the reason it cannot read the prompt)
