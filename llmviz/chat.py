@@ -147,3 +147,14 @@ def calculator(text: str) -> str:
         return "error: expected calc(<number><+ - *><number>)"
     a, op, b = call
     return str(a + b if op == "+" else a - b if op == "-" else a * b)
+
+
+def token_kinds(tokenizer: Tokenizer, ids: list[int], learned: list[bool], forgotten: int = 0) -> tuple[list[str], list[str]]:
+    """Each token as text and its kind for llmviz.plots.instruct.token_strip: "forgotten" (the first
+    `forgotten` tokens, outside the context), "tag", "learned" or "read"."""
+    texts, kinds = [], []
+    for i, (t, learn) in enumerate(zip(ids, learned)):
+        texts.append(tokenizer.decode([t]))
+        kinds.append("forgotten" if i < forgotten else "tag" if t >= tokenizer.ordinary_vocab_size and not learn
+                     else "learned" if learn else "read")
+    return texts, kinds

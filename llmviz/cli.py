@@ -16,6 +16,7 @@ import argparse
 import inspect
 import json
 import math
+import os
 import re
 import resource
 import sys
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     ge.add_argument("--top-p", type=float, default=None)
     ge.add_argument("--seed", type=int, default=None)
     _finetune_parser(sub)
+    _instruct_parsers(sub)
 
     se = sub.add_parser("serve", help="serve a checkpoint behind an OpenAI-compatible API")
     se.add_argument("--checkpoint", required=True)
@@ -101,6 +103,123 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--max-tokens", type=int, default=2048, help="the most tokens one request may ask for")
     se.add_argument("--threads", type=int, default=None, help="CPU threads (default: chosen from the model size)")
     return ap
+
+
+def _instruct_parsers(sub) -> None:
+    it = sub.add_parser("instruct", help="instruction-tune a checkpoint on the generated chat tasks")
+    it.add_argument("--base", required=True,
+                    help="a checkpoint, or 'pretrained' for the app's pre-trained Shakespeare base (made once, cached)")
+    it.add_argument("--per-task", type=int, default=50, help="held-out questions per task for the final accuracy")
+    it.add_argument("--out", help="where to save the instruct model (.safetensors)")
+    it.add_argument("--json", action="store_true", help="print one final JSON line with the results")
+    it.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_dataclass_flags(it, TrainConfig)
+    ch = sub.add_parser("chat", help="chat with an instruct checkpoint in the terminal")
+    ch.add_argument("--checkpoint", required=True)
+    ch.add_argument("--system", default="", help="a system message to start the conversation")
+    ch.add_argument("--no-tool", action="store_true", help="do not run the calculator for the model")
+
+
+def _base_checkpoint(name: str, quiet: bool):
+    """A checkpoint from a file, or the app's pre-trained base (pre-trained once and cached)."""
+    from llmviz import checkpoint, finetune
+
+    if name != "pretrained":
+        return checkpoint.load(name)
+    base = finetune.cached_base()
+    if base is None:
+        run = finetune.pretraining_run()
+        if not quiet:
+            print("pre-training the base once (it is cached for next time)…", file=sys.stderr)
+        run.train(on_step=None if quiet else _progress)
+        base = checkpoint.load(finetune.save_base(run))
+        if not quiet:
+            print(file=sys.stderr)
+    return base
+
+
+def cmd_instruct(args) -> int:
+    from llmviz import checkpoint, corpora, instruct
+
+    try:
+        if args.out:
+            _writable(args.out)
+        base = _base_checkpoint(args.base, args.quiet)
+        cfg = replace(instruct.default_config(), **_overrides(args, TrainConfig))
+        run, held = instruct.start(base, cfg, style_text=corpora.shakespeare().text)
+    except (LearnerError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    try:
+        run.train(on_step=None if args.quiet else _progress)
+    except LearnerError as e:
+        print(f"\ninstruction tuning failed: {e}", file=sys.stderr)
+        return 1
+    seconds = time.perf_counter() - t0
+    if not args.quiet:
+        print(file=sys.stderr)
+    tuned = instruct.accuracy(run.model, run.tokenizer, held, args.per_task)
+    result = {"iterations": run.step, "seconds": round(seconds, 1),
+              "base_accuracy": instruct.accuracy(base.model, base.tokenizer, held, args.per_task),
+              "tuned_accuracy": tuned,
+              "tool_alone_accuracy": instruct.accuracy(run.model, run.tokenizer, held, args.per_task, use_tool=False)["tool"],
+              "tool_executed_accuracy": tuned["tool"], "checkpoint": None}
+    if args.out:
+        result["checkpoint"] = str(checkpoint.save_run(args.out, run, extra={"instruct": True, "base": args.base}))
+    print(json.dumps(result) if args.json else json.dumps(result, indent=1))
+    return 0
+
+
+def _writable(path: str) -> None:
+    """Refuse an output path that cannot be written before any work is done."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise LearnerError(f"cannot write {path}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise LearnerError(f"cannot write {path}: the folder {parent} is not writable")
+
+
+def cmd_chat(args) -> int:
+    from llmviz import chat, checkpoint, instruct
+    from llmviz.chat import Message
+
+    try:
+        ck = checkpoint.load(args.checkpoint)
+    except LearnerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not chat.has_chat_template(ck.tokenizer):
+        print("error: this checkpoint has no chat tokens: instruction-tune it first (python -m llmviz instruct)",
+              file=sys.stderr)
+        return 2
+    block = ck.model_config.block_size
+    turns = [Message("system", args.system)] if args.system else []
+    print(f"chatting with {args.checkpoint} (context: {block} tokens); an empty line or Ctrl-D ends", file=sys.stderr)
+    while True:
+        try:
+            line = input("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not line:
+            break
+        try:
+            turns.append(Message("user", line))
+            ids, _ = chat.encode(ck.tokenizer, turns, generation_prompt=True)
+            forgotten, kept = chat.fit_context(ids, block)
+            print(f"[prompt: {len(ids)} tokens" + (f"; out of the context, forgotten: {chat.render(ck.tokenizer, forgotten)!r}"
+                                                   if forgotten else "") + "]", file=sys.stderr)
+            reply, steps = instruct.answer(ck.model, ck.tokenizer, turns, use_tool=not args.no_tool)
+        except LearnerError as e:
+            print(f"error: {e}", file=sys.stderr)
+            turns.pop()
+            continue
+        for m in steps[:-1]:
+            print(f"  [{m.role}: {m.content}]", file=sys.stderr)
+        print(f"model> {reply}")
+        turns += steps
+    return 0
 
 
 def _finetune_parser(sub) -> None:
@@ -357,6 +476,10 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "presets":
         return cmd_presets()
+    if args.command == "instruct":
+        return cmd_instruct(args)
+    if args.command == "chat":
+        return cmd_chat(args)
     if args.command == "finetune":
         return cmd_finetune(args)
     if args.command == "train":

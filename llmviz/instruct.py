@@ -207,15 +207,16 @@ def prepare(base) -> tuple[LanguageModel, object]:
 # --- using it ----------------------------------------------------------------------------------------
 
 @torch.no_grad()
-def reply(model, tokenizer, messages, max_new_tokens: int = 40) -> str:
-    """The assistant's next turn, greedy, up to its end tag (the prompt is cut to the context if needed)."""
+def reply(model, tokenizer, messages, max_new_tokens: int = 40, temperature: float = 0.0, seed: int | None = None) -> str:
+    """The assistant's next turn, up to its end tag (greedy unless a temperature is given); the prompt is
+    cut to the context if needed."""
     from llmviz.generate import generate_stream
 
     ids, _ = chat.encode(tokenizer, messages, generation_prompt=True)
     _, ids = chat.fit_context(ids, model.config.block_size, room=1)
     end = tokenizer.special_id(chat.END)
     out = []
-    for t in generate_stream(model, ids, max_new_tokens, temperature=0):
+    for t in generate_stream(model, ids, max_new_tokens, temperature=temperature, seed=seed):
         if t == end or t >= tokenizer.ordinary_vocab_size:
             break
         out.append(t)
@@ -289,3 +290,67 @@ def accuracy(model, tokenizer, held: list[Example], per_task: int = 20, use_tool
             hits += correct(e, got)
         out[task] = hits / len(cases)
     return out
+
+
+# --- a run the app and the command line start -----------------------------------------------------------
+
+def default_config(steps: int = 4000, device: str = "auto") -> "TrainConfig":
+    """Instruction tuning's settings (measured with bench/bench_instruct.py): 32 conversations a step, a
+    warm-up and a cosine decay, no weight decay, accuracy measured every 500 steps."""
+    from llmviz.train import TrainConfig
+
+    return TrainConfig(learning_rate=2e-3, min_lr=2e-4, lr_decay=True, warmup_iters=100, batch_size=32,
+                       max_iters=steps, eval_interval=min(500, steps), eval_iters=10, weight_decay=0.0,
+                       sample_tokens=40, device=device)
+
+
+def start(base, train_cfg, style_text: str = "", seed: int = 0, per_task: int = 10):
+    """(run, held-out examples): an instruction-tuning run (not started) from a copy of a base checkpoint's
+    weights, its vocabulary grown by the chat tokens, on the generated conversations; held-out accuracy per
+    task is measured at every evaluation (Record.other["acc <task>"])."""
+    from llmviz.device import pick_device
+    from llmviz.train import TrainingError, TrainingRun
+
+    if base.model.adapters is not None:
+        raise TrainingError("instruction-tune a whole model, not one with LoRA adapters")
+    try:
+        model, tok = prepare(base)
+    except (AttributeError, LearnerError) as e:
+        raise TrainingError(f"this base cannot take chat tokens: {e}") from None
+    train, held = make_examples(seed=seed, style_text=style_text)
+    missing = {c for e in train[:400] for m in e.messages for c in m.content if c not in tok.chars}
+    if missing:
+        raise TrainingError(f"the base's tokenizer cannot spell {''.join(sorted(missing))!r}, which the "
+                            f"instructions use: start from a base with a broader vocabulary (the app's pre-trained one)")
+    batches = InstructBatches(tok, train, held, model.config.block_size, pick_device(train_cfg.device))
+    run = TrainingRun(model, tok, batches, train_cfg, preset=base.preset,
+                      measure=lambda m: {f"acc {k}": v for k, v in accuracy(m, tok, held, per_task).items()})
+    return run, held
+
+
+# --- prompt engineering (the "Chat, context and prompts" page) -------------------------------------------
+
+def wordings(example: Example, shots: list[Example]) -> dict[str, list[Message]]:
+    """The same question asked several ways: as trained, reworded, and with one or three solved examples
+    before it (few-shot prompting)."""
+    q = example.prompt[-1].content
+    reworded = (q.replace("Where does", "In which town does").replace("What color is", "Which colour has")
+                .replace("What is", "Compute").replace("Shout:", "Say loudly:"))
+    solved = [m for e in shots for m in e.messages]
+    return {"as trained": [*example.prompt], "reworded": [Message("user", reworded)],
+            "one example first": [*solved[:len(shots[0].messages)], *example.prompt],
+            "three examples first": [*solved, *example.prompt]}
+
+
+def first_token_probs(model, tokenizer, messages) -> "torch.Tensor":
+    """The probability of every token to start the assistant's answer (what the bars show)."""
+    from llmviz.generate import next_token_probs
+
+    ids, _ = chat.encode(tokenizer, messages, generation_prompt=True)
+    return next_token_probs(model, chat.fit_context(ids, model.config.block_size)[1])
+
+
+def sampled_accuracy(model, tokenizer, messages, expected: str, n: int = 20, seed: int = 0) -> float:
+    """Share of n answers sampled at temperature 1 that are exactly the expected one."""
+    return sum(reply(model, tokenizer, messages, temperature=1.0, seed=seed + i).strip() == expected
+               for i in range(n)) / n

@@ -76,6 +76,10 @@ PAGES: list[PageSpec] = [
              "Pre-train a base, then fine-tune it fully, with a frozen body and with LoRA: learning vs forgetting."),
     PageSpec(PART3, "pages/lora.py", "LoRA, inside", ":material/compress:",
              "ΔW = B·A beside full fine-tuning's update, its singular values, merge and unmerge, adapters alone."),
+    PageSpec(PART3, "pages/instruct.py", "Instruct models", ":material/support_agent:",
+             "The chat format token by token, instruction tuning live, base vs tuned on held-out questions."),
+    PageSpec(PART3, "pages/chat_context.py", "Chat, context and prompts", ":material/forum:",
+             "Memory is the conversation pasted back in; context is a sentence; prompts are chosen words; a tool."),
     # Part 4
     PageSpec(PART4, "pages/serve.py", "Serve your model", ":material/dns:",
              "Your model behind an OpenAI-compatible API: curl, openai and LangChain call it; many clients batched."),

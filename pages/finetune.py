@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from llmviz import checkpoint, corpora, finetune, generate, lora
+from llmviz import finetune, generate, lora
 from llmviz.plots import finetune as P
-from pages import _runs, _training, _ui
+from pages import _base, _runs, _training, _ui
 
 st.title("Pre-training and fine-tuning")
 st.markdown(
@@ -17,7 +17,7 @@ st.markdown(
     "fine-tune it three ways on a new text and watch what each learns — and what each **forgets**."
 )
 
-BASE, RUNS, BUILTIN = "ft_base", "ft_runs", "The app's pre-trained base (Shakespeare)"
+RUNS = "ft_runs"
 
 
 def continuation(key, ck, prompt: str, n: int = 200) -> str:
@@ -29,34 +29,7 @@ def continuation(key, ck, prompt: str, n: int = 200) -> str:
 
 # --- 1. the base model ------------------------------------------------------------------------------
 st.header("1 · A pre-trained base")
-session = _runs.usable()
-choice = st.radio("Base model", [BUILTIN, *session], key="ft_base_choice", horizontal=True,
-                  help="The app's base is the fast-cpu model trained once on the built-in plays (about a minute) "
-                       "and kept on disk, with a vocabulary that spells every printable character.")
-if choice == BUILTIN:
-    ck = finetune.cached_base()
-    if ck is None:
-        pre = _runs.get(st.session_state.get("ft_pretrain"))
-        if pre is not None and pre.state == "finished":
-            ck = checkpoint.load(finetune.save_base(pre))
-        else:
-            st.info("The base is not made yet on this machine: pre-train it once (about a minute on a laptop CPU; "
-                    "it is kept for every later visit).", icon=":material/info:")
-            if st.button("Pre-train it now", key="ft_pretrain_go", type="primary", icon=":material/play_arrow:",
-                         disabled=pre is not None and pre.running):
-                st.session_state["ft_pretrain"] = _runs.add(finetune.pretraining_run().start(), "pre-trained base")
-                st.rerun()
-            if pre is not None:
-                _training.watch([st.session_state["ft_pretrain"]], "ft_pre")
-    original = _ui.shakespeare_text(corpora.DEFAULT_PLAYS, corpora.DEFAULT_MAX_CHARS).text  # what it learned
-    label = BUILTIN
-else:
-    run = session[choice]
-    ck = checkpoint.from_bytes(checkpoint.run_to_bytes(run))  # a copy: the session's run is left alone
-    original, label = _ui.current_corpus().text, choice
-if ck is not None and st.session_state.get(f"{BASE}_label") != label:
-    st.session_state[BASE], st.session_state[f"{BASE}_label"] = ck, label
-base = st.session_state.get(BASE) if ck is not None else None
+base, label, original = _base.choose("ft")
 
 if base is not None:
     st.caption(f"Base: **{label}** · {base.model.num_params():,} parameters · {base.tokenizer.vocab_size} tokens · "

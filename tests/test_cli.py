@@ -104,3 +104,32 @@ def test_finetune_with_lora_writes_the_adapters_alone_and_reports_both_losses(co
     odd.write_text("{}[]<> " * 500, encoding="utf-8")
     assert main(["finetune", "--base", str(base), "--corpus", str(odd), "--quiet"]) == 2
     assert "cannot spell" in capsys.readouterr().err
+
+
+def test_instruct_then_chat_in_the_terminal(tmp_path, capsys, monkeypatch):
+    from llmviz import corpora, finetune, instruct
+    from llmviz.model import ModelConfig
+    from llmviz.train import TrainConfig, TrainingRun
+
+    text = corpora.shakespeare(corpora.DEFAULT_PLAYS, 20_000).text
+    run = TrainingRun.new(ModelConfig(vocab_size=0, block_size=64, n_embd=32, n_head=2, n_layer=1),
+                          TrainConfig(max_iters=5, eval_interval=5, eval_iters=1, batch_size=4, sample_tokens=0), text,
+                          tokenizer=finetune.base_vocabulary(corpora.shakespeare().text))
+    base = tmp_path / "base.safetensors"
+    checkpoint.save_run(base, run)
+    out = tmp_path / "chat.safetensors"
+    capsys.readouterr()
+    assert main(["instruct", "--base", str(base), "--max-iters", "20", "--eval-interval", "20", "--eval-iters", "1",
+                 "--per-task", "2", "--out", str(out), "--json", "--quiet"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["iterations"] == 20 and set(res["tuned_accuracy"]) == set(instruct.TASKS)
+    assert set(res["base_accuracy"]) == set(instruct.TASKS) and 0 <= res["tool_alone_accuracy"] <= 1
+    assert res["checkpoint"] == str(out)
+    answers = iter(["What is 123+456?", ""])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
+    assert main(["chat", "--checkpoint", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "model>" in captured.out and "[prompt:" in captured.err
+    assert main(["chat", "--checkpoint", str(base)]) == 2  # a base model has no chat tokens
+    assert main(["instruct", "--base", str(base), "--out", str(tmp_path / "no" / "such" / "dir.safetensors")]) == 2
+    assert "does not exist" in capsys.readouterr().err

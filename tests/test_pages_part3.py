@@ -22,10 +22,10 @@ def empty_cache(tmp_path, monkeypatch):
 def cached_base(empty_cache):
     """A tiny stand-in for the app's pre-trained base, cached where the page looks for it."""
     text = corpora.shakespeare(corpora.DEFAULT_PLAYS, 20_000).text
-    tok = finetune.base_vocabulary(text, corpora.python_docs().text)
+    tok = finetune.base_vocabulary(corpora.shakespeare().text, corpora.python_docs().text)
     cfg = TrainConfig(max_iters=20, eval_interval=20, eval_iters=2, batch_size=8, learning_rate=3e-3, sample_tokens=0,
                       threads=1)
-    run = TrainingRun.new(ModelConfig(vocab_size=0, block_size=16, n_embd=32, n_head=2, n_layer=2), cfg, text,
+    run = TrainingRun.new(ModelConfig(vocab_size=0, block_size=64, n_embd=32, n_head=2, n_layer=2), cfg, text,
                           tokenizer=tok, preset="fast-cpu")
     run.train()
     return finetune.save_base(run)
@@ -43,7 +43,7 @@ def wait_for_runs(at, timeout=120):
 def test_without_a_cached_base_the_page_offers_to_pre_train_it(empty_cache):
     at = open_page(FT)
     assert not at.exception
-    assert at.button(key="ft_pretrain_go") and not at.button(key="ft_pretrain_go").disabled
+    assert at.button(key="base_pretrain_go") and not at.button(key="base_pretrain_go").disabled
     assert any("not made yet" in i.value for i in at.info)
 
 
@@ -82,3 +82,35 @@ def test_fine_tune_three_ways_then_look_inside_lora(cached_base):
 def test_lora_page_without_runs_points_back(empty_cache):
     at = open_page(LORA)
     assert not at.exception and any("Fine-tune a base with LoRA" in i.value for i in at.info)
+
+
+def test_instruction_tune_then_chat_with_context_prompts_and_a_tool(cached_base):
+    at = open_page("pages/instruct.py")
+    assert not at.exception and not at.error
+    assert len(at.get("plotly_chart")) >= 1  # the conversation, token by token
+    at.slider(key="it_steps").set_value(200).run()
+    at.button(key="it_train").click().run()
+    name = at.session_state["it_run"]
+    run = at.session_state["runs"][name]
+    deadline = time.time() + 180
+    while run.running and time.time() < deadline:
+        time.sleep(0.3)
+    at.run()
+    assert run.state == "finished" and not at.exception
+    assert {k for k in run.history[-1].other} == {"acc context", "acc tool", "acc shout", "acc style"}
+    assert any("tuned model" in m.value for m in at.markdown)
+
+    at.switch_page("pages/chat_context.py").run()
+    assert not at.exception and at.selectbox(key="cc_model").value == name
+    at.chat_input(key="cc_in").set_value("Ann lives in Rome. Where does Ann live?").run()
+    history = at.session_state["cc_history"]
+    assert [m.role for m in history][:2] == ["user", "assistant"] and not at.exception
+    assert any("The next prompt:" in c.value for c in at.caption)
+    assert {m.label for m in at.metric} >= {"without the context", "with the context"}
+    at.button(key="cc_tool").click().run()
+    assert set(at.session_state["cc_tool_acc"]) == {"the model alone", "the tool executed"}
+
+
+def test_chat_page_without_an_instruct_model_points_back(empty_cache):
+    at = open_page("pages/chat_context.py")
+    assert not at.exception and any("needs an instruct model" in i.value for i in at.info)

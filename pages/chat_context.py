@@ -1,0 +1,120 @@
+"""Chat, context and prompts: memory is the conversation pasted back in; context is a sentence in the prompt;
+prompt engineering is choosing the words; a tool the model calls."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from llmviz import chat, corpora, instruct
+from llmviz.chat import Message
+from llmviz.errors import LearnerError
+from llmviz.plots import instruct as P
+from llmviz.plots import training as PT
+from pages import _runs, _ui
+
+st.title("Chat, context and prompts")
+st.markdown(
+    "Prompts all the way down. A chat model answers **isolated requests**: its \"memory\" is the whole conversation "
+    "pasted back into every prompt, and what no longer fits in its context (block_size tokens) is simply gone. "
+    "**Context** is a sentence added to the prompt. **Prompt engineering** is choosing the words — and the "
+    "examples — that get the answer you want."
+)
+
+models = {n: r for n, r in _runs.usable().items() if chat.has_chat_template(r.tokenizer)}
+if not models:
+    st.info("This page needs an instruct model: instruction-tune one on the previous page, then come back.",
+            icon=":material/info:")
+    st.page_link("pages/instruct.py", label="Instruct models", icon=":material/arrow_back:")
+    st.stop()
+name = st.selectbox("Instruct model", list(models), key="cc_model")
+run = models[name]
+model, tok, block = run.model, run.tokenizer, run.model_cfg.block_size
+
+# --- chat and memory ---------------------------------------------------------------------------------
+st.header("1 · A chat, and the prompt behind it")
+history = st.session_state.setdefault("cc_history", [])
+left, right = st.columns([1, 1])
+with left:
+    for m in history:
+        with st.chat_message("assistant" if m.role in ("assistant", "tool") else "user"):
+            st.markdown(f"`{m.role}` {m.content}" if m.role == "tool" else m.content)
+    said = st.chat_input("Ask: Ann lives in Rome. Where does Ann live?  ·  What is 123+456?  ·  Shout: to be", key="cc_in")
+    if said:
+        try:
+            _, steps = instruct.answer(model, tok, [*history, Message("user", said)])
+            history += [Message("user", said), *steps]
+        except LearnerError as e:
+            st.warning(str(e))
+        st.rerun()
+    if history and st.button("Start a new conversation", key="cc_clear"):
+        history.clear()
+        st.rerun()
+with right:
+    if history:
+        ids, learned = chat.encode(tok, history, generation_prompt=True)
+        forgotten, kept = chat.fit_context(ids, block)
+        _ui.plot(P.token_strip(*chat.token_kinds(tok, ids, [False] * len(ids), len(forgotten))), key="cc_prompt")
+        st.caption(f"The next prompt: {len(ids)} tokens for a context of {block}. "
+                   + (f"The first {len(forgotten)} are cut off (red): the model will not see them — it forgets."
+                      if forgotten else "All of it fits: the model sees the whole conversation."))
+    else:
+        st.caption("The whole prompt sent at each turn appears here.")
+
+# --- context -------------------------------------------------------------------------------------------
+st.header("2 · Context: a sentence in the prompt")
+c1, c2 = st.columns(2)
+fact = c1.text_input("Context", "Ann lives in Oslo.", key="cc_fact")
+question = c2.text_input("Question", "Where does Ann live?", key="cc_question")
+try:
+    without = instruct.reply(model, tok, [Message("user", question)])
+    with_ctx = instruct.reply(model, tok, [Message("user", f"{fact} {question}".strip())])
+    c1.metric("without the context", without or "∅")
+    c2.metric("with the context", with_ctx or "∅")
+except LearnerError as e:
+    st.warning(str(e))
+
+# --- prompt engineering ----------------------------------------------------------------------------------
+
+
+@st.cache_data(show_spinner=False, max_entries=1)
+def held_out():
+    return instruct.make_examples(seed=0, style_text=corpora.shakespeare().text)
+
+
+train, held = held_out()
+st.header("3 · Prompt engineering: the same question, other words")
+task = st.radio("Task", list(instruct.CHECKABLE), horizontal=True, key="cc_task")
+cases = [e for e in held if e.task == task and len(e.messages) == 2][:10] or [e for e in held if e.task == task][:10]
+i = st.selectbox("Question", range(len(cases)), format_func=lambda k: cases[k].prompt[-1].content, key="cc_case")
+variants = instruct.wordings(cases[i], [e for e in train if e.task == task][:3])
+labels = [tok.decode([k]) for k in range(tok.vocab_size)]
+cols = st.columns(len(variants))
+for col, (label, msgs) in zip(cols, variants.items()):
+    with col:
+        ids, _ = chat.encode(tok, msgs, generation_prompt=True)
+        st.caption(f"**{label}** · {len(ids)} tokens" + (" (cut to the context)" if len(ids) > block else ""))
+        probs = instruct.first_token_probs(model, tok, msgs)
+        _ui.plot(PT.probability_bars(probs, labels, top=5, title="first token of the answer"), key=f"cc_bars_{label}")
+if st.button("Accuracy over 20 sampled answers (temperature 1) for each wording", key="cc_sample"):
+    with st.spinner("Sampling…"):
+        st.session_state["cc_acc"] = {label: instruct.sampled_accuracy(model, tok, msgs, cases[i].answer, 20)
+                                      for label, msgs in variants.items()}
+if "cc_acc" in st.session_state:
+    st.dataframe([{"wording": k, "right answers": f"{v:.0%}"} for k, v in st.session_state["cc_acc"].items()],
+                 hide_index=True)
+st.caption("A tiny model trained on one wording often fails on another, and examples it never saw in training can "
+           "push the prompt out of its context: prompt engineering works with what the model learned.")
+
+# --- a tool ------------------------------------------------------------------------------------------------
+st.header("4 · A tool: the agent idea in miniature")
+st.markdown("Asked for 3-digit arithmetic, the model writes `calc(a+b)`. Either the program runs the calculator and "
+            "gives the result back as a `tool` turn, or the model must guess the result itself.")
+if st.button("Measure on 30 held-out sums: alone vs with the tool", key="cc_tool"):
+    with st.spinner("Asking…"):
+        st.session_state["cc_tool_acc"] = {
+            "the model alone": instruct.accuracy(model, tok, held, 30, use_tool=False)["tool"],
+            "the tool executed": instruct.accuracy(model, tok, held, 30, use_tool=True)["tool"]}
+if "cc_tool_acc" in st.session_state:
+    _ui.plot(P.accuracy_bars({k: {"arithmetic": v} for k, v in st.session_state["cc_tool_acc"].items()}),
+             key="cc_tool_bars")
+_ui.code_expander(chat.fit_context, instruct.answer, chat.calculator)
