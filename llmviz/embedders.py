@@ -99,7 +99,7 @@ class LSAConfig:
     dim: int = 128  # SVD components kept: the vector's length
     min_df: int = 2  # a word must appear in this many chunks to be kept
     max_features: int = 20000  # keep the most frequent words only
-    stop_words: bool = True  # leave out scikit-learn's English stop words ("the", "and", ...)
+    stop_words: bool = False  # leave out scikit-learn's English stop words ("the", "to", "be", ...)
     sublinear_tf: bool = True  # a word's weight grows as 1 + log(count), not count
     seed: int = 0
 
