@@ -109,13 +109,16 @@ def build_index(table: VectorTable, cfg: IndexConfig = IndexConfig()) -> float:
         config = HnswSq(distance_type="cosine", num_partitions=parts, m=cfg.m, ef_construction=cfg.ef_construction)
     t0 = time.perf_counter()
     table.table.create_index("vector", config=config, replace=True)
-    return time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
+    table.index_info()  # the table now knows it has an index
+    return seconds
 
 
 def drop_index(table: VectorTable) -> None:
     info = table.index_info()
     if info:
         table.table.drop_index(info["name"])
+        table.index_info()
 
 
 def compare(table: VectorTable, vector, k: int = 10, where: str | None = None,

@@ -33,7 +33,7 @@ class ChunkingError(LearnerError):
 
 @dataclass(frozen=True)
 class ChunkConfig:
-    by: str = "speech"  # "speech": one block between blank lines each; "paragraphs": blocks packed up to size
+    by: str = "paragraphs"  # "speech": one block between blank lines each; "paragraphs": blocks packed up to size
     size: int = 600  # the most characters in one chunk
     overlap: int = 100  # characters shared by consecutive windows of a block longer than size
 

@@ -192,6 +192,7 @@ class VectorTable:
     def __init__(self, db_dir: Path, name: str, table, provenance: Provenance):
         self.db_dir, self.name, self.table, self.provenance = Path(db_dir), name, table, provenance
         self._embedder: embedders.Embedder | None = None
+        self._indexed: bool | None = None  # whether it has a vector index, as last seen by index_info()
 
     # --- opening and making ---
     @classmethod
@@ -301,9 +302,11 @@ class VectorTable:
 
     def index_info(self) -> dict | None:
         """The vector index, if any: kind, distance, rows indexed, unindexed rows, bytes."""
+        self._indexed = False
         for ix in self.table.list_indices():
             if list(ix.columns) == ["vector"]:
                 stats = self.table.index_stats(ix.name)
+                self._indexed = True
                 return {"name": ix.name, "type": stats.index_type, "distance": stats.distance_type,
                         "indexed_rows": stats.num_indexed_rows, "unindexed_rows": stats.num_unindexed_rows,
                         "bytes": getattr(ix, "size_bytes", None)}
@@ -330,7 +333,7 @@ class VectorTable:
         if exact:
             q = q.bypass_vector_index()
         else:
-            if self.index_info() is None:
+            if not (self._indexed if self._indexed is not None else self.index_info() is not None):
                 raise VectorDBError(f"the table {self.name!r} has no approximate index yet: build one, or search exactly.")
             q = q.nprobes(params.nprobes)
             if params.refine_factor:

@@ -49,9 +49,11 @@ def open_table(db: str, name: str, built_at: str):
 # --- 1. chunks ------------------------------------------------------------------------------------------
 st.header("1 · Cut the text into chunks")
 c = st.columns(3)
-by = c[0].radio("Chunk by", chunking.BY, key="vdb_by", horizontal=True,
+by = c[0].radio("Chunk by", chunking.BY, index=1, key="vdb_by",
                 format_func={"speech": "speech (one block each)", "paragraphs": "paragraphs packed to the size"}.get,
-                help="A block is what lies between blank lines: a speech in Shakespeare, a paragraph elsewhere.")
+                help="A block is what lies between blank lines: a speech in Shakespeare, a paragraph elsewhere. "
+                     "Packed paragraphs retrieve better; one speech each keeps one speaker per chunk (for the "
+                     "speaker filter), but a two-word speech ('A king, a king!') is near anything with that word.")
 size = c[1].slider("Chunk size (characters)", 100, 2000, 600, 50, key="vdb_size")
 overlap = c[2].slider("Overlap of long blocks' windows", 0, 1000, 100, 25, key="vdb_overlap",
                       help="A block longer than the size is cut into windows that share this many characters.")
@@ -197,7 +199,8 @@ if result is not None:
             for rank, h in enumerate(result.hits, 1):
                 where_from = " · ".join(x for x in (h.section, h.speaker) if x)
                 st.markdown(f"**{rank}.** cosine **{h.score:.3f}** · chunk {h.id} · {where_from}")
-                st.markdown(retrieval.highlight_markdown(h.text, result.known))
+                with st.container(height=min(260, 60 + 22 * h.text.count("\n")), border=True):
+                    st.markdown(retrieval.highlight_markdown(h.text, result.known))
         with right:
             _ui.plot(P.hit_scores([f"chunk {h.id}" for h in result.hits], [h.score for h in result.hits]),
                      key="vdb_scores")
