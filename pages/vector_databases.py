@@ -169,18 +169,24 @@ with st.expander("The approximate index (IVF-PQ or HNSW) and its parameters", ic
                               key="vdb_subs", disabled=ikind != "ivf_pq")
     nprobes = c[3].slider("nprobes (partitions searched)", 1, max(2, parts), min(20, parts), key="vdb_nprobes")
     c = st.columns(4)
-    refine = c[0].slider("refine factor (0: off)", 0, 50, 10, key="vdb_refine")
+    refine = c[0].slider("refine factor (0: off)", 0, 50, 10, key="vdb_refine",
+                         help="Re-rank k × this many candidates with the full vectors.")
+    m_links = c[1].slider("HNSW m (links per node)", 4, 64, 20, key="vdb_m", disabled=ikind != "hnsw")
+    ef_build = c[2].slider("HNSW ef while building", 50, 500, 300, 10, key="vdb_ef_construction",
+                           disabled=ikind != "hnsw")
+    ef = c[3].slider("HNSW ef while searching (0: LanceDB's default)", 0, 500, 0, 10, key="vdb_ef")
     ijob = st.session_state.get(INDEX_JOB)
-    if c[1].button("Build the index", key="vdb_index_build", disabled=ijob is not None and ijob.running,
-                   icon=":material/construction:"):
+    if st.button("Build the index", key="vdb_index_build", disabled=ijob is not None and ijob.running,
+                 icon=":material/construction:"):
         try:
-            st.session_state[INDEX_JOB] = ann.index_job(table, ann.IndexConfig(ikind, parts, subs)).start()
+            cfg = ann.IndexConfig(ikind, parts, subs, m=m_links, ef_construction=ef_build)
+            st.session_state[INDEX_JOB] = ann.index_job(table, cfg).start()
             st.rerun()
         except vectordb.VectorDBError as e:
             st.error(str(e), icon=":material/error:")
     _ui.watch_job(INDEX_JOB, what=lambda s: "building the index" if s.state == "running" else
                   f"built in {s.elapsed:.1f} s")
-params = vectordb.SearchParams(nprobes=nprobes, refine_factor=refine or None)
+params = vectordb.SearchParams(nprobes=nprobes, refine_factor=refine or None, ef=ef or None)
 
 result = None
 try:

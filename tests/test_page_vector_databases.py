@@ -90,6 +90,21 @@ def test_search_filters_measures_the_index_and_maps_the_hits(built, corpus):
     assert any("empty question" in w.value for w in at.warning) and not at.exception
 
 
+def test_the_index_is_rebuilt_from_the_page(built, corpus):
+    at = open_page(PAGE, session_state=state(corpus, built, vdb_question="the ghost at midnight"))
+    at.radio(key="vdb_index_kind").set_value("hnsw").run()
+    at.button(key="vdb_index_build").click().run()
+    job = at.session_state["vdb_index_job"]
+    job.join(120)
+    assert job.snapshot().state == "finished", job.snapshot().reason
+    at.run()
+    assert not at.exception and not at.error
+    assert "HNSW" in at.metric[4].value
+    at.radio(key="vdb_mode").set_value("index").run()
+    at.slider(key="vdb_ef").set_value(50).run()
+    assert not at.exception and any("by the approximate index" in c.value for c in at.caption)
+
+
 def test_embedders_that_need_a_session_result_say_so(tmp_path, corpus):
     at = open_page(PAGE, session_state=state(corpus, tmp_path / "db"))
     at.radio(key="vdb_embedder").set_value("word2vec").run()
