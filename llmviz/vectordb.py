@@ -182,8 +182,6 @@ def where_clause(section: str | None = None, speaker: str | None = None) -> str 
     return " AND ".join(parts) or None
 
 
-
-
 # --- a table ------------------------------------------------------------------------------------------
 
 class VectorTable:
@@ -212,7 +210,7 @@ class VectorTable:
     def create(cls, db_dir: str | Path, name: str, chunks: list[Chunk], vectors: np.ndarray,
                embedder: embedders.Embedder, provenance: Provenance, replace: bool = False) -> "VectorTable":
         """Store chunks and their vectors in a new table (or, with replace, instead of an existing one).
-        An existing table is refused, or extended when its embedder is the same (see add)."""
+        Without replace, an existing table takes the rows only if its embedder is the same (see add)."""
         db_dir = writable_dir(db_dir)
         _check_vectors(vectors, len(chunks), embedder)
         if name in list_tables(db_dir) and not replace:
@@ -238,7 +236,8 @@ class VectorTable:
         return out
 
     def add(self, chunks: list[Chunk], vectors: np.ndarray, embedder: embedders.Embedder) -> None:
-        """Append rows made by the same embedder; anything else is refused and the table is unchanged."""
+        """Append rows made by the same embedder; anything else is refused and the table is unchanged.
+        (The recorded provenance still describes the build that made the table.)"""
         self.check_embedder(embedder)
         _check_vectors(vectors, len(chunks), embedder)
         self.table.add(_rows(chunks, vectors, self.table.schema))
@@ -262,7 +261,8 @@ class VectorTable:
         if self._embedder is None:
             e = embedders.load(self.db_dir / SIDECAR / self.name, self.provenance.embedder["kind"])
             if e.fingerprint != self.provenance.embedder["fingerprint"]:
-                raise VectorDBError(f"the embedder saved beside {self.name!r} is not the one that built it: rebuild the table.")
+                raise VectorDBError(f"the embedder saved beside {self.name!r} is not the one that built it: "
+                                    "rebuild the table.")
             self._embedder = e
         return self._embedder
 

@@ -63,7 +63,8 @@ def test_stored_vectors_and_rows_round_trip_unchanged(db, corpus):
     rows = table.columns(["id", "text", "start", "end", "section", "speaker"]).to_pylist()
     for r in rows:
         c = chunks[r["id"]]
-        assert (r["text"], r["start"], r["end"], r["section"], r["speaker"]) == (c.text, c.start, c.end, c.section, c.speaker)
+        assert (r["text"], r["start"], r["end"]) == (c.text, c.start, c.end)
+        assert (r["section"], r["speaker"]) == (c.section, c.speaker)
 
 
 def test_provenance_is_recorded_with_the_table(db, corpus):
@@ -249,3 +250,17 @@ def test_nothing_reaches_the_network(tmp_path, corpus, monkeypatch):
     from llmviz.langchain_rag import VectorTableRetriever
 
     assert VectorTableRetriever(table=table, k=2).invoke("ship at sea")
+
+
+def test_foreign_tables_and_a_swapped_embedder_are_refused(tmp_path, corpus):
+    import lancedb
+    import pyarrow as pa
+
+    lancedb.connect(str(tmp_path)).create_table("foreign", pa.table({"id": [1], "vector": [[0.0, 1.0]]}))
+    assert vectordb.describe_tables(tmp_path) == {"foreign": None}
+    with pytest.raises(VectorDBError, match="not made by llmviz"):
+        VectorTable.open(tmp_path, "foreign")
+    retrieval.build(corpus, CFG, word2vec_embedder(corpus, seed=1), tmp_path, "w")
+    word2vec_embedder(corpus, seed=2).save(tmp_path / vectordb.SIDECAR / "w")  # someone swapped the files
+    with pytest.raises(VectorDBError, match="not the one that built it"):
+        VectorTable.open(tmp_path, "w").search("ship")
