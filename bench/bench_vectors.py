@@ -129,7 +129,7 @@ def search_bench(db: Path, n: int, dim: int, n_queries: int) -> dict:
     agree = np.mean([ann.recall_at_k(e, b) for e, b in zip(exact, brute)])
     rows = [{"search": "exact (LanceDB flat scan)", "build_s": None, "ms": exact_ms, "recall@10": agree,
              "speedup": 1.0},
-            {"search": "numpy brute force (float32 matmul, reference)", "build_s": None, "ms": numpy_ms,
+            {"search": "numpy brute force (float32 matmul, in memory; reference)", "build_s": None, "ms": numpy_ms,
              "recall@10": 1.0, "speedup": exact_ms / numpy_ms}]
     for cfg, settings in [(ann.IndexConfig("ivf_pq"), [SearchParams(20, None), SearchParams(20, 5), SearchParams(20, 10),
                                                        SearchParams(40, 10)]),
