@@ -1,5 +1,6 @@
 """The same retrieval pipeline as LangChain pieces (tutorial part 4, "frameworks"): a retriever over a
-llmviz vector table, and a chain  question -> retriever -> prompt template -> model -> text.
+llmviz vector table, and a chain  question -> retriever -> prompt template -> LLM -> text, where the LLM is
+any LangChain LLM: the learner's own model through llmviz.langchain_llm, or a server's.
 
 LangChain's retriever interface is one method: given a query string, return a list of Documents
 (page_content + metadata). Anything that implements it plugs into LangChain's chains, so the table built
@@ -47,16 +48,21 @@ def prompt_template(template: str = TEMPLATES["continue the text"]) -> PromptTem
     return PromptTemplate.from_template(template)
 
 
-def rag_chain(retriever: BaseRetriever, model, tokenizer, template: str = TEMPLATES["continue the text"],
-              max_new_tokens: int = 200, temperature: float = 0.8, seed: int = 0) -> Runnable:
-    """question -> {"context": retrieved chunks, "question": question} -> prompt -> the model's continuation."""
-    from llmviz.generate import generate_text
-
-    def generate(prompt_value) -> str:
-        text, _ = spellable(tokenizer, prompt_value.to_string())
-        return generate_text(model, tokenizer, text, max_new_tokens, temperature=temperature, seed=seed)
-
+def rag_chain(retriever: BaseRetriever, llm, template: str = TEMPLATES["continue the text"],
+              tokenizer=None) -> Runnable:
+    """question -> {"context": retrieved chunks, "question": question} -> prompt -> any LangChain LLM -> text.
+    Given the model's tokenizer, characters it cannot spell are left out of the prompt first."""
+    spell = RunnableLambda(lambda p: spellable(tokenizer, p.to_string())[0] if tokenizer is not None else p)
     return ({"context": retriever | RunnableLambda(lambda docs: context_of(hits_of(docs))),
              "question": RunnablePassthrough()}
             | prompt_template(template)
-            | RunnableLambda(generate))
+            | spell
+            | llm)
+
+
+def model_llm(model, tokenizer, max_new_tokens: int = 200, temperature: float = 0.8, seed: int | None = 0):
+    """A model of this app as a LangChain LLM (the LangChain page's CheckpointLLM)."""
+    from llmviz.langchain_llm import CheckpointLLM
+
+    return CheckpointLLM(network=model, tokenizer=tokenizer, max_tokens=max_new_tokens, temperature=temperature,
+                         seed=seed)

@@ -282,16 +282,27 @@ else:
 
 with st.expander("The same pipeline in LangChain", icon=":material/link:"):
     st.markdown("A LangChain **retriever** is one method: a query in, a list of `Document`s out. This table as a "
-                "retriever plugs into any LangChain chain: `question → retriever → prompt template → model`.")
+                "retriever plugs into any LangChain chain: `question → retriever → prompt template → LLM`, where the "
+                "LLM is your model as on the LangChain page, or any other.")
+    st.page_link("pages/langchain_concepts.py", label="LangChain's other concepts on your model", icon=":material/link:")
     st.code(Path(retrieval.__file__).with_name("langchain_rag.py").read_text(), language="python")
-    if result is not None and result.hits and st.button("Run the retriever through LangChain", key="vdb_lc"):
-        from llmviz.langchain_rag import VectorTableRetriever
+    if result is not None and result.hits and st.button("Run it through LangChain", key="vdb_lc"):
+        from llmviz.langchain_rag import VectorTableRetriever, model_llm, rag_chain
 
-        docs = VectorTableRetriever(table=table, k=k, where=where, exact=result.exact, params=params).invoke(question)
+        retriever = VectorTableRetriever(table=table, k=k, where=where, exact=result.exact, params=params)
+        docs = retriever.invoke(question)
         same = [d.metadata["id"] for d in docs] == [h.id for h in result.hits]
-        st.write(f"{len(docs)} Documents, ids {[d.metadata['id'] for d in docs]}: "
-                 + ("the same chunks as above." if same else "not the same as above (an approximate index may differ "
-                                                              "from run to run only if the table changed)."))
+        st.write(f"The retriever: {len(docs)} Documents, ids {[d.metadata['id'] for d in docs]}: "
+                 + ("the same chunks as above." if same else "not the chunks above (was the table rebuilt?)."))
+        if runs:
+            llm = model_llm(model, tok, n_tokens, temperature, seed=0)
+            text = rag_chain(retriever, llm, template, tokenizer=tok).invoke(question)
+            st.markdown(f"The chain's answer, from **{rag_run}**:")
+            st.code(text, language=None, wrap_lines=True)
+            answers = st.session_state.get("vdb_answers")
+            if answers is not None and answers.prompt == retrieval.build_prompt(question, result.hits, template):
+                st.caption("The same text as 'With the retrieved chunks' above: the same prompt, model and seed."
+                           if text == answers.with_context else "Not the text above: the sampling settings changed.")
 
 _ui.code_expander(chunking.chunk, embedders.LSAEmbedder.tfidf, embedders.Word2VecEmbedder.embed,
                   embedders.LMEmbedder.embed, vectordb.VectorTable.search_vector, vectordb.VectorTable.search,

@@ -135,4 +135,6 @@ def test_rag_answers_with_and_without_the_chunks(built, corpus):
     assert len(answers.with_context) == 200 and answers.prompt.startswith(answers.prompt[:10])
     assert any("never reached it" in c.value for c in at.caption)
     at.button(key="vdb_lc").click().run()
-    assert not at.exception and any("the same chunks as above" in m.value for m in at.markdown)
+    assert not at.exception and not at.error
+    assert any("the same chunks as above" in m.value for m in at.markdown)
+    assert any("The same text as 'With the retrieved chunks'" in c.value for c in at.caption)

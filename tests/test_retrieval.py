@@ -97,7 +97,7 @@ def test_the_map_is_pca_of_the_unit_vectors_with_the_question_projected_the_same
 def test_langchain_retriever_and_chain_give_the_same_chunks_and_text(table, lm):
     from langchain_core.retrievers import BaseRetriever
 
-    from llmviz.langchain_rag import VectorTableRetriever, hits_of, prompt_template, rag_chain
+    from llmviz.langchain_rag import VectorTableRetriever, hits_of, model_llm, prompt_template, rag_chain
 
     retriever = VectorTableRetriever(table=table, k=3)
     assert isinstance(retriever, BaseRetriever)
@@ -106,7 +106,7 @@ def test_langchain_retriever_and_chain_give_the_same_chunks_and_text(table, lm):
     assert hits_of(docs) == ours
     assert prompt_template().format(context=retrieval.context_of(ours), question="Where?") == \
         retrieval.build_prompt("Where?", ours)
-    chain = rag_chain(retriever, lm.model, lm.tokenizer, max_new_tokens=20, seed=3)
+    chain = rag_chain(retriever, model_llm(lm.model, lm.tokenizer, max_new_tokens=20, seed=3), tokenizer=lm.tokenizer)
     expected = retrieval.answer(lm.model, lm.tokenizer, "sea ship storm", ours, max_new_tokens=20, seed=3)
     assert chain.invoke("sea ship storm") == expected.with_context
     filtered = VectorTableRetriever(table=table, k=3, where="speaker = 'BEATRICE'").invoke("sea ship storm")
