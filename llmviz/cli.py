@@ -5,6 +5,8 @@
     python -m llmviz train --resume lm5.safetensors --iters 1000 --out lm5-more.safetensors
     python -m llmviz generate --checkpoint lm5.safetensors --prompt "ROMEO:" --max-new-tokens 300 --top-k 10
     python -m llmviz serve --checkpoint lm5.safetensors --port 8000 --api-key KEY   # an OpenAI-compatible API
+    python -m llmviz index --corpus shakespeare --embedder lsa --json      (see llmviz.cli_vectors)
+    python -m llmviz search --query "the ghost of my father" --k 5 --check --json
 
 Every ModelConfig and TrainConfig field is a flag (--n-embd, --learning-rate, --lr-decay/--no-lr-decay,
 ...); a flag left out keeps the preset's value.
@@ -102,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--max-batch", type=int, default=64, help="requests decoded together at most")
     se.add_argument("--max-tokens", type=int, default=2048, help="the most tokens one request may ask for")
     se.add_argument("--threads", type=int, default=None, help="CPU threads (default: chosen from the model size)")
+
+    from llmviz import cli_vectors
+
+    cli_vectors.add_parsers(sub)  # index, search: the vector database
     return ap
 
 
@@ -486,4 +492,8 @@ def main(argv=None) -> int:
         return cmd_train(args)
     if args.command == "serve":
         return cmd_serve(args)
+    if args.command in ("index", "search"):
+        from llmviz import cli_vectors
+
+        return cli_vectors.run(args)
     return cmd_generate(args)

@@ -9,6 +9,7 @@ Also: the learner's own UTF-8 text file, and Tiny Shakespeare itself, downloaded
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import importlib.util
 import os
@@ -47,6 +48,14 @@ class CorpusError(LearnerError):
 class Corpus:
     name: str  # what the learner picked, e.g. "Shakespeare (8 plays)"
     text: str
+    # where each named part of the text starts, in order: ((offset, title), ...), e.g. the plays
+    sections: tuple[tuple[int, str], ...] = ()
+
+    def section_at(self, offset: int) -> str:
+        """The title of the part that holds this character offset ("" when the text has no parts)."""
+        starts = [s for s, _ in self.sections]
+        i = bisect.bisect_right(starts, offset) - 1
+        return self.sections[i][1] if i >= 0 else ""
 
     @property
     def n_chars(self) -> int:
@@ -150,12 +159,15 @@ def shakespeare(plays: tuple[str, ...] | list[str] | None = None, max_chars: int
     plays = tuple(plays) if plays else DEFAULT_PLAYS
     if not plays:
         raise CorpusError("choose at least one play")
-    text = "\n".join(play_text(p) for p in plays)
+    texts = [play_text(p) for p in plays]
+    text = "\n".join(texts)
+    starts = [sum(len(t) + 1 for t in texts[:i]) for i in range(len(texts))]
     if max_chars is not None and len(text) > max_chars:
         cut = text.rfind("\n\n", 0, max_chars)
         text = text[: cut if cut > 0 else max_chars] + "\n"
+    sections = tuple((s, play_title(p)) for s, p in zip(starts, plays) if s < len(text))
     label = "Shakespeare (" + (", ".join(play_title(p) for p in plays) if len(plays) <= 2 else f"{len(plays)} plays") + ")"
-    return Corpus(label, text)
+    return Corpus(label, text, sections)
 
 
 # --- The Python Language Reference -----------------------------------------------------------------
@@ -163,8 +175,9 @@ def shakespeare(plays: tuple[str, ...] | list[str] | None = None, max_chars: int
 def python_docs() -> Corpus:
     from pydoc_data.topics import topics
 
-    text = "\n\n".join(topics[k].strip() for k in sorted(topics)) + "\n"
-    return Corpus("Python Language Reference", text)
+    parts = [topics[k].strip() for k in sorted(topics)]
+    starts = [sum(len(t) + 2 for t in parts[:i]) for i in range(len(parts))]
+    return Corpus("Python Language Reference", "\n\n".join(parts) + "\n", tuple(zip(starts, sorted(topics))))
 
 
 # --- the learner's own file --------------------------------------------------------------------------

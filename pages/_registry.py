@@ -85,6 +85,8 @@ PAGES: list[PageSpec] = [
              "Your model behind an OpenAI-compatible API: curl, openai and LangChain call it; many clients batched."),
     PageSpec(PART4, "pages/langchain_concepts.py", "LangChain", ":material/link:",
              "LangChain's concepts on your model: LLM and chat model, prompt template, chain, memory, an agent with a tool."),
+    PageSpec(PART4, "pages/vector_databases.py", "Vector databases", ":material/database:",
+             "Chunks embedded three ways in LanceDB: exact vs indexed search, a map, and retrieval-augmented generation."),
 ]
 
 

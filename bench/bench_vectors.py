@@ -1,0 +1,183 @@
+"""Benchmark: the vector database (tutorial part 4, "vector databases").
+
+1. Building a table from the 1 MB built-in Shakespeare corpus, per embedder: chunking, embedding and
+   writing to LanceDB, once the libraries are imported (a small warm-up build first). LSA includes fitting
+   TF-IDF and the SVD; word2vec's own training and the language
+   model's are not part of a build and are timed apart: word2vec is trained here for --w2v-epochs, the
+   language model is the LM5 preset, untrained, since embedding costs the same with any weights).
+2. Exact search against an approximate index on a synthetic table of --rows vectors of --dim dimensions:
+   median query latency of each and recall@10 of the index against the exact top 10, over --queries
+   questions. The vectors are a mixture of 1,000 Gaussian clusters (real embeddings are clustered too;
+   uniform random vectors in 128-D have no near neighbours worth the name); the questions are new draws
+   from the same mixture, not rows of the table.
+
+    python bench/bench_vectors.py [--rows 200000] [--dim 128] [--queries 100] [--skip-corpus] [--json]
+
+Targets (from the issue): LSA build <= 10 s; approximate recall@10 >= 0.95 at least 5x faster than exact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from llmviz import ann, corpora, embedders, retrieval  # noqa: E402
+from llmviz.chunking import Chunk, ChunkConfig  # noqa: E402
+from llmviz.vectordb import Provenance, SearchParams, VectorTable  # noqa: E402
+
+
+class Synthetic(embedders.Embedder):
+    """Stands for the embedder of a table of synthetic vectors (it embeds nothing)."""
+
+    kind = "synthetic"
+
+    def __init__(self, dim: int):
+        self.dim = dim
+
+    def settings(self) -> dict:
+        return {"dim": self.dim}
+
+    @property
+    def fingerprint(self) -> str:
+        return f"synthetic-{self.dim}"
+
+    def save(self, folder: Path) -> None:
+        pass
+
+
+def corpus_builds(db: Path, w2v_epochs: int) -> list[dict]:
+    import torch
+
+    from llmviz.model import LanguageModel
+    from llmviz.presets import preset_config
+    from llmviz.tokenizers import CharTokenizer
+    from llmviz.word2vec import Word2VecConfig, train_word2vec, word_tokens
+
+    corpus = corpora.shakespeare()
+    cfg = ChunkConfig()
+    rows = []
+
+    def build(name, embedder, extra_s=0.0, note=""):
+        t0 = time.perf_counter()
+        table = retrieval.build(corpus, cfg, embedder, db, name, replace=True)
+        s = time.perf_counter() - t0
+        rows.append({"embedder": name, "build_s": round(s, 2), "rows": table.rows, "dim": table.dim,
+                     "mb_on_disk": round(table.bytes_on_disk() / 1e6, 2), "training_s": round(extra_s, 1),
+                     "note": note})
+        print(f"  {name}: {s:.2f} s, {table.rows:,} rows", file=sys.stderr)
+
+    print(f"{corpus.describe()}; chunks: {cfg}", file=sys.stderr)
+    # warm up: imports (scikit-learn, LanceDB, pyarrow) are paid once per process, not per build
+    retrieval.build(corpora.Corpus("warm-up", corpus.text[:50_000]), cfg, embedders.LSAConfig(dim=16), db, "warm-up")
+    build("lsa", embedders.LSAConfig(dim=128), note="fits TF-IDF + SVD (128 components) on the chunks")
+    t0 = time.perf_counter()
+    w2v = train_word2vec(word_tokens(corpus.text), Word2VecConfig(epochs=w2v_epochs))
+    build("word2vec", embedders.Word2VecEmbedder.from_result(w2v), time.perf_counter() - t0,
+          f"dim 50, trained {w2v_epochs} epochs first (training_s)")
+    tok = CharTokenizer().train(corpus.text)
+    torch.manual_seed(0)
+    model = LanguageModel(preset_config("lm5", tok.vocab_size))
+    c = model.config
+    build("lm", embedders.LMEmbedder(model, tok), 0.0,
+          f"LM5 ({model.num_params():,} params, {c.n_layer} blocks, context {c.block_size}, "
+          f"{torch.get_num_threads()} torch threads)")
+    return rows
+
+
+def synthetic_table(db: Path, n: int, dim: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(1000, dim)).astype(np.float32)
+
+    def draw(m):
+        return (centres[rng.integers(0, len(centres), m)] + 0.5 * rng.normal(size=(m, dim))).astype(np.float32)
+
+    vectors = draw(n)
+    chunks = [Chunk(i, "", 0, 0, "", "") for i in range(n)]
+    prov = Provenance({"name": "synthetic"}, {}, Synthetic(dim).identity(), dim, n_chunks=n)
+    t0 = time.perf_counter()
+    table = VectorTable.create(db, "synthetic", chunks, vectors, Synthetic(dim), prov, replace=True)
+    return table, draw, time.perf_counter() - t0, vectors
+
+
+def search_bench(db: Path, n: int, dim: int, n_queries: int) -> dict:
+    table, draw, write_s, vectors = synthetic_table(db, n, dim)
+    queries = draw(n_queries)
+    print(f"synthetic: {n:,} x {dim} written in {write_s:.1f} s", file=sys.stderr)
+
+    def latency(fn):
+        fn(queries[0])  # warm-up: the first search loads the index
+        times, out = [], []
+        for q in queries:
+            t0 = time.perf_counter()
+            out.append(fn(q))
+            times.append((time.perf_counter() - t0) * 1000)
+        return statistics.median(times), out
+
+    exact_ms, exact = latency(lambda q: [h.id for h in table.search_vector(q, 10, exact=True)[0]])
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    numpy_ms, brute = latency(lambda q: np.argsort(-(unit @ (q / np.linalg.norm(q))))[:10].tolist())
+    agree = np.mean([ann.recall_at_k(e, b) for e, b in zip(exact, brute)])
+    rows = [{"search": "exact (LanceDB flat scan)", "build_s": None, "ms": exact_ms, "recall@10": agree,
+             "speedup": 1.0},
+            {"search": "numpy brute force (float32 matmul, in memory; reference)", "build_s": None, "ms": numpy_ms,
+             "recall@10": 1.0, "speedup": exact_ms / numpy_ms}]
+    for cfg, settings in [(ann.IndexConfig("ivf_pq"), [SearchParams(20, None), SearchParams(20, 5), SearchParams(20, 10),
+                                                       SearchParams(40, 10)]),
+                          (ann.IndexConfig("hnsw"), [SearchParams(10, None), SearchParams(20, None)])]:
+        parts, subs = ann.check(cfg, table.rows, table.dim)
+        build_s = ann.build_index(table, cfg)
+        print(f"  {cfg.kind}: built in {build_s:.1f} s ({parts} partitions{f', {subs} sub-vectors' if subs else ''})",
+              file=sys.stderr)
+        for p in settings:
+            ms, found = latency(lambda q: [h.id for h in table.search_vector(q, 10, exact=False, params=p)[0]])
+            recall = float(np.mean([ann.recall_at_k(f, e) for f, e in zip(found, exact)]))
+            label = (f"{ann.KINDS[cfg.kind]}: {parts} partitions" + (f", {subs} sub-vectors" if subs else "")
+                     + f"; nprobes {p.nprobes}, refine {p.refine_factor or 'off'}")
+            rows.append({"search": label, "build_s": round(build_s, 1), "ms": ms, "recall@10": recall,
+                         "speedup": exact_ms / ms})
+            print(f"    {label}: {ms:.2f} ms, recall@10 {recall:.3f}", file=sys.stderr)
+    return {"rows": n, "dim": dim, "queries": n_queries, "write_s": round(write_s, 1), "results": rows}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", type=int, default=200_000)
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--w2v-epochs", type=int, default=2)
+    ap.add_argument("--skip-corpus", action="store_true")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="llmviz-bench-vectors-") as tmp:
+        builds = [] if args.skip_corpus else corpus_builds(Path(tmp), args.w2v_epochs)
+        search = search_bench(Path(tmp), args.rows, args.dim, args.queries)
+    if args.json:
+        print(json.dumps({"builds": builds, "search": search}))
+        return
+    if builds:
+        print("\n| embedder | build (s) | rows | dim | on disk (MB) | training before the build (s) | note |")
+        print("|---|---:|---:|---:|---:|---:|---|")
+        for b in builds:
+            print(f"| {b['embedder']} | {b['build_s']:.2f} | {b['rows']:,} | {b['dim']} | {b['mb_on_disk']} | "
+                  f"{b['training_s'] or '–'} | {b['note']} |")
+    print(f"\n{search['rows']:,} synthetic vectors of dimension {search['dim']} (written in {search['write_s']} s); "
+          f"median over {search['queries']} new questions, k = 10\n")
+    print("| search | index build (s) | median latency (ms) | recall@10 vs exact | speed-up vs exact |")
+    print("|---|---:|---:|---:|---:|")
+    for r in search["results"]:
+        print(f"| {r['search']} | {r['build_s'] if r['build_s'] is not None else '–'} | {r['ms']:.2f} | "
+              f"{r['recall@10']:.3f} | {r['speedup']:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()
