@@ -20,20 +20,18 @@ from pathlib import Path
 
 import numpy as np
 
-from llmviz import corpora, embedders
+from llmviz import chat, corpora, embedders
 from llmviz.chunking import ChunkConfig, check, chunk
 from llmviz.vectordb import (Hit, Provenance, VectorDBError, VectorTable, corpus_identity, default_dir, list_tables,
                              slug, writable_dir)
 from llmviz.word2vec import _WORD
 
-# {context} and {question} are filled in; the first continues a play, the second is the Alpaca
-# instruction format of the tutorial's instruct model (Part 3)
+# {context} and {question} are filled in; the first is for a base model, which continues text; the second is
+# how Part 3's instruct models learned to answer from context (the user's turn of a chat: the fact, then the
+# question), and an instruct model gets it as a user message in its chat format (llmviz.chat)
 TEMPLATES = {
     "continue the text": "{context}\n\nQUESTION:\n{question}\n\nANSWER:\n",
-    "instruction (Alpaca)": ("Below is an instruction that describes a task, paired with an input that provides "
-                             "further context. Write a response that appropriately completes the request.\n\n"
-                             "### Instruction:\nAnswer the question using the context.\n\n"
-                             "### Input:\nContext:\n{context}\n\nQuestion: {question}\n\n### Response:\n"),
+    "context, then question (instruct models)": "{context} {question}",
 }
 MAP_MAX_POINTS = 3000  # chunks drawn on the map (the hits always are)
 
@@ -212,6 +210,15 @@ def answer(model, tokenizer, question: str, hits: list[Hit], template: str = TEM
     plain = template.replace("{context}", "").replace("{question}", question.strip()).lstrip()
     p1, d1 = spellable(tokenizer, prompt)
     p2, d2 = spellable(tokenizer, plain)
+    if chat.has_chat_template(tokenizer):  # an instruct model: the prompt is the user's turn of a chat
+        from llmviz import instruct
+
+        turn = [chat.Message("user", " ".join(p1.split()))]
+        ids, _ = chat.encode(tokenizer, turn, generation_prompt=True)
+        bs = model.config.block_size
+        return Answers(prompt, plain, instruct.reply(model, tokenizer, turn, max_new_tokens),
+                       instruct.reply(model, tokenizer, [chat.Message("user", " ".join(p2.split()))], max_new_tokens),
+                       chat.render(tokenizer, chat.fit_context(ids, bs)[1]), len(ids), bs, sorted(set(d1) | set(d2)))
     kw = dict(temperature=temperature, top_k=top_k, seed=seed)
     with_ctx = generate_text(model, tokenizer, p1, max_new_tokens, **kw)
     without = generate_text(model, tokenizer, p2, max_new_tokens, **kw)

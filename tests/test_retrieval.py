@@ -47,8 +47,8 @@ def test_the_prompt_carries_the_hits_in_rank_order(table):
     positions = [prompt.index(h.text.strip()) for h in hits]
     assert positions == sorted(positions)
     assert prompt.endswith("QUESTION:\nWhere is the ship?\n\nANSWER:\n")
-    alpaca = retrieval.build_prompt("Where?", hits, retrieval.TEMPLATES["instruction (Alpaca)"])
-    assert "### Instruction:" in alpaca and alpaca.index("### Input:") < alpaca.index(hits[0].text.strip())
+    turn = retrieval.build_prompt("Where?", hits, retrieval.TEMPLATES["context, then question (instruct models)"])
+    assert turn.startswith(hits[0].text.strip()) and turn.endswith(" Where?")
     with pytest.raises(VectorDBError, match="question"):
         retrieval.build_prompt(" ", hits)
     with pytest.raises(VectorDBError, match=r"\{question\}"):
@@ -117,3 +117,24 @@ def test_langchain_retriever_and_chain_give_the_same_chunks_and_text(table, lm):
 def test_hit_is_a_plain_record():
     h = Hit(1, 0.5, "text", "play", "who", 0, 4)
     assert h == Hit(1, 0.5, "text", "play", "who", 0, 4)
+
+
+def test_an_instruct_model_answers_from_the_retrieved_context(table):
+    """A model with chat tokens gets the context and the question as its user turn (llmviz.chat), the same
+    format its instruction tuning taught it."""
+    import torch
+
+    from llmviz import chat
+    from llmviz.model import LanguageModel, ModelConfig
+    from llmviz.tokenizers import CharTokenizer
+
+    hits = table.search("sea ship storm", k=2).hits
+    text = "".join(h.text for h in hits) + "Where?"
+    tok = chat.with_chat_tokens(CharTokenizer().train(text))
+    torch.manual_seed(0)
+    model = LanguageModel(ModelConfig(vocab_size=tok.vocab_size, block_size=32, n_embd=16, n_head=2))
+    got = retrieval.answer(model, tok, "Where?", hits, retrieval.TEMPLATES["context, then question (instruct models)"],
+                           max_new_tokens=5)
+    assert got.seen.startswith("<|user|>") or "<|user|>" not in got.seen  # the context window's view of the chat
+    assert got.seen.endswith("Where?<|end|><|assistant|>") and got.prompt_tokens > 32
+    assert len(got.with_context) <= 5 and "<|" not in got.with_context
