@@ -183,7 +183,7 @@ def train_variants(text: str, variants: list[Variant], cfg: DeepConfig, job: job
             opt.zero_grad(set_to_none=True)
             loss.backward()
             value = loss.item()
-            msg = divergence_message(value, step, cfg.learning_rate, tok.vocab_size)
+            msg = divergence_message(value, step - 1, cfg.learning_rate, tok.vocab_size)  # steps done before
             if msg:
                 raise DeepError(f"{variants[i].label}: {msg}")
             running[i].append(value)

@@ -15,6 +15,7 @@ and the tests. A run starts in one of four explicit ways:
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Callable, NamedTuple
@@ -27,6 +28,7 @@ from llmviz.device import pick_device, threads_for
 from llmviz.errors import LearnerError
 from llmviz.loss import divergence_message, estimate_loss
 from llmviz.model import LanguageModel, ModelConfig
+from llmviz.pace import Pace, Prediction, predict
 from llmviz.optim import learning_rate_at, load_state_by_name, make_optimizer, state_by_name
 from llmviz.tokenizers import CharTokenizer, Tokenizer
 
@@ -128,7 +130,7 @@ class TrainingRun:
 
         run = TrainingRun.new(preset_config("lm5", 65), TrainConfig(max_iters=2000), text)
         run.start(); ...; snap = run.snapshot()   # snap.history: tuple of Record; snap.extra["sample"]
-        run.stop()                                # ends within one step, the model is kept
+        run.stop()                                # ends within a forward pass, the model is kept
 
     A run without a batch source (`inspect`) is for looking inside only: `trainable` is False and
     start() refuses.
@@ -163,6 +165,8 @@ class TrainingRun:
         self._pending_optim = resume.optimizer_state  # a checkpoint's AdamW memory, until the optimizer exists
         self._rng_state = resume.rng_state
         self._gen: torch.Generator | None = None
+        self._eval_owed = False  # a Stop interrupted the loss estimate of the current step: do it on start
+        self._pace: Pace | None = None
         self.job = jobs.Job(self._work, total=train_cfg.max_iters, name="train")
         self.job.advance(resume.step)
         for r in resume.history:
@@ -245,15 +249,27 @@ class TrainingRun:
         """It has learned something and is not changing: its model can be looked at and generated from."""
         return not self.running and self.step > 0 and self.state != jobs.FAILED
 
-    def start(self) -> "TrainingRun":
+    def start(self, *, stop_unwatched_after: float | None = None) -> "TrainingRun":
+        """Train in a background thread. A page passes stop_unwatched_after (seconds) so that a run
+        nobody polls any more (a closed tab) stops itself; see llmviz.jobs.Job.start."""
         if not self.trainable:
             raise TrainingError(f"this model was loaded for inspection only: {self.inspect_only}")
-        self.job.start()
+        self.job.start(stop_unwatched_after=stop_unwatched_after)
         return self
 
     def stop(self) -> None:
-        """Ask the worker to stop after the step in progress; start() again resumes where it stopped."""
+        """Ask the worker to stop; it does within one forward pass (inside a step, a loss estimate or a
+        sample alike), keeping every finished step. Returns at once; start() again resumes."""
         self.job.stop()
+
+    @property
+    def stopping(self) -> bool:
+        """Stop was asked and the worker is finishing the forward pass in progress."""
+        return self.job.stopping
+
+    def predict(self) -> Prediction:
+        """How long the rest of this run should take on its device (rough, before anything is measured)."""
+        return predict(self.model_cfg, self.train_cfg, self.device, self.step)
 
     def extend(self, max_iters: int) -> "TrainingRun":
         """Train up to max_iters steps in all (after a run finished, before start() again)."""
@@ -280,7 +296,7 @@ class TrainingRun:
 
     @property
     def history(self) -> tuple:
-        return self.job.snapshot().history
+        return self.job.peek().history
 
     @property
     def best_val_loss(self) -> float:
@@ -289,7 +305,7 @@ class TrainingRun:
 
     @property
     def step(self) -> int:
-        return self.job.snapshot().step
+        return self.job.peek().step
 
     def optimizer_state(self) -> dict | None:
         """AdamW's memory by parameter name (a loaded run that has not trained since keeps its checkpoint's)."""
@@ -343,19 +359,37 @@ class TrainingRun:
                 load_state_by_name(self.optimizer, self.model, self._pending_optim)
             self._pending_optim = None
 
-    def _sample(self) -> str:
+    def _sample(self, job: jobs.Job, step: int) -> str:
         from llmviz.generate import generate_stream
 
-        if self.train_cfg.sample_tokens <= 0:
+        n = self.train_cfg.sample_tokens
+        if n <= 0:
             return ""
-        start = self.batches.prompt()
-        ids = list(generate_stream(self.model, start, self.train_cfg.sample_tokens, seed=self.train_cfg.seed))
+        start, ids, t = self.batches.prompt(), [], time.perf_counter()
+        for tok in generate_stream(self.model, start, n, seed=self.train_cfg.seed):
+            ids.append(tok)
+            job.check_stop()  # one forward pass per token: Stop is heard between two of them
+            if len(ids) % 20 == 0:
+                self._pace.saw_tokens(len(ids), time.perf_counter() - t)
+                job.set_eta(self._pace.time_left(step, tokens_left_now=n - len(ids)))
+        self._pace.saw_tokens(len(ids), time.perf_counter() - t)
         return self.tokenizer.decode(start + ids)
 
     def _evaluate(self, job: jobs.Job, step: int, lr: float, tokens_per_s: float, elapsed: float) -> None:
+        """Estimate both losses (Stop is heard between their forward passes: then nothing is recorded and
+        the estimate is owed to the next start), record them, then write a text sample."""
         cfg = self.train_cfg
         eval_gen = torch.Generator().manual_seed(cfg.seed + 1)  # every estimate uses the same batches
-        losses = estimate_loss(self.model, self.batches, cfg.batch_size, cfg.eval_iters, eval_gen)
+        self._eval_owed = True
+
+        def on_pass(done: int, total: int, seconds: float) -> None:
+            self._pace.saw_pass(seconds)
+            left = self._pace.time_left(step, total - done, cfg.sample_tokens)
+            if left is not None:
+                job.set_eta(left)
+
+        losses = estimate_loss(self.model, self.batches, cfg.batch_size, cfg.eval_iters, eval_gen,
+                               should_stop=job.should_stop, on_pass=on_pass)
         other = {k: v for k, v in losses.items() if k not in ("train", "val")}
         if self.measure is not None:
             other.update(self.measure(self.model))
@@ -366,48 +400,90 @@ class TrainingRun:
             if msg:
                 raise TrainingError(msg)
         job.record(rec)
-        sample = self._sample()
-        samples = {**job.snapshot().extra.get("samples", {}), step: sample}  # a new dict: readers keep theirs
-        job.set(sample=sample, samples=samples, best_val_loss=self.best_val_loss)
+        self._eval_owed = False
+        job.set(best_val_loss=self.best_val_loss)
+        sample = self._sample(job, step)  # a Stop here keeps the record, without this step's sample
+        samples = {**job.peek().extra.get("samples", {}), step: sample}  # a new dict: readers keep theirs
+        job.set(sample=sample, samples=samples)
+
+    def _stop_hooks(self, job: jobs.Job) -> list:
+        """Checks of the stop flag at every block of this thread's forward passes, and at every block's
+        output on the way back (backward): a big model's step is interrupted within a fraction of a pass.
+        Other threads using the model (none while it trains) are never interrupted."""
+        worker = threading.get_ident()
+
+        def before(module, args):
+            if threading.get_ident() == worker:
+                job.check_stop()
+
+        def after(module, args, out):
+            if threading.get_ident() == worker and isinstance(out, torch.Tensor) and out.requires_grad:
+                out.register_hook(lambda grad: job.check_stop())
+
+        blocks = list(self.model.blocks) if hasattr(self.model, "blocks") else [self.model]
+        return ([b.register_forward_pre_hook(before) for b in blocks]
+                + [b.register_forward_hook(after) for b in blocks])
 
     def _work(self, job: jobs.Job) -> int:
+        hooks = self._stop_hooks(job)
+        try:
+            return self._loop(job)
+        finally:
+            for h in hooks:
+                h.remove()
+
+    def _loop(self, job: jobs.Job) -> int:
         cfg, model = self.train_cfg, self.model
         self._prepare()
         opt = self.optimizer
         params = [p for p in model.parameters() if p.requires_grad]
         job.set(params=self.n_params, trainable=self.n_trainable, device=self.device, threads=self.threads)
-        done = job.snapshot().history
+        done = job.peek().history
         t0 = time.perf_counter() - (done[-1].elapsed if done else 0.0)  # elapsed goes on across pauses
         t_mark, tokens = t0, 0
-        step = job.snapshot().step  # 0, a checkpoint's step, or where a stopped run paused
+        step = job.peek().step  # 0, a checkpoint's step, or where a stopped run paused
+        # the time left: predicted from the model's size until the first forward pass is measured
+        self._pace = Pace(self.model_cfg, cfg, guess=predict(self.model_cfg, cfg, self.device, step))
+        job.set_eta(self._pace.time_left(step, self._pace.passes_per_eval if not done else 0))
         lr = learning_rate_at(step, cfg)
-        if not done:
-            self._evaluate(job, step, lr, 0.0, 0.0)  # the loss before any training (≈ ln vocab_size)
+        if not done or self._eval_owed:
+            # the loss before any training (≈ ln vocab_size), or the estimate a Stop interrupted
+            self._evaluate(job, step, lr, 0.0, time.perf_counter() - t0)
             t_mark = time.perf_counter()
         while step < cfg.max_iters:
-            if job.should_stop():
-                break
+            job.check_stop()
             lr = learning_rate_at(step, cfg)
             for group in opt.param_groups:
                 group["lr"] = lr
-            b = self.batches.batch("train", cfg.batch_size, self._gen)
-            _, loss = model(**b.inputs, targets=b.targets, train=True)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+            t_step = time.perf_counter()
+            rng = (self._gen.get_state(), torch.get_rng_state())
+            try:
+                b = self.batches.batch("train", cfg.batch_size, self._gen)
+                _, loss = model(**b.inputs, targets=b.targets, train=True)
+                value = loss.item()
+                # checked before the update: a diverged step leaves the weights of the last good one
+                msg = divergence_message(value, step, lr, self.model_cfg.vocab_size)
+                if msg:
+                    raise TrainingError(msg)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+            except jobs.Stopped:
+                # interrupted inside the step: as if it never began (same batch and dropout on the next start)
+                self._gen.set_state(rng[0])
+                torch.set_rng_state(rng[1])
+                opt.zero_grad(set_to_none=True)
+                raise
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
             step += 1
             tokens += b.targets.numel()
-            value = loss.item()
-            msg = divergence_message(value, step, lr, self.model_cfg.vocab_size)
-            if msg:
-                raise TrainingError(msg)
             job.set(batch_loss=value, lr=lr)
             job.advance(step)
+            self._pace.saw_step(time.perf_counter() - t_step)
+            job.set_eta(self._pace.time_left(step))
             if step % cfg.eval_interval == 0 or step == cfg.max_iters:
                 now = time.perf_counter()
                 self._evaluate(job, step, lr, tokens / (now - t_mark) if tokens else 0.0, now - t0)
                 t_mark, tokens = time.perf_counter(), 0  # do not count evaluation time as training
-        # stopped between evaluations: no final estimate, so that Stop takes effect within one step
         return step
