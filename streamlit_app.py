@@ -19,6 +19,7 @@ navigation = st.navigation(
 )
 
 with st.sidebar:
+    _ui.keep_jobs_alive()  # this session's background jobs stop by themselves once its tab is closed
     _ui.corpus_picker()
     _ui.device_picker()
 

@@ -450,12 +450,12 @@ class TrainingRun:
             # the loss before any training (≈ ln vocab_size), or the estimate a Stop interrupted
             self._evaluate(job, step, lr, 0.0, time.perf_counter() - t0)
             t_mark = time.perf_counter()
+        t_last = time.perf_counter()  # the end of the previous step: a step's time is all that happens between two
         while step < cfg.max_iters:
             job.check_stop()
             lr = learning_rate_at(step, cfg)
             for group in opt.param_groups:
                 group["lr"] = lr
-            t_step = time.perf_counter()
             rng = (self._gen.get_state(), torch.get_rng_state())
             try:
                 b = self.batches.batch("train", cfg.batch_size, self._gen)
@@ -480,10 +480,12 @@ class TrainingRun:
             tokens += b.targets.numel()
             job.set(batch_loss=value, lr=lr)
             job.advance(step)
-            self._pace.saw_step(time.perf_counter() - t_step)
+            now = time.perf_counter()
+            self._pace.saw_step(now - t_last)
+            t_last = now
             job.set_eta(self._pace.time_left(step))
             if step % cfg.eval_interval == 0 or step == cfg.max_iters:
-                now = time.perf_counter()
                 self._evaluate(job, step, lr, tokens / (now - t_mark) if tokens else 0.0, now - t0)
                 t_mark, tokens = time.perf_counter(), 0  # do not count evaluation time as training
+                t_last = t_mark
         return step

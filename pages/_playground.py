@@ -48,8 +48,10 @@ def tools(name: str, run, prefix: str) -> None:
             try:
                 ids = tok.encode(prompt) or [0]
                 out, text = st.empty(), prompt
-                for i in generate.generate_stream(model, ids, length, temperature, top_k, top_p):
+                for k, i in enumerate(generate.generate_stream(model, ids, length, temperature, top_k, top_p)):
                     text += tok.decode([i])
+                    if k % 20 == 0:
+                        _ui.touch_jobs()  # a long generation: the session's other runs know it is still here
                     out.code(text + "▌", language=None, wrap_lines=True)  # streamed token by token
                 out.code(text, language=None, wrap_lines=True)
             except ValueError as e:

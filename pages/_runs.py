@@ -12,7 +12,7 @@ import streamlit as st
 from llmviz import runs as R
 from llmviz.train import TrainingRun
 
-_RUNS, _GUARDS = "runs", "_run_guards"
+_RUNS, _GUARDS, _DRAINING = "runs", "_run_guards", "_runs_draining"
 
 
 def all_runs() -> dict[str, TrainingRun]:
@@ -41,11 +41,21 @@ def busy() -> list[str]:
     return [n for n, r in all_runs().items() if r.running]
 
 
+def stopping() -> list[str]:
+    """Names of this session's runs that were asked to stop and are still computing (forgotten ones
+    included): a new run waits for them, so that one session never trains two models by mistake."""
+    draining = [r for r in st.session_state.get(_DRAINING, []) if r.running]
+    st.session_state[_DRAINING] = draining
+    return [n for n, r in all_runs().items() if r.stopping] + [f"a forgotten run ({r.preset or 'model'})" for r in draining]
+
+
 def forget(names) -> None:
-    """Stop and drop these runs (frees their memory)."""
+    """Stop and drop these runs (frees their memory once their worker has ended)."""
     guards = st.session_state.setdefault(_GUARDS, {})
     for n in list(names):
         run = all_runs().pop(n, None)
         if run is not None:
             run.stop()
+            if run.running:
+                st.session_state.setdefault(_DRAINING, []).append(run)
         guards.pop(n, None)

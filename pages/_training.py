@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from llmviz import runs
+from llmviz import pace, runs
 from llmviz.model import LanguageModel, ModelConfig
 from llmviz.presets import PRESETS, preset_config
 from llmviz.plots import training as P
@@ -80,10 +80,18 @@ def settings(preset: str, prefix: str) -> tuple:
                             eval_iters=eval_iters, seed=int(seed), device=_ui.current_device(),
                             sample_tokens=sample)
     problems = validate(model_cfg, train_cfg, corpus.n_chars)
+    guess = None if problems else pace.predict(model_cfg, train_cfg, train_cfg.device)
     st.caption(f"Trains on **{train_cfg.device.upper()}** (the sidebar's compute device) with the text "
-               f"'{corpus.name}': {corpus.n_chars:,} characters, {model_cfg.vocab_size} distinct.")
+               f"'{corpus.name}': {corpus.n_chars:,} characters, {model_cfg.vocab_size} distinct."
+               + (f" Predicted time: about **{pace.describe(guess.seconds)}** (a rough estimate from the model's "
+                  "size and this machine's speed)." if guess else ""))
     for p in problems:
         st.warning(p, icon=":material/block:")
+    if guess is not None and guess.long:
+        st.warning(f"This run is predicted to take about **{pace.describe(guess.seconds)}** on this "
+                   f"{train_cfg.device.upper()} (a step every {pace.describe(guess.step_s)}). Fewer steps, a "
+                   "smaller batch_size, block_size or n_embd, or a GPU make it shorter; Stop works at any moment.",
+                   icon=":material/hourglass_top:")
     return model_cfg, train_cfg, problems
 
 
@@ -107,8 +115,21 @@ def start_run(preset: str, model_cfg, train_cfg, checkpoint_=None, name: str | N
     run.preset = run.preset or preset  # a checkpoint that does not say which model it is: this page's
     name = _runs.add(run, name or short(run.preset))
     if checkpoint_ is None:
-        run.start()
+        _ui.start_job(run)
     return name
+
+
+def wait_for_stops(names: list[str]) -> None:
+    """Say which runs are still finishing their forward pass; redraw the page once they have ended."""
+    @st.fragment(run_every=0.5)
+    def waiting():
+        left = _runs.stopping()
+        if not left:
+            st.rerun()
+        st.caption(f"Waiting for {', '.join(left)} to stop (it ends after the forward pass in progress); "
+                   "Train is available again then.")
+
+    waiting()
 
 
 def live_figure(key: str, snaps: dict):
@@ -130,10 +151,9 @@ def watch(names: list[str], key: str) -> None:
         shown = {n: all_runs[n] for n in names if n in all_runs}
         snaps = {n: r.snapshot() for n, r in shown.items()}
         for n, s in snaps.items():
-            eta = f" · about {s.eta:.0f} s left" if s.eta is not None else ""
             last = s.history[-1] if s.history else None
             speed = f" · {last.tokens_per_s:,.0f} tokens/s" if last and last.tokens_per_s else ""
-            st.progress(s.fraction, text=f"**{n}**: {s.state} · step {s.step:,} of {s.total:,}{eta}{speed}")
+            st.progress(s.fraction, text=f"**{n}**: {s.state} · step {s.step:,} of {s.total:,}{_ui.time_left(s)}{speed}")
             if s.state == "failed":
                 st.error(f"{n} failed: {s.reason}", icon=":material/error:")
         _ui.plot(live_figure(key, snaps), key=f"{key}_loss")
@@ -190,35 +210,38 @@ def panel(preset: str, prefix: str) -> tuple:
     model_cfg, train_cfg, problems = settings(preset, prefix)
     with top:
         architecture(preset, model_cfg)
-    all_runs = _runs.all_runs()
     name = st.session_state.get(f"{prefix}_current")
     run = _runs.get(name)
     running = run is not None and run.running
+    waiting = _runs.stopping()  # runs asked to stop that still compute: a new one waits for them
     b = st.columns([1, 1, 1, 1, 3])
     if b[0].button("Train", key=f"{prefix}_train", type="primary", icon=":material/play_arrow:",
-                   disabled=running or bool(problems)):
+                   disabled=running or bool(problems) or bool(waiting)):
         name = start_run(preset, model_cfg, train_cfg)
         if name:
             st.session_state[f"{prefix}_current"] = name
             st.rerun()
-    if b[1].button("Stop", key=f"{prefix}_stop", icon=":material/stop:", disabled=not running):
+    # Stop returns at once: the worker ends within a forward pass, the fragment below shows "stopping…"
+    if b[1].button("Stop", key=f"{prefix}_stop", icon=":material/stop:", disabled=not running or run.stopping):
         run.stop()
-        run.join(5)
         st.rerun()
-    # a paused run resumes to its end; one that reached its end trains max_iters more steps
+    # a paused run resumes to its end; a loaded or finished one trains max_iters (as set now) more steps
     resumable = run is not None and run.state in ("stopped", "idle", "finished") and run.trainable
-    if b[2].button("Continue", key=f"{prefix}_continue", icon=":material/resume:", disabled=not resumable,
-                   help=f"Resume a stopped run; a finished one trains {train_cfg.max_iters:,} more steps "
-                        "(max_iters) from where it ended."):
-        if run.step >= run.train_cfg.max_iters:
+    if b[2].button("Continue", key=f"{prefix}_continue", icon=":material/resume:",
+                   disabled=not resumable or bool(waiting),
+                   help=f"Resume a stopped run; a loaded or finished one trains {train_cfg.max_iters:,} more "
+                        "steps (max_iters) from where it is."):
+        if run.state == "idle" or run.step >= run.train_cfg.max_iters:
             run.extend(run.step + train_cfg.max_iters)
-        run.start()
+        _ui.start_job(run)
         st.rerun()
     if b[3].button("Reset", key=f"{prefix}_reset", icon=":material/restart_alt:", disabled=run is None,
-                   help="Forget this page's run (it stays on the Compare runs page)."):
+                   help="Stop and forget this page's run (it stays on the Compare runs page)."):
         run.stop()
         del st.session_state[f"{prefix}_current"]
         st.rerun()
+    if waiting:
+        wait_for_stops(waiting)
     if run is None:
         st.info("Press **Train** to start; the loss curves and text samples appear here as the model learns. "
                 "Moving sliders or switching pages does not stop it.", icon=":material/info:")

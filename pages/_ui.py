@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import inspect
 import threading
+import time
+import weakref
 
 import streamlit as st
 
@@ -79,6 +81,109 @@ def plot(fig, key: str | None = None) -> None:
     st.plotly_chart(fig, width="stretch", key=key, theme="streamlit")
 
 
+# --- background jobs tied to the learner's browser tab ------------------------------------------------
+#
+# A job started from a page stops itself once nobody has looked at it for UNWATCHED_S seconds
+# (llmviz.jobs.Job.start(stop_unwatched_after=...)). Looking at it: the page's fragment polling it twice
+# a second, any run of the app's script (every page touches the session's jobs), and, on a real server,
+# a thread that touches every second the jobs of the sessions whose browser is still connected (so a
+# tab left in the background, whose timers the browser slows down, keeps its training). A closed tab
+# does none of these: its jobs stop within UNWATCHED_S seconds, not when Streamlit forgets the session
+# minutes later.
+
+UNWATCHED_S = 10.0
+_JOBS = "_session_jobs"  # st.session_state: weak references to every job this session started
+_by_session: dict[str, list] = {}  # session id -> weak references to its running jobs (the watcher's view)
+_by_session_lock = threading.Lock()
+
+
+def _session_id() -> str | None:
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        return ctx.session_id if ctx is not None else None
+    except Exception:  # another Streamlit's internals: the page polls still keep jobs alive
+        return None
+
+
+def _connected(session_id: str) -> bool | None:
+    """Whether this session's browser is connected now (None when the server cannot say, e.g. in tests)."""
+    try:
+        from streamlit import runtime
+
+        if not runtime.exists():
+            return None
+        return runtime.get_instance().is_active_session(session_id)
+    except Exception:
+        return None
+
+
+def _watch_connected_sessions() -> None:
+    while True:
+        time.sleep(1.0)
+        with _by_session_lock:
+            items = list(_by_session.items())
+        for sid, refs in items:
+            live = [j for j in (r() for r in refs) if j is not None and j.running]
+            if _connected(sid):
+                for job in live:
+                    job.touch()
+            if not live:
+                with _by_session_lock:  # gone unless a job was started in the meantime
+                    if _by_session.get(sid) is refs and not any((r() is not None and r().running) for r in refs):
+                        del _by_session[sid]
+
+
+_watcher: dict = {}
+
+
+def start_job(job):
+    """Start a llmviz Job or TrainingRun from a page: it stops itself once this session's tab is gone."""
+    job.start(stop_unwatched_after=UNWATCHED_S)
+    inner = getattr(job, "job", job)  # a TrainingRun's Job
+    st.session_state.setdefault(_JOBS, []).append(weakref.ref(inner))
+    sid = _session_id()
+    if sid is not None:
+        with _by_session_lock:
+            _by_session.setdefault(sid, []).append(weakref.ref(inner))
+            if not _watcher.get("thread"):
+                _watcher["thread"] = threading.Thread(target=_watch_connected_sessions, name="llmviz-tab-watcher",
+                                                      daemon=True)
+                _watcher["thread"].start()
+    return job
+
+
+def session_jobs() -> list:
+    """This session's jobs that are still running."""
+    refs = st.session_state.get(_JOBS) or []
+    live = [j for j in (r() for r in refs) if j is not None and j.running]
+    if len(live) != len(refs):
+        st.session_state[_JOBS] = [weakref.ref(j) for j in live]
+    return live
+
+
+def touch_jobs() -> None:
+    """This session is still here: for long work on the script's thread (e.g. streaming generated text)."""
+    for job in session_jobs():
+        job.touch()
+
+
+def keep_jobs_alive() -> None:
+    """Touch the session's running jobs now and, while there are any, every few seconds from a fragment
+    (for servers where the connected-session watcher cannot run). Called by the app on every page."""
+    running = session_jobs()
+    for job in running:
+        job.touch()
+
+    @st.fragment(run_every=3.0 if running else None)
+    def heartbeat():
+        for job in session_jobs():
+            job.touch()
+
+    heartbeat()
+
+
 def train_stop_buttons(prefix: str, running: bool, can_start: bool = True) -> tuple[bool, bool]:
     """Train and Stop buttons for a background job; returns which was pressed."""
     b1, b2, _ = st.columns([1, 1, 4])
@@ -88,11 +193,19 @@ def train_stop_buttons(prefix: str, running: bool, can_start: bool = True) -> tu
     return start, stop
 
 
+def time_left(snap) -> str:
+    """" · about 3 min left", " · stopping…" or "" for a progress bar's text."""
+    from llmviz.pace import describe
+
+    if snap.stopping:
+        return " · stopping (after the forward pass in progress)…"
+    return f" · about {describe(snap.eta)} left" if snap.eta is not None else ""
+
+
 def job_progress(snap, what: str | None = None) -> None:
     """A background job's progress bar (state, step or `what`, time left) and, if it failed, why."""
     what = what or f"step {snap.step:,} of {snap.total:,}"
-    eta = f" · about {snap.eta:.0f} s left" if snap.eta is not None else ""
-    st.progress(snap.fraction, text=f"{snap.state} · {what}{eta}")
+    st.progress(snap.fraction, text=f"{snap.state} · {what}{time_left(snap)}")
     if snap.state == "failed":
         st.error(f"Training failed: {snap.reason}", icon=":material/error:")
 

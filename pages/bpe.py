@@ -59,7 +59,7 @@ else:
         st.info("A big vocabulary or a long text: training runs in the background, with a progress bar and a Stop.")
         start, stop = _ui.train_stop_buttons("bpe", running)
         if start:
-            st.session_state[JOB] = T.train_bpe_job(text, vocab_size).start()
+            st.session_state[JOB] = _ui.start_job(T.train_bpe_job(text, vocab_size))
             st.session_state[JOB_KEY] = key
             st.rerun()  # redraw the buttons: Stop enabled, Train disabled
         if stop:

@@ -28,7 +28,7 @@ def controls(prefix: str, variants, cfg, can_start: bool = True) -> None:
     start, stop = _ui.train_stop_buttons(prefix, job is not None and job.running, can_start)
     if start:
         try:
-            st.session_state[f"{prefix}_job"] = D.deep_job(corpus.text, variants, cfg).start()
+            st.session_state[f"{prefix}_job"] = _ui.start_job(D.deep_job(corpus.text, variants, cfg))
             st.session_state[f"{prefix}_variants"] = variants
             st.rerun()  # redraw the buttons: Stop enabled, Train disabled
         except D.DeepError as e:

@@ -113,7 +113,7 @@ with tab_w2v:
     if start:
         cfg = W.Word2VecConfig(min_count=min_count, max_vocab=cap, window=window, dim=dim, negatives=negatives,
                                epochs=epochs, device=_ui.current_device())
-        st.session_state[JOB] = W.word2vec_job(words_of(corpus.text), cfg).start()
+        st.session_state[JOB] = _ui.start_job(W.word2vec_job(words_of(corpus.text), cfg))
         st.rerun()  # redraw the buttons: Stop enabled, Train disabled
     if stop:
         job.stop()

@@ -134,8 +134,11 @@ def test_stop_mid_run_then_continue():
     deadline = time.monotonic() + 30
     while run.step < 5 and time.monotonic() < deadline:
         time.sleep(0.05)
+    t = time.perf_counter()
     at.button(key="lm5_stop").click().run()
-    assert run.state == "stopped" and 0 < run.step < 5000
+    assert time.perf_counter() - t < 3  # the page does not wait for the worker
+    assert run.join(10).state == "stopped" and 0 < run.step < 5000
+    at.run()
     clean(at)
     assert not at.button(key="lm5_continue").disabled
     step = run.step
