@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("presets", help="list the models of the tutorial")
 
     tr = sub.add_parser("train", help="train a model and save a checkpoint")
-    tr.add_argument("--preset", default="lm5", choices=list(PRESETS))
+    tr.add_argument("--preset", default=None, choices=list(PRESETS), help="the tutorial model to train (default: lm5)")
     tr.add_argument("--corpus", default="shakespeare",
                     help="shakespeare, python-docs, tiny-shakespeare, or the path of a UTF-8 text file")
     tr.add_argument("--out", help="where to save the checkpoint (.safetensors)")
@@ -276,12 +276,56 @@ def cmd_presets() -> int:
     return 0
 
 
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _out_problem(out: str, add_suffix: bool = True) -> str | None:
+    """Why a checkpoint cannot be written at `out` (checked before training, so no training is lost)."""
+    from pathlib import Path
+
+    path = Path(out)
+    if path.is_dir() or out.endswith(("/", "\\")):
+        return f"--out {out} is a folder: give a file name, e.g. {path / 'model.safetensors'}"
+    if add_suffix and path.suffix != ".safetensors":
+        path = path.with_name(path.name + ".safetensors")
+    if path.is_dir():
+        return f"--out {out} is a folder: give a file name, e.g. {path / 'model.safetensors'}"
+    probe = path.with_name(path.name + ".part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(probe, "ab"):
+            pass
+        probe.unlink()
+    except OSError as e:
+        return f"cannot write the checkpoint to {path}: {e.strerror or e}. Choose another --out."
+    return None
+
+
 def cmd_train(args) -> int:
     from llmviz import checkpoint
     from llmviz.corpora import CorpusError, get_corpus
     from llmviz.presets import preset_config
     from llmviz.train import TrainingError, TrainingRun
 
+    if args.resume:
+        ignored = [_flag(f.name) for f in fields(ModelConfig) if getattr(args, f.name, None) is not None]
+        ignored += ["--preset"] if args.preset is not None else []
+        if ignored:
+            print(f"error: {', '.join(ignored)} cannot change the model of a checkpoint: with --resume it is the "
+                  "checkpoint's own model that trains on. Leave them out (or train a new model without --resume).",
+                  file=sys.stderr)
+            return 2
+    if args.max_iters is not None and args.max_iters < 1:
+        print(f"error: --iters must be at least 1 (it is {args.max_iters})"
+              + (": it counts the steps to train after the checkpoint's." if args.resume else "."), file=sys.stderr)
+        return 2
+    if args.out:
+        problem = _out_problem(args.out)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
+    preset = args.preset or "lm5"
     try:
         corpus = get_corpus(args.corpus)
     except CorpusError as e:
@@ -295,10 +339,10 @@ def cmd_train(args) -> int:
             run = TrainingRun.resume(ck, tcfg, corpus.text)
             label = f"resumed {args.resume}"
         else:
-            model_cfg = replace(preset_config(args.preset, 1), **_overrides(args, ModelConfig))  # vocab: the corpus's
-            tcfg = replace(PRESETS[args.preset].train, **_overrides(args, TrainConfig))
-            run = TrainingRun.new(model_cfg, tcfg, corpus.text, preset=args.preset)
-            label = args.preset
+            model_cfg = replace(preset_config(preset, 1), **_overrides(args, ModelConfig))  # vocab: the corpus's
+            tcfg = replace(PRESETS[preset].train, **_overrides(args, TrainConfig))
+            run = TrainingRun.new(model_cfg, tcfg, corpus.text, preset=preset)
+            label = preset
     except (LearnerError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -324,7 +368,11 @@ def cmd_train(args) -> int:
             print("sample:\n" + snap.extra["sample"], file=sys.stderr)
     path = None
     if args.out:
-        path = checkpoint.save_run(args.out, run, extra={"corpus": corpus.name})
+        try:
+            path = checkpoint.save_run(args.out, run, extra={"corpus": corpus.name})
+        except OSError as e:  # checked before training; the disk may still fill up meanwhile
+            print(f"error: the checkpoint could not be written to {args.out}: {e.strerror or e}", file=sys.stderr)
+            return 1
         if not args.quiet:
             print(f"saved {path}", file=sys.stderr)
     if args.json:
@@ -346,8 +394,14 @@ def cmd_train(args) -> int:
 
 def cmd_generate(args) -> int:
     from llmviz import checkpoint
-    from llmviz.generate import generate_stream
+    from llmviz.generate import generate_stream, sampling_problems
 
+    problems = sampling_problems(args.temperature, args.top_k, args.top_p, args.max_new_tokens)
+    if args.seed is not None and not 0 <= args.seed < 2**63:
+        problems.append(f"the seed must be between 0 and 2**63 - 1 (it is {args.seed}).")
+    if problems:
+        print("error: " + " ".join(problems), file=sys.stderr)
+        return 2
     try:
         ck = checkpoint.load(args.checkpoint)
     except checkpoint.CheckpointError as e:
@@ -379,6 +433,11 @@ def cmd_finetune(args) -> int:
     from llmviz import checkpoint, finetune
     from llmviz.corpora import get_corpus
 
+    if args.out:
+        problem = _out_problem(args.out, add_suffix=False)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
     try:
         if args.base == "pretrained":
             base = finetune.cached_base()

@@ -12,8 +12,27 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+import math
+
 import torch
 import torch.nn.functional as F
+
+from llmviz.errors import LearnerError
+
+
+def sampling_problems(temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+                      max_new_tokens: int | None = None) -> list[str]:
+    """What makes these sampling settings unusable, in plain words (empty when they are fine)."""
+    out = []
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
+        out.append(f"the temperature must be a number ≥ 0 (it is {temperature}); 0 always picks the most likely token.")
+    if top_k is not None and top_k < 1:
+        out.append(f"top-k must be at least 1 (it is {top_k}); leave it out to keep every token.")
+    if top_p is not None and not (math.isfinite(top_p) and 0 < top_p <= 1):
+        out.append(f"top-p must be in (0, 1] (it is {top_p}); 1 keeps every token.")
+    if max_new_tokens is not None and max_new_tokens < 1:
+        out.append(f"the number of tokens to generate must be at least 1 (it is {max_new_tokens}).")
+    return out
 
 
 def _model_device(model) -> torch.device:
@@ -70,7 +89,11 @@ def next_token_probs(model, ids: Sequence[int] | torch.Tensor, temperature: floa
 @torch.no_grad()
 def generate_stream(model, ids: Sequence[int] | torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
                     top_k: int | None = None, top_p: float | None = None, seed: int | None = None) -> Iterator[int]:
-    """Yield max_new_tokens sampled token ids one by one, each conditioned on the prompt and the ones before."""
+    """Yield max_new_tokens sampled token ids one by one, each conditioned on the prompt and the ones before.
+    Impossible settings (a NaN or negative temperature, top-p 0, ...) raise a LearnerError."""
+    problems = sampling_problems(temperature, top_k or None, top_p)
+    if problems:
+        raise LearnerError(" ".join(problems))
     device = _model_device(model)
     generator = None
     if seed is not None:

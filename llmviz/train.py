@@ -56,6 +56,11 @@ class TrainConfig:
     def problems(self) -> list[str]:
         """What makes these settings unusable, in plain words (empty when they are fine)."""
         out = []
+        for name in ("learning_rate", "min_lr", "grad_clip", "weight_decay", "beta1", "beta2", "val_fraction"):
+            if not math.isfinite(getattr(self, name)):
+                out.append(f"{name} must be a finite number (it is {getattr(self, name)}).")
+        if out:
+            return out
         if self.learning_rate <= 0:
             out.append(f"The learning rate must be positive (it is {self.learning_rate}); the tutorial uses 3e-4.")
         for name in ("batch_size", "max_iters", "eval_interval", "eval_iters"):
@@ -69,6 +74,10 @@ class TrainConfig:
             out.append("beta1 and beta2 must be in [0, 1).")
         if not 0 < self.val_fraction < 1:
             out.append(f"val_fraction must be between 0 and 1 (it is {self.val_fraction}); the tutorial uses 0.2.")
+        if not 0 <= self.seed < 2**63:
+            out.append(f"seed must be between 0 and 2**63 - 1 (it is {self.seed}).")
+        if self.sample_tokens < 0:
+            out.append(f"sample_tokens cannot be negative (it is {self.sample_tokens}).")
         if self.threads is not None and self.threads < 1:
             out.append(f"threads must be at least 1 (it is {self.threads}).")
         try:
@@ -144,7 +153,7 @@ class TrainingRun:
         if tokenizer.vocab_size > model.config.vocab_size:
             problems.append(f"the tokenizer has {tokenizer.vocab_size} tokens but the model only "
                             f"{model.config.vocab_size}: they do not belong together")
-        if batches is not None and resume.step >= train_cfg.max_iters:
+        if batches is not None and resume.step >= train_cfg.max_iters >= 1:
             problems.append(f"this model has already trained {resume.step} steps: set max_iters above that "
                             f"to train more")
         if problems:

@@ -133,3 +133,82 @@ def test_instruct_then_chat_in_the_terminal(tmp_path, capsys, monkeypatch):
     assert main(["chat", "--checkpoint", str(base)]) == 2  # a base model has no chat tokens
     assert main(["instruct", "--base", str(base), "--out", str(tmp_path / "no" / "such" / "dir.safetensors")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_an_unwritable_out_is_refused_before_training(corpus, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    t = __import__("time").perf_counter()
+    assert main(["train", "--corpus", corpus, "--iters", "100000", "--out", str(blocker / "ck.safetensors"),
+                 "--quiet", *SMALL]) == 2
+    assert __import__("time").perf_counter() - t < 5  # refused at once, not after 100,000 steps
+    assert "cannot write the checkpoint" in capsys.readouterr().err
+    assert main(["train", "--corpus", corpus, "--out", str(tmp_path), "--quiet", *SMALL]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.part"))
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--lr", "nan"], "learning_rate must be a finite number"),
+    (["--lr", "inf"], "learning_rate must be a finite number"),
+    (["--lr", "-1"], "must be positive"),
+    (["--iters", "0"], "--iters must be at least 1"),
+    (["--seed", "-1"], "seed must be between"),
+    (["--dropout", "nan"], "dropout is a probability"),
+])
+def test_impossible_training_values_are_refused_in_words(corpus, capsys, flags, words):
+    assert main(["train", "--corpus", corpus, "--quiet", *SMALL, *flags]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--temperature", "nan"], "temperature must be a number ≥ 0"),
+    (["--temperature", "-1"], "temperature must be a number ≥ 0"),
+    (["--top-k", "-3"], "top-k must be at least 1"),
+    (["--top-p", "0"], "top-p must be in (0, 1]"),
+    (["--top-p", "1.5"], "top-p must be in (0, 1]"),
+    (["--max-new-tokens", "-5"], "at least 1"),
+    (["--seed", "-2"], "seed must be between"),
+])
+def test_impossible_sampling_values_are_refused_in_words(corpus, tmp_path, capsys, flags, words):
+    out = tmp_path / "ck.safetensors"
+    main(["train", "--corpus", corpus, "--iters", "2", "--out", str(out), "--quiet", *SMALL])
+    capsys.readouterr()
+    assert main(["generate", "--checkpoint", str(out), *flags]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+
+
+def test_model_flags_with_resume_are_refused_not_ignored(corpus, tmp_path, capsys):
+    out = tmp_path / "ck.safetensors"
+    main(["train", "--corpus", corpus, "--iters", "2", "--out", str(out), "--quiet", *SMALL])
+    capsys.readouterr()
+    assert main(["train", "--corpus", corpus, "--resume", str(out), "--n-embd", "64", "--quiet"]) == 2
+    assert "--n-embd cannot change the model of a checkpoint" in capsys.readouterr().err
+    assert main(["train", "--corpus", corpus, "--resume", str(out), "--preset", "lm1", "--quiet"]) == 2
+    assert "--preset" in capsys.readouterr().err
+    # training settings may change when resuming
+    assert main(["train", "--corpus", corpus, "--resume", str(out), "--iters", "2", "--lr", "1e-3", "--quiet"]) == 0
+
+
+def test_crafted_checkpoints_are_refused_in_words_by_the_cli(corpus, tmp_path, capsys):
+    import json as _json
+    import struct
+
+    out = tmp_path / "ck.safetensors"
+    main(["train", "--corpus", corpus, "--iters", "2", "--out", str(out), "--quiet", *SMALL])
+    data = out.read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = _json.loads(data[8:8 + n])
+    info = _json.loads(header["__metadata__"]["llmviz"])
+    info["model_config"].update(n_embd=2048, n_layer=3)  # the issue's: ~760 MB allocated before refusing
+    header["__metadata__"]["llmviz"] = _json.dumps(info)
+    h = _json.dumps(header).encode()
+    crafted = tmp_path / "crafted.safetensors"
+    crafted.write_bytes(struct.pack("<Q", len(h)) + h + data[8 + n:])
+    capsys.readouterr()
+    assert main(["generate", "--checkpoint", str(crafted)]) == 2
+    assert "do not match the model configuration" in capsys.readouterr().err
+    assert main(["train", "--corpus", corpus, "--resume", str(crafted), "--quiet"]) == 2
+    assert "do not match the model configuration" in capsys.readouterr().err
