@@ -84,12 +84,15 @@ class TextBatches:
 
             raise LearnerError(problems[0])
         self.block_size = block_size
-        train, val = split_data(torch.as_tensor(ids, dtype=torch.long), val_fraction)
+        # int32: half the memory of int64 for a long text; each batch is made int64 for the model
+        ids = torch.as_tensor(ids)
+        compact = ids.to(torch.int32) if len(ids) and int(ids.max()) < 2**31 else ids.long()
+        train, val = split_data(compact, val_fraction)
         self.data = {"train": train.to(device), "val": val.to(device)}
 
     def batch(self, split: str, batch_size: int, generator: torch.Generator | None = None) -> Batch:
         x, y = get_batch(self.data[split], self.block_size, batch_size, generator)
-        return Batch({"idx": x}, y)
+        return Batch({"idx": x.long()}, y.long())
 
     def prompt(self) -> list[int]:
         return self.data["val"][:1].tolist()  # the first validation token

@@ -30,8 +30,10 @@ UPLOAD = "upload"
 
 # about the size of Tiny Shakespeare, so a default run stays quick
 DEFAULT_MAX_CHARS = 1_000_000
-# uploads above this are refused (the app's server.maxUploadSize says the same in MB)
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+# uploads above this are refused; the app's server.maxUploadSize (in MB of 1024 x 1024 bytes, as the
+# browser shows it: "50.0MB") says the same
+MAX_UPLOAD_MB = 50
+MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024
 # the plays used by default, in this order, until DEFAULT_MAX_CHARS is reached
 DEFAULT_PLAYS = ("coriolanus", "richard-iii", "hamlet", "macbeth", "romeo-and-juliet", "king-lear",
                  "the-tempest", "julius-caesar")
@@ -62,8 +64,34 @@ class Corpus:
         return len(self.text)
 
     @cached_property
+    def _coded(self):
+        """(sorted distinct characters, one int32 id per character): computed once per corpus, as a
+        compact array (4 bytes a character) instead of a Python list (8 bytes a character plus objects)."""
+        import numpy as np
+
+        points = np.frombuffer(self.text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        if not len(points):
+            return (), np.zeros(0, dtype=np.int32)
+        present = np.flatnonzero(np.bincount(points))  # the distinct code points, sorted
+        lookup = np.zeros(int(present[-1]) + 1, dtype=np.int32)
+        lookup[present] = np.arange(len(present), dtype=np.int32)
+        return tuple(map(chr, present.tolist())), lookup[points]
+
+    @property
+    def chars(self) -> tuple[str, ...]:
+        """The text's distinct characters, sorted: the character tokenizer's vocabulary."""
+        return self._coded[0]
+
+    @property
+    def char_ids(self):
+        """The text as character-tokenizer ids (a read-only numpy int32 array, made once per corpus)."""
+        ids = self._coded[1]
+        ids.flags.writeable = False
+        return ids
+
+    @cached_property
     def n_distinct(self) -> int:
-        return len(set(self.text))
+        return len(self.chars)
 
     def describe(self) -> str:
         return f"{self.name}: {self.n_chars:,} characters, {self.n_distinct} distinct"
@@ -182,14 +210,21 @@ def python_docs() -> Corpus:
 
 # --- the learner's own file --------------------------------------------------------------------------
 
+def _mb(n_bytes: int) -> str:
+    """Sizes as the browser's upload widget shows them: MB of 1024 x 1024 bytes."""
+    return f"{n_bytes / 2**20:.1f} MB"
+
+
 def text_from_upload(data: bytes, filename: str = "upload.txt", max_bytes: int = MAX_UPLOAD_BYTES) -> Corpus:
     """Validate an uploaded file and return it as a corpus; every refusal says why."""
     if len(data) == 0:
         raise CorpusError(f"{filename} is empty: choose a text file with some writing in it.")
     if len(data) > max_bytes:
-        raise CorpusError(f"{filename} is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB.")
-    if b"\x00" in data[:65536]:
-        raise CorpusError(f"{filename} looks like a binary file, not text: upload a plain UTF-8 .txt file.")
+        raise CorpusError(f"{filename} is {_mb(len(data))}; the limit is {_mb(max_bytes)}.")
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise CorpusError(f"{filename} looks like a binary file, not text (it holds a NUL byte at position "
+                          f"{nul:,}): upload a plain UTF-8 .txt file.")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -252,6 +287,9 @@ def get_corpus(name: str = SHAKESPEARE) -> Corpus:
         return tiny_shakespeare()
     path = Path(name)
     if path.is_file():
+        size = path.stat().st_size
+        if size > MAX_UPLOAD_BYTES:  # said before reading it all into memory
+            raise CorpusError(f"{path.name} is {_mb(size)}; the limit is {_mb(MAX_UPLOAD_BYTES)}.")
         return text_from_upload(path.read_bytes(), path.name)
     raise CorpusError(f"unknown corpus {name!r}: use shakespeare, python-docs, tiny-shakespeare or a file path")
 

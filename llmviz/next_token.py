@@ -38,9 +38,9 @@ def xy_block(ids, start: int, block_size: int) -> tuple[list[int], list[int]]:
     if not 0 <= start <= len(ids) - block_size - 1:
         raise ValueError(f"a block of {block_size} tokens plus its target needs start between 0 and "
                          f"{len(ids) - block_size - 1} (the text has {len(ids)} tokens)")
-    x = list(ids[start:start + block_size])
-    y = list(ids[start + 1:start + block_size + 1])
-    return x, y
+    window = ids[start:start + block_size + 1]  # a list, or a compact array (llmviz.corpora.Corpus.char_ids)
+    window = window.tolist() if hasattr(window, "tolist") else list(window)
+    return window[:-1], window[1:]
 
 
 def xy_pairs(ids, start: int, block_size: int) -> list[Example]:

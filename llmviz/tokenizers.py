@@ -152,6 +152,25 @@ class CharTokenizer(Tokenizer):
     def decode(self, ids: list[int]) -> str:
         return "".join(self.itos[i] for i in ids)
 
+    def encode_array(self, text: str):
+        """The same ids as encode(text), as a compact numpy int32 array, computed without a Python loop:
+        for long texts (a 45 MB text is 180 MB this way, about 1.5 GB as a list of Python ints)."""
+        import numpy as np
+
+        if self.special_tokens:
+            return np.asarray(self.encode(text), dtype=np.int32)
+        points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        if not len(points):
+            return np.zeros(0, dtype=np.int32)
+        known = np.fromiter((ord(c) for c in self.chars), dtype=np.int64, count=len(self.chars))
+        lookup = np.full(int(max(points.max(), known.max(initial=0))) + 1, -1, dtype=np.int32)
+        lookup[known] = np.arange(len(known), dtype=np.int32)
+        ids = lookup[points]
+        bad = np.flatnonzero(ids < 0)
+        if len(bad):
+            raise ValueError(f"character {chr(points[bad[0]])!r} is not in this tokenizer's vocabulary")
+        return ids
+
     def to_dict(self) -> dict:
         return {"kind": self.kind, "chars": self.chars, **self._specials_dict()}
 

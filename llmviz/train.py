@@ -127,8 +127,11 @@ def validate(model_cfg: ModelConfig, train_cfg: TrainConfig, n_tokens: int) -> l
     return out
 
 
-def _encode(tokenizer: Tokenizer, text: str) -> list[int]:
+def _encode(tokenizer: Tokenizer, text: str):
+    """The text's token ids: a compact array for the character tokenizer (no list of millions of ints)."""
     try:
+        if isinstance(tokenizer, CharTokenizer):
+            return torch.from_numpy(tokenizer.encode_array(text))
         return tokenizer.encode(text)
     except ValueError as e:
         raise TrainingError(f"this text does not fit the model's tokenizer: {e}") from None

@@ -268,7 +268,7 @@ def pair(prefix: str, variants: dict, model_cfg, train_cfg, problems) -> list[st
     all_runs = _runs.all_runs()
     running = any(all_runs[n].running for n in names if n in all_runs)
     if st.button("Train both, side by side", key=f"{prefix}_both", type="primary", icon=":material/compare:",
-                 disabled=running or bool(problems)):
+                 disabled=running or bool(problems) or bool(_runs.stopping())):
         names = []
         for label, (preset, changes) in variants.items():
             n = start_run(preset, replace(model_cfg, **changes), train_cfg, name=label)

@@ -20,12 +20,14 @@ CORPUS_KEY = "corpus"  # the llmviz.corpora.Corpus in use
 DEVICE_KEY = "device_choice"  # "auto", "cuda", "mps" or "cpu"
 
 
-@st.cache_data(show_spinner="Preparing Shakespeare…", max_entries=8)
+# cache_resource, not cache_data: a Corpus is immutable, and every session gets the same object, so what it
+# computes once (its token ids, its distinct characters) is computed once per server, not per rerun
+@st.cache_resource(show_spinner="Preparing Shakespeare…", max_entries=8)
 def shakespeare_text(plays: tuple[str, ...], max_chars: int | None) -> corpora.Corpus:
     return corpora.shakespeare(plays, max_chars)
 
 
-@st.cache_data(show_spinner=False, max_entries=1)
+@st.cache_resource(show_spinner=False, max_entries=1)
 def python_docs_text() -> corpora.Corpus:
     return corpora.python_docs()
 
@@ -270,9 +272,20 @@ def corpus_picker() -> None:
         elif source == corpora.PYTHON_DOCS:
             _use(python_docs_text())
         elif source == corpora.UPLOAD:
-            upload = st.file_uploader("A UTF-8 text file", type=["txt", "md"], key="corpus_upload")
+            upload = st.file_uploader("A UTF-8 text file", type=["txt", "md"], key="corpus_upload",
+                                      help=f"At most {corpora.MAX_UPLOAD_MB} MB.")
             if upload is not None:
-                _use(corpora.text_from_upload(upload.getvalue(), upload.name))
+                # decoded once per file, not on every rerun: the same Corpus keeps its token ids
+                seen = st.session_state.get("_corpus_upload")
+                if seen is None or seen[0] != upload.file_id:
+                    try:
+                        seen = (upload.file_id, corpora.text_from_upload(upload.getvalue(), upload.name))
+                    except corpora.CorpusError as e:
+                        seen = (upload.file_id, str(e))
+                    st.session_state["_corpus_upload"] = seen
+                if isinstance(seen[1], str):
+                    raise corpora.CorpusError(seen[1])
+                _use(seen[1])
             else:
                 st.caption("Until you upload a file, the pages keep using the previous text.")
         elif source == corpora.TINY_SHAKESPEARE:

@@ -17,10 +17,9 @@ st.markdown(
 )
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def char_ids(text: str):
-    tok = CharTokenizer().train(text)
-    return tok, tok.encode(text)
+def char_ids(corpus):
+    """The character tokenizer and the text's ids, kept with the corpus itself (made once per text)."""
+    return CharTokenizer(corpus.chars), corpus.char_ids
 
 
 @st.cache_resource(show_spinner="Training the slides' tiny model…")
@@ -28,7 +27,7 @@ def slide_model():
     return N.slide_model()
 
 
-tok, ids = char_ids(_ui.current_corpus().text)
+tok, ids = char_ids(_ui.current_corpus())
 c1, c2, c3 = st.columns(3)
 block = c1.slider("block_size", 2, 32, 8, key="nt_block", bind="query-params")
 batch = c2.slider("batch_size", 1, 16, 4, key="nt_batch", bind="query-params")

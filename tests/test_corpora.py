@@ -9,7 +9,7 @@ from functools import partial
 import pytest
 
 from llmviz import corpora
-from llmviz.corpora import CorpusError
+from llmviz.corpora import Corpus, CorpusError
 from llmviz.errors import LearnerError
 
 SAMPLE_MD = """# Hamlet
@@ -148,3 +148,36 @@ def test_offline_gives_a_clear_message(tmp_path):
 def test_real_tiny_shakespeare_checksum(tiny_shakespeare):
     data = tiny_shakespeare.encode("utf-8")
     assert hashlib.sha256(data).hexdigest() == corpora.TINY_SHAKESPEARE_SHA256
+
+
+def test_sizes_read_as_the_browser_shows_them_and_a_late_nul_is_refused(tmp_path):
+    from llmviz.corpora import MAX_UPLOAD_BYTES, get_corpus, text_from_upload
+
+    assert MAX_UPLOAD_BYTES == 50 * 1024 * 1024  # Streamlit's maxUploadSize = 50, shown as "50.0MB"
+    with pytest.raises(CorpusError, match=r"is 51\.0 MB; the limit is 50\.0 MB"):
+        text_from_upload(b"a" * (51 * 1024 * 1024))
+    big = tmp_path / "big.txt"
+    with open(big, "wb") as f:
+        f.truncate(51 * 1024 * 1024)  # the command line refuses it before reading it
+    with pytest.raises(CorpusError, match="the limit is 50.0 MB"):
+        get_corpus(str(big))
+    late = b"plain text\n" * 10_000 + b"\x00 and then binary"
+    with pytest.raises(CorpusError, match="NUL byte at position 110,000"):
+        text_from_upload(late)
+
+
+def test_a_corpus_keeps_its_token_ids_as_one_compact_array():
+    import numpy as np
+
+    from llmviz.tokenizers import CharTokenizer
+
+    text = "Héllo, wörld! 日本語\n" * 1000
+    corpus = Corpus("t", text)
+    tok = CharTokenizer().train(text)
+    assert list(corpus.chars) == tok.chars and corpus.n_distinct == len(set(text))
+    ids = corpus.char_ids
+    assert ids.dtype == np.int32 and ids.tolist() == tok.encode(text)
+    assert corpus.char_ids is ids  # made once per corpus
+    assert tok.encode_array(text).tolist() == tok.encode(text)
+    with pytest.raises(ValueError, match="'Z' is not in this tokenizer's vocabulary"):
+        tok.encode_array("HéZ")
