@@ -261,7 +261,9 @@ def _progress(snap, stream=sys.stderr) -> None:
     if last is not None:
         parts.append(f"val {last.val_loss:.3f} @ {last.step}")
     if snap.eta is not None:
-        parts.append(f"ETA {snap.eta:.0f} s")
+        from llmviz.pace import describe
+
+        parts.append(f"ETA {describe(snap.eta)}")
     stream.write("\r" + "  ".join(parts) + "   ")
     stream.flush()
 
@@ -348,8 +350,11 @@ def cmd_train(args) -> int:
         return 2
     start_step = run.step
     if not args.quiet:
+        from llmviz.pace import describe
+
         print(f"{corpus.describe()}\n{label}: {run.n_params:,} parameters on {run.device}"
-              f"{f' ({run.threads} threads)' if run.device == 'cpu' else ''}", file=sys.stderr)
+              f"{f' ({run.threads} threads)' if run.device == 'cpu' else ''}; predicted time: about "
+              f"{describe(run.predict().seconds)} (Ctrl-C stops it and keeps the model)", file=sys.stderr)
     t0 = time.perf_counter()
     try:
         snap = run.train(on_step=None if args.quiet else _progress)

@@ -73,8 +73,6 @@ def test_reset_lets_no_second_run_start_until_the_first_has_stopped():
 
 
 def test_continue_on_a_loaded_checkpoint_trains_the_max_iters_set_now():
-    run = TrainingRun.new(preset_config("lm2", 1), TrainConfig(max_iters=10, eval_interval=10, eval_iters=1,
-                                                               batch_size=8, sample_tokens=0), TEXT).train()
     data = checkpoint.run_to_bytes(TrainingRun.new(preset_config("lm2", 1), TrainConfig(
         max_iters=10, eval_interval=10, eval_iters=1, batch_size=8, sample_tokens=0), TEXT).start().join(60))
     small = dict(lm2_iters=5000, lm2_eval_interval=10, lm2_eval_iters=1, lm2_batch=8, lm2_sample=0)
@@ -85,7 +83,6 @@ def test_continue_on_a_loaded_checkpoint_trains_the_max_iters_set_now():
     at.button(key="lm2_continue").click().run()
     loaded = current_run(at, "lm2")
     assert loaded.join(60).snapshot().step == 40 and loaded.state == "finished"
-    assert run.state == "finished"
 
 
 def test_a_session_whose_browser_is_gone_has_its_run_stopped_within_seconds(monkeypatch):
