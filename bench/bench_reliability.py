@@ -206,8 +206,8 @@ def stop_timings() -> dict:
     for where, train, wait in (("inside the first loss estimate", dict(eval_iters=200), lambda r: time.sleep(5)),
                                ("inside a training step", dict(eval_iters=1), None),
                                ("inside a text sample", dict(eval_iters=1, sample_tokens=100_000), None)):
-        run = TrainingRun.new(cfg, TrainConfig(batch_size=128, max_iters=100, eval_interval=100, sample_tokens=0,
-                                               **{**dict(threads=2), **train}), text)
+        settings = {**dict(batch_size=128, max_iters=100, eval_interval=100, sample_tokens=0, threads=2), **train}
+        run = TrainingRun.new(cfg, TrainConfig(**settings), text)
         if where == "inside the first loss estimate":
             out["predicted time of the issue's run"] = round(run.predict().seconds)
         t0 = time.perf_counter()
@@ -321,10 +321,13 @@ def big_corpus() -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", choices=["checkpoints", "command line", "big corpus", "stop", "closed tab"])
     args = ap.parse_args()
     sections = {"checkpoints": checkpoints, "command line": cli, "big corpus": big_corpus}
     if not args.quick:
         sections.update({"stop": stop_timings, "closed tab": closed_tab})
+    if args.only:
+        sections = {args.only: {**sections, "stop": stop_timings, "closed tab": closed_tab}[args.only]}
     total = clean = 0
     for name, fn in sections.items():
         res = fn()

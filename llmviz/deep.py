@@ -183,8 +183,10 @@ def train_variants(text: str, variants: list[Variant], cfg: DeepConfig, job: job
             opt.zero_grad(set_to_none=True)
             loss.backward()
             value = loss.item()
-            msg = divergence_message(value, step - 1, cfg.learning_rate, tok.vocab_size)  # steps done before
+            msg = divergence_message(value, step, cfg.learning_rate, tok.vocab_size)
             if msg:
+                if job is not None:
+                    job.advance(step)  # the bar shows the step the message names
                 raise DeepError(f"{variants[i].label}: {msg}")
             running[i].append(value)
             if log:

@@ -56,9 +56,9 @@ def estimate_loss(model, batches: BatchSource, batch_size: int, eval_iters: int,
 
 def divergence_message(loss: float, step: int, lr: float, vocab_size: int) -> str | None:
     """A diagnosis when the loss is NaN/inf or has blown far above where training starts (ln vocab).
-    `step` counts the steps done before the loss was measured, as the progress bar does."""
+    `step` is the step the progress bar shows when the diagnosis appears."""
     suggest = _fmt(min(lr / 10, 1e-2))
-    when = "in the first step" if step <= 0 else f"after step {step:,}"
+    when = f"at step {step:,}"
     if not math.isfinite(loss):
         return (f"loss became {'NaN' if math.isnan(loss) else 'infinite'} {when} — the learning rate "
                 f"{_fmt(lr)} is probably too high; try ≤ {suggest}")

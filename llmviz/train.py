@@ -472,11 +472,6 @@ class TrainingRun:
             try:
                 b = self.batches.batch("train", cfg.batch_size, self._gen)
                 _, loss = model(**b.inputs, targets=b.targets, train=True)
-                value = loss.item()
-                # checked before the update: a diverged step leaves the weights of the last good one
-                msg = divergence_message(value, step, lr, self.model_cfg.vocab_size)
-                if msg:
-                    raise TrainingError(msg)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
             except jobs.Stopped:
@@ -490,8 +485,12 @@ class TrainingRun:
             opt.step()
             step += 1
             tokens += b.targets.numel()
+            value = loss.item()  # read after the update is queued: no wait for the forward pass on a GPU
+            job.advance(step)  # the bar shows the step a divergence names
+            msg = divergence_message(value, step, lr, self.model_cfg.vocab_size)
+            if msg:
+                raise TrainingError(msg)
             job.set(batch_loss=value, lr=lr)
-            job.advance(step)
             now = time.perf_counter()
             self._pace.saw_step(now - t_last)
             t_last = now
