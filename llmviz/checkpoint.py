@@ -188,12 +188,6 @@ def _layout(cfg: ModelConfig, adapters: AdapterSpec | None = None) -> LanguageMo
     return model
 
 
-def _build_model(cfg: ModelConfig, weights: dict, adapters: AdapterSpec | None = None) -> LanguageModel:
-    """The model laid out without memory, then given the file's tensors: nothing is allocated for a
-    shape the file does not actually hold."""
-    return _assign(_layout(cfg, adapters), weights)
-
-
 def _assign(model: LanguageModel, weights: dict) -> LanguageModel:
     """A meta-device model takes the file's tensors as its weights."""
     try:

@@ -120,10 +120,11 @@ def describe(seconds: float) -> str:
 class Pace:
     """The time a running training has left, from what it has measured so far (a prediction until then)."""
 
-    def __init__(self, model_cfg, train_cfg, guess: Prediction | None = None):
+    def __init__(self, model_cfg, train_cfg, guess: Prediction | None = None, n_splits: int = 2):
         self.cfg = train_cfg
-        # batches per forward pass of a loss estimate, and passes per estimate
-        self.per_call, self.passes_per_eval = eval_passes(model_cfg, train_cfg.batch_size, train_cfg.eval_iters)
+        # batches per forward pass of a loss estimate, and passes per estimate (over every split)
+        self.per_call, self.passes_per_eval = eval_passes(model_cfg, train_cfg.batch_size, train_cfg.eval_iters,
+                                                          n_splits)
         self.step_s = guess.step_s if guess else None
         self.pass_s = guess.eval_pass_s if guess else None
         self.token_s = guess.token_s if guess else 0.0

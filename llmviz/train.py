@@ -455,7 +455,8 @@ class TrainingRun:
         t_mark, tokens = t0, 0
         step = job.peek().step  # 0, a checkpoint's step, or where a stopped run paused
         # the time left: predicted from the model's size until the first forward pass is measured
-        self._pace = Pace(self.model_cfg, cfg, guess=predict(self.model_cfg, cfg, self.device, step))
+        self._pace = Pace(self.model_cfg, cfg, guess=predict(self.model_cfg, cfg, self.device, step),
+                          n_splits=len(self.batches.splits))
         job.set_eta(self._pace.time_left(step, self._pace.passes_per_eval if not done else 0))
         lr = learning_rate_at(step, cfg)
         if not done or self._eval_owed:

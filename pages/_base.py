@@ -23,7 +23,7 @@ def _builtin():
             "kept for every later visit).", icon=":material/info:")
     if st.button("Pre-train it now", key=f"{PRETRAIN}_go", type="primary", icon=":material/play_arrow:",
                  disabled=pre is not None and pre.running):
-        st.session_state[PRETRAIN] = _runs.add(finetune.pretraining_run().start(), "pre-trained base")
+        st.session_state[PRETRAIN] = _runs.add(_ui.start_job(finetune.pretraining_run()), "pre-trained base")
         st.rerun()
     if pre is not None:
         _training.watch([st.session_state[PRETRAIN]], PRETRAIN)

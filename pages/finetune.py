@@ -87,7 +87,7 @@ if st.button("Fine-tune", key="ft_go", type="primary", icon=":material/play_arro
         except finetune.TrainingError as e:
             st.error(f"{m}: {e}", icon=":material/error:")
             break
-        started[m] = _runs.add(run.start(), f"fine-tuned · {m}")
+        started[m] = _runs.add(_ui.start_job(run), f"fine-tuned · {m}")
     st.session_state[RUNS] = started
     st.session_state["ft_runs_base"] = base
     st.rerun()

@@ -59,7 +59,7 @@ if start:
     except LearnerError as e:
         st.error(str(e), icon=":material/error:")
     else:
-        st.session_state[RUN] = _runs.add(new.start(), f"instruct · {label}")
+        st.session_state[RUN] = _runs.add(_ui.start_job(new), f"instruct · {label}")
         st.rerun()
 if stop and run is not None:
     run.stop()

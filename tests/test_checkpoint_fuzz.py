@@ -72,7 +72,7 @@ def usable(ck) -> None:
     assert type(ck.step) is int and ck.step >= 0
     assert isinstance(ck.best_val_loss, float)
     for r in ck.history:
-        assert type(r.step) is int and all(type(v) is float and math.isfinite(v) for v in r[1:])
+        assert type(r.step) is int and all(type(v) is float and math.isfinite(v) for v in r[1:6])
     from llmviz.generate import generate_text
 
     ids = ck.tokenizer.encode(ck.tokenizer.decode([0]))
