@@ -446,18 +446,18 @@ class TrainingRun:
 
     def _loop(self, job: jobs.Job) -> int:
         cfg, model = self.train_cfg, self.model
-        self._prepare()
-        opt = self.optimizer
-        params = [p for p in model.parameters() if p.requires_grad]
-        job.set(params=self.n_params, trainable=self.n_trainable, device=self.device, threads=self.threads)
         done = job.peek().history
-        t0 = time.perf_counter() - (done[-1].elapsed if done else 0.0)  # elapsed goes on across pauses
-        t_mark, tokens = t0, 0
         step = job.peek().step  # 0, a checkpoint's step, or where a stopped run paused
         # the time left: predicted from the model's size until the first forward pass is measured
         self._pace = Pace(self.model_cfg, cfg, guess=predict(self.model_cfg, cfg, self.device, step),
                           n_splits=len(self.batches.splits))
         job.set_eta(self._pace.time_left(step, self._pace.passes_per_eval if not done else 0))
+        self._prepare()
+        opt = self.optimizer
+        params = [p for p in model.parameters() if p.requires_grad]
+        job.set(params=self.n_params, trainable=self.n_trainable, device=self.device, threads=self.threads)
+        t0 = time.perf_counter() - (done[-1].elapsed if done else 0.0)  # elapsed goes on across pauses
+        t_mark, tokens = t0, 0
         lr = learning_rate_at(step, cfg)
         if not done or self._eval_owed:
             # the loss before any training (≈ ln vocab_size), or the estimate a Stop interrupted

@@ -41,7 +41,10 @@ def test_a_slow_run_is_predicted_and_stopped_at_once():
     assert any("Predicted time: about" in c.value for c in at.caption)
     at.button(key="lm5_train").click().run()
     run = current_run(at)
-    time.sleep(2.0)  # inside the first loss estimate: 2 x 200 forward passes
+    deadline = time.monotonic() + 30
+    while run.snapshot().eta is None and time.monotonic() < deadline:  # the time left, before the first step
+        time.sleep(0.05)
+    time.sleep(1.0)  # inside the first loss estimate: 2 x 200 forward passes
     snap = run.snapshot()
     assert snap.state == "running"
     assert snap.step == 0 and snap.eta is not None  # the time left is shown before the first step

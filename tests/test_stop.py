@@ -43,10 +43,11 @@ def test_stop_inside_a_long_first_loss_estimate_takes_effect_at_once():
     # the first estimate alone is 2 x 200 forward passes (minutes on a small CPU)
     run = big_run()
     run.start()
-    time.sleep(1.5)
+    wait_for(lambda: run.snapshot().eta is not None, 30)  # the time left is known before the first step
+    time.sleep(1.0)  # now inside the estimate's forward passes
     snap = run.snapshot()
     assert snap.state == "running" and snap.step == 0 and not snap.history
-    assert snap.eta is not None and snap.eta > 30  # the time left is known before the first step
+    assert snap.eta > 30
     assert stop_and_time(run) < 3.0
     snap = run.snapshot()
     assert snap.state == jobs.STOPPED and snap.reason == jobs.STOP_REQUESTED
