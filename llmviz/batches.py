@@ -12,6 +12,7 @@ training part and a validation part.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
 import torch
@@ -20,6 +21,16 @@ import torch
 class Batch(NamedTuple):
     inputs: dict  # keyword arguments of the model's forward, e.g. {"idx": (B, T) token ids}
     targets: torch.Tensor  # (B, T) the tokens to predict (IGNORE where nothing is to be learned)
+    # how this batch's loss is computed, when it is not the next-token cross-entropy of the model's forward
+    # (e.g. preference tuning compares two answers against a frozen reference): objective(model, train)
+    objective: Callable[[torch.nn.Module, bool], torch.Tensor] | None = None
+
+
+def batch_loss(model, batch: Batch, train: bool = False) -> torch.Tensor:
+    """The loss a trainer minimises on a batch: its own objective, or the model's next-token loss."""
+    if batch.objective is not None:
+        return batch.objective(model, train)
+    return model(**batch.inputs, targets=batch.targets, train=train)[1]
 
 
 class BatchSource(Protocol):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import torch
 
-from llmviz.batches import BatchSource
+from llmviz.batches import BatchSource, batch_loss
 from llmviz.jobs import Stopped
 
 
@@ -44,7 +44,7 @@ def estimate_loss(model, batches: BatchSource, batch_size: int, eval_iters: int,
             t = time.perf_counter()
             k = min(per_call, eval_iters - done)
             b = batches.batch(split, batch_size * k, generator)
-            _, loss = model(**b.inputs, targets=b.targets)
+            loss = batch_loss(model, b)
             total += loss.item() * k
             done += k
             passes += 1

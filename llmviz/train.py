@@ -23,7 +23,7 @@ from typing import Callable, NamedTuple
 import torch
 
 from llmviz import jobs
-from llmviz.batches import BatchSource, TextBatches, WithReference
+from llmviz.batches import BatchSource, TextBatches, WithReference, batch_loss
 from llmviz.device import pick_device, threads_for
 from llmviz.errors import LearnerError
 from llmviz.hyperparameters import TrainConfig, validate
@@ -403,7 +403,7 @@ class TrainingRun:
             rng = (self._gen.get_state(), torch.get_rng_state())
             try:
                 b = self.batches.batch("train", cfg.batch_size, self._gen)
-                _, loss = model(**b.inputs, targets=b.targets, train=True)
+                loss = batch_loss(model, b, train=True)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
             except jobs.Stopped:

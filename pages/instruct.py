@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from llmviz import chat, corpora, finetune, instruct
+from llmviz import chat, corpora, finetune, instruct, preference
 from llmviz.errors import LearnerError
 from llmviz.plots import instruct as P
 from pages import _base, _runs, _training, _ui
@@ -98,4 +98,48 @@ else:
                 "tuned": instruct.accuracy(tuned.model, tuned.tokenizer, held, 20)}
     if "it_scores" in st.session_state:
         _ui.plot(P.accuracy_bars(st.session_state["it_scores"]), key="it_bars")
-_ui.code_expander(chat.encode, chat.training_pair, instruct.start)
+
+# --- preference tuning ------------------------------------------------------------------------------------
+st.header("4 · Beyond: preference tuning (DPO)")
+st.markdown(
+    "The slides name RLHF as what makes an instruct model pleasant: people rank answers, the model learns the "
+    "ranking. Its simplest practical form is **DPO** (direct preference optimisation): for pairs of a chosen and a "
+    "rejected answer, raise log π(chosen) − log π(rejected) relative to a frozen copy of the model (the reference), "
+    f"so the model only moves as far as the preferences ask. Here the preferences follow a rule you can read: "
+    f"**{preference.RULE}**."
+)
+if tuned is None:
+    st.info("It starts from the instruction-tuned model: train one above first.")
+else:
+    c = st.columns(2)
+    beta = c[0].select_slider("β (how far from the reference it may go: smaller = further)", [0.05, 0.1, 0.2, 0.5, 1.0],
+                              value=0.1, key="it_beta")
+    dpo_steps = c[1].slider("Steps", 50, 1000, 300, step=50, key="it_dpo_steps")
+    dpo = _runs.get(st.session_state.get("it_dpo"))
+    go_, stop_ = _ui.train_stop_buttons("it_dpo", dpo is not None and dpo.running)
+    if go_:
+        cfg = instruct.default_config(dpo_steps, _ui.current_device())
+        cfg = preference.config(cfg, dpo_steps)
+        try:
+            new, _ = preference.start(tuned.model, tuned.tokenizer, cfg, corpora.shakespeare().text, beta)
+        except LearnerError as e:
+            st.error(str(e), icon=":material/error:")
+        else:
+            st.session_state["it_dpo"] = _runs.add(_ui.start_job(new), f"preference-tuned · {label}")
+            st.rerun()
+    if stop_ and dpo is not None:
+        dpo.stop()
+    if dpo is not None:
+        _training.watch([st.session_state["it_dpo"]], "it_dpo_live")
+
+        @st.fragment(run_every=1.0 if dpo.running else None)
+        def live_preference():
+            _ui.plot(P.preference_curves(dpo.history), key="it_pref")
+            rows = [r for r in dpo.history if r.other and "preferred" in r.other]
+            if len(rows) > 1:
+                st.caption(f"Answers that follow the rule: {rows[0].other['preferred']:.0%} before, "
+                           f"{rows[-1].other['preferred']:.0%} now; drift from the reference "
+                           f"{rows[-1].other['drift']:.2f} nats.")
+
+        live_preference()
+_ui.code_expander(chat.encode, chat.training_pair, instruct.start, preference.PreferenceBatches)

@@ -70,3 +70,20 @@ def accuracy_bars(scores: Mapping[str, Mapping[str, float]]) -> go.Figure:
                       yaxis=dict(title="held-out accuracy", tickformat=".0%", range=[0, 1.15]),
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     return fig
+
+
+def preference_curves(history: Sequence) -> go.Figure:
+    """Preference tuning over the steps: the share of answers that follow the rule (left axis) and the
+    drift from the reference model (right axis, nats)."""
+    rows = [r for r in history if r.other and "preferred" in r.other]
+    xs = [r.step for r in rows]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=xs, y=[r.other["preferred"] for r in rows], mode="lines+markers",
+                             name="answers that follow the rule", line=dict(color=PALETTE[2])))
+    fig.add_trace(go.Scatter(x=xs, y=[r.other["drift"] for r in rows], mode="lines+markers", yaxis="y2",
+                             name="drift from the reference (≈ KL, nats)", line=dict(color=PALETTE[1], dash="dash")))
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="preference-tuning step",
+                      yaxis=dict(title="preferred", tickformat=".0%", range=[-0.03, 1.05]),
+                      yaxis2=dict(title="drift (nats)", overlaying="y", side="right", rangemode="tozero"),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+    return fig

@@ -1,0 +1,64 @@
+"""Preference tuning (DPO): the loss against a direct formula, the rule, and a short run that moves the
+model towards the chosen answers while the reference stays as it was."""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from llmviz import chat, preference
+from llmviz.batches import batch_loss
+from llmviz.chat import Message
+from llmviz.model import IGNORE, LanguageModel, ModelConfig
+from llmviz.tokenizers import CharTokenizer
+from llmviz.train import TrainConfig
+
+torch.set_num_threads(1)
+
+STYLE = ("HAMLET:\nTo be, or not to be.\n\nHAMLET:\nAy, there's the rub,\n\nHAMLET:\nWords, words, words.\n\n"
+         "HAMLET:\nThe rest is silence\n\nROMEO:\nBut soft!\n\nROMEO:\nIt is the east, and\n\n"
+         "ROMEO:\nGood night, good night!\n\nROMEO:\nShe speaks\n")
+TOK = chat.with_chat_tokens(CharTokenizer().train(STYLE + "Speak as Talk like Answer as HAMLET ROMEO."))
+
+
+def tiny(seed=0):
+    torch.manual_seed(seed)
+    return LanguageModel(ModelConfig(vocab_size=TOK.vocab_size, block_size=48, n_embd=32, n_head=2, n_layer=2))
+
+
+def test_pairs_follow_the_rule():
+    pairs = preference.make_pairs(STYLE, 50)
+    assert all(preference.preferred(p.chosen) and not preference.preferred(p.rejected) for p in pairs)
+    assert all(p.chosen.split(":")[0] == p.rejected.split(":")[0] for p in pairs)  # the same speaker
+    assert preference.make_pairs(STYLE, 50) == pairs and preference.make_pairs(STYLE, 50, held=True) != pairs
+
+
+def test_sequence_logprob_is_the_sum_over_the_answer_only():
+    model = tiny()
+    ids, learned = chat.encode(TOK, [Message("user", "Speak as ROMEO."), Message("assistant", "ROMEO:\nBut soft!")])
+    x, y = chat.training_pair(ids, learned, 48)
+    got = preference.sequence_logprob(model, torch.tensor([x]), torch.tensor([y]))
+    with torch.no_grad():
+        logp = F.log_softmax(model(torch.tensor([x]))[0][0], -1)
+    expected = sum(float(logp[t, tok]) for t, tok in enumerate(y) if tok != IGNORE)
+    assert math.isclose(float(got), expected, rel_tol=1e-5)
+
+
+def test_dpo_starts_at_ln2_and_a_short_run_prefers_the_chosen_answers():
+    model = tiny()
+    pairs = preference.make_pairs(STYLE, 200)
+    batches = preference.PreferenceBatches(TOK, model, pairs, preference.make_pairs(STYLE, 20, held=True), 48, beta=0.5)
+    b = batches.batch("val", 16, torch.Generator().manual_seed(0))
+    assert math.isclose(float(batch_loss(model, b)), math.log(2), rel_tol=1e-6)  # policy = reference
+    cfg = TrainConfig(learning_rate=3e-3, batch_size=16, max_iters=40, eval_interval=20, eval_iters=2,
+                      sample_tokens=0, threads=1, weight_decay=0.0)
+    run, prompts = preference.start(model, TOK, cfg, STYLE, beta=0.5, n_pairs=200)
+    ref_before = {k: v.clone() for k, v in run.batches.reference.state_dict().items()}
+    snap = run.train()
+    assert snap.history[-1].val_loss < snap.history[0].val_loss < math.log(2) + 1e-6
+    assert {"preferred", "drift"} <= set(snap.history[-1].other)
+    assert all(torch.equal(v, ref_before[k]) for k, v in run.batches.reference.state_dict().items())
+    xc, yc, xr, yr = run.batches.data["val"]
+    margin = lambda m: float((preference.sequence_logprob(m, xc, yc) - preference.sequence_logprob(m, xr, yr)).mean())  # noqa: E731
+    assert margin(run.model) > margin(model)  # the chosen answers gained on the rejected ones
+    assert preference.drift(model, model, TOK, prompts[:3]) == 0.0
