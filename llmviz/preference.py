@@ -135,7 +135,7 @@ def drift(model, reference, tokenizer, prompts, seed: int = 0) -> float:
     return sum(gaps) / max(1, len(gaps))
 
 
-def start(model, tokenizer, train_cfg, style_text: str, beta: float = 0.1, n_pairs: int = 4000, seed: int = 0):
+def start(model, tokenizer, train_cfg, style_text: str, beta: float = 0.5, n_pairs: int = 4000, seed: int = 0):
     """(run, held-out prompts): DPO on a copy of an instruct model; the model passed in is the reference."""
     from llmviz.device import pick_device
     from llmviz.train import TrainingError, TrainingRun

@@ -113,7 +113,7 @@ if tuned is None:
 else:
     c = st.columns(2)
     beta = c[0].select_slider("β (how far from the reference it may go: smaller = further)", [0.05, 0.1, 0.2, 0.5, 1.0],
-                              value=0.1, key="it_beta")
+                              value=0.5, key="it_beta")
     dpo_steps = c[1].slider("Steps", 50, 1000, 300, step=50, key="it_dpo_steps")
     dpo = _runs.get(st.session_state.get("it_dpo"))
     go_, stop_ = _ui.train_stop_buttons("it_dpo", dpo is not None and dpo.running)
