@@ -154,7 +154,8 @@ def token_kinds(tokenizer: Tokenizer, ids: list[int], learned: list[bool], forgo
     `forgotten` tokens, outside the context), "tag", "learned" or "read"."""
     texts, kinds = [], []
     for i, (t, learn) in enumerate(zip(ids, learned)):
-        texts.append(tokenizer.decode([t]))
+        text = tokenizer.decode([t])
+        texts.append(text.strip("<|>") if text in CHAT_TOKENS else text)  # a tag reads as its name: "user", "end"
         kinds.append("forgotten" if i < forgotten else "tag" if t >= tokenizer.ordinary_vocab_size and not learn
                      else "learned" if learn else "read")
     return texts, kinds

@@ -143,20 +143,31 @@ def make_examples(n_train: int = 20_000, n_held: int = 200, seed: int = 0, style
 
 
 class InstructBatches:
-    """Conversations as (x, y) rows with the prompt masked out of y: a batch source for the one trainer."""
+    """Conversations as (x, y) rows with the prompt masked out of y: a batch source for the one trainer.
+
+    A chat sends the whole conversation back at every turn, cut from the front to the context; so a
+    third of the training conversations come after an earlier exchange, cut the same way, and the model
+    learns to answer the last question whatever came before it."""
 
     splits = ("train", "val")
 
     def __init__(self, tokenizer, train: list[Example], held: list[Example], block_size: int, device: str = "cpu"):
         self.tokenizer, self.block_size = tokenizer, block_size
-        self.data = {"train": self._rows(train), "val": self._rows(held)}
+        self.data = {"train": self._rows(train, with_history=True), "val": self._rows(held)}
         self.data = {k: (x.to(device), y.to(device)) for k, (x, y) in self.data.items()}
         self.first_prompt = held[0].prompt
 
-    def _rows(self, examples: list[Example]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _rows(self, examples: list[Example], with_history: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         xs, ys = [], []
-        for e in examples:
-            pair = chat.training_pair(*chat.encode(self.tokenizer, e.messages), self.block_size)
+        for i, e in enumerate(examples):
+            messages = e.messages
+            if with_history and i % 3 == 0:  # an earlier exchange first (a fixed choice: the same rows each run)
+                messages = examples[(i * 7919 + 1) % len(examples)].messages + messages
+            ids, learned = chat.encode(self.tokenizer, messages)
+            earlier = len(ids) - len(chat.encode(self.tokenizer, e.messages)[0])
+            learned = [k and j >= earlier for j, k in enumerate(learned)]  # only the last exchange is learned
+            keep = self.block_size + 1  # what the model sees of it: the end, as a chat cuts it
+            pair = chat.training_pair(ids[-keep:], learned[-keep:], self.block_size)
             if pair is None:
                 continue
             x, y = pair

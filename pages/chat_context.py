@@ -10,7 +10,9 @@ from llmviz.chat import Message
 from llmviz.errors import LearnerError
 from llmviz.plots import instruct as P
 from llmviz.plots import training as PT
+from llmviz.train import TrainingRun
 from pages import _runs, _ui
+from pages._playground import upload
 
 st.title("Chat, context and prompts")
 st.markdown(
@@ -20,10 +22,19 @@ st.markdown(
     "examples — that get the answer you want."
 )
 
+with st.expander("Load an instruct checkpoint (e.g. made by `python -m llmviz instruct --out chat.safetensors`)"):
+    got = upload("cc")
+    if got is not None:
+        ck, file_name = got
+        if chat.has_chat_template(ck.tokenizer):
+            st.session_state["cc_model"] = _runs.add(TrainingRun.inspect(ck, "it was loaded to chat with"),
+                                                     f"loaded {file_name}")
+        else:
+            st.warning(f"{file_name} has no chat tokens: it is a base model. Instruction-tune it first.")
 models = {n: r for n, r in _runs.usable().items() if chat.has_chat_template(r.tokenizer)}
 if not models:
-    st.info("This page needs an instruct model: instruction-tune one on the previous page, then come back.",
-            icon=":material/info:")
+    st.info("This page needs an instruct model: instruction-tune one on the previous page (or load one above), "
+            "then come back.", icon=":material/info:")
     st.page_link("pages/instruct.py", label="Instruct models", icon=":material/arrow_back:")
     st.stop()
 name = st.selectbox("Instruct model", list(models), key="cc_model")

@@ -124,3 +124,19 @@ def test_a_short_instruction_tuning_run_learns_the_format(tmp_path):
     assert run.tokenizer.special_tokens == list(chat.CHAT_TOKENS)
     saved = checkpoint.from_bytes(checkpoint.run_to_bytes(run))
     assert chat.has_chat_template(saved.tokenizer)
+
+
+def test_a_third_of_the_training_rows_follow_an_earlier_exchange_cut_as_a_chat_cuts_it():
+    train, held = instruct.make_examples(300, 8, seed=1)
+    tok = chat.with_chat_tokens(CharTokenizer(sorted(set("".join(m.content for e in train + held
+                                                                for m in e.messages)))))
+    b = instruct.InstructBatches(tok, train, held, 64)
+    x, y = b.data["train"]
+    user = tok.special_id("<|user|>")
+    assert x.shape[1] == 64
+    with_history = [r for r in range(len(x)) if (x[r] == user).sum() >= 2 or x[r, 0] != user]
+    assert len(x) / 4 < len(with_history) < len(x) / 2
+    for r in with_history[:20]:  # only the last exchange's answer is learned
+        learned = [int(t) for t in y[r] if t != IGNORE]
+        last_user = max(i for i, t in enumerate(x[r].tolist()) if t == user)
+        assert all(int(y[r, i]) == IGNORE for i in range(last_user)) and learned

@@ -18,7 +18,7 @@ KINDS = {"read": ("only read (masked out of the loss)", "rgba(140,140,140,0.35)"
          "forgotten": ("outside the context: forgotten", "rgba(228,87,46,0.25)")}
 
 
-def token_strip(tokens: Sequence[str], kinds: Sequence[str], per_row: int = 16, title: str = "") -> go.Figure:
+def token_strip(tokens: Sequence[str], kinds: Sequence[str], per_row: int = 12, title: str = "") -> go.Figure:
     """Tokens in reading order, per_row to a line, each coloured by its kind (a key of KINDS)."""
     n = len(tokens)
     rows = max(1, -(-n // per_row))
@@ -33,14 +33,14 @@ def token_strip(tokens: Sequence[str], kinds: Sequence[str], per_row: int = 16, 
     for i, k in enumerate(codes):
         lo, hi = i / len(codes), (i + 1) / len(codes)
         scale += [[lo, KINDS[k][1]], [hi, KINDS[k][1]]]
-    fig = go.Figure(go.Heatmap(z=z, text=text, texttemplate="%{text}", colorscale=scale, zmin=-0.5,
-                               zmax=len(codes) - 0.5, showscale=False, xgap=2, ygap=2, hoverinfo="text"))
+    fig = go.Figure(go.Heatmap(z=z, text=text, texttemplate="%{text}", textfont=dict(size=13), colorscale=scale,
+                               zmin=-0.5, zmax=len(codes) - 0.5, showscale=False, xgap=2, ygap=2, hoverinfo="text"))
     for k in dict.fromkeys(kinds):  # a legend of the kinds present
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=KINDS[k][0],
                                  marker=dict(size=12, symbol="square", color=KINDS[k][1])))
     fig.update_yaxes(autorange="reversed", visible=False)
     fig.update_xaxes(visible=False)
-    fig.update_layout(title=title, height=70 + 34 * rows, margin=dict(l=5, r=5, t=40 if title else 10, b=5),
+    fig.update_layout(title=title, height=80 + 38 * rows, margin=dict(l=5, r=5, t=40 if title else 10, b=5),
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0), plot_bgcolor="rgba(0,0,0,0)")
     return fig
 
