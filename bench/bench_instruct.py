@@ -1,6 +1,6 @@
 """Instruction tuning from the app's pre-trained base at the default settings.
 
-    python bench/bench_instruct.py                  # 4,000 steps, accuracy measured every 250 steps
+    python bench/bench_instruct.py                  # 5,000 steps, accuracy measured every 250 steps
     python bench/bench_instruct.py --steps 6000 --every 500
 
 Prints, for each checkable task, the wall time (training and measuring) until held-out exact match first
@@ -24,7 +24,7 @@ from llmviz import checkpoint, corpora, finetune, instruct  # noqa: E402
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--steps", type=int, default=5000)
     ap.add_argument("--every", type=int, default=250, help="steps between two accuracy measurements")
     ap.add_argument("--per-task", type=int, default=20, help="held-out questions per task while training")
     ap.add_argument("--final", type=int, default=50, help="held-out questions per task at the end")

@@ -305,7 +305,7 @@ def accuracy(model, tokenizer, held: list[Example], per_task: int = 20, use_tool
 
 # --- a run the app and the command line start -----------------------------------------------------------
 
-def default_config(steps: int = 4000, device: str = "auto") -> "TrainConfig":
+def default_config(steps: int = 5000, device: str = "auto") -> "TrainConfig":
     """Instruction tuning's settings (measured with bench/bench_instruct.py): 32 conversations a step, a
     warm-up and a cosine decay, no weight decay, accuracy measured every 500 steps."""
     from llmviz.train import TrainConfig

@@ -48,8 +48,8 @@ st.header("2 · Instruction-tune a base")
 base, label, _ = _base.choose("it")
 if base is None:
     st.stop()
-steps = st.slider("Steps", 200, 8000, 4000, step=200, key="it_steps",
-                  help="About 4,000 steps bring the checkable tasks to 90 % on a laptop CPU (a few minutes).")
+steps = st.slider("Steps", 200, 8000, 5000, step=200, key="it_steps",
+                  help="About 3,000 steps bring the checkable tasks to 90 % on a laptop CPU (two or three minutes); 5,000 polish them.")
 run = _runs.get(st.session_state.get(RUN))
 start, stop = _ui.train_stop_buttons("it", run is not None and run.running)
 if start:
