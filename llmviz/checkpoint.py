@@ -9,7 +9,7 @@ The file is a standard safetensors file (readable by any safetensors tool). Form
 - a model with LoRA adapters (llmviz.lora) keeps them among its `model.*` tensors; an adapter-only
   file (`adapter_to_bytes`) holds just `adapter.<name>` tensors and loads onto its base model alone;
 - header metadata `format` = "llmviz-checkpoint", `version` = "2", and `llmviz`: one JSON document with
-  the architecture ("decoder-only"), the model configuration, the tokenizer with its special tokens,
+  the architecture ("decoder-only" or "encoder-decoder"), the model configuration, the tokenizer with its special tokens,
   the training configuration, the history rows, the best validation loss, the number of steps
   trained, the tutorial preset, the adapters' description (rank, alpha, target matrices, and the
   sha256 of the base weights they belong to) and anything else the caller adds.
@@ -42,10 +42,11 @@ from llmviz.errors import LearnerError
 from llmviz.model import LanguageModel, ModelConfig
 from llmviz.tokenizers import Tokenizer, tokenizer_from_dict
 from llmviz.train import Record, TrainConfig
+from llmviz.transformer import ARCHITECTURES, EncoderDecoderConfig, build_model
 
 FORMAT, VERSION = "llmviz-checkpoint", 2
 READABLE_VERSIONS = (1, 2)
-ARCHITECTURES = ("decoder-only",)  # the encoder-decoder comes next
+CONFIGS = {"decoder-only": ModelConfig, "encoder-decoder": EncoderDecoderConfig}  # one per ARCHITECTURES
 MAX_HEADER = 16 * 1024 * 1024  # the JSON header (safetensors allows 100 MB; ours are kilobytes, a big BPE a few MB)
 MAX_FILE = 2 * 1024**3  # bytes of a checkpoint file read from disk
 
@@ -121,7 +122,7 @@ def to_bytes(model: LanguageModel, tokenizer: Tokenizer, train_cfg: TrainConfig,
     history = [r._asdict() if hasattr(r, "_asdict") else dict(r) for r in history]
     vals = [r["val_loss"] for r in history if math.isfinite(r["val_loss"])]
     meta = {
-        "architecture": "decoder-only",
+        "architecture": getattr(model, "architecture", "decoder-only"),
         "model_config": model.config.to_dict(),
         "tokenizer": tokenizer.to_dict(),
         "train_config": train_cfg.to_dict(),
@@ -178,7 +179,7 @@ def _layout(cfg: ModelConfig, adapters: AdapterSpec | None = None) -> LanguageMo
     from llmviz import lora
 
     with torch.device("meta"):
-        model = LanguageModel(cfg)
+        model = build_model(cfg)  # a LanguageModel, or an EncoderDecoder for an EncoderDecoderConfig
         if adapters is not None:
             try:
                 lora.apply_lora(model, adapters.rank, adapters.alpha, adapters.targets)
@@ -326,7 +327,7 @@ def _from_bytes(data: bytes) -> Checkpoint:
     if architecture not in ARCHITECTURES:
         raise CheckpointError(f"this checkpoint holds a {architecture!r} model; this llmviz knows "
                               f"{', '.join(ARCHITECTURES)}.")
-    model_cfg = ModelConfig(**info["model_config"])
+    model_cfg = CONFIGS[architecture](**info["model_config"])
     problems = model_cfg.problems()
     if problems:
         raise CheckpointError("this checkpoint's model configuration is invalid: " + " ".join(problems))
@@ -338,6 +339,10 @@ def _from_bytes(data: bytes) -> Checkpoint:
         tokenizer = tokenizer_from_dict(info["tokenizer"])
     except ValueError as e:  # LearnerError included
         raise CheckpointError(f"this checkpoint's tokenizer is invalid: {e}") from None
+    source = getattr(tokenizer, "source", None)  # a translation's source side: every id the encoder reads
+    if source is not None and source.vocab_size != getattr(model_cfg, "src_vocab_size", None):
+        raise CheckpointError(f"the source tokenizer has {source.vocab_size} tokens but the model's source side "
+                              f"{getattr(model_cfg, 'src_vocab_size', 0)}: the file is inconsistent.")
     if tokenizer.vocab_size != model_cfg.vocab_size:  # every id the model can write must have a text
         raise CheckpointError(f"the tokenizer has {tokenizer.vocab_size} tokens but the model "
                               f"{model_cfg.vocab_size}: the file is inconsistent.")

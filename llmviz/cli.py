@@ -30,6 +30,7 @@ from llmviz.errors import LearnerError
 from llmviz.model import ModelConfig
 from llmviz.presets import PRESETS
 from llmviz.train import TrainConfig
+from llmviz.transformer import EncoderDecoderConfig
 
 # flags with a shorter spelling
 ALIASES = {"max_iters": ["--iters"], "learning_rate": ["--lr"]}
@@ -81,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--json", action="store_true", help="print one final JSON line with the results")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_dataclass_flags(tr, ModelConfig, skip=("vocab_size",))
+    _add_dataclass_flags(tr, EncoderDecoderConfig,  # the translation preset's source side
+                         skip={f.name for f in fields(ModelConfig)} | {"src_vocab_size"})
     _add_dataclass_flags(tr, TrainConfig)
 
     ge = sub.add_parser("generate", help="stream text from a checkpoint")
@@ -273,9 +276,40 @@ def cmd_presets() -> int:
     from llmviz.presets import preset_config
 
     for name, p in PRESETS.items():
+        if p.architecture == "encoder-decoder":
+            from llmviz import seq2seq
+
+            tok = seq2seq.corpus().tokenizer
+            n = seq2seq.EncoderDecoder(replace(p.model, vocab_size=tok.target.vocab_size,
+                                               src_vocab_size=tok.source.vocab_size)).num_params()
+            print(f"{name:<11} {n:>12,} params (French→English words)  {p.title}")
+            continue
         n = LanguageModel(preset_config(name, 65)).num_params()
         print(f"{name:<11} {n:>12,} params (65 characters)  {p.title}")
     return 0
+
+
+def _translation_run(args, checkpoint, preset: str):
+    """The encoder-decoder's run: a fresh one on the generated French→English language, or a resumed one."""
+    from llmviz import seq2seq
+
+    if args.resume:
+        ck = checkpoint.load(args.resume)
+        tcfg = TrainConfig.from_dict({**ck.train_config.to_dict(), **_overrides(args, TrainConfig),
+                                      "max_iters": ck.step + (args.max_iters or ck.train_config.max_iters)})
+        return seq2seq.resume_run(ck, tcfg), f"resumed {args.resume}"
+    model_cfg = replace(PRESETS[preset].model, **_overrides(args, EncoderDecoderConfig))
+    tcfg = replace(PRESETS[preset].train, **_overrides(args, TrainConfig))
+    return seq2seq.new_run(model_cfg, tcfg, preset=preset), preset
+
+
+def _architecture(args, checkpoint, preset: str) -> str:
+    if args.resume:
+        try:
+            return checkpoint.load(args.resume).architecture
+        except checkpoint.CheckpointError:
+            return "decoder-only"  # reported below, where the file is loaded for good
+    return PRESETS[preset].architecture
 
 
 def _flag(name: str) -> str:
@@ -311,7 +345,7 @@ def cmd_train(args) -> int:
     from llmviz.train import TrainingError, TrainingRun
 
     if args.resume:
-        ignored = [_flag(f.name) for f in fields(ModelConfig) if getattr(args, f.name, None) is not None]
+        ignored = [_flag(f.name) for f in fields(EncoderDecoderConfig) if getattr(args, f.name, None) is not None]
         ignored += ["--preset"] if args.preset is not None else []
         if ignored:
             print(f"error: {', '.join(ignored)} cannot change the model of a checkpoint: with --resume it is the "
@@ -328,13 +362,16 @@ def cmd_train(args) -> int:
             print(f"error: {problem}", file=sys.stderr)
             return 2
     preset = args.preset or "lm5"
+    translation = _architecture(args, checkpoint, preset) == "encoder-decoder"  # no corpus: its own language
     try:
-        corpus = get_corpus(args.corpus)
+        corpus = get_corpus(args.corpus) if not translation else None
     except CorpusError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        if args.resume:
+        if translation:
+            run, label = _translation_run(args, checkpoint, preset)
+        elif args.resume:
             ck = checkpoint.load(args.resume)
             tcfg = TrainConfig.from_dict({**ck.train_config.to_dict(), **_overrides(args, TrainConfig),
                                           "max_iters": ck.step + (args.max_iters or ck.train_config.max_iters)})
@@ -352,7 +389,8 @@ def cmd_train(args) -> int:
     if not args.quiet:
         from llmviz.pace import describe
 
-        print(f"{corpus.describe()}\n{label}: {run.n_params:,} parameters on {run.device}"
+        what = corpus.describe() if corpus else "the generated French→English language (llmviz.translation)"
+        print(f"{what}\n{label}: {run.n_params:,} parameters on {run.device}"
               f"{f' ({run.threads} threads)' if run.device == 'cpu' else ''}; predicted time: about "
               f"{describe(run.predict().seconds)} (Ctrl-C stops it and keeps the model)", file=sys.stderr)
     t0 = time.perf_counter()
@@ -374,7 +412,9 @@ def cmd_train(args) -> int:
     path = None
     if args.out:
         try:
-            path = checkpoint.save_run(args.out, run, extra={"corpus": corpus.name})
+            from llmviz.seq2seq import language_of
+
+            path = checkpoint.save_run(args.out, run, extra={"corpus": corpus.name} if corpus else language_of(run))
         except OSError as e:  # checked before training; the disk may still fill up meanwhile
             print(f"error: the checkpoint could not be written to {args.out}: {e.strerror or e}", file=sys.stderr)
             return 1
@@ -393,6 +433,10 @@ def cmd_train(args) -> int:
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "checkpoint": str(path) if path else None,
         }
+        if translation:  # measured on the held-out sentences at the last evaluation
+            figures = (last.other if last else None) or {}
+            result["heldout_exact_match"] = figures.get("exact_match", nan)
+            result["bleu"] = figures.get("bleu", nan)
         print(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.items()}))
     return 0
 

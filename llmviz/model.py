@@ -80,33 +80,55 @@ def _dropout(x: torch.Tensor, p: float, train: bool) -> torch.Tensor:
 
 
 class MultiHeadAttention(nn.Module):
-    """n_head attention heads computed at once: the heads are a batch dimension, not a Python list."""
+    """n_head attention heads computed at once: the heads are a batch dimension, not a Python list.
 
-    def __init__(self, cfg: ModelConfig):
+    Self-attention takes its queries, keys and values from the same sequence x. Cross-attention (the
+    decoder of an encoder-decoder looking at the source sentence) is the same module with `cross=True`:
+    the queries come from x, the keys and values from another sequence `kv` (the encoder's output), so
+    the weights are a (T, S) table: target position × source position. `key_mask` (B, S), True at real
+    tokens, keeps padding out: no query gives weight to a padded key."""
+
+    def __init__(self, cfg: ModelConfig, cross: bool = False):
         super().__init__()
-        self.n_head, self.causal, self.dropout = cfg.n_head, cfg.causal, cfg.dropout
-        # query, key and value projections of every head, in one matrix
+        self.n_head, self.dropout = cfg.n_head, cfg.dropout
+        self.causal = cfg.causal and not cross  # the whole source is there to look at: no future to hide
+        self.record_as = "cross_attention" if cross else "attention"
+        # query, key and value projections of every head, in one matrix (rows: W_Q, then W_K, then W_V)
         self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=False)
         self.proj = nn.Linear(cfg.n_embd, cfg.n_embd) if cfg.proj else None
 
-    def forward(self, x: torch.Tensor, train: bool = False, record: dict | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, train: bool = False, record: dict | None = None, *,
+                kv: torch.Tensor | None = None, key_mask: torch.Tensor | None = None) -> torch.Tensor:
         B, T, C = x.shape
-        q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
+        if kv is None:
+            q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
+        else:  # the same W_Q on x, the same W_K and W_V on the other sequence
+            q = F.linear(x, self.qkv.weight[:C])  # (B, T, C)
+            k, v = F.linear(kv, self.qkv.weight[C:]).split(C, dim=2)  # 2 x (B, S, C)
+        S = k.size(1)
         # split the channels into heads: (B, T, C) -> (B, nh, T, hs)
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        q, k, v = (t.view(B, t.size(1), self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        allowed = None  # (B or 1, 1, T, S): where a query may look; None: everywhere
+        if self.causal:
+            allowed = torch.ones(T, S, dtype=torch.bool, device=x.device).tril()[None, None]
+        if key_mask is not None:
+            keys = key_mask[:, None, None, :].bool()  # (B, 1, 1, S)
+            allowed = keys if allowed is None else allowed & keys
         if record is not None:
             # the textbook formula, so the weights can be kept: softmax(Q·Kᵀ / √d) · V
-            att = q @ k.transpose(-2, -1) / math.sqrt(k.size(-1))  # (B, nh, T, T)
-            if self.causal:
-                future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
-                att = att.masked_fill(future, float("-inf"))  # exp(-inf) = 0: no weight on the future
-            weights = F.softmax(att, dim=-1)  # (B, nh, T, T), each row sums to 1
-            record.setdefault("attention", []).append(weights)
+            att = q @ k.transpose(-2, -1) / math.sqrt(k.size(-1))  # (B, nh, T, S)
+            if allowed is not None:
+                att = att.masked_fill(~allowed, float("-inf"))  # exp(-inf) = 0: no weight on the future or padding
+            weights = F.softmax(att, dim=-1)  # (B, nh, T, S), each row sums to 1
+            record.setdefault(self.record_as, []).append(weights)
             y = _dropout(weights, self.dropout, train) @ v  # (B, nh, T, hs)
         else:
-            # the same maths in one fused kernel, without materialising the T x T matrix
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal,
-                                               dropout_p=self.dropout if train else 0.0)  # (B, nh, T, hs)
+            # the same maths in one fused kernel, without materialising the T x S matrix
+            p = self.dropout if train else 0.0
+            if key_mask is None:
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal, dropout_p=p)
+            else:
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=p)  # (B, nh, T, hs)
         y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again: (B, T, C)
         if self.proj is not None:
             y = _dropout(self.proj(y), self.dropout, train)
@@ -132,23 +154,34 @@ class FeedForward(nn.Module):
 
 
 class Block(nn.Module):
-    """Attention (communication between positions), then feed-forward (computation at each position)."""
+    """Attention (communication between positions), then feed-forward (computation at each position).
 
-    def __init__(self, cfg: ModelConfig):
+    With cross=True (a decoder block of an encoder-decoder) a third sub-layer sits between the two:
+    cross-attention from this sequence to the encoder's output `memory`."""
+
+    def __init__(self, cfg: ModelConfig, cross: bool = False):
         super().__init__()
         self.residual = cfg.residual
         norm = (lambda: nn.LayerNorm(cfg.n_embd)) if cfg.layer_norm else nn.Identity
         self.ln1 = norm()
         self.attn = MultiHeadAttention(cfg)
+        self.ln_cross = norm() if cross else None
+        self.cross_attn = MultiHeadAttention(cfg, cross=True) if cross else None
         self.ln2 = norm()
         self.ffwd = FeedForward(cfg) if cfg.ffwd != "none" else None
 
-    def forward(self, x: torch.Tensor, train: bool = False, record: dict | None = None) -> torch.Tensor:
-        a = self.attn(self.ln1(x), train, record)
-        x = x + a if self.residual else a
+    def _add(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x + y if self.residual else y
+
+    def forward(self, x: torch.Tensor, train: bool = False, record: dict | None = None, *,
+                mask: torch.Tensor | None = None, memory: torch.Tensor | None = None,
+                memory_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, T, C); mask (B, T) and memory_mask (B, S): True at real tokens; memory (B, S, C)."""
+        x = self._add(x, self.attn(self.ln1(x), train, record, key_mask=mask))
+        if self.cross_attn is not None:
+            x = self._add(x, self.cross_attn(self.ln_cross(x), train, record, kv=memory, key_mask=memory_mask))
         if self.ffwd is not None:
-            f = self.ffwd(self.ln2(x), train)
-            x = x + f if self.residual else f
+            x = self._add(x, self.ffwd(self.ln2(x), train))
         return x
 
 

@@ -19,7 +19,7 @@ from dataclasses import fields
 MAX_PARAMS = 200_000_000  # parameters of the model a file describes
 MAX_VOCAB = 1_000_000  # tokens of a tokenizer, rows of an embedding
 LIMITS = {"vocab_size": MAX_VOCAB, "block_size": 65_536, "n_embd": 16_384, "n_head": 256, "n_layer": 128,
-          "ff_mult": 64}
+          "ff_mult": 64, "src_vocab_size": MAX_VOCAB, "src_block_size": 65_536, "n_encoder_layer": 128}
 MAX_STEP = 10**9  # optimizer steps
 MAX_HISTORY = 200_000  # rows of the training history
 MAX_SPECIAL = 1_000  # special tokens
@@ -105,13 +105,15 @@ def an_object(value, where: str, max_keys: int = MAX_KEYS) -> dict:
 
 # --- the parts of a checkpoint's description -----------------------------------------------------------
 
-def model_config(data) -> dict:
-    """The ModelConfig fields, each of its type and within LIMITS (missing ones keep their defaults)."""
+def model_config(data, architecture: str = "decoder-only") -> dict:
+    """The fields of the architecture's configuration (ModelConfig, or EncoderDecoderConfig for an
+    encoder-decoder), each of its type and within LIMITS (missing ones keep their defaults)."""
     from llmviz.model import FFWD_KINDS, ModelConfig
+    from llmviz.transformer import EncoderDecoderConfig
 
     data = an_object(data, "model_config")
     out = {}
-    for f in fields(ModelConfig):
+    for f in fields(EncoderDecoderConfig if architecture == "encoder-decoder" else ModelConfig):
         if f.name not in data:
             continue
         v, where = data[f.name], f"model_config.{f.name}"
@@ -184,51 +186,57 @@ def _specials(data, where: str) -> list[str]:
     return specials
 
 
-def tokenizer(data) -> dict:
-    """A tokenizer's to_dict form: its kind, its vocabulary (distinct entries of sane sizes), special tokens."""
+def tokenizer(data, where: str = "tokenizer", pair: bool = True) -> dict:
+    """A tokenizer's to_dict form: its kind, its vocabulary (distinct entries of sane sizes), special tokens;
+    a translation's "pair" holds one such tokenizer per side."""
     from llmviz.bpe import GPT2_SPLIT_PATTERN
 
-    data = an_object(data, "tokenizer")
-    kind = text(data.get("kind"), "tokenizer.kind", choices=("char", "words", "bpe"))
-    specials = _specials(data, "tokenizer")
+    data = an_object(data, where)
+    kinds = ("char", "words", "bpe") + (("pair",) if pair else ())
+    kind = text(data.get("kind"), f"{where}.kind", choices=kinds)
+    if kind == "pair":
+        for side in ("source", "target"):
+            tokenizer(data.get(side), f"{where}.{side}", pair=False)
+        return data
+    specials = _specials(data, where)
     if kind == "char":
-        chars = a_list(data.get("chars"), "tokenizer.chars", MAX_VOCAB)
+        chars = a_list(data.get("chars"), f"{where}.chars", MAX_VOCAB)
         for i, c in enumerate(chars):
             if type(c) is not str or len(c) != 1:
-                raise Invalid(f"tokenizer.chars[{i}] must be one character, not {_show(c)}")
+                raise Invalid(f"{where}.chars[{i}] must be one character, not {_show(c)}")
         if len(set(chars)) != len(chars):
-            raise Invalid("tokenizer.chars repeats a character")
+            raise Invalid(f"{where}.chars repeats a character")
         n = len(chars)
     elif kind == "words":
-        words = a_list(data.get("words"), "tokenizer.words", MAX_VOCAB)
+        words = a_list(data.get("words"), f"{where}.words", MAX_VOCAB)
         for i, w in enumerate(words):
-            text(w, f"tokenizer.words[{i}]", MAX_TOKEN_CHARS)
+            text(w, f"{where}.words[{i}]", MAX_TOKEN_CHARS)
         if len(set(words)) != len(words):
-            raise Invalid("tokenizer.words repeats a word")
+            raise Invalid(f"{where}.words repeats a word")
         n = len(words)
     else:
         pattern = data.get("pattern")
         if pattern is not None and pattern != GPT2_SPLIT_PATTERN:
-            raise Invalid("tokenizer.pattern is a split pattern llmviz does not use (it uses GPT-2's, or none)")
-        merges = a_list(data.get("merges", []), "tokenizer.merges", MAX_VOCAB)
+            raise Invalid(f"{where}.pattern is a split pattern llmviz does not use (it uses GPT-2's, or none)")
+        merges = a_list(data.get("merges", []), f"{where}.merges", MAX_VOCAB)
         lengths, total = [1] * 256, 256
         for k, m in enumerate(merges):
-            where = f"tokenizer.merges[{k}]"
-            an_object(m, where)
-            pair = a_list(m.get("pair"), f"{where}.pair", 2)
-            if len(pair) != 2:
-                raise Invalid(f"{where}.pair must hold two token ids")
-            a = integer(pair[0], f"{where}.pair[0]", 0, len(lengths) - 1)
-            b = integer(pair[1], f"{where}.pair[1]", 0, len(lengths) - 1)
+            at = f"{where}.merges[{k}]"
+            an_object(m, at)
+            ids = a_list(m.get("pair"), f"{at}.pair", 2)
+            if len(ids) != 2:
+                raise Invalid(f"{at}.pair must hold two token ids")
+            a = integer(ids[0], f"{at}.pair[0]", 0, len(lengths) - 1)
+            b = integer(ids[1], f"{at}.pair[1]", 0, len(lengths) - 1)
             for key in ("count", "n_tokens"):
                 if key in m:
-                    integer(m[key], f"{where}.{key}", 0, 10**15)
+                    integer(m[key], f"{at}.{key}", 0, 10**15)
             size = lengths[a] + lengths[b]
             if size > MAX_TOKEN_BYTES:
-                raise Invalid(f"{where} makes a token of {size:,} bytes; at most {MAX_TOKEN_BYTES:,} are allowed")
+                raise Invalid(f"{at} makes a token of {size:,} bytes; at most {MAX_TOKEN_BYTES:,} are allowed")
             total += size
             if total > MAX_VOCAB_BYTES:
-                raise Invalid(f"tokenizer.merges spell more than {MAX_VOCAB_BYTES:,} bytes of tokens")
+                raise Invalid(f"{where}.merges spell more than {MAX_VOCAB_BYTES:,} bytes of tokens")
             lengths.append(size)
         n = len(lengths)
     if n + len(specials) > MAX_VOCAB:
@@ -313,9 +321,10 @@ def description(info) -> dict:
     if "preset" in extra:
         text(extra["preset"], "extra.preset", 50, presets)
     best = info.get("best_val_loss")
+    architecture = text(info.get("architecture", "decoder-only"), "architecture", 100)
     return {
-        "architecture": text(info.get("architecture", "decoder-only"), "architecture", 100),
-        "model_config": model_config(info["model_config"]),
+        "architecture": architecture,
+        "model_config": model_config(info["model_config"], architecture),
         "train_config": train_config(info["train_config"]),
         "tokenizer": tokenizer(info["tokenizer"]),
         "history": history(info["history"]),

@@ -308,6 +308,8 @@ class TrainingRun:
         n = self.train_cfg.sample_tokens
         if n <= 0:
             return ""
+        if hasattr(self.batches, "sample"):  # a source with its own way to show progress (e.g. translations)
+            return self.batches.sample(self.model)
         start, ids, t = self.batches.prompt(), [], time.perf_counter()
         for tok in generate_stream(self.model, start, n, seed=self.train_cfg.seed):
             ids.append(tok)
