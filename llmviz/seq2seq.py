@@ -83,8 +83,10 @@ class PairBatches:
         S, T = (int(v) for v in lens[ix].max(0).values)  # cut the padding no row of this batch needs
         ix = ix.to(self.device)
         s, t = src[ix, :S], tgt[ix, :T]  # (B, S), (B, T + 1)
-        x, y = t[:, :-1], t[:, 1:].clone()
-        y[y == self.tgt_pad] = IGNORE  # padding is not learned from
+        x, y = t[:, :-1].clone(), t[:, 1:].clone()
+        pad = y == self.tgt_pad
+        x[pad] = self.tgt_pad  # a shorter sentence's <EOS> is read by nobody: padding too
+        y[pad] = IGNORE  # padding is not learned from
         return Batch({"src": s, "tgt": x, "src_mask": s != self.src_pad, "tgt_mask": x != self.tgt_pad}, y)
 
     def prompt(self) -> list[int]:
