@@ -328,3 +328,22 @@ def resume_run(checkpoint, train_cfg):
 def language_of(run) -> dict:
     """What to store in a checkpoint's extra so the run can be resumed on the same sentences."""
     return {"language": run.batches.corpus.settings} if isinstance(run.batches, PairBatches) else {}
+
+
+def beam_translations(model: EncoderDecoder, tokenizer: PairTokenizer, sentence: str, width: int = 3) -> list[tuple[str, float]]:
+    """A French sentence's `width` best translations by beam search, with each one's probability."""
+    src_tok, tgt_tok = tokenizer.source, tokenizer.target
+    src = encode_source(src_tok, words_fr(sentence)[:model.config.src_block_size])
+    if not src:
+        return []
+    hyps = beam_search(model, src, src_tok.special_id("<PAD>"), tgt_tok.special_id("<BOS>"),
+                       tgt_tok.special_id("<EOS>"), width)
+    return [(tgt_tok.decode(h.ids), float(np.exp(h.logprob))) for h in hyps]
+
+
+def project_contextual(c: Contextual) -> tuple[np.ndarray, np.ndarray]:
+    """2-D PCA of the static embedding (row 0) and the contextual vectors; (coords, share of variance per axis)."""
+    from llmviz.embeddings import project
+
+    p = project(np.vstack([c.static[None], c.vectors]), [c.word] * (len(c.vectors) + 1), "pca", 2)
+    return p.coords, p.explained

@@ -71,6 +71,8 @@ PAGES: list[PageSpec] = [
              "Every run of the session overlaid and tabulated beside the tutorial's results; export as CSV."),
     PageSpec(PART2, "pages/deep_networks.py", "Training deep networks", ":material/layers:",
              "Depth 2 to 16 with residuals and layer norm on or off: gradients per layer, and dropout's gap."),
+    PageSpec(PART2, "pages/transformer.py", "The transformer: encoder and decoder", ":material/translate:",
+             "An encoder-decoder learns French → English live: decoding token by token, cross-attention, contextual embeddings."),
     # Part 3
     PageSpec(PART3, "pages/finetune.py", "Pre-training and fine-tuning", ":material/school:",
              "Pre-train a base, then fine-tune it fully, with a frozen body and with LoRA: learning vs forgetting."),

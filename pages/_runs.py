@@ -32,9 +32,11 @@ def get(name: str | None) -> TrainingRun | None:
     return all_runs().get(name) if name else None
 
 
-def usable() -> dict[str, TrainingRun]:
-    """The runs whose model can be looked at now: trained at least one step, not training, not failed."""
-    return {n: r for n, r in all_runs().items() if r.usable}
+def usable(architecture: str | None = "decoder-only") -> dict[str, TrainingRun]:
+    """The runs whose model can be looked at now: trained at least one step, not training, not failed;
+    by default only language models (the pages that generate text), None for every architecture."""
+    return {n: r for n, r in all_runs().items()
+            if r.usable and architecture in (None, getattr(r.model, "architecture", "decoder-only"))}
 
 
 def busy() -> list[str]:

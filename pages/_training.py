@@ -17,6 +17,7 @@ from llmviz import pace, runs
 from llmviz.model import LanguageModel, ModelConfig
 from llmviz.presets import PRESETS, preset_config
 from llmviz.plots import training as P
+from llmviz.plots import transformer as T
 from llmviz.train import TrainConfig, TrainingError, TrainingRun, validate
 from pages import _runs, _ui
 # the model playground; default_prompt is also read as _training.default_prompt by next_token.py
@@ -132,12 +133,13 @@ def wait_for_stops(names: list[str]) -> None:
     waiting()
 
 
-def live_figure(key: str, snaps: dict):
-    """The loss curves, rebuilt only when a run added a record (most polls find nothing new)."""
+def live_figure(key: str, snaps: dict, draw=None):
+    """The loss curves (or draw(histories)), rebuilt only when a run added a record (most polls find nothing new)."""
+    draw = draw or P.loss_curves
     sig = tuple((n, len(s.history), s.state) for n, s in snaps.items())
     memo = st.session_state.setdefault("_live_figures", {})
     if key not in memo or memo[key][0] != sig:
-        memo[key] = (sig, P.loss_curves({n: s.history for n, s in snaps.items()}))
+        memo[key] = (sig, draw({n: s.history for n, s in snaps.items()}))
     return memo[key][1]
 
 
@@ -157,6 +159,9 @@ def watch(names: list[str], key: str) -> None:
             if s.state == "failed":
                 st.error(f"{n} failed: {s.reason}", icon=":material/error:")
         _ui.plot(live_figure(key, snaps), key=f"{key}_loss")
+        if any(T.has_metrics(s.history) for s in snaps.values()):
+            # what the run measures besides the loss (translation: held-out exact match and BLEU)
+            _ui.plot(live_figure(f"{key}_metrics", snaps, T.metric_curves), key=f"{key}_metrics")
         cols = st.columns(len(snaps)) if len(snaps) > 1 else [st.container()]
         for col, (n, s) in zip(cols, snaps.items()):
             sample = s.extra.get("sample")
@@ -175,6 +180,10 @@ def load(preset: str, prefix: str, train_cfg) -> None:
     if got is None:
         return
     ckpt, file_name = got
+    if ckpt.architecture != "decoder-only":
+        st.error(f"{file_name} holds an {ckpt.architecture} model: open it on the page "
+                 "'The transformer: encoder and decoder'.", icon=":material/error:")
+        return
     cfg = TrainConfig.from_dict({**ckpt.train_config.to_dict(), "max_iters": ckpt.step + train_cfg.max_iters,
                                  "device": train_cfg.device})
     name = start_run(ckpt.preset or preset, None, cfg, ckpt, f"loaded {file_name}")
@@ -203,21 +212,15 @@ def architecture(preset: str, model_cfg) -> None:
                            f"(65 characters); it reached train {ref[1]} / validation {ref[2]} after 5000 steps.")
 
 
-def panel(preset: str, prefix: str) -> tuple:
-    """The whole training panel of one model page: diagram, settings, buttons, live view, tools.
-    Returns the settings (ModelConfig, TrainConfig, problems) for the page's own extras."""
-    top = st.container()
-    model_cfg, train_cfg, problems = settings(preset, prefix)
-    with top:
-        architecture(preset, model_cfg)
-    name = st.session_state.get(f"{prefix}_current")
-    run = _runs.get(name)
+def controls(prefix: str, run, start, problems, more_iters: int) -> None:
+    """Train / Stop / Continue / Reset for the page's run ("<prefix>_current"); start() builds and starts a
+    run (with _ui.start_job) and returns its name (None when refused)."""
     running = run is not None and run.running
     waiting = _runs.stopping()  # runs asked to stop that still compute: a new one waits for them
     b = st.columns([1, 1, 1, 1, 3])
     if b[0].button("Train", key=f"{prefix}_train", type="primary", icon=":material/play_arrow:",
                    disabled=running or bool(problems) or bool(waiting)):
-        name = start_run(preset, model_cfg, train_cfg)
+        name = start()
         if name:
             st.session_state[f"{prefix}_current"] = name
             st.rerun()
@@ -225,14 +228,14 @@ def panel(preset: str, prefix: str) -> tuple:
     if b[1].button("Stop", key=f"{prefix}_stop", icon=":material/stop:", disabled=not running or run.stopping):
         run.stop()
         st.rerun()
-    # a paused run resumes to its end; a loaded or finished one trains max_iters (as set now) more steps
+    # a paused run resumes to its end; a loaded or finished one trains more_iters (max_iters as set now) more steps
     resumable = run is not None and run.state in ("stopped", "idle", "finished") and run.trainable
     if b[2].button("Continue", key=f"{prefix}_continue", icon=":material/resume:",
                    disabled=not resumable or bool(waiting),
-                   help=f"Resume a stopped run; a loaded or finished one trains {train_cfg.max_iters:,} more "
+                   help=f"Resume a stopped run; a loaded or finished one trains {more_iters:,} more "
                         "steps (max_iters) from where it is."):
         if run.state == "idle" or run.step >= run.train_cfg.max_iters:
-            run.extend(run.step + train_cfg.max_iters)
+            run.extend(run.step + more_iters)
         _ui.start_job(run)
         st.rerun()
     if b[3].button("Reset", key=f"{prefix}_reset", icon=":material/restart_alt:", disabled=run is None,
@@ -242,6 +245,18 @@ def panel(preset: str, prefix: str) -> tuple:
         st.rerun()
     if waiting:
         wait_for_stops(waiting)
+
+
+def panel(preset: str, prefix: str) -> tuple:
+    """The whole training panel of one model page: diagram, settings, buttons, live view, tools.
+    Returns the settings (ModelConfig, TrainConfig, problems) for the page's own extras."""
+    top = st.container()
+    model_cfg, train_cfg, problems = settings(preset, prefix)
+    with top:
+        architecture(preset, model_cfg)
+    name = st.session_state.get(f"{prefix}_current")
+    run = _runs.get(name)
+    controls(prefix, run, lambda: start_run(preset, model_cfg, train_cfg), problems, train_cfg.max_iters)
     if run is None:
         st.info("Press **Train** to start; the loss curves and text samples appear here as the model learns. "
                 "Moving sliders or switching pages does not stop it.", icon=":material/info:")

@@ -181,9 +181,9 @@ def trained_run(small_corpus):
 
 def test_a_short_run_learns_to_translate(trained_run):
     hist = trained_run.history
-    em = [r.metrics["exact_match"] for r in hist]
+    em = [r.other["exact_match"] for r in hist]
     assert em[0] == 0.0 and em[-1] > 20.0 and em[-1] > em[1]  # held-out exact match rises
-    assert hist[-1].metrics["bleu"] > hist[0].metrics["bleu"] + 30
+    assert hist[-1].other["bleu"] > hist[0].other["bleu"] + 30
     assert hist[-1].val_loss < hist[0].val_loss / 3
     assert "le chat est sous la table →" in trained_run.snapshot().extra["sample"]
 
