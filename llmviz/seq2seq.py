@@ -194,7 +194,7 @@ class Trace:
     src_words: list[str]  # as the encoder read them (<UNK> where a word is unknown)
     out_words: list[str]  # <BOS> ... <EOS>
     steps: list[Step]  # one per output token after <BOS>
-    cross_attention: np.ndarray  # (n_layer, n_head, T, S): target position × source word
+    cross_attention: np.ndarray  # (n_layer, n_head, steps, S): row t is the step that wrote steps[t].token
     encoder_attention: np.ndarray  # (n_encoder_layer, n_head, S, S)
     memory: np.ndarray  # (S, C): the encoder's contextual vector of each source word
 
@@ -223,8 +223,10 @@ def trace(model: EncoderDecoder, tokenizer: PairTokenizer, sentence: str, runner
     record: dict = {}
     model(src, torch.tensor([ids], device=src.device), record=record)
     stack = lambda maps: torch.stack([m[0] for m in maps]).cpu().numpy()  # noqa: E731  (layers, heads, ., .)
+    # position t reads token t and writes token t + 1: the last position (after the last word) wrote nothing
+    cross = stack(record["cross_attention"])[:, :, :len(steps)]
     return Trace([src_tok.decode([i]) for i in src_ids], [tgt_tok.decode([i]) for i in ids], steps,
-                 stack(record["cross_attention"]), stack(record["encoder_attention"]), record["memory"][0].cpu().numpy())
+                 cross, stack(record["encoder_attention"]), record["memory"][0].cpu().numpy())
 
 
 # --- measuring translations -----------------------------------------------------------------------------

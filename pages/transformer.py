@@ -162,11 +162,11 @@ st.dataframe({"translation": [b[0] for b in beams], "probability": [f"{b[1]:.2%}
 
 # --- 5. attention ---------------------------------------------------------------------------------------
 st.header("5 · Where each English word looks: cross-attention")
-st.markdown("Row: the English word being predicted *from* (the input at that step); column: a French word. "
-            "Look for the reordering: the step that writes the adjective looks at the French adjective after "
-            "the noun.")
-_ui.plot(P.attention_grid(tr.cross_attention, tr.out_words, tr.src_words, "Cross-attention, every layer and head",
-                          "English (decoder input)", "French"), key=f"{PREFIX}_cross")
+st.markdown("Row: the step that writes that English word; column: a French word; each row sums to 1. Look for "
+            "the reordering: the step that writes the adjective looks at the French adjective *after* the noun "
+            "(*noir* for *black*), and the step that writes the noun at the noun.")
+_ui.plot(P.attention_grid(tr.cross_attention, [s.token for s in tr.steps], tr.src_words,
+                          "Cross-attention, every layer and head", "writing", "French"), key=f"{PREFIX}_cross")
 st.subheader("The encoder's self-attention")
 st.markdown("No mask: each French word draws from the words before *and after* it.")
 _ui.plot(P.attention_grid(tr.encoder_attention, tr.src_words, tr.src_words, "Encoder self-attention",

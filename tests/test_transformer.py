@@ -219,7 +219,7 @@ def test_the_trace_shows_each_step_and_the_attention(trained_run):
     for step in t.steps:
         assert 0 < step.prob <= 1 and all(p <= step.prob for _, p in step.runners_up)
     n_layer, n_head, T, S = t.cross_attention.shape
-    assert (n_layer, n_head, T, S) == (1, 4, len(t.out_words), 7)
+    assert (n_layer, n_head, T, S) == (1, 4, len(t.steps), 7)  # one row per word written
     assert abs(t.cross_attention.sum(-1) - 1).max() < 1e-5 and t.encoder_attention.shape == (1, 4, 7, 7)
     unknown = seq2seq.trace(trained_run.model, trained_run.tokenizer, "le girafe est sous la table")
     assert unknown.src_words[1] == "<UNK>"
