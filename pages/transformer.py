@@ -33,10 +33,9 @@ left, right = st.columns(2)
 with left:
     st.graphviz_chart(PT.architecture_dot(preset_config("lm5", 65)))
     st.caption("**Decoder-only** (LM5, the GPT family): one stack, causal self-attention, predicts the next token.")
-with right:
-    st.graphviz_chart(P.encoder_decoder_dot(preset.model))
-    st.caption("**Encoder–decoder** (this page): highlighted, what LM5 lacks: a source side read both ways, and "
-               "cross-attention from every decoder block to its output.")
+diagram = right.empty()  # drawn once the settings below are read
+right.caption("**Encoder–decoder** (this page, with the settings below): highlighted, what LM5 lacks: a source "
+              "side read both ways, and cross-attention from every decoder block to its output.")
 st.dataframe({
     "family": ["encoder-only", "decoder-only", "encoder–decoder"],
     "what it does": ["reads a whole text into contextual vectors (classify, search, tag)",
@@ -60,11 +59,9 @@ st.markdown(
     f"the held-out scores measure generalisation, not memory. Vocabularies: {tok.source.vocab_size} French and "
     f"{tok.target.vocab_size} English tokens, each with `<PAD>` `<BOS>` `<EOS>` `<UNK>`."
 )
-c1, c2 = st.columns(2)
-c1.dataframe({"French (training)": [p.fr for p in corpus.train[:8]], "English": [p.en for p in corpus.train[:8]]},
-             hide_index=True, key="tr_train_examples")
-c2.dataframe({"French (held out)": [p.fr for p in corpus.heldout[:8]], "English": [p.en for p in corpus.heldout[:8]]},
-             hide_index=True, key="tr_heldout_examples")
+shown = [("training", p) for p in corpus.train[:6]] + [("held out", p) for p in corpus.heldout[:6]]
+st.dataframe({"set": [s for s, _ in shown], "French": [p.fr for _, p in shown], "English": [p.en for _, p in shown]},
+             hide_index=True, key="tr_examples")
 
 # --- 3. training ----------------------------------------------------------------------------------------
 st.header("3 · Train it live")
@@ -88,6 +85,8 @@ model_cfg = replace(base, n_encoder_layer=n_enc, n_layer=n_dec, n_embd=n_embd, n
 train_cfg = replace(tut, learning_rate=lr, min_lr=lr / 10, max_iters=iters, batch_size=batch,
                     eval_interval=min(interval, iters), device=_ui.current_device())
 problems = model_cfg.problems() + train_cfg.problems()
+diagram.graphviz_chart(P.encoder_decoder_dot(replace(model_cfg, vocab_size=tok.target.vocab_size,
+                                                     src_vocab_size=tok.source.vocab_size)))
 for p in problems:
     st.warning(p, icon=":material/block:")
 
@@ -115,8 +114,9 @@ else:
     st.caption(f"Run **{name}** · {run.n_params:,} parameters · {run.device.upper()}"
                + (f" · {run.threads} thread(s)" if run.device == "cpu" else ""))
     _training.watch([name], PREFIX)
-    st.caption("Exact match: the share of held-out sentences translated word for word right. BLEU (by sacrebleu): "
-               "how many of the reference's 1- to 4-word sequences the translation contains, 0 to 100.")
+    st.caption("Validation = the held-out sentences. Exact match: the share of them translated word for word right. "
+               "BLEU (by sacrebleu): how many of the reference's 1- to 4-word sequences the translation contains, "
+               "0 to 100.")
 
 if run is None or not run.usable:
     st.caption("Once a model has trained (or is stopped), translate your own sentences below.")

@@ -29,7 +29,7 @@ def test_the_page_explains_before_any_run():
     families = at.dataframe[0].value
     assert "BERT" in " ".join(families["famous models"]) and "T5" in " ".join(families["famous models"])
     assert any("Press **Train**" in i.value for i in at.info)
-    assert "le chat est sous la table" in list(at.dataframe[1].value["French (training)"])
+    assert "le chat est sous la table" in list(at.dataframe[1].value["French"])
 
 
 def test_train_then_translate_look_at_attention_and_contextual_vectors():
