@@ -252,7 +252,7 @@ class Contextual:
     static: np.ndarray  # (C,) the word's row of the source embedding table: the same in every sentence
     vectors: np.ndarray  # (N, C) the encoder's output at the word, one per sentence
     sentences: list[str]  # the N sentences
-    next_words: list[str]  # the word after it in each sentence (its nearest context), "" at the end
+    prev_words: list[str]  # the word before it in each sentence (its nearest context), "" at the start
 
 
 @torch.no_grad()
@@ -278,8 +278,8 @@ def contextual(model: EncoderDecoder, tokenizer: PairTokenizer, word: str, sente
     src, mask = _source(model, rows, src_tok.special_id("<PAD>"))
     memory = model.encode(src, mask)  # (N, S, C)
     vecs = memory[torch.arange(len(rows)), torch.tensor(where)].cpu().numpy()
-    nxt = [words_fr(s)[i + 1] if i + 1 < len(words_fr(s)) else "" for s, i in zip(kept, where)]
-    return Contextual(word, static, vecs, kept, nxt)
+    prev = [words_fr(s)[i - 1] if i > 0 else "" for s, i in zip(kept, where)]
+    return Contextual(word, static, vecs, kept, prev)
 
 
 def cosines(c: Contextual) -> tuple[np.ndarray, np.ndarray]:

@@ -175,8 +175,9 @@ _ui.plot(P.attention_grid(tr.encoder_attention, tr.src_words, tr.src_words, "Enc
 # --- 6. contextual embeddings ---------------------------------------------------------------------------
 st.header("6 · Contextual embeddings")
 st.markdown("The embedding table gives a word one vector, whatever the sentence. The encoder's output gives it "
-            "one vector *per sentence*: the same word, coloured by its context. Here the word's encoder outputs "
-            "from many training sentences, projected to 2-D beside its row of the embedding table (the star).")
+            "one vector *per sentence*. Here the word's encoder outputs from many training sentences, projected to "
+            "2-D beside its row of the embedding table (the star), coloured by the word before it: the clusters "
+            "are its roles (subject at the start, object of a preposition or of a verb …).")
 c1, c2 = st.columns(2)
 word = c1.selectbox("Source word", ["la", "est", "table", "le", "chat", "sous", "noir", "les"], key=f"{PREFIX}_word")
 limit = c2.slider("Sentences", 20, 300, 150, step=10, key=f"{PREFIX}_ctx_n")
@@ -188,7 +189,7 @@ else:
     to_static, between = seq2seq.cosines(ctx)
     left, right = st.columns([3, 2])
     with left:
-        _ui.plot(P.contextual_scatter(coords, ctx.next_words, ctx.sentences, word, explained), key=f"{PREFIX}_ctx")
+        _ui.plot(P.contextual_scatter(coords, ctx.prev_words, ctx.sentences, word, explained), key=f"{PREFIX}_ctx")
     with right:
         _ui.plot(P.cosine_histogram(to_static, between, word), key=f"{PREFIX}_cos")
         n = len(ctx.vectors)

@@ -146,13 +146,14 @@ def _unique(labels: Sequence[str]) -> list[str]:
 
 def contextual_scatter(coords, groups: Sequence[str], hover: Sequence[str], word: str, explained=None) -> go.Figure:
     """A 2-D projection: the static embedding (first point, a star) beside the cloud of contextual
-    vectors of the same word, coloured by a group (e.g. the word that follows it)."""
+    vectors of the same word, coloured by the word before it ("" when it starts the sentence)."""
     xy = np.asarray(coords, dtype=float)
     axes = [f"PC{i + 1}" + (f" ({explained[i]:.0%} of variance)" if explained is not None else "") for i in range(2)]
     fig = go.Figure()
     for k, g in enumerate(sorted(set(groups))):
         idx = [i for i, x in enumerate(groups) if x == g]
-        fig.add_trace(go.Scatter(x=xy[1:][idx, 0], y=xy[1:][idx, 1], mode="markers", name=f"… {word} {g}",
+        fig.add_trace(go.Scatter(x=xy[1:][idx, 0], y=xy[1:][idx, 1], mode="markers",
+                                 name=f"… {g} {word}" if g else f"{word} … (first word)",
                                  marker=dict(size=8, color=PALETTE[k % len(PALETTE)], opacity=0.8),
                                  text=[hover[i] for i in idx], hovertemplate="%{text}<extra></extra>"))
     fig.add_trace(go.Scatter(x=[xy[0, 0]], y=[xy[0, 1]], mode="markers+text", name="static embedding",
@@ -161,7 +162,7 @@ def contextual_scatter(coords, groups: Sequence[str], hover: Sequence[str], word
                              hovertemplate="the static embedding: the same in every sentence<extra></extra>"))
     fig.update_layout(title=f"'{word}': one static vector, one contextual vector per sentence", height=460,
                       xaxis_title=axes[0], yaxis_title=axes[1], margin=dict(l=10, r=10, t=50, b=10),
-                      legend=dict(title="coloured by the next word"))
+                      legend=dict(title="the word before it"))
     return fig
 
 
