@@ -154,6 +154,35 @@ def test_the_batches_pad_and_shift(small_corpus):
     assert batch.inputs["src_mask"].all(0).any() and not batch.inputs["src_mask"].all()  # padded to the longest
 
 
+def _redescribed(data: bytes, change) -> bytes:
+    """The same file with its JSON description changed by change(info)."""
+    import json
+    import struct
+
+    from safetensors.torch import load, save
+
+    (n,) = struct.unpack("<Q", data[:8])
+    meta = json.loads(data[8:8 + n])["__metadata__"]
+    info = json.loads(meta["llmviz"])
+    change(info)
+    return save(load(data), metadata={**meta, "llmviz": json.dumps(info)})
+
+
+def test_a_damaged_encoder_decoder_checkpoint_is_refused_in_words(small_corpus):
+    cfg = tiny_cfg(vocab_size=small_corpus.tokenizer.target.vocab_size,
+                   src_vocab_size=small_corpus.tokenizer.source.vocab_size)
+    data = checkpoint.to_bytes(EncoderDecoder(cfg), small_corpus.tokenizer, TrainConfig())
+    cases = [
+        (lambda i: i["tokenizer"].pop("target"), "tokenizer.target"),
+        (lambda i: i["model_config"].update(n_encoder_layer="two"), "n_encoder_layer"),
+        (lambda i: i["model_config"].update(src_vocab_size=cfg.src_vocab_size + 1), "source"),
+        (lambda i: i.update(architecture="decoder-only"), "source tokenizer"),  # an LM has no source side
+    ]
+    for change, words in cases:
+        with pytest.raises(checkpoint.CheckpointError, match=words):
+            checkpoint.from_bytes(_redescribed(data, change))
+
+
 def test_a_checkpoint_round_trip_keeps_the_architecture_and_the_outputs(small_corpus):
     cfg = tiny_cfg(vocab_size=small_corpus.tokenizer.target.vocab_size,
                    src_vocab_size=small_corpus.tokenizer.source.vocab_size, block_size=32, src_block_size=32)
