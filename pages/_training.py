@@ -181,8 +181,8 @@ def load(preset: str, prefix: str, train_cfg) -> None:
         return
     ckpt, file_name = got
     if ckpt.architecture != "decoder-only":
-        st.error(f"{file_name} holds an {ckpt.architecture} model: open it on the page "
-                 "'The transformer: encoder and decoder'.", icon=":material/error:")
+        st.error(f"{file_name} holds an {ckpt.architecture} model, not a language model of this page: go on "
+                 f"training it with `python -m llmviz train --resume {file_name}`.", icon=":material/error:")
         return
     cfg = TrainConfig.from_dict({**ckpt.train_config.to_dict(), "max_iters": ckpt.step + train_cfg.max_iters,
                                  "device": train_cfg.device})
