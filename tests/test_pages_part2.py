@@ -281,6 +281,8 @@ def test_next_token_page_shows_pairs_batches_and_the_slides_trace():
     assert at.metric[-1].value == "under"
     figs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert any("position embedding" in json.dumps(f["layout"]) for f in figs)
+    pos = next(f for f in figs if "position embedding" in json.dumps(f["layout"]))
+    assert pos["data"][0]["y"][0] == "position 0"  # a plain label, not "pos␣0"
     at.text_input(key="nt_prompt_" + at.selectbox(key="nt_model").value).set_value("the mouse").run()
     assert not at.exception and any("'mouse' is not in the vocabulary" in w.value for w in at.warning)
 
@@ -289,7 +291,11 @@ def test_next_token_page_traces_a_trained_run_and_names_its_settings():
     run = finished_run("lm4", n_layer=2)
     at = open_page("pages/next_token.py", session_state=small("nt", runs={"my LM4": run}))
     names = at.dataframe[1].value
-    assert dict(zip(names["name"], names["value"]))["n_layer"] == "2"
+    assert dict(zip(names["name"], names["your last run"]))["n_layer"] == "2"
+    # the page's own column is what its sliders say, not the run's or the tutorial's values
+    page = dict(zip(names["name"], names["on this page"]))
+    assert page["block_size"] == str(at.slider(key="nt_block").value) and page["batch_size"] == str(at.slider(key="nt_batch").value)
+    assert dict(zip(names["name"], names["your last run"]))["batch_size"] == "8"
     at.selectbox(key="nt_model").set_value("my LM4").run()
     clean(at)
     figs = [json.dumps(json.loads(c.proto.spec)["layout"]) for c in at.get("plotly_chart")]

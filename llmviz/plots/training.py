@@ -217,11 +217,13 @@ def token_grid(rows: Sequence[Sequence[int]], decode, title: str = "", row_label
 
 
 def vectors(matrix, row_labels: Sequence[str], title: str, col_title: str = "dimension",
-            col_labels: Sequence[str] | None = None) -> go.Figure:
-    """Rows of numbers (embeddings, block outputs, logits) on a diverging scale centred on 0."""
+            col_labels: Sequence[str] | None = None, whitespace_rows: bool = True) -> go.Figure:
+    """Rows of numbers (embeddings, block outputs, logits) on a diverging scale centred on 0. Row labels
+    that are tokens show their whitespace (␣ ⏎); whitespace_rows=False keeps plain labels ("position 0")."""
     m = np.asarray(matrix, dtype=float)
     if m.ndim == 1:
         m = m[None, :]
     cols = [visible(c) for c in col_labels] if col_labels is not None else [str(i) for i in range(m.shape[1])]
-    return heatmap(m, cols, [visible(r) for r in row_labels], title, colorscale="RdBu", zmid=0.0,
+    rows = [visible(r) for r in row_labels] if whitespace_rows else [str(r) for r in row_labels]
+    return heatmap(m, cols, rows, title, colorscale="RdBu", zmid=0.0,
                    x_title=col_title, annotate=m.size <= 200)
