@@ -41,10 +41,11 @@ else:
         # the results first, the run's name pinned: they are what the learner came for
         st.dataframe(rows, hide_index=True, key="cmp_table", column_order=R.RESULT_COLUMNS,
                      column_config={"run": st.column_config.TextColumn(pinned=True),
-                                    "differs from the tutorial": st.column_config.TextColumn(width="large")})
+                                    "differs from the tutorial": st.column_config.TextColumn(width="medium")})
+        differ = [f"**{r.name}**: " + "; ".join(r.differs) for r in records if r.reference() and r.differs]
         st.caption("Perplexity = e^loss: the model is as unsure as if it picked among that many equally likely "
-                   "tokens. A run that differs from the tutorial's model is compared with figures it was not "
-                   "made to reach: the last column says how.")
+                   "tokens. A run made differently from the tutorial's model is compared with figures it was not "
+                   "made to reach" + (": " + " · ".join(differ) if differ else "") + ".")
         st.markdown("**How each run was made**")
         st.dataframe([{k: v for k, v in row.items() if k not in R.RESULT_COLUMNS or k == "run"} for row in rows],
                      hide_index=True, key="cmp_settings", column_config={"run": st.column_config.TextColumn(pinned=True)})

@@ -189,10 +189,10 @@ def architecture_dot(cfg, new: set[str] = frozenset(), dark: bool = False) -> st
     flow += ["head", "soft", "next"]
     lines += [f"  {a} -> {b};" for a, b in zip(flow, flow[1:])]
     width = 2.5 if "residual" in new else 1.8
-    for i, (a, b) in enumerate(skips):
+    for a, b in skips:
         # the residual path: x goes around the sub-layer and is added back (x + f(x))
         lines.append(f'  {a} -> {b} [style=bold, color="{th["skip"]}", penwidth={width}, '
-                     f'xlabel="{"residual: x skips ahead" if i == 0 else "residual"}", fontcolor="{th["skip"]}"];')
+                     f'xlabel="residual", fontcolor="{th["skip"]}"];')
     if n_layer > 1:
         lines.append(f'  {inner[-1]} -> {inner[0]} [style=dashed, label="next block", constraint=false];')
     lines.append("}")
