@@ -51,6 +51,11 @@ def test_train_shows_the_live_view_above_the_fold_and_compare_shows_the_results(
                                ".some(p => (p.layout?.yaxis?.title?.text || '').includes('gradient norm'))",
                                timeout=60_000)
         assert "running" in page.locator("[data-testid='stProgress']").first.inner_text()
+        # the text sample sits in a box of bounded height, however many newlines it holds
+        page.locator("[data-testid='stCode']").first.wait_for(timeout=60_000)
+        heights = page.evaluate("""() => [...document.querySelectorAll("[data-testid='stMain'] [data-testid='stCode']")]
+            .map(c => c.getBoundingClientRect().height).filter(h => h > 0)""")
+        assert heights and max(heights) <= 240, heights
         page.screenshot(path=str(ARTIFACTS / "lm5-live-view.png"))
         click_key(page, "lm5_stop")
         page.wait_for_function("() => /stopped/.test(document.querySelector(\"[data-testid='stProgress']\")?.innerText)",

@@ -81,7 +81,7 @@ def vector_length_figure(current: int, extra: int) -> go.Figure:
     fig.add_trace(go.Scatter(x=sizes, y=100 * (1 - 1 / sizes), mode="lines", name="% of them that are 0",
                              yaxis="y2", line=dict(dash="dot")))
     marks = [(current, "your dictionary", "top left"), (current + extra, "with the extra words", "bottom right"),
-             (50_257, "GPT-2's vocabulary", "top left")]
+             (50_257, "GPT-2's vocabulary", "bottom left")]
     for x, label, position in marks:
         if x < 1 or (label == "with the extra words" and extra == 0):
             continue  # an empty vocabulary has no place on a log axis; no extra words: the same point
@@ -91,7 +91,8 @@ def vector_length_figure(current: int, extra: int) -> go.Figure:
     fig.update_layout(
         title="one-hot vectors grow with the vocabulary", height=360, margin=dict(l=10, r=10, t=50, b=10),
         xaxis=dict(type="log", title="vocabulary size"), yaxis=dict(type="log", title="vector length"),
-        yaxis2=dict(overlaying="y", side="right", range=[0, 100], title="zeros", ticksuffix=" %", showgrid=False),
+        yaxis2=dict(overlaying="y", side="right", range=[0, 100], title="zeros", ticksuffix=" %", showgrid=False,
+                    tickmode="array", tickvals=[0, 25, 50, 75, 100]),
         legend=dict(orientation="h", y=-0.25),
     )
     return fig
