@@ -53,8 +53,12 @@ def test_train_shows_the_live_view_above_the_fold_and_compare_shows_the_results(
         assert "running" in page.locator("[data-testid='stProgress']").first.inner_text()
         # the text sample sits in a box of bounded height, however many newlines it holds
         page.locator("[data-testid='stCode']").first.wait_for(timeout=60_000)
-        heights = page.evaluate("""() => [...document.querySelectorAll("[data-testid='stMain'] [data-testid='stCode']")]
-            .map(c => c.getBoundingClientRect().height).filter(h => h > 0)""")
+        page.get_by_text("sample at step").first.wait_for(timeout=60_000)
+        heights = page.evaluate("""() => [...document.querySelectorAll("[data-testid='stCaptionContainer']")]
+            .filter(c => c.innerText.includes('sample at step'))
+            .map(c => c.closest("[data-testid='stElementContainer']").nextElementSibling)
+            .map(e => e && e.querySelector("[data-testid='stCode']"))
+            .filter(Boolean).map(c => c.getBoundingClientRect().height)""")
         assert heights and max(heights) <= 240, heights
         page.screenshot(path=str(ARTIFACTS / "lm5-live-view.png"))
         click_key(page, "lm5_stop")
