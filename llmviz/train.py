@@ -374,9 +374,12 @@ class TrainingRun:
         """A fixed window of validation text whose attention the live view shows."""
         source = getattr(self.batches, "inner", self.batches)
         data = getattr(source, "data", None)
-        if isinstance(data, dict) and "val" in data:
+        if isinstance(data, dict) and isinstance(data.get("val"), torch.Tensor):
             return data["val"][: self.model_cfg.block_size].tolist()
-        return self.batches.prompt()
+        prompt = self.batches.prompt()  # another kind of source (e.g. conversations): its sample's start
+        if not (isinstance(prompt, list) and all(isinstance(i, int) for i in prompt)):
+            raise TypeError("this batch source has no window of token ids to show")
+        return prompt
 
     def _look_inside(self, job: jobs.Job, step: int, norms: dict) -> None:
         """Publish a look inside, between two steps (one consistent set of weights)."""
@@ -385,8 +388,8 @@ class TrainingRun:
         extra = job.peek().extra
         try:
             look = inside.probe(self.model, self._window(), self.tokenizer.decode, step, extra.get("inside"))
-        except (ValueError, TypeError, IndexError):  # a batch source without plain text: no window to show
-            look = None
+        except (ValueError, TypeError, IndexError, AttributeError):  # no window of text to show, or no such
+            look = None  # model parts: the gradient norms are still published
         except jobs.Stopped:  # Stop was pressed during the look: skip it, the loop stops at its next check
             return
         grads = (*extra.get("grad_norms", ()), (step, norms))  # a new tuple: readers keep theirs
