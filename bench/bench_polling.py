@@ -2,8 +2,11 @@
 while it is polled the way the training panel's fragment polls it, against the same run unwatched.
 
 The poller does, twice a second, what pages/_training.py's fragment does on each tick: take a snapshot,
-format the progress line, rebuild the loss figure when a record arrived, and serialise the figure to
-JSON (as st.plotly_chart does on every tick).
+format the progress line, rebuild the loss figure when a record arrived and the live look-inside
+figures (attention heatmap, token embedding projection, gradient norms per layer) when the trainer
+published a new look, and serialise every figure to JSON (as st.plotly_chart does on every tick).
+The trainer takes its looks inside (llmviz.inside) in both phases, watched or not: `--no-inside`
+switches them off to measure what they cost the trainer itself.
 
 On a shared machine the load changes from second to second, so separate runs cannot be compared.
 Instead ONE long run alternates phases of a few seconds, unwatched and watched; the step counter is
@@ -30,6 +33,7 @@ import plotly.io as pio  # noqa: E402
 
 from llmviz import corpora  # noqa: E402
 from llmviz.presets import preset_config  # noqa: E402
+from llmviz.plots import inside as PI  # noqa: E402
 from llmviz.plots import training as P  # noqa: E402
 from llmviz.train import TrainConfig, TrainingRun  # noqa: E402
 
@@ -47,22 +51,34 @@ class PagePoller:
 
     def __init__(self, run: TrainingRun):
         self.run, self.figure, self.seen, self.ticks = run, None, -1, []
+        self.inside, self.look_seen = [], None
+        tok = run.tokenizer
+        self.labels = [tok.decode([i]) for i in range(tok.vocab_size)]
 
     def tick(self) -> None:
         t = time.perf_counter()
         snap = self.run.snapshot()
         text = f"{snap.state} · step {snap.step:,} of {snap.total:,} · {snap.eta or 0:.0f} s left"
         if len(snap.history) != self.seen:  # the page rebuilds its figure only when a record was added
-            self.figure, self.seen = P.loss_curves({"run": snap.history}), len(snap.history)
-        pio.to_json(self.figure, validate=False)
+            self.figure, self.seen = P.loss_curves({"run": snap.history}, baseline=4.17), len(snap.history)
+        look, grads = snap.extra.get("inside"), snap.extra.get("grad_norms") or ()
+        if look is not None and look.step != self.look_seen:  # ... and the look inside when a new one came
+            self.inside = [P.attention_heatmap(look.attention[0, 0], look.tokens, look.causal, annotate=False),
+                           PI.embedding_map(look.embedding_xy, self.labels, look.explained),
+                           PI.grad_norm_lines(grads)]
+            self.look_seen = look.step
+        for fig in [self.figure, *self.inside]:
+            pio.to_json(fig, validate=False)
         _ = (text, snap.extra.get("sample"))
         self.ticks.append(time.perf_counter() - t)
 
 
-def measure(text: str, preset: str, seconds: float, phase: float, interval: float, device: str) -> dict:
+def measure(text: str, preset: str, seconds: float, phase: float, interval: float, device: str,
+            inside: bool = True) -> dict:
     steps = 10_000_000  # stopped by us; no evaluation happens in between
     cfg = TrainConfig(max_iters=steps, eval_interval=steps, eval_iters=1, sample_tokens=0, device=device)
     run = TrainingRun.new(preset_config(preset, 65), cfg, text)
+    run.inside_every = 0.5 if inside else 0
     poller = PagePoller(run)
     run.start()
     while len(run.history) < 1:  # the loss estimate before training
@@ -104,11 +120,13 @@ def main(argv=None) -> None:
     ap.add_argument("--phase", type=float, default=2.0, help="seconds per watched / unwatched phase")
     ap.add_argument("--interval", type=float, default=0.5, help="seconds between polls (the page: 0.5)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--no-inside", action="store_true", help="the trainer takes no looks inside")
     args = ap.parse_args(argv)
     name, text = corpus_text()
     print(f"corpus: {name} ({len(text):,} chars) · preset {args.preset} (tutorial settings, batch 64) · "
-          f"{args.seconds:g} s in phases of {args.phase:g} s · poll every {args.interval:g} s")
-    r = measure(text, args.preset, args.seconds, args.phase, args.interval, args.device)
+          f"{args.seconds:g} s in phases of {args.phase:g} s · poll every {args.interval:g} s · "
+          f"looks inside {'off' if args.no_inside else 'every 0.5 s'}")
+    r = measure(text, args.preset, args.seconds, args.phase, args.interval, args.device, not args.no_inside)
     print(f"  device {r['device']}, {r['threads']} thread(s); {r['polls']} polls of {r['poll_ms']:.1f} ms on average")
     print(f"  unwatched phases: median {statistics.median(r['off']):>9,.0f} tokens/s "
           f"(min {min(r['off']):,.0f}, max {max(r['off']):,.0f})")

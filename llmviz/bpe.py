@@ -18,6 +18,7 @@ import regex  # the GPT-2 split pattern needs Unicode classes (\p{L}) that `re` 
 from llmviz.errors import LearnerError
 from llmviz.jobs import Job
 from llmviz.tokenizers import Tokenizer
+from llmviz.wording import plural
 
 # GPT-2's pre-split: contractions, words, numbers, punctuation runs and whitespace become separate
 # chunks, so merges never cross a word boundary (" the" can be a token, "e t" cannot)
@@ -147,7 +148,7 @@ class BPETokenizer(Tokenizer):
         self.stop_reason = ""
         while len(merges) < n_merges:
             if should_stop is not None and should_stop():
-                self.stop_reason = f"stopped at your request after {len(merges)} merges"
+                self.stop_reason = f"stopped at your request after {plural(len(merges), 'merge')}"
                 break
             pair = _pop_most_frequent(heap, counts)
             if pair is None:
@@ -286,8 +287,9 @@ def _check_bpe_request(text, vocab_size) -> None:
 def _exhausted_message(text: str, vocab_size: int, n_merges: int) -> str:
     why = ("it is one character repeated, so each merge only doubles the longest token"
            if len(set(text)) == 1 else "every adjacent pair of tokens is already a single token")
-    return (f"this text supports only {256 + n_merges} tokens ({n_merges} merges), not the {vocab_size} asked: "
-            f"{why}. Use a longer or more varied text, or a smaller vocabulary.")
+    # a clause, not a sentence: the page ends it
+    return (f"this text supports only {256 + n_merges} tokens ({plural(n_merges, 'merge')}), not the {vocab_size} "
+            f"asked: {why}; use a longer or more varied text, or a smaller vocabulary")
 
 
 def parse_ids(text: str) -> list[int]:

@@ -11,6 +11,7 @@ and a seed gives the same text whoever else is generating.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 import math
 
@@ -113,3 +114,31 @@ def generate_text(model, tokenizer, prompt: str, max_new_tokens: int, **kwargs) 
     """The prompt's continuation as text (not including the prompt)."""
     ids = tokenizer.encode(prompt) if prompt else [0]
     return tokenizer.decode(list(generate_stream(model, ids, max_new_tokens, **kwargs)))
+
+
+class Choice(NamedTuple):
+    """One generated token and how sure the model was: its probability and the likeliest alternatives."""
+    id: int
+    prob: float  # the model's own probability for this token (temperature 1, nothing filtered)
+    top: tuple  # ((id, prob), ...) the model's k most likely tokens at this point, most likely first
+
+
+@torch.no_grad()
+def generate_traced(model, ids: Sequence[int] | torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
+                    top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
+                    k: int = 5) -> Iterator[Choice]:
+    """generate_stream's tokens (the same ones for the same seed), each with the model's probability for
+    it and its k most likely alternatives, so the text can be coloured by how sure the model was."""
+    device = _model_device(model)
+    generator = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
+    idx = _as_ids(ids, device)  # (1, T)
+    if idx.size(1) == 0:
+        raise ValueError("give at least one token of context (e.g. a newline)")
+    for _ in range(max_new_tokens):
+        logits, _ = model(idx[:, -model.config.block_size:])
+        last = logits[:, -1, :]  # (1, vocab)
+        nxt = sample_next(last, temperature, top_k, top_p, generator)  # (1, 1)
+        probs = F.softmax(last[0].float(), dim=-1)  # (vocab,) the model's own distribution
+        p, i = torch.topk(probs, min(k, probs.numel()))
+        idx = torch.cat([idx[:, -model.config.block_size:], nxt], dim=1)
+        yield Choice(int(nxt), float(probs[int(nxt)]), tuple(zip(i.tolist(), p.tolist())))

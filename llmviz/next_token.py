@@ -142,3 +142,21 @@ def slide_model(steps: int = 300, seed: int = 0) -> tuple[LanguageModel, WordTok
 def entropy_bits(probs) -> float:
     """How unsure a distribution is, in bits (0: certain; log2(vocab): uniform)."""
     return -sum(p * math.log2(p) for p in (float(q) for q in probs) if p > 0)
+
+
+MEANINGS = {"block_size": "context length: the most tokens the model looks at",
+            "batch_size": "windows per training step",
+            "vocab_size": "distinct tokens (here: characters of the text)",
+            "n_embd": "width of each token's vector", "n_head": "attention heads per block",
+            "n_layer": "blocks stacked", "dropout": "fraction of activations zeroed in training"}
+
+
+def setting_names(block_size: int, batch_size: int, vocab_size: int, model_cfg=None, train_cfg=None) -> dict:
+    """The names the tutorial uses, what each means, its value on the page (the sliders, the text) and,
+    given a trained run's configs, that run's value: columns of a table."""
+    page = {"block_size": block_size, "batch_size": batch_size, "vocab_size": vocab_size}
+    table = {"name": list(MEANINGS), "meaning": list(MEANINGS.values()),
+             "on this page": [str(page[k]) if k in page else "—" for k in MEANINGS]}
+    if model_cfg is not None:
+        table["your last run"] = [str(getattr(train_cfg if k == "batch_size" else model_cfg, k)) for k in MEANINGS]
+    return table

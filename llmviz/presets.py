@@ -44,9 +44,9 @@ PRESETS: dict[str, Preset] = {
     "lm1": Preset(
         "LM1 · one attention head (unmasked)",
         "Token embedding -> one attention head -> a linear layer to the vocabulary. Nothing stops a "
-        "position from attending to the tokens after it, so during training it can peek at the very "
-        "character it must predict: its training loss looks good, but at generation time the future "
-        "is not there and the samples are garbage. This is the 'cheating' model.",
+        "position from attending to the tokens after it, so during training its attention also averages "
+        "the characters to come, the one it must predict among them: its loss looks better, but at "
+        "generation time the future is not there and the samples are garbage. This is the 'cheating' model.",
         _small(n_head=1, n_layer=1, causal=False, proj=False, **_NO_EXTRAS),
     ),
     "lm1-masked": Preset(

@@ -46,6 +46,8 @@ class RunRecord:
     tokens_per_s: float  # mean training throughput over the evaluations so far
     elapsed: float  # seconds of training, evaluations included
     device: str
+    differs: tuple = ()  # how its settings differ from the tutorial's model of the same name, in words
+
 
     def reference(self) -> tuple[int, float, float] | None:
         return REFERENCE.get(self.preset)
@@ -60,32 +62,80 @@ def record_of(name: str, run, preset: str = "") -> RunRecord:
     speeds = [r.tokens_per_s for r in hist if r.tokens_per_s > 0]
     m, t = run.model_cfg, run.train_cfg
     settings = {k: getattr(m, k) if hasattr(m, k) else getattr(t, k) for k in SETTINGS}
+    preset = preset or run.preset
     return RunRecord(
-        name=name, preset=preset or run.preset, state=snap.state, settings=settings,
+        name=name, preset=preset, state=snap.state, settings=settings,
         params=int(run.n_params), steps=snap.step,
         train_loss=last.train_loss if last else math.nan, val_loss=last.val_loss if last else math.nan,
         best_val_loss=min(vals) if vals else math.nan,
         tokens_per_s=sum(speeds) / len(speeds) if speeds else 0.0,
         elapsed=last.elapsed if last else 0.0, device=str(run.device),
+        differs=tuple(differences(preset, m, t, snap.step)),
     )
+
+
+# the settings that make a run comparable with the tutorial's figures (its vocabulary follows the text)
+_COMPARED_MODEL = ("block_size", "n_embd", "n_head", "n_layer", "dropout", "causal", "pos_emb", "ffwd",
+                   "residual", "layer_norm")
+_COMPARED_TRAIN = ("learning_rate", "batch_size")
+
+
+def _fmt(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def differences(preset: str, model_cfg, train_cfg, steps: int) -> list[str]:
+    """How a run differs from the tutorial's run of `preset` (the one whose figures it is compared
+    with), e.g. ["n_layer 3 (tutorial 2)", "300 steps (tutorial 5000)"]; empty when it is the same."""
+    from llmviz.presets import PRESETS  # presets -> train -> ... : imported late, only when needed
+
+    p = PRESETS.get(preset)
+    if p is None or preset not in REFERENCE:
+        return []
+    out = [f"{k} {_fmt(getattr(model_cfg, k))} (tutorial {_fmt(getattr(p.model, k))})"
+           for k in _COMPARED_MODEL if getattr(model_cfg, k) != getattr(p.model, k)]
+    out += [f"{k} {_fmt(getattr(train_cfg, k))} (tutorial {_fmt(getattr(p.train, k))})"
+            for k in _COMPARED_TRAIN if getattr(train_cfg, k) != getattr(p.train, k)]
+    if steps < p.train.max_iters:
+        out.append(f"{steps:,} steps (tutorial {p.train.max_iters:,})")
+    return out
 
 
 def _round(x: float, nd: int = 3):
     return round(x, nd) if isinstance(x, float) and math.isfinite(x) else None
 
 
+def perplexity(loss: float) -> float:
+    """e^loss: the number of equally likely tokens the model is as unsure as (nan stays nan)."""
+    return math.exp(loss) if math.isfinite(loss) and loss < 700 else math.nan
+
+
+def uniform_loss(vocab_size: int) -> float:
+    """ln(vocab_size): the loss of a model that knows nothing and gives every token the same probability."""
+    return math.log(vocab_size) if vocab_size > 0 else math.nan
+
+
+# the results first (what a learner compares), then how each run was made
+RESULT_COLUMNS = ("run", "model", "params", "steps", "train loss", "val loss", "val perplexity", "best val loss",
+                  "tutorial val", "differs from the tutorial", "state")
+
+
 def table_rows(records: list[RunRecord], with_reference: bool = True) -> list[dict]:
-    """One flat dict per run (the columns of the comparison table), reference results beside ours."""
+    """One flat dict per run (the columns of the comparison table): the results and the tutorial's beside
+    them first (RESULT_COLUMNS), then the settings, the speed and the tutorial's other figures."""
     rows = []
     for r in records:
-        row = {"run": r.name, "model": r.preset, "state": r.state, **r.settings, "params": r.params,
-               "steps": r.steps, "train loss": _round(r.train_loss), "val loss": _round(r.val_loss),
-               "best val loss": _round(r.best_val_loss), "tokens/s": round(r.tokens_per_s),
-               "seconds": round(r.elapsed, 1), "device": r.device}
+        ref = r.reference() if with_reference else None
+        row = {"run": r.name, "model": r.preset, "params": r.params, "steps": r.steps,
+               "train loss": _round(r.train_loss), "val loss": _round(r.val_loss),
+               "val perplexity": _round(perplexity(r.val_loss), 2), "best val loss": _round(r.best_val_loss)}
         if with_reference:
-            ref = r.reference()
-            row.update({"tutorial params": ref[0] if ref else None, "tutorial train": ref[1] if ref else None,
-                        "tutorial val": ref[2] if ref else None})
+            row["tutorial val"] = ref[2] if ref else None
+            row["differs from the tutorial"] = ("; ".join(r.differs) or "same settings") if ref else ""
+        row.update({"state": r.state, **r.settings, "tokens/s": round(r.tokens_per_s),
+                    "seconds": round(r.elapsed, 1), "device": r.device})
+        if with_reference:
+            row.update({"tutorial params": ref[0] if ref else None, "tutorial train": ref[1] if ref else None})
         rows.append(row)
     return rows
 

@@ -81,7 +81,7 @@ class TrainingRun:
 
     def __init__(self, model: LanguageModel, tokenizer: Tokenizer, batches: BatchSource | None,
                  train_cfg: TrainConfig, *, resume: Resume | None = None, preset: str = "", inspect_only: str = "",
-                 measure: Callable[[LanguageModel], dict[str, float]] | None = None):
+                 measure: Callable[[LanguageModel], dict[str, float]] | None = None, inside_every: float = 0.5):
         resume = resume or Resume()
         problems = train_cfg.problems()
         if tokenizer.vocab_size > model.config.vocab_size:
@@ -97,6 +97,9 @@ class TrainingRun:
         self.batches = batches
         self.preset = preset  # the tutorial model this run is a version of ("lm1" ... "fast-cpu"), or ""
         self.measure = measure  # more figures at each evaluation (e.g. held-out accuracy), kept in Record.other
+        # a look inside (llmviz.inside: attention, embedding projection, gradient norms) at most every this
+        # many seconds while training, published as snapshot().extra["inside"] and ["grad_norms"] (0: never)
+        self.inside_every = inside_every
         self.inspect_only = inspect_only if batches is None else ""  # why it cannot train, in plain words
         self.device = pick_device(train_cfg.device)
         self.model = model.to(self.device)
@@ -369,6 +372,31 @@ class TrainingRun:
         return ([b.register_forward_pre_hook(before) for b in blocks]
                 + [b.register_forward_hook(after) for b in blocks])
 
+    def _window(self) -> list[int]:
+        """A fixed window of validation text whose attention the live view shows."""
+        source = getattr(self.batches, "inner", self.batches)
+        data = getattr(source, "data", None)
+        if isinstance(data, dict) and isinstance(data.get("val"), torch.Tensor):
+            return data["val"][: self.model_cfg.block_size].tolist()
+        prompt = self.batches.prompt()  # another kind of source (e.g. conversations): its sample's start
+        if not (isinstance(prompt, list) and all(isinstance(i, int) for i in prompt)):
+            raise TypeError("this batch source has no window of token ids to show")
+        return prompt
+
+    def _look_inside(self, job: jobs.Job, step: int, norms: dict) -> None:
+        """Publish a look inside, between two steps (one consistent set of weights)."""
+        from llmviz import inside
+
+        extra = job.peek().extra
+        try:
+            look = inside.probe(self.model, self._window(), self.tokenizer.decode, step, extra.get("inside"))
+        except (ValueError, TypeError, IndexError, AttributeError):  # no window of text to show, or no such
+            look = None  # model parts: the gradient norms are still published
+        except jobs.Stopped:  # Stop was pressed during the look: skip it, the loop stops at its next check
+            return
+        grads = (*extra.get("grad_norms", ()), (step, norms))  # a new tuple: readers keep theirs
+        job.set(inside=look, grad_norms=grads)
+
     def _work(self, job: jobs.Job) -> int:
         hooks = self._stop_hooks(job)
         try:
@@ -392,6 +420,7 @@ class TrainingRun:
         t0 = time.perf_counter() - (done[-1].elapsed if done else 0.0)  # elapsed goes on across pauses
         t_mark, tokens = t0, 0
         lr = learning_rate_at(step, cfg)
+        next_look = time.perf_counter()  # the first step is looked at, then at most every inside_every seconds
         if not done or self._eval_owed:
             # the loss before any training (≈ ln vocab_size), or the estimate a Stop interrupted
             self._evaluate(job, step, lr, 0.0, time.perf_counter() - t0)
@@ -414,10 +443,18 @@ class TrainingRun:
                 torch.set_rng_state(rng[1])
                 opt.zero_grad(set_to_none=True)
                 raise
+            look = self.inside_every > 0 and time.perf_counter() >= next_look
+            if look:
+                from llmviz.inside import grad_norms
+
+                norms = grad_norms(model)  # before clipping: the gradient as backpropagation made it
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
             step += 1
+            if look:
+                self._look_inside(job, step, norms)
+                next_look = time.perf_counter() + self.inside_every
             tokens += b.targets.numel()
             value = loss.item()  # read after the update is queued: no wait for the forward pass on a GPU
             job.advance(step)  # the bar shows the step a divergence names

@@ -100,6 +100,23 @@ def mixed_query(vocab: list[str], mix: dict[str, float], noise: float = 0.0, see
     return q
 
 
+def two_word_mix(word_a: str, weight_a: float, word_b: str, weight_b: float) -> dict[str, float]:
+    """The mix of mixed_query for "weight_a·A + weight_b·B"; the same word twice adds its weights."""
+    return {word_a: weight_a + weight_b} if word_a == word_b else {word_a: weight_a, word_b: weight_b}
+
+
+def plane_of(q: np.ndarray, vocab: list[str], a: str, b: str) -> tuple[tuple[float, float], float]:
+    """q's coordinates along onehot(a) and onehot(b), and the length of the rest of q (off that plane)."""
+    ia, ib = vocab.index(a), vocab.index(b)
+    rest = np.delete(q, [ia, ib])
+    return (float(q[ia]), float(q[ib])), float(np.linalg.norm(rest))
+
+
+def sentence_queries(words: list[str], keys: list[str], in_vocab: list[str], length: float) -> np.ndarray:
+    """Q: one relaxed query per word (relaxed_query), stretched to `length`, stacked as rows (T, d)."""
+    return length * np.stack([relaxed_query(w, keys, in_vocab)[0] for w in words])
+
+
 # --- decoding a vector ---------------------------------------------------------------------------
 
 
@@ -147,6 +164,28 @@ def naive_softmax(x, axis: int = -1) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         e = np.exp(np.asarray(x, dtype=float))
         return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def scaled_scores(q: np.ndarray, K: np.ndarray, scale: bool = True) -> np.ndarray:
+    """The scores q·Kᵀ, divided by √d when `scale` (d: the width of the keys)."""
+    scores = q @ K.T
+    return scores / np.sqrt(K.shape[-1]) if scale else scores
+
+
+@dataclass(frozen=True)
+class Overflow:
+    """The naive and the stable softmax of the same scores shifted by a constant."""
+    scores: np.ndarray  # (scores + shift) / T, what both exponentiate
+    naive: np.ndarray  # exp(s) / Σ exp(s): nan once exp overflows
+    stable: np.ndarray  # the max subtracted first: unchanged by the shift
+    overflowed: bool  # the naive one gave nan
+
+
+def overflow_demo(scores: np.ndarray, shift: float, temperature: float = 1.0) -> Overflow:
+    """Add `shift` to every score and compare the textbook softmax with the stable one."""
+    s = (np.asarray(scores, dtype=float) + shift) / temperature
+    naive = naive_softmax(s)
+    return Overflow(s, naive, softmax(s), bool(np.isnan(naive).any()))
 
 
 def soft_lookup(q: np.ndarray, K: np.ndarray, V: np.ndarray, scale: bool = True,

@@ -12,3 +12,10 @@ def visible(text: str) -> str:
     """The text with each space shown as ␣, newline as ⏎, tab as ⇥ and carriage return as ␍;
     an empty text is shown as ∅."""
     return text.translate(_TABLE) or EMPTY
+
+
+def marked(text: str) -> str:
+    """Running text with its line breaks kept but made visible (⏎ before each), tabs as ⇥ and carriage
+    returns as ␍; spaces stay spaces, so the text still reads. A sample that is mostly newlines then
+    shows as a column of ⏎ instead of an empty block."""
+    return text.replace("\t", "⇥").replace("\r", "␍").replace("\n", "⏎\n")

@@ -124,6 +124,11 @@ def skipgram_pairs(ids, window: int) -> tuple[np.ndarray, np.ndarray]:
     return ids[pos[order]], ids[ctx[order]]
 
 
+def pair_count(n: int, window: int) -> int:
+    """How many (center, context) pairs skipgram_pairs makes from n words: 2·(n − d) for each distance d."""
+    return sum(2 * (n - d) for d in range(1, window + 1) if d < n)
+
+
 def subsample(ids: np.ndarray, counts, threshold: float, rng: np.random.Generator) -> np.ndarray:
     """word2vec's subsampling: drop very frequent words ("the", "and") with probability
     1 - sqrt(threshold / frequency), so rarer, more telling contexts count more."""
@@ -205,17 +210,17 @@ def train_word2vec(tokens: list[str], cfg: Word2VecConfig, job=None) -> Word2Vec
     noise = torch.tensor(np.asarray(vocab.counts, dtype=float) ** 0.75, dtype=torch.float)
     noise = (noise / noise.sum()).to(cfg.device)
 
-    # the total is estimated from the first epoch's pairs (subsampling changes it a little)
-    n_pairs = len(skipgram_pairs(subsample(ids, vocab.counts, cfg.subsample, np.random.default_rng(cfg.seed)), cfg.window)[0])
-    steps_per_epoch = max(1, -(-n_pairs // cfg.batch_size))
-    if n_pairs == 0:
+    # every epoch's subsampled words are drawn up front, so the number of steps is known exactly
+    kept = [subsample(ids, vocab.counts, cfg.subsample, rng) for _ in range(cfg.epochs)]
+    sizes = [pair_count(len(k), cfg.window) for k in kept]
+    if not any(sizes):
         raise EmbeddingError("the text is too short to form any (word, context) pair.")
     if job is not None:
-        job.total = steps_per_epoch * cfg.epochs
+        job.total = sum(max(1, -(-n // cfg.batch_size)) for n in sizes)
 
     history, step, running, epoch_f = [], 0, [], 0.0
-    for epoch in range(cfg.epochs):
-        centers, contexts = skipgram_pairs(subsample(ids, vocab.counts, cfg.subsample, rng), cfg.window)
+    for epoch, epoch_ids in enumerate(kept):
+        centers, contexts = skipgram_pairs(epoch_ids, cfg.window)
         perm = rng.permutation(len(centers))
         c_all = torch.from_numpy(centers[perm]).to(cfg.device)
         o_all = torch.from_numpy(contexts[perm]).to(cfg.device)
@@ -245,9 +250,6 @@ def train_word2vec(tokens: list[str], cfg: Word2VecConfig, job=None) -> Word2Vec
                 job.advance(min(step, job.total))
         if job is not None:
             job.set(vectors=_vectors(model), vocab=vocab, epoch=epoch + 1)
-    if job is not None:  # the total was an estimate: end the progress bar at the true count
-        job.total = step
-        job.advance(step)
     return Word2VecResult(vocab, _vectors(model), history, epoch_f)
 
 

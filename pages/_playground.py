@@ -6,15 +6,20 @@ from __future__ import annotations
 import streamlit as st
 
 from llmviz import checkpoint, generate, next_token
+from llmviz.plots import text as T
 from llmviz.plots import training as P
+from llmviz.whitespace import marked, visible
 from pages import _ui
+
+
+SAMPLE_HEIGHT = 220  # px: a degenerate sample (mostly newlines) scrolls inside its box, not down the page
 
 
 def samples_over_time(run, key: str) -> None:
     samples = run.snapshot().extra.get("samples") or {}
     if len(samples) > 1:
         step = st.select_slider("Sample written at step", list(samples), value=list(samples)[-1], key=f"{key}_sample_step")
-        st.code(samples[step], language=None, wrap_lines=True)
+        st.code(marked(samples[step]), language=None, wrap_lines=True, height=SAMPLE_HEIGHT)
 
 
 def default_prompt(tok) -> str:
@@ -47,15 +52,18 @@ def tools(name: str, run, prefix: str) -> None:
         if st.button("Generate", key=f"{prefix}_generate", icon=":material/auto_awesome:"):
             try:
                 ids = tok.encode(prompt) or [0]
-                out, text = st.empty(), prompt
-                for k, i in enumerate(generate.generate_stream(model, ids, length, temperature, top_k, top_p)):
-                    text += tok.decode([i])
+                out, text, choices = st.empty(), prompt, []
+                for k, c in enumerate(generate.generate_traced(model, ids, length, temperature, top_k, top_p)):
+                    choices.append(c)
+                    text += tok.decode([c.id])
                     if k % 20 == 0:
                         _ui.touch_jobs()  # a long generation: the session's other runs know it is still here
                     out.code(text + "▌", language=None, wrap_lines=True)  # streamed token by token
-                out.code(text, language=None, wrap_lines=True)
+                out.empty()
+                st.session_state[f"{prefix}_generated"] = (name, prompt, tuple(choices))
             except ValueError as e:
                 st.warning(f"Cannot use this prompt: {e}")
+        generated(name, tok, labels, prefix)
     with bars:
         prompt = st.text_input("Prompt", start, key=f"{prefix}_bars_prompt")
         try:
@@ -85,6 +93,29 @@ def tools(name: str, run, prefix: str) -> None:
                            data=lambda: checkpoint.run_to_bytes(run, {"preset": getattr(run, "preset", ""), "name": name}),
                            file_name=f"{name}.safetensors".replace(" ", "_"), icon=":material/download:",
                            on_click="ignore")
+
+
+def generated(name: str, tok, labels: list[str], prefix: str) -> None:
+    """The last text generated from this run: each token coloured by the model's probability for it, its
+    alternatives on hover, and one token's alternatives as bars on selection; the plain text below."""
+    kept = st.session_state.get(f"{prefix}_generated")
+    if not kept or kept[0] != name:
+        return
+    _, prompt, choices = kept
+    words = [tok.decode([c.id]) for c in choices]
+    alts = [", ".join(f"{visible(tok.decode([i]))} {p:.0%}" for i, p in c.top) for c in choices]
+    st.html(T.coloured_tokens(words, [c.prob for c in choices], alts, prompt))
+    if choices:
+        pick = st.select_slider("Inspect a token: its alternatives", list(range(len(choices))), value=0,
+                                format_func=lambda i: f"#{i + 1} {visible(words[i])}", key=f"{prefix}_inspect")
+        c = choices[pick]
+        probs = [0.0] * len(labels)
+        for i, p in c.top:
+            probs[i] = p
+        _ui.plot(P.probability_bars(probs, labels, chosen=c.id, title=f"Token #{pick + 1}: the model's "
+                                    f"{len(c.top)} likeliest choices (orange: the one it wrote, {c.prob:.1%})"),
+                 key=f"{prefix}_inspect_bars")
+    st.code(prompt + "".join(words), language=None, wrap_lines=True, height=SAMPLE_HEIGHT)
 
 
 def upload(prefix: str) -> tuple | None:

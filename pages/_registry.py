@@ -30,9 +30,9 @@ class PageSpec(NamedTuple):
 
 
 HOME = "Start"
-PART1 = "Part 1 · From a dictionary to attention"
+PART1 = "Part 1 · Dictionary to attention"
 PART2 = "Part 2 · Language models"
-PART3 = "Part 3 · From a language model to an assistant"
+PART3 = "Part 3 · Model to assistant"
 PART4 = "Part 4 · Frameworks"
 
 PAGES: list[PageSpec] = [

@@ -14,14 +14,16 @@ from dataclasses import replace
 import streamlit as st
 
 from llmviz import pace, runs
-from llmviz.model import LanguageModel, ModelConfig
+from llmviz.model import Block, FeedForward, LanguageModel, ModelConfig, MultiHeadAttention
 from llmviz.presets import PRESETS, preset_config
+from llmviz.plots import inside as PI
 from llmviz.plots import training as P
 from llmviz.plots import transformer as T
 from llmviz.train import TrainConfig, TrainingError, TrainingRun, validate
+from llmviz.whitespace import marked
 from pages import _runs, _ui
 # the model playground; default_prompt is also read as _training.default_prompt by next_token.py
-from pages._playground import default_prompt, samples_over_time, tools, upload  # noqa: F401
+from pages._playground import SAMPLE_HEIGHT, default_prompt, samples_over_time, tools, upload  # noqa: F401
 
 LR_OPTIONS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0]
 # model settings each page offers (the others are what define the model)
@@ -133,41 +135,95 @@ def wait_for_stops(names: list[str]) -> None:
     waiting()
 
 
-def live_figure(key: str, snaps: dict, draw=None):
-    """The loss curves (or draw(histories)), rebuilt only when a run added a record (most polls find nothing new)."""
-    draw = draw or P.loss_curves
+def memo(key: str, sig, build):
+    """A figure rebuilt only when its signature changed (most polls find nothing new)."""
+    cache = st.session_state.setdefault("_live_figures", {})
+    if key not in cache or cache[key][0] != sig:
+        cache[key] = (sig, build())
+    return cache[key][1]
+
+
+def live_figure(key: str, snaps: dict, vocab_size: int | None = None, draw=None):
+    """The loss curves, with the loss of a model that knows nothing (ln vocabulary) as a baseline; or
+    draw(histories) for what else a run measures."""
     sig = tuple((n, len(s.history), s.state) for n, s in snaps.items())
-    memo = st.session_state.setdefault("_live_figures", {})
-    if key not in memo or memo[key][0] != sig:
-        memo[key] = (sig, draw({n: s.history for n, s in snaps.items()}))
-    return memo[key][1]
+    histories = lambda: {n: s.history for n, s in snaps.items()}  # noqa: E731
+    if draw is not None:
+        return memo(key, sig, lambda: draw(histories()))
+    return memo(key, sig, lambda: P.loss_curves(histories(),
+                                                baseline=runs.uniform_loss(vocab_size) if vocab_size else None))
 
 
-def watch(names: list[str], key: str) -> None:
-    """Progress, live loss curves, tokens/s and the latest text sample of one or more runs."""
+def loss_words(loss: float) -> str:
+    return f"{loss:.3f} (perplexity {runs.perplexity(loss):.1f})"
+
+
+def inside_views(key: str, snap, labels: list[str]) -> None:
+    """The live look inside one run (llmviz.inside, taken by the trainer between steps): attention over a
+    window of text, the token-embedding table in 2-D, and the gradient norm of each layer."""
+    look, grads = snap.extra.get("inside"), snap.extra.get("grad_norms") or ()
+    if look is None and not grads:
+        return
+    st.markdown(f"**Inside the model, live** (at step {look.step if look else grads[-1][0]:,}; redrawn while it trains)")
+    c = st.columns(3)
+    with c[0]:
+        if look is not None:
+            n_layer, n_head = look.attention.shape[:2]
+            pick = (0, 0)
+            if n_layer * n_head > 1:
+                options = [(b, h) for b in range(n_layer) for h in range(n_head)]
+                pick = st.selectbox("Attention of", options, format_func=lambda o: f"block {o[0] + 1}, head {o[1] + 1}",
+                                    key=f"{key}_live_head")
+            st.caption("Attention over a window of validation text (row: the position that looks; column: where)")
+            _ui.plot(memo(f"{key}_att", (look.step, pick), lambda: P.attention_heatmap(
+                look.attention[pick], look.tokens, look.causal, annotate=False)), key=f"{key}_live_att")
+    with c[1]:
+        if look is not None:
+            st.caption("The token embedding table in 2-D (PCA): watch characters of a kind drift together")
+            _ui.plot(memo(f"{key}_emb", look.step, lambda: PI.embedding_map(
+                look.embedding_xy, labels, look.explained)), key=f"{key}_live_emb")
+    with c[2]:
+        if grads:
+            st.caption("Gradient norm per layer: how strongly each layer is being changed")
+            _ui.plot(memo(f"{key}_grads", len(grads), lambda: PI.grad_norm_lines(grads)),
+                     key=f"{key}_live_grads")
+
+
+def watch(names: list[str], key: str, inside: bool = False) -> None:
+    """Progress, live loss curves (perplexity on hover), tokens/s and the latest text sample of one or more
+    runs; with `inside`, the live look inside the (single) run too."""
     all_runs = _runs.all_runs()
     running = any(all_runs[n].running for n in names if n in all_runs)
+    shown = {n: all_runs[n] for n in names if n in all_runs}
+    vocab = {r.model_cfg.vocab_size for r in shown.values()}
+    vocab_size = vocab.pop() if len(vocab) == 1 else None  # the baseline is drawn when the runs share one
+    labels = []
+    if inside and len(shown) == 1:
+        tok = next(iter(shown.values())).tokenizer
+        labels = [tok.decode([i]) for i in range(tok.vocab_size)]
 
     @st.fragment(run_every=0.5 if running else None)
     def live():
-        shown = {n: all_runs[n] for n in names if n in all_runs}
         snaps = {n: r.snapshot() for n, r in shown.items()}
         for n, s in snaps.items():
             last = s.history[-1] if s.history else None
             speed = f" · {last.tokens_per_s:,.0f} tokens/s" if last and last.tokens_per_s else ""
-            st.progress(s.fraction, text=f"**{n}**: {s.state} · step {s.step:,} of {s.total:,}{_ui.time_left(s)}{speed}")
+            loss = f" · validation loss {loss_words(last.val_loss)}" if last else ""
+            st.progress(s.fraction, text=f"**{n}**: {s.state} · step {s.step:,} of {s.total:,}{loss}{_ui.time_left(s)}{speed}")
             if s.state == "failed":
                 st.error(f"{n} failed: {s.reason}", icon=":material/error:")
-        _ui.plot(live_figure(key, snaps), key=f"{key}_loss")
+        _ui.plot(live_figure(key, snaps, vocab_size), key=f"{key}_loss")
         if any(T.has_metrics(s.history) for s in snaps.values()):
             # what the run measures besides the loss (translation: held-out exact match and BLEU)
-            _ui.plot(live_figure(f"{key}_metrics", snaps, T.metric_curves), key=f"{key}_metrics")
+            _ui.plot(live_figure(f"{key}_metrics", snaps, draw=T.metric_curves), key=f"{key}_metrics")
+        if inside and len(snaps) == 1:
+            inside_views(key, next(iter(snaps.values())), labels)
         cols = st.columns(len(snaps)) if len(snaps) > 1 else [st.container()]
         for col, (n, s) in zip(cols, snaps.items()):
             sample = s.extra.get("sample")
             if sample:
-                col.caption(f"{n}: sample at step {s.history[-1].step if s.history else 0}")
-                col.code(sample, language=None, wrap_lines=True)
+                col.caption(f"{n}: sample at step {s.history[-1].step if s.history else 0} (⏎ marks a new line)")
+                col.code(marked(sample), language=None, wrap_lines=True, height=SAMPLE_HEIGHT)
         if running and all(s.done for s in snaps.values()):
             st.rerun()  # stop polling; draw what needs a finished model
 
@@ -201,8 +257,10 @@ def architecture(preset: str, model_cfg) -> None:
     """The data-flow diagram with this model's new parts highlighted, and its parameters by component."""
     left, right = st.columns([1, 1])
     with left:
-        st.graphviz_chart(P.architecture_dot(model_cfg, P.NEW_PARTS.get(preset, set())))
-        st.caption("Highlighted: what this model adds to the previous one.")
+        st.graphviz_chart(P.architecture_dot(model_cfg, P.NEW_PARTS.get(preset, set()), dark=_ui.dark()))
+        st.caption("Highlighted: what this model adds to the previous one."
+                   + (" The bold edges are the residual path: x skips past each sub-layer and is added back."
+                      if model_cfg.residual else ""))
     with right:
         if not model_cfg.problems():
             _ui.plot(P.param_breakdown(param_counts(tuple(model_cfg.to_dict().items()))), key=f"{preset}_params")
@@ -248,32 +306,60 @@ def controls(prefix: str, run, start, problems, more_iters: int) -> None:
 
 
 def panel(preset: str, prefix: str) -> tuple:
-    """The whole training panel of one model page: diagram, settings, buttons, live view, tools.
-    Returns the settings (ModelConfig, TrainConfig, problems) for the page's own extras."""
-    top = st.container()
-    model_cfg, train_cfg, problems = settings(preset, prefix)
-    with top:
-        architecture(preset, model_cfg)
+    """The whole training panel of one model page: buttons and the live view first (pressing Train shows
+    the run at once, above the fold), then the diagram (folded away once a run exists), the settings and
+    the tools. Returns the settings (ModelConfig, TrainConfig, problems) for the page's own extras."""
     name = st.session_state.get(f"{prefix}_current")
     run = _runs.get(name)
-    controls(prefix, run, lambda: start_run(preset, model_cfg, train_cfg), problems, train_cfg.max_iters)
-    if run is None:
-        st.info("Press **Train** to start; the loss curves and text samples appear here as the model learns. "
-                "Moving sliders or switching pages does not stop it.", icon=":material/info:")
-    else:
-        st.caption(f"Run **{name}** · {run.n_params:,} parameters · {run.device.upper()}"
-                   + (f" · {run.threads} thread(s)" if run.device == "cpu" else ""))
-        if not run.trainable:
-            st.info(f"**{name}** is loaded for inspection only: {run.inspect_only}. Generate, the "
-                    "next-token probabilities, attention and Save work. To train it further, pick a text its "
-                    "tokenizer can spell in the sidebar (e.g. the corpus it was trained on), then load the "
-                    "checkpoint again.", icon=":material/info:")
-        watch([name], prefix)
-        if run.usable:
-            samples_over_time(run, prefix)
-            tools(name, run, prefix)
+    head, top, below = st.container(), st.container(), st.container()
+    with below:
+        model_cfg, train_cfg, problems = settings(preset, prefix)
+    with top:
+        if run is None:
+            architecture(preset, model_cfg)
+        else:
+            with st.expander("The model: its diagram and parameters", icon=":material/account_tree:"):
+                architecture(preset, model_cfg)
+    with head:
+        controls(prefix, run, lambda: start_run(preset, model_cfg, train_cfg), problems, train_cfg.max_iters)
+        if run is None:
+            st.info("Press **Train** to start with the settings below the diagram; the loss curves, a look inside "
+                    "the model and text samples appear here as it learns. Moving sliders or switching pages does "
+                    "not stop it.",
+                    icon=":material/info:")
+        else:
+            st.caption(f"Run **{name}** · {run.n_params:,} parameters · {run.device.upper()}"
+                       + (f" · {run.threads} thread(s)" if run.device == "cpu" else "")
+                       + " · the settings are below")
+            if not run.trainable:
+                st.info(f"**{name}** is loaded for inspection only: {run.inspect_only}. Generate, the "
+                        "next-token probabilities, attention and Save work. To train it further, pick a text its "
+                        "tokenizer can spell in the sidebar (e.g. the corpus it was trained on), then load the "
+                        "checkpoint again.", icon=":material/info:")
+            watch([name], prefix, inside=True)
+    if run is not None and run.usable:
+        samples_over_time(run, prefix)
+        tools(name, run, prefix)
     load(preset, prefix, train_cfg)
+    code_behind(preset)
     return model_cfg, train_cfg, problems
+
+
+# the code that makes each model what it is: its settings, and the parts of llmviz.model they switch on
+CODE = {"lm1": (MultiHeadAttention.forward, LanguageModel.forward),
+        "lm1-masked": (MultiHeadAttention.forward, LanguageModel.forward),
+        "lm2": (MultiHeadAttention.forward, LanguageModel.forward),
+        "lm3": (FeedForward, Block.forward),
+        "lm4": (Block.forward, FeedForward),
+        "lm5": (Block, LanguageModel.forward)}
+
+
+def code_behind(preset: str) -> None:
+    cfg = PRESETS[preset].model
+    differs = {k: v for k, v in cfg.to_dict().items() if v != getattr(ModelConfig(), k) and k != "vocab_size"}
+    settings_code = (f"# {PRESETS[preset].title}: the settings of llmviz.model.ModelConfig that differ from its "
+                     f"defaults\nModelConfig(\n" + "".join(f"    {k}={v!r},\n" for k, v in differs.items()) + ")")
+    _ui.code_expander(*CODE.get(preset, (LanguageModel.forward,)), snippets={"llmviz.presets": settings_code})
 
 
 def pair(prefix: str, variants: dict, model_cfg, train_cfg, problems) -> list[str]:

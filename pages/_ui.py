@@ -78,6 +78,14 @@ def current_device() -> str:
         return pick_device("auto")
 
 
+def dark() -> bool:
+    """Whether the browser shows the app's dark theme (for figures that do not follow it by themselves)."""
+    try:
+        return st.context.theme.type == "dark"
+    except AttributeError:
+        return False
+
+
 def plot(fig, key: str | None = None) -> None:
     """Draw a plotly figure at the page's width, in the app's theme."""
     st.plotly_chart(fig, width="stretch", key=key, theme="streamlit")
@@ -236,9 +244,12 @@ def watch_job(key: str, draw=None, idle: str = "", what=None) -> None:
     live()
 
 
-def code_expander(*objects, title: str = "The code behind this page") -> None:
-    """Show the real source of the llmviz functions/classes a page calls."""
+def code_expander(*objects, title: str = "The code behind this page", snippets: dict | None = None) -> None:
+    """Show the real source of the llmviz functions/classes a page calls (and `snippets`: caption -> code)."""
     with st.expander(title, icon=":material/code:"):
+        for caption, code in (snippets or {}).items():
+            st.caption(f"`{caption}`")
+            st.code(code, language="python")
         for obj in objects:
             module = getattr(obj, "__module__", "")
             st.caption(f"`{module}.{getattr(obj, '__qualname__', obj)}`")

@@ -1,6 +1,5 @@
 """Part 1 · steps 7–8: attention — every query at once, then a self-attention head with a causal mask."""
 
-import numpy as np
 import streamlit as st
 
 from llmviz import lookup, vectors
@@ -25,7 +24,7 @@ if inp.dictionary and words:
     m = vectors.dictionary_matrices(inp.dictionary)
     sharp = st.slider("Query length s (each query is s × its one-hot vector)", 0.5, 10.0, 3.0, 0.5, key="att_sharp",
                       help="Trained models learn long query vectors; a longer query makes the softmax sharper.")
-    Q = sharp * np.stack([vectors.relaxed_query(w, m.keys, m.in_vocab)[0] for w in words])  # (T, d)
+    Q = vectors.sentence_queries(words, m.keys, m.in_vocab, sharp)  # (T, d)
     steps = vectors.attention(Q, m.K, m.V)
     d = Q.shape[1]
     a1, a2 = st.columns(2)
@@ -97,4 +96,4 @@ if words:
         st.caption(f"With the mask, “{words[0]}” can only look at itself (weight 1), and the last word at "
                    "the whole sentence. Turn the mask off and every word sees every other word.")
 
-_ui.code_expander(vectors.relaxed_query, vectors.attention, vectors.head_weights, vectors.self_attention)
+_ui.code_expander(vectors.relaxed_query, vectors.sentence_queries, vectors.attention, vectors.head_weights, vectors.self_attention)

@@ -6,6 +6,7 @@ import streamlit as st
 
 from llmviz import bpe as T
 from llmviz.plots import bpe as P
+from llmviz.wording import plural
 from pages import _ui
 
 JOB, JOB_KEY, RESULT = "bpe_job", "bpe_job_key", "bpe_result"  # background training of big vocabularies
@@ -40,7 +41,8 @@ def sample_of(text: str, n: int = 400) -> str:
 
 corpus = _ui.current_corpus()
 text = corpus.text
-vocab_size = st.slider("Vocabulary size (256 bytes + one token per merge)", 256, 8192, 512, step=32, key="bpe_vocab")
+vocab_size = st.slider("Vocabulary size (256 bytes + one token per merge)", 256, 8192, 512, step=32, key="bpe_vocab",
+                       persist_state="session")  # kept when the learner leaves the page and comes back
 st.caption(f"Training on {corpus.describe()}.")
 key = (hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest(), vocab_size)
 
@@ -100,7 +102,7 @@ if step:
 shown = sample[:SHOWN_CHARS]
 pieces = tok.tokens(shown, n_merges=step)
 st.caption(f"{len(pieces):,} tokens for {len(shown):,} characters ({len(shown.encode('utf-8')):,} bytes) after "
-           f"{step:,} merges" + (f"; only the first {SHOWN_CHARS:,} characters are shown" if len(sample) > SHOWN_CHARS else "")
+           f"{plural(step, 'merge')}" + (f"; only the first {SHOWN_CHARS:,} characters are shown" if len(sample) > SHOWN_CHARS else "")
            + ". Hover over a token for its id.")
 st.html(P.token_spans_html(pieces, show_ws))
 
@@ -111,7 +113,7 @@ with left:
     st.subheader("The merges, in order")
     query = st.text_input("Search the new tokens", key="bpe_search", placeholder="e.g. the, ing, ␣")
     rows = P.merge_rows(merges, tok.vocab, query)
-    st.caption(f"{len(rows):,} of {n_merges:,} merges" + (f" contain '{query}'" if query else "")
+    st.caption(f"{len(rows):,} of {plural(n_merges, 'merge')}" + (f" contain '{query}'" if query else "")
                + ". ␣ is a space, ⏎ a newline, ⇥ a tab.")
     st.dataframe(rows, hide_index=True, key="bpe_table", height=380)
 with right:

@@ -33,9 +33,22 @@ else:
         records = [R.record_of(n, all_runs[n]) for n in chosen]
         reference = {f"tutorial {r.preset}: {r.reference()[2]}": r.reference()[2]
                      for r in records if r.reference()} if show_ref else None
-        _ui.plot(P.loss_curves({n: all_runs[n].history for n in chosen}, x, reference=reference), key="cmp_loss")
+        vocab = {all_runs[n].model_cfg.vocab_size for n in chosen}
+        baseline = R.uniform_loss(vocab.pop()) if len(vocab) == 1 else None
+        _ui.plot(P.loss_curves({n: all_runs[n].history for n in chosen}, x, reference=reference, baseline=baseline),
+                 key="cmp_loss")
         rows = R.table_rows(records)
-        st.dataframe(rows, hide_index=True, key="cmp_table")
+        # the results first, the run's name pinned: they are what the learner came for
+        st.dataframe(rows, hide_index=True, key="cmp_table", column_order=R.RESULT_COLUMNS,
+                     column_config={"run": st.column_config.TextColumn(pinned=True),
+                                    "differs from the tutorial": st.column_config.TextColumn(width="medium")})
+        differ = [f"**{r.name}**: " + "; ".join(r.differs) for r in records if r.reference() and r.differs]
+        st.caption("Perplexity = e^loss: the model is as unsure as if it picked among that many equally likely "
+                   "tokens. A run made differently from the tutorial's model is compared with figures it was not "
+                   "made to reach" + (": " + " · ".join(differ) if differ else "") + ".")
+        st.markdown("**How each run was made**")
+        st.dataframe([{k: v for k, v in row.items() if k not in R.RESULT_COLUMNS or k == "run"} for row in rows],
+                     hide_index=True, key="cmp_settings", column_config={"run": st.column_config.TextColumn(pinned=True)})
         st.download_button("Download the table (CSV)", R.to_csv(rows), file_name="llmviz-runs.csv", mime="text/csv",
                            key="cmp_csv", icon=":material/download:", on_click="ignore")
         if running and not any(all_runs[n].running for n in chosen):

@@ -1,6 +1,5 @@
 """Part 1 · steps 5–6: decode a vector back to a token by cosine similarity; relax one-hot queries."""
 
-import numpy as np
 import streamlit as st
 
 from llmviz import vectors
@@ -34,7 +33,7 @@ noise = c3.slider("random noise", 0.0, 2.0, 0.0, 0.05, key="cos_noise",
 if c3.button("New noise", key="cos_reroll", icon=":material/casino:"):
     st.session_state["cos_seed"] += 1
 
-mix = {word_a: weight_a + weight_b} if word_a == word_b else {word_a: weight_a, word_b: weight_b}
+mix = vectors.two_word_mix(word_a, weight_a, word_b, weight_b)
 q = vectors.mixed_query(vocab, mix, noise, seed=st.session_state["cos_seed"])
 word, cos = vectors.decode(q, vocab, metric="cosine")
 _, dots = vectors.decode(q, vocab, metric="dot")
@@ -54,8 +53,7 @@ left, right = st.columns(2)
 with left:
     _ui.plot(figs.similarity_bars(vocab, cos, "cosine similarity to every token"), key="cos_bars")
 with right:
-    lim = max(1.05, float(np.abs(dots).max()) * 1.1)
-    _ui.plot(figs.similarity_bars(vocab, dots, "dot product with every token", "q · onehot(token)", (-lim, lim)),
+    _ui.plot(figs.similarity_bars(vocab, dots, "dot product with every token", "q · onehot(token)", None),
              key="cos_dots")
 st.markdown(
     "Change the weight of A alone: the dot product follows the length of q, the cosine stays at 1 — only "
@@ -64,10 +62,9 @@ st.markdown(
 )
 
 if word_a != word_b:
-    rest = np.delete(q, [vocab.index(word_a), vocab.index(word_b)])
-    _ui.plot(figs.plane_figure((q[vocab.index(word_a)], q[vocab.index(word_b)]), word_a, word_b,
-                               float(np.linalg.norm(rest))), key="cos_plane")
+    xy, off_plane = vectors.plane_of(q, vocab, word_a, word_b)
+    _ui.plot(figs.plane_figure(xy, word_a, word_b, off_plane), key="cos_plane")
 else:
     st.caption("Pick two different words to see the query in their plane.")
 
-_ui.code_expander(vectors.mixed_query, vectors.cosine_similarity, vectors.decode)
+_ui.code_expander(vectors.mixed_query, vectors.cosine_similarity, vectors.decode, vectors.plane_of)

@@ -40,7 +40,7 @@ def controls(prefix: str, variants, cfg, can_start: bool = True) -> None:
 tab_depth, tab_dropout = st.tabs(["Depth, residuals and layer norm", "Dropout"])
 
 with tab_depth:
-    c1, c2, c3 = st.columns([2, 3, 2])
+    c1, c2, c3 = st.columns([2, 4, 2])
     depths = c1.multiselect("Depths (blocks)", [1, 2, 4, 8, 16], default=[2, 8, 16], key="deep_depths")
     archs = c2.multiselect("Architectures", list(D.ARCHITECTURES), key="deep_archs",
                            default=["plain (no residual, no norm)", "residual + layer norm"])

@@ -5,6 +5,7 @@ import streamlit as st
 
 from llmviz import lookup
 from llmviz.plots import part1 as figs
+from llmviz.wording import plural
 from pages import _part1, _ui
 
 MAX_WORD = 40  # longer words would make an unreadable table
@@ -85,7 +86,7 @@ else:
     _ui.plot(figs.levenshtein_figure(query, b, table, ops), key="lev_table")
     edits = [op for op in ops if op.kind != "match"]
     st.markdown(
-        f"Reading the outlined path from the top-left corner: **{len(edits)} edit(s)** turn "
+        f"Reading the outlined path from the top-left corner: **{plural(len(edits), 'edit')}** turn "
         f"“{query}” into “{b}” — " + "; ".join(op.describe() for op in ops)
         + ". Going right is an insert, down a delete, diagonally a keep (free) or a substitution."
     )

@@ -46,7 +46,7 @@ elif key != query:
     st.markdown(f"“{query}” is not a key; its closest key is “{key}”, so q = {strength:.2f} × onehot({key}).")
 
 # three rows of pictures whose columns line up like the product: q above K, q·Kᵀ beside it, V, then the value
-widths = [len(m.in_vocab) + 1, 2, len(m.out_vocab) + 1]
+widths = [len(m.in_vocab) + 1, max(3, (len(m.in_vocab) + len(m.out_vocab)) // 6 + 1), len(m.out_vocab) + 1]
 top = st.columns(widths)
 with top[0]:
     _ui.plot(figs.row_vector(q, m.in_vocab, "① the query q", highlight=list(np.flatnonzero(q))), key="md_q")
@@ -54,7 +54,8 @@ mid = st.columns(widths)
 with mid[0]:
     _ui.plot(figs.matrix(m.K, m.in_vocab, m.keys, "② K: one-hot keys", highlight_rows=chosen), key="md_K")
 with mid[1]:
-    _ui.plot(figs.column_vector(scores, "q·Kᵀ", m.keys, "③ scores", highlight=chosen), key="md_scores")
+    _ui.plot(figs.column_vector(scores, "q·Kᵀ", m.keys, "③ scores", highlight=chosen,
+                                                show_row_labels=False), key="md_scores")
 with mid[2]:
     _ui.plot(figs.matrix(m.V, m.out_vocab, m.keys, "④ V: one-hot values", highlight_rows=chosen), key="md_V")
 bottom = st.columns(widths)

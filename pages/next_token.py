@@ -54,18 +54,12 @@ with right:
 
 st.subheader("The names")
 runs = _runs.usable()
-last = list(runs.values())[-1] if runs else None
-cfg = last.model_cfg if last else None
-vals = {"block_size": cfg.block_size if cfg else 16, "batch_size": last.train_cfg.batch_size if last else 64,
-        "vocab_size": cfg.vocab_size if cfg else tok.vocab_size, "n_embd": cfg.n_embd if cfg else 32,
-        "n_head": cfg.n_head if cfg else 2, "n_layer": cfg.n_layer if cfg else 2, "dropout": cfg.dropout if cfg else 0.0}
-meaning = {"block_size": "context length: the most tokens the model looks at", "batch_size": "windows per training step",
-           "vocab_size": "distinct tokens (here: characters of the text)", "n_embd": "width of each token's vector",
-           "n_head": "attention heads per block", "n_layer": "blocks stacked", "dropout": "fraction of activations zeroed in training"}
-st.dataframe({"name": list(vals), "meaning": [meaning[k] for k in vals], "value": [str(v) for v in vals.values()]},
-             hide_index=True, key="nt_names")
-st.caption(f"Values of your last trained run, '{list(runs)[-1]}'." if last else
-           "The tutorial's LM5 values (vocab_size: this text's); train a model to see yours.")
+last_name = list(runs)[-1] if runs else None
+names = N.setting_names(block, batch, tok.vocab_size, runs[last_name].model_cfg if last_name else None,
+                        runs[last_name].train_cfg if last_name else None)
+st.dataframe(names, hide_index=True, key="nt_names")
+st.caption("“On this page”: the sliders above and this text's characters. "
+           + (f"“Your last run”: '{last_name}'." if last_name else "Train a model to see its values beside them."))
 
 st.header("Follow one prompt through a model")
 st.markdown("As in the tutorial's slides: token ids → embedding rows → attention → block output → logits → "
@@ -99,7 +93,8 @@ with cols[0]:
     _ui.plot(P.vectors(t.token_emb, t.tokens, "token embedding rows"), key="nt_tok_emb")
 if t.pos_emb is not None:
     with cols[1]:
-        _ui.plot(P.vectors(t.pos_emb, [f"pos {i}" for i in range(len(t.ids))], "position embedding rows"), key="nt_pos_emb")
+        _ui.plot(P.vectors(t.pos_emb, [f"position {i}" for i in range(len(t.ids))], "position embedding rows",
+                           whitespace_rows=False), key="nt_pos_emb")
 for b, (att, out) in enumerate(zip(t.attention, t.block_out), start=1):
     st.markdown(f"**3 · Attention weights, block {b}** (row: the position that looks; grey: the hidden future)")
     cols = st.columns(min(4, len(att)))

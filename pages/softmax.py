@@ -1,12 +1,18 @@
 """Part 1 · step 6: softmax — from scores to probabilities; temperature, √d scaling, stability."""
 
-import numpy as np
-import pandas as pd
 import streamlit as st
 
 from llmviz import vectors
 from llmviz.plots import part1 as figs
 from pages import _part1, _ui
+
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def scaling(dims: tuple, n_keys: int):
+    """The same random draws for the same settings: computed once, not on every rerun (0.4 s)."""
+    return vectors.scaling_experiment(list(dims), n_keys=n_keys)
+
 
 st.title("Softmax: from scores to a soft lookup")
 st.markdown(
@@ -33,8 +39,8 @@ scale = c3.toggle("divide by √d", value=True, key="sm_scale")
 q, key, strength = vectors.relaxed_query(query, m.keys, m.in_vocab)
 if key is not None and key != query:
     st.caption(f"“{query}” is not a key: q = {strength:.2f} × onehot({key}), its closest key.")
-scores, hard = vectors.hard_lookup(q, m.K, m.V)
-shown = scores / np.sqrt(d) if scale else scores
+_, hard = vectors.hard_lookup(q, m.K, m.V)
+shown = vectors.scaled_scores(q, m.K, scale)
 weights, soft = vectors.soft_lookup(q, m.K, m.V, scale=scale, temperature=temperature)
 _ui.plot(figs.scores_and_probs(m.keys, shown, weights,
                                f"scores q·Kᵀ{'/√' + str(d) if scale else ''} and softmax at T = {temperature:.2f}"),
@@ -62,7 +68,7 @@ st.markdown(
 )
 n_keys = st.slider("number of keys", 2, 32, 8, key="sm_keys")
 dims = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
-unscaled, scaled = vectors.scaling_experiment(dims, n_keys=n_keys)
+unscaled, scaled = scaling(tuple(dims), n_keys)
 _ui.plot(figs.scaling_figure(dims, unscaled, scaled, n_keys), key="sm_scaling")
 
 st.subheader("Numerically stable softmax")
@@ -72,12 +78,14 @@ st.markdown(
     "Shift the scores and compare:"
 )
 shift = st.slider("add this to every score", 0, 1000, 0, 10, key="sm_shift")
-big = shown + shift
-naive, stable = vectors.naive_softmax(big / temperature), vectors.softmax(big, temperature)
-st.dataframe(pd.DataFrame({"key": m.keys, "score / T": big / temperature, "naive exp(s)/Σexp(s)": naive,
-                           "stable (max subtracted)": stable}), hide_index=True, key="sm_stable")
-if np.isnan(naive).any():
+o = vectors.overflow_demo(shown, shift, temperature)
+# written out, so that nan reads "nan" as the text says (a table shows a missing number as "None")
+st.dataframe({"key": m.keys, "score / T": [f"{x:.4g}" for x in o.scores],
+              "naive exp(s)/Σexp(s)": [f"{x:.4g}" for x in o.naive],
+              "stable (max subtracted)": [f"{x:.4g}" for x in o.stable]}, hide_index=True, key="sm_stable")
+if o.overflowed:
     st.markdown("**The naive softmax overflowed:** e^s is ∞, and ∞/∞ is *nan*. The stable one still gives the "
                 "same probabilities as before the shift.")
 
-_ui.code_expander(vectors.softmax, vectors.naive_softmax, vectors.soft_lookup, vectors.scaling_experiment)
+_ui.code_expander(vectors.softmax, vectors.naive_softmax, vectors.soft_lookup, vectors.overflow_demo,
+                  vectors.scaling_experiment)

@@ -70,13 +70,15 @@ def test_train_watch_stop_generate(browser_and_url):
         page.locator(".st-key-lm5_generate button").click()
         # the text streams in token by token ("▌" marks the end while it grows); wait for the whole of it
         page.wait_for_function(
-            """() => { const c = [...document.querySelectorAll("[data-testid='stCode']")].pop();
-                return c && c.innerText.startsWith('ROMEO:') && !c.innerText.includes('▌'); }""",
+            """() => [...document.querySelectorAll("[data-testid='stCode']")]
+                .some(c => c.innerText.startsWith('ROMEO:') && !c.innerText.includes('▌'))""",
             timeout=60_000,
         )
         wait_until_idle(page)
-        out = page.locator("[data-testid='stCode']").last.inner_text()
+        out = page.locator("[data-testid='stCode']", has_text="ROMEO:").last.inner_text()
         assert out.startswith("ROMEO:") and len(out) > 100
+        # the same text, each token on its probability's colour with its alternatives on hover
+        assert page.locator("span[title^='#1 · p = ']").count() == 1
         assert page_errors(page) == []
         page.screenshot(path=str(ARTIFACTS / "training-lm5.png"), full_page=True)
     finally:

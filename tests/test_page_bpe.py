@@ -118,3 +118,11 @@ def test_a_stopped_run_keeps_what_it_learned():
     assert not at.exception
     assert "stopped at your request" in at.warning[0].value
     assert metric(at, "Vocabulary") == f"{job.result.vocab_size:,}"
+
+
+def test_the_vocabulary_size_is_kept_when_the_learner_leaves_and_comes_back():
+    at = open_page(PAGE, session_state=state())
+    at.slider(key="bpe_vocab").set_value(384).run()
+    at.switch_page("pages/softmax.py").run()
+    at.switch_page(PAGE).run()
+    assert not at.exception and at.slider(key="bpe_vocab").value == 384

@@ -135,3 +135,11 @@ def test_word2vec_divergence_is_a_plain_failure():
     assert snap.state == FAILED and "lower the learning rate" in snap.reason
     with pytest.raises(EmbeddingError, match="lower the learning rate"):  # the same words outside a job
         W.train_word2vec(tokens, cfg)
+
+
+def test_pair_count_is_what_skipgram_pairs_makes():
+    from llmviz.word2vec import pair_count, skipgram_pairs
+
+    for n in range(0, 9):
+        for window in (1, 2, 5):
+            assert pair_count(n, window) == len(skipgram_pairs(np.arange(n), window)[0])

@@ -28,7 +28,7 @@ def _layout(fig, title, x_title, y_title, log_y=False, height=360):
     fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, height=height,
                       margin=dict(l=10, r=10, t=50, b=10), legend=dict(font=dict(size=11)))
     if log_y:
-        fig.update_yaxes(type="log", exponentformat="power")
+        fig.update_yaxes(type="log", exponentformat="power", dtick=1)  # one tick per power of ten: not cramped
     return fig
 
 

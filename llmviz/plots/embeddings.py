@@ -35,7 +35,8 @@ def autoencoder_curve(history: Sequence) -> go.Figure:
     fig.update_layout(title="Reconstructing one-hot words from the bottleneck", xaxis_title="step",
                       yaxis=dict(title="loss"), height=320, margin=dict(l=10, r=10, t=50, b=10),
                       yaxis2=dict(title="share reconstructed", overlaying="y", side="right", range=[0, 1.05],
-                                  tickformat=".0%", dtick=0.25), legend=dict(orientation="h", y=-0.25))
+                                  tickformat=".0%", dtick=0.25),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"))  # clear of the ticks
     return fig
 
 

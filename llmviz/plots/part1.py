@@ -80,17 +80,19 @@ def vector_length_figure(current: int, extra: int) -> go.Figure:
     fig.add_trace(go.Scatter(x=sizes, y=sizes, mode="lines", name="numbers per token (= vocabulary size)"))
     fig.add_trace(go.Scatter(x=sizes, y=100 * (1 - 1 / sizes), mode="lines", name="% of them that are 0",
                              yaxis="y2", line=dict(dash="dot")))
-    for x, label in [(current, "your dictionary"), (current + extra, "with the extra words"),
-                     (50_257, "GPT-2's vocabulary")]:
-        if x < 1:
-            continue  # an empty vocabulary has no place on a log axis
-        fig.add_trace(go.Scatter(x=[x], y=[x], mode="markers+text", text=[label], textposition="top left",
+    marks = [(current, "your dictionary", "top left"), (current + extra, "with the extra words", "bottom right"),
+             (50_257, "GPT-2's vocabulary", "bottom left")]
+    for x, label, position in marks:
+        if x < 1 or (label == "with the extra words" and extra == 0):
+            continue  # an empty vocabulary has no place on a log axis; no extra words: the same point
+        fig.add_trace(go.Scatter(x=[x], y=[x], mode="markers+text", text=[label], textposition=position,
                                  marker=dict(size=10, color=ACCENT if label != "GPT-2's vocabulary" else MUTED),
                                  showlegend=False, hovertemplate=f"{label}: %{{x:,}} numbers<extra></extra>"))
     fig.update_layout(
         title="one-hot vectors grow with the vocabulary", height=360, margin=dict(l=10, r=10, t=50, b=10),
         xaxis=dict(type="log", title="vocabulary size"), yaxis=dict(type="log", title="vector length"),
-        yaxis2=dict(overlaying="y", side="right", range=[0, 105], title="% zeros", showgrid=False),
+        yaxis2=dict(overlaying="y", side="right", range=[0, 100], title="zeros", ticksuffix=" %", showgrid=False,
+                    tickmode="array", tickvals=[0, 25, 50, 75, 100]),
         legend=dict(orientation="h", y=-0.25),
     )
     return fig
@@ -110,10 +112,13 @@ def row_vector(v: np.ndarray, labels: Sequence[str], title: str, highlight: Sequ
 
 
 def column_vector(v: np.ndarray, label: str, row_labels: Sequence[str], title: str,
-                  highlight: Sequence[int] = ()) -> go.Figure:
-    """A vector drawn as a column, so it lines up with the rows of the matrix beside it."""
+                  highlight: Sequence[int] = (), show_row_labels: bool = True) -> go.Figure:
+    """A vector drawn as a column, so it lines up with the rows of the matrix beside it (whose labels
+    it can leave to that matrix: show_row_labels=False keeps a narrow column readable)."""
     fig = heatmap(np.asarray(v, dtype=float)[:, None], [label], row_labels, title, highlight_rows=highlight,
-                  zmin=min(0.0, float(np.min(v))) if np.size(v) else 0, zmax=max(1.0, float(np.max(v))) if np.size(v) else 1)
+                  fmt=".1f", zmin=min(0.0, float(np.min(v))) if np.size(v) else 0,
+                  zmax=max(1.0, float(np.max(v))) if np.size(v) else 1)
+    fig.update_yaxes(showticklabels=show_row_labels)
     return fig.update_traces(showscale=False)
 
 
@@ -131,8 +136,12 @@ def matrix(m: np.ndarray, col_labels: Sequence[str], row_labels: Sequence[str], 
 
 def similarity_bars(labels: Sequence[str], values: np.ndarray, title: str, x_title: str = "cosine similarity",
                     x_range=(-1.05, 1.05)) -> go.Figure:
-    """Similarity of one vector to every token, the best one in the accent colour."""
+    """Similarity of one vector to every token, the best one in the accent colour. x_range=None: symmetric
+    around 0, wide enough for the values and at least ±1.05 (so a zero bar still reads as zero)."""
     winner = int(np.argmax(values)) if len(values) and np.any(values) else None
+    if x_range is None:
+        lim = max(1.05, float(np.abs(values).max()) * 1.1) if len(values) else 1.05
+        x_range = (-lim, lim)
     return _bars(labels, values, winner, title, ".3f", x_title, x_range)
 
 

@@ -20,25 +20,36 @@ X_TITLES = {"step": "training step", "elapsed": "wall time (s)"}
 
 
 def loss_curves(series: Mapping[str, Sequence], x: str = "step", title: str = "", reference: Mapping[str, float] | None = None,
-                height: int = 360) -> go.Figure:
+                height: int = 360, baseline: float | None = None) -> go.Figure:
     """Train (solid) and validation (dashed) loss of each named history of llmviz.train.Record rows,
-    one colour per run, against the step or the wall time (x = "step" or "elapsed").
-    `reference`: name -> a validation loss drawn as a dotted horizontal line (e.g. the tutorial's)."""
+    one colour per run, against the step or the wall time (x = "step" or "elapsed"); hovering a point
+    gives its perplexity (e^loss) too.
+    `reference`: name -> a validation loss drawn as a dotted horizontal line (e.g. the tutorial's), named
+    in the legend (labels written on the plot would pile up on each other and on the curves).
+    `baseline`: the loss of a model that knows nothing, ln(vocabulary size), drawn as a dotted line."""
     if x not in X_TITLES:
         raise ValueError(f"x must be one of {', '.join(X_TITLES)}")
     fig = go.Figure()
+    x_max = 0.0
     for i, (name, hist) in enumerate(series.items()):
         colour = PALETTE[i % len(PALETTE)]
         xs = [getattr(r, x) for r in hist]
+        x_max = max([x_max] + xs)
         prefix = f"{name} · " if name else ""
         for field, dash, label in (("train_loss", "solid", "train"), ("val_loss", "dash", "validation")):
             ys = [getattr(r, field) if math.isfinite(getattr(r, field)) else None for r in hist]
-            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=prefix + label, legendgroup=name,
-                                     line=dict(color=colour, dash=dash), marker=dict(size=4),
-                                     hovertemplate=f"{prefix}{label}<br>{X_TITLES[x]} %{{x}}<br>loss %{{y:.3f}}<extra></extra>"))
-    for i, (name, value) in enumerate((reference or {}).items()):
-        fig.add_hline(y=value, line=dict(dash="dot", color="grey"), annotation_text=name,
-                      annotation_position="top right")
+            ppl = [math.exp(y) if y is not None and y < 700 else None for y in ys]
+            fig.add_trace(go.Scatter(x=xs, y=ys, customdata=ppl, mode="lines+markers", name=prefix + label,
+                                     legendgroup=name, line=dict(color=colour, dash=dash), marker=dict(size=4),
+                                     hovertemplate=f"{prefix}{label}<br>{X_TITLES[x]} %{{x}}<br>loss %{{y:.3f}} "
+                                                   "· perplexity %{customdata:.1f}<extra></extra>"))
+    span = [0, x_max or 1]
+    lines = [(name, value, "dot", "grey") for name, value in (reference or {}).items()]
+    if baseline is not None and math.isfinite(baseline):
+        lines.append((f"knows nothing: ln(vocabulary) = {baseline:.2f}", baseline, "dashdot", "#9467bd"))
+    for name, value, dash, colour in lines:
+        fig.add_trace(go.Scatter(x=span, y=[value, value], mode="lines", name=name, line=dict(dash=dash, color=colour, width=1.5),
+                                 hovertemplate=f"{name}<br>loss {value:.3f} · perplexity {math.exp(value):.1f}<extra></extra>"))
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=50 if title else 20, b=10),
                       xaxis_title=X_TITLES[x], yaxis_title="cross-entropy loss (nats)",
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
@@ -53,22 +64,24 @@ def probability_bars(probs, labels: Sequence[str], top: int = 20, chosen: int | 
     colours = ["#e4572e" if i == chosen else "#1f77b4" for i in order]
     ys = [float(p[i]) for i in order]
     fig = go.Figure(go.Bar(x=[visible(labels[i]) for i in order], y=ys, marker_color=colours,
-                           text=[f"{v:.1%}" for v in ys], textposition="outside",
+                           text=[f"{v:.1%}" for v in ys], textposition="outside", cliponaxis=False,
                            hovertemplate="%{x}: %{y:.2%}<extra></extra>"))
-    fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=50, b=10), yaxis_title="probability",
-                      yaxis=dict(range=[0, min(1.05, max(ys, default=0) * 1.2 + 0.02)]),
+    # room above the tallest bar for its label ("99.7%" must not be cut by the top of the plot)
+    fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=60, b=10), yaxis_title="probability",
+                      yaxis=dict(range=[0, max(ys, default=0) * 1.18 + 0.02], tickformat=".0%"),
                       xaxis=dict(type="category"))
     return fig
 
 
-def attention_heatmap(weights, tokens: Sequence[str], causal: bool, title: str = "") -> go.Figure:
+def attention_heatmap(weights, tokens: Sequence[str], causal: bool, title: str = "",
+                      annotate: bool | None = None) -> go.Figure:
     """One head's (T, T) attention weights: row = the position that looks, column = where it looks.
     With the causal mask, the cells above the diagonal are the hidden future, drawn grey "−∞"."""
     w = np.asarray(weights, dtype=float)
     labels = [visible(t) for t in tokens]
     mask = np.triu(np.ones_like(w, dtype=bool), 1) if causal else None
     return heatmap(w, labels, labels, title, zmin=0.0, zmax=1.0, mask=mask, x_title="attends to (key)",
-                   y_title="position (query)", annotate=w.size <= 256)
+                   y_title="position (query)", annotate=w.size <= 256 if annotate is None else annotate)
 
 
 def param_breakdown(parts: Mapping[str, int], title: str = "Parameters by component") -> go.Figure:
@@ -96,18 +109,35 @@ NEW_PARTS = {
 }
 
 
-def architecture_dot(cfg, new: set[str] = frozenset()) -> str:
+# the diagram's colours in the app's light and dark themes (the background stays transparent)
+DIAGRAM_THEMES = {
+    "light": dict(font="#222222", edge="#555555", fill="#eef3fb", line="#7f9cc7", new_fill="#ffd8cc",
+                  new_line="#e4572e", cluster="#999999", skip="#e4572e"),
+    "dark": dict(font="#eeeeee", edge="#bbbbbb", fill="#1e2b3c", line="#7f9cc7", new_fill="#6b2a17",
+                 new_line="#ff8a65", cluster="#888888", skip="#ff8a65"),
+}
+
+
+def architecture_dot(cfg, new: set[str] = frozenset(), dark: bool = False) -> str:
     """Graphviz DOT source of the model's data flow for st.graphviz_chart; `new` parts are highlighted
-    (attention, mask, position, ffwd, blocks, residual, norm, dropout)."""
+    (attention, mask, position, ffwd, blocks, residual, norm, dropout). With residual connections, the
+    block's input x skips past attention and past the feed-forward layer to the "+" that adds it back:
+    those skip edges are the residual path. `dark`: colours for a dark background."""
     get = (lambda k: cfg[k]) if isinstance(cfg, Mapping) else (lambda k: getattr(cfg, k))
     n_layer, n_head, C = get("n_layer"), get("n_head"), get("n_embd")
+    th = DIAGRAM_THEMES["dark" if dark else "light"]
 
     def node(name, label, part=None, shape="box"):
-        style = 'style="filled,rounded", fillcolor="#ffd8cc", color="#e4572e", penwidth=2' if part in new \
-            else 'style="filled,rounded", fillcolor="#eef3fb", color="#7f9cc7"'
+        style = (f'style="filled,rounded", fillcolor="{th["new_fill"]}", color="{th["new_line"]}", penwidth=2'
+                 if part in new else f'style="filled,rounded", fillcolor="{th["fill"]}", color="{th["line"]}"')
+        if shape == "plaintext":
+            style = 'style=""'
         return f'  {name} [label="{label}", shape={shape}, {style}];'
 
-    lines = ["digraph model {", "  rankdir=TB; node [fontname=Helvetica, fontsize=11]; edge [color=\"#555555\"];",
+    lines = ["digraph model {",
+             f'  rankdir=TB; bgcolor="transparent"; fontcolor="{th["font"]}";',
+             f'  node [fontname=Helvetica, fontsize=11, fontcolor="{th["font"]}"]; '
+             f'edge [color="{th["edge"]}", fontcolor="{th["font"]}", fontname=Helvetica, fontsize=10];',
              node("ids", f"token ids (T ≤ {get('block_size')})", shape="plaintext"),
              node("tok", f"token embedding\\n{get('vocab_size')} × {C}")]
     flow = ["ids", "tok"]
@@ -117,10 +147,14 @@ def architecture_dot(cfg, new: set[str] = frozenset()) -> str:
     if get("dropout") > 0:
         lines.append(node("drop", f"dropout {get('dropout'):g}", "dropout"))
         flow.append("drop")
+    residual = bool(get("residual"))
     blocks = ["  subgraph cluster_block {",
-              f'    label="block × {n_layer}"; style="rounded{",bold" if "blocks" in new else ""}"; '
-              f'color="{"#e4572e" if "blocks" in new else "#999999"}";']
+              f'    label="block × {n_layer}"; fontcolor="{th["font"]}"; style="rounded{",bold" if "blocks" in new else ""}"; '
+              f'color="{th["new_line"] if "blocks" in new else th["cluster"]}";']
     inner = []
+    if residual:  # the block's input, which the residual path carries past each sub-layer
+        blocks.append("  " + node("x0", "x", shape="circle"))
+        inner.append("x0")
     if get("layer_norm"):
         blocks.append("  " + node("ln1", "layer norm", "norm"))
         inner.append("ln1")
@@ -128,9 +162,11 @@ def architecture_dot(cfg, new: set[str] = frozenset()) -> str:
     mask = "causal mask" if get("causal") else "NO mask: sees the future"
     blocks.append("  " + node("att", f"{heads}\\n({mask})", "mask" if "mask" in new else "attention"))
     inner.append("att")
-    if get("residual"):
-        blocks.append("  " + node("res1", "+ input (residual)", "residual", shape="ellipse"))
+    skips = []
+    if residual:
+        blocks.append("  " + node("res1", "+", "residual", shape="circle"))
         inner.append("res1")
+        skips.append(("x0", "res1"))
     if get("ffwd") != "none":
         if get("layer_norm"):
             blocks.append("  " + node("ln2", "layer norm", "norm"))
@@ -138,9 +174,10 @@ def architecture_dot(cfg, new: set[str] = frozenset()) -> str:
         ff = "Linear + ReLU" if get("ffwd") == "relu" else f"feed-forward\\n{C} → {get('ff_mult') * C} → {C}"
         blocks.append("  " + node("ff", ff, "ffwd"))
         inner.append("ff")
-        if get("residual"):
-            blocks.append("  " + node("res2", "+ input (residual)", "residual", shape="ellipse"))
+        if residual:
+            blocks.append("  " + node("res2", "+", "residual", shape="circle"))
             inner.append("res2")
+            skips.append(("res1", "res2"))
     blocks.append("  }")
     lines += blocks
     flow += inner
@@ -151,6 +188,11 @@ def architecture_dot(cfg, new: set[str] = frozenset()) -> str:
               node("next", "sample the next token", shape="plaintext")]
     flow += ["head", "soft", "next"]
     lines += [f"  {a} -> {b};" for a, b in zip(flow, flow[1:])]
+    width = 2.5 if "residual" in new else 1.8
+    for a, b in skips:
+        # the residual path: x goes around the sub-layer and is added back (x + f(x))
+        lines.append(f'  {a} -> {b} [style=bold, color="{th["skip"]}", penwidth={width}, '
+                     f'xlabel="residual", fontcolor="{th["skip"]}"];')
     if n_layer > 1:
         lines.append(f'  {inner[-1]} -> {inner[0]} [style=dashed, label="next block", constraint=false];')
     lines.append("}")
@@ -175,11 +217,13 @@ def token_grid(rows: Sequence[Sequence[int]], decode, title: str = "", row_label
 
 
 def vectors(matrix, row_labels: Sequence[str], title: str, col_title: str = "dimension",
-            col_labels: Sequence[str] | None = None) -> go.Figure:
-    """Rows of numbers (embeddings, block outputs, logits) on a diverging scale centred on 0."""
+            col_labels: Sequence[str] | None = None, whitespace_rows: bool = True) -> go.Figure:
+    """Rows of numbers (embeddings, block outputs, logits) on a diverging scale centred on 0. Row labels
+    that are tokens show their whitespace (␣ ⏎); whitespace_rows=False keeps plain labels ("position 0")."""
     m = np.asarray(matrix, dtype=float)
     if m.ndim == 1:
         m = m[None, :]
     cols = [visible(c) for c in col_labels] if col_labels is not None else [str(i) for i in range(m.shape[1])]
-    return heatmap(m, cols, [visible(r) for r in row_labels], title, colorscale="RdBu", zmid=0.0,
+    rows = [visible(r) for r in row_labels] if whitespace_rows else [str(r) for r in row_labels]
+    return heatmap(m, cols, rows, title, colorscale="RdBu", zmid=0.0,
                    x_title=col_title, annotate=m.size <= 200)
