@@ -166,8 +166,14 @@ class InstructBatches:
             ids, learned = chat.encode(self.tokenizer, messages)
             earlier = len(ids) - len(chat.encode(self.tokenizer, e.messages)[0])
             learned = [k and j >= earlier for j, k in enumerate(learned)]  # only the last exchange is learned
-            keep = self.block_size + 1  # what the model sees of it: the end, as a chat cuts it
-            pair = chat.training_pair(ids[-keep:], learned[-keep:], self.block_size)
+            end = len(ids)
+            if len(ids) > self.block_size + 1:
+                # a chat slides its window over what it writes: the row ends anywhere in the last answer, so
+                # the model learns to go on writing with its context full, at every position
+                first = next(j for j, k in enumerate(learned) if k)
+                end = max(first + 1, len(ids) - (i * 7907) % (len(ids) - first))
+            keep = self.block_size + 1  # what the model sees of it: the end of the window, as a chat cuts it
+            pair = chat.training_pair(ids[max(0, end - keep):end], learned[max(0, end - keep):end], self.block_size)
             if pair is None:
                 continue
             x, y = pair
