@@ -30,14 +30,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
 
-    base = finetune.cached_base()
-    if base is None:
-        print("pre-training the base (once; cached)…", flush=True)
-        t0 = time.perf_counter()
-        run = finetune.pretraining_run()
-        run.train()
-        base = checkpoint.load(finetune.save_base(run))
-        print(f"  {time.perf_counter() - t0:.0f} s", flush=True)
+    base = finetune.pretrained_base()  # made once on this machine, then cached
     text, original = get_corpus(args.corpus).text, get_corpus(base.extra.get("corpus", "shakespeare")).text
     full_bytes = len(checkpoint.to_bytes(base.model, base.tokenizer, base.train_config))
     print(f"base: {sum(p.numel() for p in base.model.parameters()):,} parameters, {full_bytes:,} bytes; "

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from llmviz import checkpoint, corpora, finetune, instruct  # noqa: E402
+from llmviz import corpora, finetune, instruct  # noqa: E402
 
 
 def main(argv=None):
@@ -31,11 +31,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
 
-    base = finetune.cached_base()
-    if base is None:
-        run = finetune.pretraining_run()
-        run.train()
-        base = checkpoint.load(finetune.save_base(run))
+    base = finetune.pretrained_base()  # made once on this machine, then cached
     cfg = replace(instruct.default_config(args.steps), eval_interval=args.every, sample_tokens=0, threads=args.threads)
     run, held = instruct.start(base, cfg, style_text=corpora.shakespeare().text, per_task=args.per_task)
     t0 = time.perf_counter()

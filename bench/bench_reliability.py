@@ -15,9 +15,7 @@ import contextlib
 import copy
 import io
 import json
-import math
 import os
-import resource
 import struct
 import subprocess
 import sys

@@ -18,7 +18,6 @@ import argparse
 import inspect
 import json
 import math
-import os
 import re
 import resource
 import sys
@@ -135,24 +134,22 @@ def _base_checkpoint(name: str, quiet: bool):
 
     if name != "pretrained":
         return checkpoint.load(name)
-    base = finetune.cached_base()
-    if base is None:
-        run = finetune.pretraining_run()
-        if not quiet:
-            print("pre-training the base once (it is cached for next time)…", file=sys.stderr)
-        run.train(on_step=None if quiet else _progress)
-        base = checkpoint.load(finetune.save_base(run))
-        if not quiet:
-            print(file=sys.stderr)
+    if finetune.cached_base() is None and not quiet:
+        print("pre-training the base once (it is cached for next time)…", file=sys.stderr)
+    base = finetune.pretrained_base(on_step=None if quiet else _progress)
+    if not quiet:
+        print(file=sys.stderr)
     return base
 
 
 def cmd_instruct(args) -> int:
     from llmviz import checkpoint, corpora, instruct
 
+    problem = _out_problem(args.out) if args.out else None
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
-        if args.out:
-            _writable(args.out)
         base = _base_checkpoint(args.base, args.quiet)
         cfg = replace(instruct.default_config(), **_overrides(args, TrainConfig))
         run, held = instruct.start(base, cfg, style_text=corpora.shakespeare().text)
@@ -178,16 +175,6 @@ def cmd_instruct(args) -> int:
         result["checkpoint"] = str(checkpoint.save_run(args.out, run, extra={"instruct": True, "base": args.base}))
     print(json.dumps(result) if args.json else json.dumps(result, indent=1))
     return 0
-
-
-def _writable(path: str) -> None:
-    """Refuse an output path that cannot be written before any work is done."""
-    p = Path(path)
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise LearnerError(f"cannot write {path}: the folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise LearnerError(f"cannot write {path}: the folder {parent} is not writable")
 
 
 def cmd_chat(args) -> int:
@@ -488,18 +475,7 @@ def cmd_finetune(args) -> int:
             print(f"error: {problem}", file=sys.stderr)
             return 2
     try:
-        if args.base == "pretrained":
-            base = finetune.cached_base()
-            if base is None:
-                run = finetune.pretraining_run()
-                if not args.quiet:
-                    print("pre-training the base once (it is cached for next time)…", file=sys.stderr)
-                run.train(on_step=None if args.quiet else _progress)
-                base = checkpoint.load(finetune.save_base(run))
-                if not args.quiet:
-                    print(file=sys.stderr)
-        else:
-            base = checkpoint.load(args.base)
+        base = _base_checkpoint(args.base, args.quiet)
         text = get_corpus(args.corpus).text
         if args.drop_unknown:
             text, kept = finetune.drop_unspellable(base.tokenizer, text)

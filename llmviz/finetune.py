@@ -163,6 +163,18 @@ def save_base(run: TrainingRun, how: Pretraining = Pretraining(), cache: Path | 
     return checkpoint.save_run(base_path(how, cache), run, extra={"corpus": "shakespeare", "pretraining": how.key()})
 
 
+def pretrained_base(how: Pretraining = Pretraining(), on_step=None):
+    """The cached pre-trained base; pre-trained now (on_step(snapshot) hears its progress) and cached if missing."""
+    from llmviz import checkpoint
+
+    base = cached_base(how)
+    if base is None:
+        run = pretraining_run(how)
+        run.train(on_step=on_step)
+        base = checkpoint.load(save_base(run, how))
+    return base
+
+
 def cached_base(how: Pretraining = Pretraining(), cache: Path | None = None):
     """The cached pre-trained base checkpoint, or None when it has not been made yet (or is unreadable)."""
     from llmviz import checkpoint

@@ -227,17 +227,8 @@ def prepare(base) -> tuple[LanguageModel, object]:
 def reply(model, tokenizer, messages, max_new_tokens: int = 40, temperature: float = 0.0, seed: int | None = None) -> str:
     """The assistant's next turn, up to its end tag (greedy unless a temperature is given); the prompt is
     cut to the context if needed."""
-    from llmviz.generate import generate_stream
-
     ids, _ = chat.encode(tokenizer, messages, generation_prompt=True)
-    _, ids = chat.fit_context(ids, model.config.block_size, room=1)
-    end = tokenizer.special_id(chat.END)
-    out = []
-    for t in generate_stream(model, ids, max_new_tokens, temperature=temperature, seed=seed):
-        if t == end or t >= tokenizer.ordinary_vocab_size:
-            break
-        out.append(t)
-    return tokenizer.decode(out)
+    return _until_end(model, tokenizer, ids, max_new_tokens, temperature, seed)
 
 
 def answer(model, tokenizer, prompt, use_tool: bool = True) -> tuple[str, list[Message]]:
@@ -254,19 +245,21 @@ def answer(model, tokenizer, prompt, use_tool: bool = True) -> tuple[str, list[M
     else:  # the model guesses the tool's answer itself, then answers from its guess
         ids, _ = chat.encode(tokenizer, turns)
         ids.append(tokenizer.special_id("<|tool|>"))
-        guess = _continue(model, tokenizer, ids)
+        guess = _until_end(model, tokenizer, ids, 12)
         turns.append(Message("tool", guess))
         turns.append(Message("assistant", reply(model, tokenizer, turns)))
     return turns[-1].content, turns[len(prompt):]
 
 
-def _continue(model, tokenizer, ids: list[int], max_new_tokens: int = 12) -> str:
+def _until_end(model, tokenizer, ids: list[int], max_new_tokens: int, temperature: float = 0.0,
+               seed: int | None = None) -> str:
+    """The text the model writes after ids (cut to its context) until it closes the turn (or any tag)."""
     from llmviz.generate import generate_stream
 
     _, ids = chat.fit_context(ids, model.config.block_size)
-    end, out = tokenizer.special_id(chat.END), []
-    for t in generate_stream(model, ids, max_new_tokens, temperature=0):
-        if t == end or t >= tokenizer.ordinary_vocab_size:
+    out = []
+    for t in generate_stream(model, ids, max_new_tokens, temperature=temperature, seed=seed):
+        if t >= tokenizer.ordinary_vocab_size:  # "<|end|>" or another tag: the turn is over
             break
         out.append(t)
     return tokenizer.decode(out)
@@ -311,7 +304,7 @@ def accuracy(model, tokenizer, held: list[Example], per_task: int = 20, use_tool
 
 # --- a run the app and the command line start -----------------------------------------------------------
 
-def default_config(steps: int = 5000, device: str = "auto") -> "TrainConfig":
+def default_config(steps: int = 5000, device: str = "auto"):
     """Instruction tuning's settings (measured with bench/bench_instruct.py): 32 conversations a step, a
     warm-up and a cosine decay, no weight decay, accuracy measured every 500 steps."""
     from llmviz.train import TrainConfig

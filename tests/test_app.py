@@ -5,7 +5,6 @@ covered here without editing this file.
 """
 
 import ast
-from pathlib import Path
 
 import pytest
 

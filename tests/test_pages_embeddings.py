@@ -2,7 +2,6 @@
 bad input explained, and the embedding tables of models kept in the session."""
 
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import torch

@@ -5,7 +5,6 @@ runs stopped within seconds."""
 
 import time
 
-import pytest
 import torch
 
 from llmviz import checkpoint, corpora
