@@ -247,26 +247,26 @@ class LanguageModel(nn.Module):
 
     def param_breakdown(self) -> dict[str, int]:
         """Number of parameters per component, in the order data flows through them."""
-        parts = {"token embedding": 0, "position embedding": 0, "attention": 0, "feed-forward": 0,
-                 "layer norms": 0, "head": 0}
-        for name, p in self.named_parameters():
-            if ".lora_A." in name or ".lora_B." in name:
-                part = "adapters"  # LoRA's A and B (llmviz.lora), their own category
-                parts.setdefault(part, 0)
-            elif name.startswith("token_embedding"):
-                part = "token embedding"
-            elif name.startswith("position_embedding"):
-                part = "position embedding"
-            elif ".attn." in name:
-                part = "attention"
-            elif ".ffwd." in name:
-                part = "feed-forward"
-            elif name.startswith("lm_head"):
-                part = "head"
-            else:
-                part = "layer norms"
-            parts[part] += p.numel()
-        return parts
+        return param_breakdown(self, ("token embedding", "position embedding", "attention", "feed-forward",
+                                      "layer norms", "head"), _part_of)
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def _part_of(name: str) -> str:
+    for prefix, part in (("token_embedding", "token embedding"), ("position_embedding", "position embedding"),
+                         ("lm_head", "head")):
+        if name.startswith(prefix):
+            return part
+    return "attention" if ".attn." in name else "feed-forward" if ".ffwd." in name else "layer norms"
+
+
+def param_breakdown(model: nn.Module, parts, part_of) -> dict[str, int]:
+    """Parameters counted per component (part_of(name) -> one of parts, in data-flow order); LoRA's A and B
+    matrices (llmviz.lora) are their own component, "adapters"."""
+    out = dict.fromkeys(parts, 0)
+    for name, p in model.named_parameters():
+        part = "adapters" if ".lora_A." in name or ".lora_B." in name else part_of(name)
+        out[part] = out.get(part, 0) + p.numel()
+    return out

@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from llmviz.model import IGNORE, Block, LanguageModel, ModelConfig, _dropout
+from llmviz.model import IGNORE, Block, LanguageModel, ModelConfig, _dropout, param_breakdown
 
 ARCHITECTURES = ("decoder-only", "encoder-decoder")
 
@@ -146,27 +146,9 @@ class EncoderDecoder(nn.Module):
 
     def param_breakdown(self) -> dict[str, int]:
         """Number of parameters per component, in the order data flows through them."""
-        parts = {"source embedding": 0, "encoder self-attention": 0, "encoder feed-forward": 0,
-                 "target embedding": 0, "decoder self-attention": 0, "cross-attention": 0,
-                 "decoder feed-forward": 0, "layer norms": 0, "head": 0}
-        for name, p in self.named_parameters():
-            side = "encoder" if name.startswith("encoder.") else "decoder"
-            if name.startswith(("src_embedding", "src_position")):
-                part = "source embedding"
-            elif name.startswith(("token_embedding", "position_embedding")):
-                part = "target embedding"
-            elif ".cross_attn." in name:
-                part = "cross-attention"
-            elif ".attn." in name:
-                part = f"{side} self-attention"
-            elif ".ffwd." in name:
-                part = f"{side} feed-forward"
-            elif name.startswith("lm_head"):
-                part = "head"
-            else:
-                part = "layer norms"
-            parts[part] += p.numel()
-        return parts
+        return param_breakdown(self, ("source embedding", "encoder self-attention", "encoder feed-forward",
+                                      "target embedding", "decoder self-attention", "cross-attention",
+                                      "decoder feed-forward", "layer norms", "head"), _part_of)
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -175,3 +157,18 @@ class EncoderDecoder(nn.Module):
 def build_model(cfg: ModelConfig) -> nn.Module:
     """The network a configuration describes: an EncoderDecoder or a (decoder-only) LanguageModel."""
     return EncoderDecoder(cfg) if isinstance(cfg, EncoderDecoderConfig) else LanguageModel(cfg)
+
+
+def _part_of(name: str) -> str:
+    side = "encoder" if name.startswith("encoder.") else "decoder"
+    if name.startswith(("src_embedding", "src_position")):
+        return "source embedding"
+    if name.startswith(("token_embedding", "position_embedding")):
+        return "target embedding"
+    if ".cross_attn." in name:
+        return "cross-attention"
+    if ".attn." in name:
+        return f"{side} self-attention"
+    if ".ffwd." in name:
+        return f"{side} feed-forward"
+    return "head" if name.startswith("lm_head") else "layer norms"

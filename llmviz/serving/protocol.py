@@ -51,21 +51,25 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class CompletionRequest(BaseModel):
+class SamplingRequest(BaseModel):
+    """The fields both endpoints share: which model, how to sample, when to stop, whether to stream."""
     model_config = ConfigDict(extra="ignore")
     model: str
-    prompt: str | list[str] | list[int] | list[list[int]]
-    max_tokens: int | None = 16
     temperature: float | None = 1.0
     top_p: float | None = 1.0
     top_k: int | None = None
     n: int | None = 1
     stop: str | list[str] | None = None
     seed: int | None = None
-    echo: bool | None = False
-    logprobs: int | None = None
     stream: bool | None = False
     stream_options: StreamOptions | None = None
+
+
+class CompletionRequest(SamplingRequest):
+    prompt: str | list[str] | list[int] | list[list[int]]
+    max_tokens: int | None = 16
+    echo: bool | None = False
+    logprobs: int | None = None
 
 
 class ChatMessage(BaseModel):
@@ -74,22 +78,12 @@ class ChatMessage(BaseModel):
     content: str | list[dict] | None = None
 
 
-class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    model: str
+class ChatRequest(SamplingRequest):
     messages: list[ChatMessage]
     max_tokens: int | None = None
     max_completion_tokens: int | None = None
-    temperature: float | None = 1.0
-    top_p: float | None = 1.0
-    top_k: int | None = None
-    n: int | None = 1
-    stop: str | list[str] | None = None
-    seed: int | None = None
     logprobs: bool | None = False
     top_logprobs: int | None = None
-    stream: bool | None = False
-    stream_options: StreamOptions | None = None
 
 
 # --- turning request fields into what the engine needs -----------------------------------------------
