@@ -103,6 +103,20 @@ class Choices:
                 self.left -= 1
             yield index, delta
 
+    async def finished(self, request: Request) -> dict | None:
+        """Every choice's final Delta by index (a non-streamed answer); None when the client went away; a
+        choice that failed raises a 500 in OpenAI's shape."""
+        done = {}
+        async for i, d in self.deltas(request):
+            if d.finish_reason:
+                done[i] = d
+        if len(done) < len(self.seqs):
+            return None
+        failed = [d for d in done.values() if d.finish_reason == "error"]
+        if failed:
+            raise P.APIError(500, failed[0].error or "generation failed", type="server_error")
+        return done
+
     def cancel(self) -> None:
         for s in self.seqs:
             s.cancel()
@@ -267,14 +281,9 @@ def create_app(model, tokenizer, model_name: str = "llmviz", *, api_key: str | N
 
             return StreamingResponse(events(), media_type="text/event-stream")
 
-        out = {}
-        async for i, d in choices.deltas(request):
-            if d.finish_reason:
-                out[i] = d
-        if len(out) < len(jobs):
+        out = await choices.finished(request)
+        if out is None:
             return JSONResponse({}, status_code=499)  # the client went away; nobody reads this
-        if any(d.finish_reason == "error" for d in out.values()):
-            raise P.APIError(500, next(d.error for d in out.values() if d.finish_reason == "error"), type="server_error")
         result = []
         for i in range(len(jobs)):
             seq = choices.seqs[i]
@@ -346,14 +355,9 @@ def create_app(model, tokenizer, model_name: str = "llmviz", *, api_key: str | N
 
             return StreamingResponse(events(), media_type="text/event-stream")
 
-        done = {}
-        async for i, d in choices.deltas(request):
-            if d.finish_reason:
-                done[i] = d
-        if len(done) < n:
-            return JSONResponse({}, status_code=499)
-        if any(d.finish_reason == "error" for d in done.values()):
-            raise P.APIError(500, "generation failed", type="server_error")
+        done = await choices.finished(request)
+        if done is None:
+            return JSONResponse({}, status_code=499)  # the client went away; nobody reads this
         result = [{"index": i, "message": {"role": "assistant", "content": s.text, "refusal": None},
                    "logprobs": P.chat_logprobs(s.tokens[:s.tokens_sent]) if req.logprobs else None,
                    "finish_reason": s.finish_reason} for i, s in enumerate(choices.seqs)]
