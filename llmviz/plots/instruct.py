@@ -11,11 +11,12 @@ import plotly.graph_objects as go
 from llmviz.plots.training import PALETTE
 from llmviz.whitespace import visible
 
-# what each kind of token is, and its colour
-KINDS = {"read": ("only read (masked out of the loss)", "rgba(140,140,140,0.35)"),
+# what each kind of token is, and its colour: solid colours, so plotly picks a readable text colour on
+# each cell in a light and a dark theme alike (a translucent cell looks dark on a dark page)
+KINDS = {"read": ("only read (masked out of the loss)", "#c8c8c8"),
          "learned": ("learned (the assistant's answer)", "#2ca02c"),
          "tag": ("special token (one id)", "#1f77b4"),
-         "forgotten": ("outside the context: forgotten", "rgba(228,87,46,0.25)")}
+         "forgotten": ("outside the context: forgotten", "#f4b6a0")}
 
 
 def token_strip(tokens: Sequence[str], kinds: Sequence[str], per_row: int = 12, title: str = "") -> go.Figure:
