@@ -1,0 +1,105 @@
+"""llmviz's trainer against nanoGPT's, at nanoGPT's README CPU recipe, in the same process.
+
+    python bench/bench_nanogpt.py                        # 1 and 2 threads, whole runs (several minutes)
+    python bench/bench_nanogpt.py --threads 2 --rounds 3
+    python bench/bench_nanogpt.py --iters 500            # a shorter run (same schedule, scaled)
+
+nanoGPT's side is bench/nanogpt_reference.py (its model and train.py loop as the recipe runs them:
+4 layers, 4 heads, n_embd 128, block 64, batch 12, 2000 steps, an estimate of both losses over 20
+batches every 250 steps). llmviz's side is `TrainingRun` exactly as `python -m llmviz train` runs it
+(model, batches, AdamW, schedule, loss estimates, divergence checks, the time-left estimate; no text
+samples, as nanoGPT writes none), on the same shape, schedule and evaluation. Each round runs both
+whole, one after the other, in alternating order, so a busy machine slows both alike: compare the
+per-round ratio. Also printed: each side's ms per optimizer step with evaluation left out, and the
+final validation loss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import nanogpt_reference as nanogpt  # noqa: E402
+from llmviz.hyperparameters import TrainConfig  # noqa: E402
+from llmviz.model import ModelConfig  # noqa: E402
+from llmviz.train import TrainingRun  # noqa: E402
+
+DEFAULT_TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
+SHAPE = dict(n_layer=4, n_head=4, n_embd=128, block_size=64)
+
+
+def run_nanogpt(ids: np.ndarray, iters: int, eval_interval: int, seed: int) -> tuple[float, float]:
+    torch.manual_seed(seed)
+    n = int(0.9 * len(ids))
+    t = time.perf_counter()
+    tr = nanogpt.Trainer(ids[:n], ids[n:], vocab_size=int(ids.max()) + 1, batch_size=12, max_iters=iters,
+                         eval_interval=eval_interval, eval_iters=20, **SHAPE)
+    final = tr.run()
+    return time.perf_counter() - t, final["val"]
+
+
+def run_llmviz(text: str, iters: int, eval_interval: int, seed: int, threads: int) -> tuple[float, float]:
+    cfg = ModelConfig(vocab_size=65, causal=True, pos_emb=True, ffwd="mlp", residual=True, layer_norm=True,
+                      proj=True, dropout=0.0, init_std=0.02, **SHAPE)
+    tcfg = TrainConfig(batch_size=12, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100, lr_decay=True,
+                       max_iters=iters, beta2=0.99, weight_decay=0.1, grad_clip=1.0, val_fraction=0.1,
+                       eval_interval=eval_interval, eval_iters=20, threads=threads, seed=seed, sample_tokens=0)
+    t = time.perf_counter()
+    run = TrainingRun.new(cfg, tcfg, text)
+    run.inside_every = 0  # as the command line trains: nobody is watching the inside
+    snap = run.train()
+    return time.perf_counter() - t, snap.history[-1].val_loss
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--text", default=str(DEFAULT_TEXT))
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--iters", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=1337)
+    args = ap.parse_args(argv)
+    path = Path(args.text)
+    if not path.exists():
+        print(f"skipped: {path} is not there")
+        return
+    text = path.read_text(encoding="utf-8")
+    chars = sorted(set(text))
+    stoi = {c: i for i, c in enumerate(chars)}
+    ids = np.array([stoi[c] for c in text], dtype=np.uint16)
+    eval_interval = max(1, args.iters // 8)
+    print(f"nanoGPT's CPU recipe: {args.iters} steps of 12 x 64, 4 x 128, losses estimated over 20 batches "
+          f"every {eval_interval} steps; {args.rounds} rounds per thread count")
+    print("| threads | round | nanoGPT s | llmviz s | llmviz / nanoGPT | nanoGPT val | llmviz val |")
+    print("|---|---|---|---|---|---|---|", flush=True)
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        ratios = []
+        for r in range(args.rounds):
+            order = ("nanogpt", "llmviz") if r % 2 == 0 else ("llmviz", "nanogpt")
+            res = {}
+            for side in order:
+                if side == "nanogpt":
+                    torch.set_num_threads(threads)
+                    res[side] = run_nanogpt(ids, args.iters, eval_interval, args.seed)
+                else:
+                    res[side] = run_llmviz(text, args.iters, eval_interval, args.seed, threads)
+            ratio = res["llmviz"][0] / res["nanogpt"][0]
+            ratios.append(ratio)
+            print(f"| {threads} | {r + 1} | {res['nanogpt'][0]:.1f} | {res['llmviz'][0]:.1f} | {ratio:.3f} | "
+                  f"{res['nanogpt'][1]:.3f} | {res['llmviz'][1]:.3f} |", flush=True)
+        print(f"| {threads} | median | | | {statistics.median(ratios):.3f} | | |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
