@@ -373,6 +373,7 @@ def cmd_train(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     start_step = run.step
+    run.inside_every = 0  # no live view of the inside here: no probes to take
     if not args.quiet:
         from llmviz.pace import describe
 
@@ -417,6 +418,8 @@ def cmd_train(args) -> int:
             "best_val_loss": run.best_val_loss, "seconds": round(seconds, 3),
             "ms_per_iter": round(1000 * seconds / done, 3) if done else nan,
             "device": run.device, "threads": run.threads, "state": snap.state,
+            "precision": "float32" if run.autocast is None else str(run.autocast).removeprefix("torch."),
+            **_throughput(run, snap), "reached_target": run.reached_target,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "checkpoint": str(path) if path else None,
         }
@@ -426,6 +429,14 @@ def cmd_train(args) -> int:
             result["bleu"] = figures.get("bleu", nan)
         print(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.items()}))
     return 0
+
+
+def _throughput(run, snap) -> dict:
+    """Training tokens per second (mean over the evaluations) and, on a GPU whose peak is known, MFU."""
+    speeds = [r.tokens_per_s for r in snap.history if r.tokens_per_s > 0]
+    tokens_per_s = sum(speeds) / len(speeds) if speeds else 0.0
+    mfu = run.mfu(tokens_per_s)
+    return {"tokens_per_s": round(tokens_per_s), "mfu": None if mfu is None else round(mfu, 4)}
 
 
 def cmd_generate(args) -> int:

@@ -67,6 +67,26 @@ def threads_for(n_params: int, cores: int | None = None, load: float | None = No
     return max(1, min(cores, idle, n_params // PARAMS_PER_THREAD))
 
 
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def autocast_dtype(device: str, precision: str = "auto"):
+    """The dtype the training step's matrix products run in under torch.autocast, or None (float32).
+
+    "auto" is decided by measurement, not assumed (bench/bench_precision.py): on a CUDA GPU with bfloat16
+    (Ampere and later) bfloat16 halves the memory traffic and runs on the tensor cores, as nanoGPT does;
+    on the CPUs measured it was no faster at any model size, so float32 stays there. Weights, gradients
+    and AdamW's state stay float32 either way (autocast only changes the products), so no loss scaling
+    is needed."""
+    import torch
+
+    if precision == "float32" or device not in ("cuda", "cpu"):
+        return None
+    if precision == "bfloat16":
+        return torch.bfloat16
+    return torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else None
+
+
 def describe(device: str, threads: int | None = None) -> str:
     """One human line: 'CPU · 1 of 2 threads', 'CUDA · NVIDIA H100', 'Apple MPS'."""
     import torch

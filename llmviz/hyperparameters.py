@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 
 from llmviz.batches import text_problems
-from llmviz.device import pick_device
+from llmviz.device import PRECISIONS, pick_device
 from llmviz.model import ModelConfig
 
 
@@ -34,6 +34,9 @@ class TrainConfig:
     device: str = "auto"  # "auto", "cpu", "cuda" or "mps"
     threads: int | None = None  # CPU threads (None: chosen from the model size)
     sample_tokens: int = 200  # length of the text sample generated at each evaluation (0: none)
+    precision: str = "auto"  # "auto" (bfloat16 on a GPU that has it, float32 elsewhere), "float32" or "bfloat16"
+    compile: bool = False  # torch.compile the training steps (a compilation first; pays off on a GPU)
+    target_loss: float = 0.0  # stop as soon as a validation estimate is at or below this (0: never)
 
     def problems(self) -> list[str]:
         """What makes these settings unusable, in plain words (empty when they are fine)."""
@@ -62,6 +65,10 @@ class TrainConfig:
             out.append(f"sample_tokens cannot be negative (it is {self.sample_tokens}).")
         if self.threads is not None and self.threads < 1:
             out.append(f"threads must be at least 1 (it is {self.threads}).")
+        if self.precision not in PRECISIONS:
+            out.append(f"precision must be one of {', '.join(PRECISIONS)} (it is {self.precision!r}).")
+        if not (math.isfinite(self.target_loss) and self.target_loss >= 0):
+            out.append(f"target_loss must be 0 (never stop early) or a positive loss (it is {self.target_loss}).")
         try:
             pick_device(self.device)
         except ValueError as e:

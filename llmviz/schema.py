@@ -15,6 +15,8 @@ import math
 import re
 from dataclasses import fields
 
+from llmviz.device import PRECISIONS
+
 # sane upper bounds: far above the tutorial's largest model (10.8 M parameters, 65 tokens, 256 positions)
 MAX_PARAMS = 200_000_000  # parameters of the model a file describes
 MAX_VOCAB = 1_000_000  # tokens of a tokenizer, rows of an embedding
@@ -153,6 +155,9 @@ _TRAIN_RULES = {
     "device": lambda v, w: text(v, w, choices=DEVICES),
     "threads": lambda v, w: None if v is None else integer(v, w, 1, 1024),
     "sample_tokens": lambda v, w: integer(v, w, 0, 100_000),
+    "precision": lambda v, w: text(v, w, choices=PRECISIONS),
+    "compile": boolean,
+    "target_loss": lambda v, w: number(v, w, 0.0, 1e6),
 }
 
 

@@ -24,7 +24,7 @@ import torch
 
 from llmviz import jobs
 from llmviz.batches import BatchSource, TextBatches, WithReference, batch_loss
-from llmviz.device import pick_device, threads_for
+from llmviz.device import autocast_dtype, pick_device, threads_for
 from llmviz.errors import LearnerError
 from llmviz.hyperparameters import TrainConfig, validate
 from llmviz.loss import divergence_message, estimate_loss
@@ -107,6 +107,10 @@ class TrainingRun:
         self.n_params = model.num_params()
         self.n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         self.threads = train_cfg.threads or threads_for(self.n_params)
+        # the matrix products' dtype in training steps and loss estimates (None: float32); see llmviz.device
+        self.autocast = autocast_dtype(self.device, train_cfg.precision)
+        self._step_model = None  # the model the training steps call: the model itself, or its compiled form
+        self.reached_target = False  # a validation estimate reached train_cfg.target_loss: the run ended early
         self.optimizer: torch.optim.Optimizer | None = None  # made in the worker thread, on the first start()
         self._pending_optim = resume.optimizer_state  # a checkpoint's AdamW memory, until the optimizer exists
         self._rng_state = resume.rng_state
@@ -253,6 +257,14 @@ class TrainingRun:
     def step(self) -> int:
         return self.job.peek().step
 
+    def mfu(self, tokens_per_s: float) -> float | None:
+        """Model FLOPs utilisation at this throughput, on a GPU whose peak is known (llmviz.flops); else None."""
+        if self.device != "cuda" or type(self.model) is not LanguageModel:  # the count is a decoder-only one
+            return None
+        from llmviz import flops
+
+        return flops.mfu(tokens_per_s, self.model, torch.cuda.get_device_name(), bfloat16=self.autocast is not None)
+
     def optimizer_state(self) -> dict | None:
         """AdamW's memory by parameter name (a loaded run that has not trained since keeps its checkpoint's)."""
         if self.optimizer is None:
@@ -283,6 +295,14 @@ class TrainingRun:
         return snap
 
     # --- the work, in the job's thread ---
+    def _autocast(self):
+        """The context of a forward pass that learns or estimates: bfloat16 products where chosen."""
+        import contextlib
+
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device, dtype=self.autocast)
+
     def _prepare(self) -> None:
         """Threads, random streams and the optimizer, on the first start (and the same ones after a pause)."""
         cfg = self.train_cfg
@@ -299,6 +319,10 @@ class TrainingRun:
             else:
                 self._gen.manual_seed(cfg.seed)
                 torch.manual_seed(cfg.seed)
+        if self._step_model is None:
+            # compiled, the steps run as fused kernels after a first, slow compilation; loss estimates and
+            # text samples keep the plain model (other shapes, no recompilation)
+            self._step_model = torch.compile(self.model) if cfg.compile else self.model
         if self.optimizer is None:
             self.optimizer = make_optimizer(self.model, cfg, self.device)
             if self._pending_optim:
@@ -336,8 +360,9 @@ class TrainingRun:
             if left is not None:
                 job.set_eta(left)
 
-        losses = estimate_loss(self.model, self.batches, cfg.batch_size, cfg.eval_iters, eval_gen,
-                               should_stop=job.should_stop, on_pass=on_pass)
+        with self._autocast():
+            losses = estimate_loss(self.model, self.batches, cfg.batch_size, cfg.eval_iters, eval_gen,
+                                   should_stop=job.should_stop, on_pass=on_pass)
         other = {k: v for k, v in losses.items() if k not in ("train", "val")}
         if self.measure is not None:
             other.update(self.measure(self.model))
@@ -350,6 +375,9 @@ class TrainingRun:
         job.record(rec)
         self._eval_owed = False
         job.set(best_val_loss=self.best_val_loss)
+        if cfg.target_loss > 0 and rec.val_loss <= cfg.target_loss and not self.reached_target:
+            self.reached_target = True  # the loop ends after this evaluation
+            job.set(reached_target=step)
         sample = self._sample(job, step)  # a Stop here keeps the record, without this step's sample
         samples = {**job.peek().extra.get("samples", {}), step: sample}  # a new dict: readers keep theirs
         job.set(sample=sample, samples=samples)
@@ -398,7 +426,8 @@ class TrainingRun:
         job.set(inside=look, grad_norms=grads)
 
     def _work(self, job: jobs.Job) -> int:
-        hooks = self._stop_hooks(job)
+        # a compiled model cannot run Python hooks inside its kernels: Stop is then heard between steps
+        hooks = [] if self.train_cfg.compile else self._stop_hooks(job)
         try:
             return self._loop(job)
         finally:
@@ -426,7 +455,7 @@ class TrainingRun:
             self._evaluate(job, step, lr, 0.0, time.perf_counter() - t0)
             t_mark = time.perf_counter()
         t_last = time.perf_counter()  # the end of the previous step: a step's time is all that happens between two
-        while step < cfg.max_iters:
+        while step < cfg.max_iters and not self.reached_target:
             job.check_stop()
             lr = learning_rate_at(step, cfg)
             for group in opt.param_groups:
@@ -434,7 +463,8 @@ class TrainingRun:
             rng = (self._gen.get_state(), torch.get_rng_state())
             try:
                 b = self.batches.batch("train", cfg.batch_size, self._gen)
-                loss = batch_loss(model, b, train=True)
+                with self._autocast():
+                    loss = batch_loss(self._step_model, b, train=True)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
             except jobs.Stopped:

@@ -208,6 +208,8 @@ def watch(names: list[str], key: str, inside: bool = False) -> None:
         for n, s in snaps.items():
             last = s.history[-1] if s.history else None
             speed = f" · {last.tokens_per_s:,.0f} tokens/s" if last and last.tokens_per_s else ""
+            mfu = shown[n].mfu(last.tokens_per_s) if speed else None
+            speed += f" · MFU {mfu:.0%}" if mfu is not None else ""  # on a GPU: the share of its peak used
             loss = f" · validation loss {loss_words(last.val_loss)}" if last else ""
             st.progress(s.fraction, text=f"**{n}**: {s.state} · step {s.step:,} of {s.total:,}{loss}{_ui.time_left(s)}{speed}")
             if s.state == "failed":

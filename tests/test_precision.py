@@ -1,0 +1,55 @@
+"""Training in bfloat16 (the GPU path's autocast, runnable on a CPU too) and stopping at a target loss."""
+
+import torch
+
+from llmviz import corpora
+from llmviz.device import autocast_dtype
+from llmviz.hyperparameters import TrainConfig
+from llmviz.model import ModelConfig
+from llmviz.train import TrainingRun
+
+TEXT = ("To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer the slings and "
+        "arrows of outrageous fortune, or to take arms against a sea of troubles. ") * 40
+MODEL = ModelConfig(block_size=32, n_embd=64, n_head=4, n_layer=2, dropout=0.0, init_std=0.02)
+
+
+def run(text=TEXT, **kw):
+    cfg = TrainConfig(**{**dict(batch_size=16, learning_rate=3e-3, max_iters=120, eval_interval=20, eval_iters=8,
+                                val_fraction=0.2, sample_tokens=0, device="cpu", threads=1), **kw})
+    r = TrainingRun.new(MODEL, cfg, text)
+    r.inside_every = 0
+    r.train()
+    return r
+
+
+def test_auto_precision_is_float32_on_a_cpu_and_bfloat16_when_asked():
+    assert autocast_dtype("cpu", "auto") is None
+    assert autocast_dtype("cpu", "float32") is None
+    assert autocast_dtype("cpu", "bfloat16") is torch.bfloat16
+    assert autocast_dtype("cuda", "float32") is None
+
+
+def test_bfloat16_loss_curve_stays_within_002_of_float32_at_the_same_steps():
+    # real text (on a tiny text learned by heart in a few steps, the two runs part by up to 0.08 where the
+    # loss falls steeply: rounding moves the steep fall by a step)
+    plays = corpora.shakespeare().text[:200_000]
+    kw = dict(text=plays, max_iters=150, eval_interval=50, eval_iters=20, val_fraction=0.1)
+    full, half = run(precision="float32", **kw), run(precision="bfloat16", **kw)
+    assert half.autocast is torch.bfloat16 and full.autocast is None
+    a, b = full.history, half.history
+    assert [r.step for r in a] == [r.step for r in b] == [0, 50, 100, 150]
+    assert a[-1].val_loss < a[0].val_loss - 1.0  # it learned
+    for x, y in zip(a, b):
+        assert abs(x.train_loss - y.train_loss) <= 0.02 and abs(x.val_loss - y.val_loss) <= 0.02
+    # the weights stay float32: autocast changes only the products
+    assert all(p.dtype == torch.float32 for p in half.model.parameters())
+
+
+def test_training_stops_at_the_first_estimate_that_reaches_the_target():
+    free = run()
+    target = free.history[3].val_loss + 1e-6  # reached at step 60, and not before (the loss falls)
+    assert all(r.val_loss > target for r in free.history[:3])
+    early = run(target_loss=target)
+    assert early.reached_target and early.step == 60
+    assert [r.val_loss for r in early.history] == [r.val_loss for r in free.history[:4]]
+    assert not free.reached_target
