@@ -1,8 +1,17 @@
 """Time to quality: the shortest CPU wall time to a validation loss ≤ 1.88 on Tiny Shakespeare (90/10 split)
 with an LM5-shaped model (pre-norm blocks with residuals), at any size, batch and schedule.
 
+    python bench/bench_fast_cpu.py --to-target          # fast-cpu against nanoGPT's recipe, wall clock
+    python bench/bench_fast_cpu.py --to-target --threads 1 2 --rounds 2
     python bench/bench_fast_cpu.py                      # every candidate below (many minutes)
     python bench/bench_fast_cpu.py --only recipe fast-cpu
+
+--to-target: wall time from the text on disk to a model whose validation loss is ≤ 1.88, side by side
+with nanoGPT's CPU recipe as bench/nanogpt_reference.py re-implements it (2000 steps, its schedule and
+evaluations), in alternating order. fast-cpu trains with `target_loss`: it estimates the validation loss
+every 100 steps (20 batches) and stops at the first estimate ≤ 1.88; the clock then stops, and both
+models' validation loss is measured again, untimed, over 200 batches of 12 × 64 (the loss reported),
+so a lucky estimate cannot pass for the target.
 
 Each candidate trains with its own cosine schedule, then the validation loss is estimated once over
 200 batches. "train s" counts only the optimizer steps of that run; "total s" also counts the two
@@ -130,14 +139,95 @@ def step_times(names, rounds=4, steps=5, threads=1):
     return {name: 1000 * statistics.median(s[4]) for name, s in setups.items()}
 
 
+def final_val_loss(model, data, seed=7) -> float:
+    """Validation loss over 200 batches of 12 x 64 tokens (untimed, the same for both sides)."""
+    import torch
+
+    from llmviz.batches import get_batch
+
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        losses = []
+        for _ in range(200):
+            x, y = get_batch(data, 64, 12, g)
+            losses.append(model(x.long(), y.long())[1].item())
+    return sum(losses) / len(losses)
+
+
+def to_target(path: Path, threads: int) -> dict:
+    """fast-cpu until its validation estimate reaches TARGET: wall seconds from reading the text."""
+    from dataclasses import replace
+
+    import torch
+
+    t0 = time.perf_counter()
+    text = path.read_text(encoding="utf-8")
+    p = PRESETS["fast-cpu"]
+    tcfg = replace(p.train, target_loss=TARGET, eval_interval=100, eval_iters=20, sample_tokens=0, threads=threads)
+    run = TrainingRun.new(p.model, tcfg, text)
+    run.inside_every = 0  # as the command line trains
+    run.train()
+    seconds = time.perf_counter() - t0
+    val = run.batches.data["val"]
+    return {"seconds": seconds, "steps": run.step, "reached": run.reached_target,
+            "val": final_val_loss(run.model, val.long() if val.dtype != torch.long else val)}
+
+
+def nanogpt_recipe(path: Path, threads: int) -> dict:
+    """nanoGPT's CPU recipe, whole (2000 steps), wall seconds from reading the text."""
+    import numpy as np
+    import torch
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import nanogpt_reference as nanogpt
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(1337)
+    t0 = time.perf_counter()
+    text = path.read_text(encoding="utf-8")
+    stoi = {c: i for i, c in enumerate(sorted(set(text)))}
+    ids = np.array([stoi[c] for c in text], dtype=np.uint16)
+    n = int(0.9 * len(ids))
+    tr = nanogpt.Trainer(ids[:n], ids[n:], vocab_size=len(stoi))
+    tr.run()
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "steps": tr.iter_num, "reached": True,
+            "val": final_val_loss(tr.model, torch.from_numpy(ids[n:].astype(np.int64)))}
+
+
+def main_to_target(args) -> None:
+    import os
+
+    path = Path(args.text)
+    print(f"wall time to validation loss ≤ {TARGET} on {path.name} (90/10 split), from the text on disk; "
+          f"load average at start {os.getloadavg()[0]:.1f}")
+    print("| threads | round | nanoGPT recipe s | its val | fast-cpu s | steps | its val | fast-cpu / nanoGPT |")
+    print("|---|---|---|---|---|---|---|---|", flush=True)
+    for threads in args.threads or [1, 2]:
+        for r in range(args.rounds):
+            order = ("nanogpt", "fast") if r % 2 == 0 else ("fast", "nanogpt")
+            res = {side: (nanogpt_recipe if side == "nanogpt" else to_target)(path, threads) for side in order}
+            a, b = res["nanogpt"], res["fast"]
+            print(f"| {threads} | {r + 1} | {a['seconds']:.1f} | {a['val']:.3f} | {b['seconds']:.1f} | {b['steps']} | "
+                  f"{b['val']:.3f} | {b['seconds'] / a['seconds']:.2f} |", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--text", default=str(DEFAULT_TEXT))
     ap.add_argument("--only", nargs="+", default=list(CANDIDATES))
-    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--threads", type=int, nargs="+", default=None)
+    ap.add_argument("--to-target", action="store_true", help="fast-cpu's wall time to the target vs nanoGPT's recipe")
+    ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1337)
     ap.add_argument("--no-timing", action="store_true", help="skip the alternating step-time phase")
     args = ap.parse_args(argv)
+    if not Path(args.text).exists():
+        print(f"skipped: {args.text} is not there")
+        return
+    if args.to_target:
+        return main_to_target(args)
+    args.threads = args.threads[0] if args.threads else None
     text = Path(args.text).read_text(encoding="utf-8")
     print(f"target: validation loss ≤ {TARGET} on {Path(args.text).name}, 90/10 split, seed {args.seed}")
     print("| candidate | params | iters × batch × block | lr | val loss | reaches 1.88 | train s | total s |")

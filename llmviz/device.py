@@ -68,23 +68,39 @@ def threads_for(n_params: int, cores: int | None = None, load: float | None = No
 
 
 PRECISIONS = ("auto", "float32", "bfloat16")
+# on a CPU with native bfloat16 (AVX512-BF16 / AMX), bfloat16 products pay from about this many parameters:
+# measured on a 2-core Xeon with AMX (bench/bench_precision.py), 0.53x at 0.24 M, 0.78x at 0.8 M, 1.22x at
+# 4.8 M and 1.88x at 10.8 M parameters against float32
+BF16_CPU_FROM = 3_000_000
 
 
-def autocast_dtype(device: str, precision: str = "auto"):
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (otherwise bfloat16 is emulated and only slower)."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def autocast_dtype(device: str, precision: str = "auto", n_params: int = 0):
     """The dtype the training step's matrix products run in under torch.autocast, or None (float32).
 
     "auto" is decided by measurement, not assumed (bench/bench_precision.py): on a CUDA GPU with bfloat16
     (Ampere and later) bfloat16 halves the memory traffic and runs on the tensor cores, as nanoGPT does;
-    on the CPUs measured it was no faster at any model size, so float32 stays there. Weights, gradients
-    and AdamW's state stay float32 either way (autocast only changes the products), so no loss scaling
-    is needed."""
+    on a CPU with native bfloat16 it pays from BF16_CPU_FROM parameters, and is slower below (the small
+    models of the tutorial stay float32). Weights, gradients and AdamW's state stay float32 either way
+    (autocast only changes the products), so no loss scaling is needed. Apple's MPS stays float32."""
     import torch
 
     if precision == "float32" or device not in ("cuda", "cpu"):
         return None
     if precision == "bfloat16":
         return torch.bfloat16
-    return torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else None
+    if device == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    return torch.bfloat16 if n_params >= BF16_CPU_FROM and cpu_has_bf16() else None
 
 
 def describe(device: str, threads: int | None = None) -> str:

@@ -108,7 +108,7 @@ class TrainingRun:
         self.n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         self.threads = train_cfg.threads or threads_for(self.n_params)
         # the matrix products' dtype in training steps and loss estimates (None: float32); see llmviz.device
-        self.autocast = autocast_dtype(self.device, train_cfg.precision)
+        self.autocast = autocast_dtype(self.device, train_cfg.precision, self.n_params)
         self._step_model = None  # the model the training steps call: the model itself, or its compiled form
         self.reached_target = False  # a validation estimate reached train_cfg.target_loss: the run ended early
         self.optimizer: torch.optim.Optimizer | None = None  # made in the worker thread, on the first start()

@@ -3,7 +3,7 @@
 import torch
 
 from llmviz import corpora
-from llmviz.device import autocast_dtype
+from llmviz.device import BF16_CPU_FROM, autocast_dtype, cpu_has_bf16
 from llmviz.hyperparameters import TrainConfig
 from llmviz.model import ModelConfig
 from llmviz.train import TrainingRun
@@ -22,11 +22,14 @@ def run(text=TEXT, **kw):
     return r
 
 
-def test_auto_precision_is_float32_on_a_cpu_and_bfloat16_when_asked():
-    assert autocast_dtype("cpu", "auto") is None
-    assert autocast_dtype("cpu", "float32") is None
-    assert autocast_dtype("cpu", "bfloat16") is torch.bfloat16
-    assert autocast_dtype("cuda", "float32") is None
+def test_auto_precision_is_bfloat16_only_where_it_was_measured_to_pay():
+    small, large = 800_000, BF16_CPU_FROM
+    assert autocast_dtype("cpu", "auto", small) is None  # the tutorial's models: float32
+    assert autocast_dtype("cpu", "auto", large) is (torch.bfloat16 if cpu_has_bf16() else None)
+    assert autocast_dtype("cpu", "float32", large) is None
+    assert autocast_dtype("cpu", "bfloat16", small) is torch.bfloat16  # asked for
+    assert autocast_dtype("cuda", "float32", large) is None
+    assert autocast_dtype("mps", "auto", large) is None
 
 
 def test_bfloat16_loss_curve_stays_within_002_of_float32_at_the_same_steps():
