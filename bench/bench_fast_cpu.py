@@ -150,7 +150,7 @@ def final_val_loss(model, data, seed=7) -> float:
         losses = []
         for _ in range(200):
             x, y = get_batch(data, 64, 12, g)
-            losses.append(model(x.long(), y.long())[1].item())
+            losses.append(model(x.long().contiguous(), y.long().contiguous())[1].item())
     return sum(losses) / len(losses)
 
 
