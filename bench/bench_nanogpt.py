@@ -3,6 +3,7 @@
     python bench/bench_nanogpt.py                        # 1 and 2 threads, whole runs (several minutes)
     python bench/bench_nanogpt.py --threads 2 --rounds 3
     python bench/bench_nanogpt.py --iters 500            # a shorter run (same schedule, scaled)
+    python bench/bench_nanogpt.py --profile --threads 1 2  # where one step's time goes, both sides
 
 nanoGPT's side is bench/nanogpt_reference.py (its model and train.py loop as the recipe runs them:
 4 layers, 4 heads, n_embd 128, block 64, batch 12, 2000 steps, an estimate of both losses over 20
@@ -61,6 +62,77 @@ def run_llmviz(text: str, iters: int, eval_interval: int, seed: int, threads: in
     return time.perf_counter() - t, snap.history[-1].val_loss
 
 
+def profile(text: str, ids: np.ndarray, threads: int, steps: int = 30, rounds: int = 5) -> None:
+    """Where one step's time goes, phase by phase (wall clock, alternating rounds, median), on both sides:
+    nanoGPT's step as its train.py takes it, and the body of llmviz's TrainingRun._loop step."""
+    from llmviz.batches import batch_loss
+
+    torch.set_num_threads(threads)
+    n = int(0.9 * len(ids))
+    ng = nanogpt.Trainer(ids[:n], ids[n:], **SHAPE)
+    cfg = ModelConfig(vocab_size=65, dropout=0.0, init_std=0.02, **SHAPE)
+    tcfg = TrainConfig(batch_size=12, learning_rate=1e-3, beta2=0.99, weight_decay=0.1, grad_clip=1.0,
+                       val_fraction=0.1, threads=threads)
+    run = TrainingRun.new(cfg, tcfg, text)
+    run._prepare()
+    params = [p for p in run.model.parameters() if p.requires_grad]
+    phases = ("batch", "forward + loss", "backward", "clip", "AdamW step", "zero_grad + .item()")
+
+    def nanogpt_step():
+        t = [time.perf_counter()]
+        x, y = nanogpt.get_batch(ng.data["train"], 64, 12)
+        t.append(time.perf_counter())
+        _, loss = ng.model(x, y)
+        t.append(time.perf_counter())
+        loss.backward()
+        t.append(time.perf_counter())
+        torch.nn.utils.clip_grad_norm_(ng.model.parameters(), 1.0)
+        t.append(time.perf_counter())
+        ng.opt.step()
+        t.append(time.perf_counter())
+        ng.opt.zero_grad(set_to_none=True)
+        loss.item()
+        t.append(time.perf_counter())
+        return t
+
+    def llmviz_step():
+        t = [time.perf_counter()]
+        b = run.batches.batch("train", 12, run._gen)
+        t.append(time.perf_counter())
+        loss = batch_loss(run.model, b, train=True)
+        t.append(time.perf_counter())
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        t.append(time.perf_counter())
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        t.append(time.perf_counter())
+        run.optimizer.step()
+        t.append(time.perf_counter())
+        loss.item()
+        t.append(time.perf_counter())
+        return t
+
+    sides = {"nanoGPT": (nanogpt_step, []), "llmviz": (llmviz_step, [])}
+    for step, _ in sides.values():
+        for _ in range(5):
+            step()
+    for _ in range(rounds):
+        for step, per_round in sides.values():
+            sums = [0.0] * len(phases)
+            for _ in range(steps):
+                t = step()
+                for i in range(len(phases)):
+                    sums[i] += t[i + 1] - t[i]
+            per_round.append([1000 * x / steps for x in sums])
+    med = {k: [statistics.median(r[i] for r in v[1]) for i in range(len(phases))] for k, v in sides.items()}
+    print(f"\none step at {threads} thread(s), ms, median of {rounds} alternating rounds of {steps} steps")
+    print("| phase | nanoGPT | llmviz |")
+    print("|---|---|---|")
+    for i, ph in enumerate(phases):
+        print(f"| {ph} | {med['nanoGPT'][i]:.2f} | {med['llmviz'][i]:.2f} |")
+    print(f"| whole step | {sum(med['nanoGPT']):.2f} | {sum(med['llmviz']):.2f} |", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--text", default=str(DEFAULT_TEXT))
@@ -68,6 +140,7 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--iters", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=1337)
+    ap.add_argument("--profile", action="store_true", help="where one step's time goes, instead of whole runs")
     args = ap.parse_args(argv)
     path = Path(args.text)
     if not path.exists():
@@ -77,6 +150,10 @@ def main(argv=None):
     chars = sorted(set(text))
     stoi = {c: i for i, c in enumerate(chars)}
     ids = np.array([stoi[c] for c in text], dtype=np.uint16)
+    if args.profile:
+        for threads in args.threads:
+            profile(text, ids, threads)
+        return
     eval_interval = max(1, args.iters // 8)
     print(f"nanoGPT's CPU recipe: {args.iters} steps of 12 x 64, 4 x 128, losses estimated over 20 batches "
           f"every {eval_interval} steps; {args.rounds} rounds per thread count")
