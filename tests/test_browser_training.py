@@ -86,7 +86,7 @@ def test_train_watch_stop_generate(browser_and_url):
         page.mouse.wheel(0, 200)  # clear of the app's header
         box = cells.nth(9).bounding_box()
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-        page.wait_for_function(f"({title})().startsWith('Token #10:')", timeout=30_000)
+        page.wait_for_function(f"({title})().startsWith('Token #10:')", timeout=60_000)
         wait_until_idle(page)
         assert "#10" in page.locator(".st-key-lm5_inspect").inner_text()  # the slider follows the click
         assert page_errors(page) == []
