@@ -1,10 +1,14 @@
 """How fast do the pages appear? Starts the app headless, waits for /_stcore/health, then times (in
 headless Chromium, each visit a new session) from opening a page's URL until its script has finished
 and no loading skeleton is left: the home page (first visit, then the median of 3), then every
-registered page twice (its first visit on this server, when caches are cold, and a second one).
+registered page twice (its first visit on this server, when caches are cold, and a second one), both in
+a new browser context, as a first-time visitor; then once more in one browser context that has opened
+the app before (a returning learner: the front end's scripts come from the browser's cache).
 
-As a baseline in the same run it times a one-line Streamlit app the same way: what Streamlit's own
-front end costs on this machine, which no page of ours can go below.
+As baselines in the same run it times a one-line Streamlit app the same way (what Streamlit's own front
+end costs on this machine, which no page of ours can go below), and the same app with one small plotly
+chart (what any page drawing a chart pays: Streamlit's plotly.js bundle, 4.7 MB, evaluated on every page
+load). The load average is printed before and after.
 
     python bench/bench_startup.py [url_path ...]     # target: every page under 1.5 s on an idle machine
 
@@ -13,6 +17,7 @@ Prints seconds; nothing is asserted. Needs Debian's chromium and the playwright 
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import tempfile
@@ -25,10 +30,11 @@ from pages._registry import PAGES  # noqa: E402
 from tests.browser import ARTIFACTS, CHROMIUM_ARGS, chromium_path, streamlit_server, wait_until_idle  # noqa: E402
 
 
-def time_visit(browser, url: str, wait_for_links: bool = True) -> float:
-    """Seconds from opening url in a new session (a new browser context) until the script has finished
-    and no loading skeleton is left."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+def time_visit(browser, url: str, wait_for_links: bool = True, context=None) -> float:
+    """Seconds from opening url in a new session (a new tab of `context`, by default of a new browser
+    context: nothing cached) until the script has finished and no loading skeleton is left."""
+    own = context is None
+    context = context or browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     t0 = time.perf_counter()
     page.goto(url)
@@ -36,11 +42,14 @@ def time_visit(browser, url: str, wait_for_links: bool = True) -> float:
     if wait_for_links:
         page.wait_for_selector("[data-testid='stPageLink']", timeout=60_000)
     took = time.perf_counter() - t0
-    context.close()
+    page.close()
+    if own:
+        context.close()
     return took
 
 
 BASELINE_APP = 'import streamlit as st\nst.title("baseline")\nst.page_link("https://example.org", label="a link")\n'
+ONE_CHART = 'import plotly.graph_objects as go\nst.plotly_chart(go.Figure(go.Bar(x=[1, 2, 3], y=[3, 1, 2])))\n'
 TARGET = 1.5  # seconds, every page, on an idle machine
 
 
@@ -52,32 +61,52 @@ def main() -> None:
 
     only = sys.argv[1:]  # url paths to time (default: every registered page)
     ARTIFACTS.mkdir(exist_ok=True)
+    load_before = os.getloadavg()
     t_start = time.perf_counter()
     with streamlit_server() as url, sync_playwright() as pw:
         up = time.perf_counter() - t_start
         browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        baselines = {}
         with tempfile.TemporaryDirectory() as tmp:
-            (Path(tmp) / "baseline.py").write_text(BASELINE_APP)
-            with streamlit_server(script=str(Path(tmp) / "baseline.py")) as base_url:
-                base_first = time_visit(browser, base_url + "/")
-                base_later = statistics.median(time_visit(browser, base_url + "/") for _ in range(3))
-        first = time_visit(browser, url + "/")
+            for name, script in (("one-line app", BASELINE_APP), ("one-line app + 1 plotly chart", BASELINE_APP + ONE_CHART)):
+                (Path(tmp) / "baseline.py").write_text(script)
+                with streamlit_server(script=str(Path(tmp) / "baseline.py")) as base_url:
+                    first = time_visit(browser, base_url + "/")
+                    later = statistics.median(time_visit(browser, base_url + "/") for _ in range(3))
+                    cached = browser.new_context(viewport={"width": 1400, "height": 1000})
+                    time_visit(browser, base_url + "/", context=cached)
+                    again = time_visit(browser, base_url + "/", context=cached)
+                    cached.close()
+                baselines[name] = (first, later, again)
+        base_later = baselines["one-line app"][1]
+        returning = browser.new_context(viewport={"width": 1400, "height": 1000})  # the returning learner's
+        first = time_visit(browser, url + "/", context=returning)  # the server's first visit; nothing cached yet
         later = statistics.median(time_visit(browser, url + "/") for _ in range(3))
-        print(f"server up (health ok) after        {up:6.2f} s")
-        print(f"one-line app: first visit {base_first:.2f} s, later visits (median of 3) {base_later:.2f} s")
-        print(f"{'page':32s} {'first':>7s} {'second':>7s}  over the one-line app (second visit)")
-        print(f"{'Home':32s} {first:7.2f} {later:7.2f}  {later - base_later:+.2f}")
-        slow = []
+        rows = [("Home", first, later, time_visit(browser, url + "/", context=returning))]
         for spec in PAGES[1:]:
             if only and spec.url_path not in only:
                 continue
             a = time_visit(browser, f"{url}/{spec.url_path}", wait_for_links=False)
             b = time_visit(browser, f"{url}/{spec.url_path}", wait_for_links=False)
-            print(f"{spec.title:32s} {a:7.2f} {b:7.2f}  {b - base_later:+.2f}")
-            if max(a, b) > TARGET:
-                slow.append(spec.title)
-        print(f"over {TARGET} s (first or second visit): {', '.join(slow) or 'none'}")
+            c = time_visit(browser, f"{url}/{spec.url_path}", wait_for_links=False, context=returning)
+            rows.append((spec.title, a, b, c))
+        returning.close()
         browser.close()
+    load_after = os.getloadavg()
+    print(f"load average (1, 5, 15 min) before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
+          f"after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
+    print(f"server up (health ok) after {up:.2f} s")
+    print(f"{'page':40s} {'first':>6s} {'second':>6s} {'cached':>6s}  (second over the one-line app)")
+    for name, (a, b, c) in baselines.items():
+        print(f"{'[' + name + ']':40s} {a:6.2f} {b:6.2f} {c:6.2f}  {b - base_later:+.2f}")
+    slow = []
+    for title, a, b, c in rows:
+        print(f"{title:40s} {a:6.2f} {b:6.2f} {c:6.2f}  {b - base_later:+.2f}")
+        if max(a, b) > TARGET:
+            slow.append(title)
+    print("first: new browser, cold server caches; second: new browser, warm server; cached: a browser that has "
+          "opened the app before (median of 3 for the baselines' second and Home's second)")
+    print(f"over {TARGET} s (first or second visit): {', '.join(slow) or 'none'}")
 
 
 if __name__ == "__main__":

@@ -97,24 +97,42 @@ def tools(name: str, run, prefix: str) -> None:
 
 def generated(name: str, tok, labels: list[str], prefix: str) -> None:
     """The last text generated from this run: each token coloured by the model's probability for it, its
-    alternatives on hover, and one token's alternatives as bars on selection; the plain text below."""
+    alternatives on hover; clicking a token (or choosing it on the slider) shows its alternatives as bars.
+    The plain text below."""
     kept = st.session_state.get(f"{prefix}_generated")
     if not kept or kept[0] != name:
         return
     _, prompt, choices = kept
+    if not choices:
+        st.code(prompt, language=None, wrap_lines=True, height=SAMPLE_HEIGHT)
+        return
     words = [tok.decode([c.id]) for c in choices]
     alts = [", ".join(f"{visible(tok.decode([i]))} {p:.0%}" for i, p in c.top) for c in choices]
-    st.html(T.coloured_tokens(words, [c.prob for c in choices], alts, prompt))
-    if choices:
-        pick = st.select_slider("Inspect a token: its alternatives", list(range(len(choices))), value=0,
-                                format_func=lambda i: f"#{i + 1} {visible(words[i])}", key=f"{prefix}_inspect")
-        c = choices[pick]
-        probs = [0.0] * len(labels)
-        for i, p in c.top:
-            probs[i] = p
-        _ui.plot(P.probability_bars(probs, labels, chosen=c.id, title=f"Token #{pick + 1}: the model's "
-                                    f"{len(c.top)} likeliest choices (orange: the one it wrote, {c.prob:.1%})"),
-                 key=f"{prefix}_inspect_bars")
+    pick_key, chart_key = f"{prefix}_inspect", f"{prefix}_tokens"
+    if st.session_state.get(pick_key, 0) >= len(choices):  # a shorter text than the last one
+        st.session_state[pick_key] = 0
+
+    def clicked():  # a click on a token selects it: the slider (and so the bars below) follows
+        points = st.session_state[chart_key].selection.points
+        tokens = [pt["point_index"] for pt in points if pt.get("curve_number", 0) == 0]
+        if tokens:
+            st.session_state[pick_key] = tokens[0]
+
+    pick = st.session_state.get(pick_key, 0)
+    st.caption("Background: the model's probability for the token it wrote, from red (low) to green (sure). "
+               "**Click a token** to see the alternatives it had; hover for the likeliest.")
+    st.plotly_chart(T.token_grid(words, [c.prob for c in choices], alts, prompt, selected=pick, dark=_ui.dark()),
+                    width="stretch", key=chart_key, on_select=clicked, selection_mode="points",
+                    config={"displayModeBar": False})
+    pick = st.select_slider("Inspect a token: its alternatives", list(range(len(choices))),
+                            format_func=lambda i: f"#{i + 1} {visible(words[i])}", key=pick_key)
+    c = choices[pick]
+    probs = [0.0] * len(labels)
+    for i, p in c.top:
+        probs[i] = p
+    _ui.plot(P.probability_bars(probs, labels, chosen=c.id, title=f"Token #{pick + 1}: the model's "
+                                f"{len(c.top)} likeliest choices (orange: the one it wrote, {c.prob:.1%})"),
+             key=f"{prefix}_inspect_bars")
     st.code(prompt + "".join(words), language=None, wrap_lines=True, height=SAMPLE_HEIGHT)
 
 

@@ -245,8 +245,15 @@ def watch_job(key: str, draw=None, idle: str = "", what=None) -> None:
 
 
 def code_expander(*objects, title: str = "The code behind this page", snippets: dict | None = None) -> None:
-    """Show the real source of the llmviz functions/classes a page calls (and `snippets`: caption -> code)."""
-    with st.expander(title, icon=":material/code:"):
+    """Show the real source of the llmviz functions/classes a page calls (and `snippets`: caption -> code).
+
+    The code is drawn only while the expander is open: a closed one costs the browser nothing, where
+    st.code inside it would make every visit load and run the 1.6 MB syntax highlighter."""
+    names = "|".join(f"{getattr(o, '__module__', '')}.{getattr(o, '__qualname__', o)}" for o in objects)
+    box = st.expander(title, icon=":material/code:", key=f"code_expander:{title}:{names}", on_change="rerun")
+    if not box.open:
+        return
+    with box:
         for caption, code in (snippets or {}).items():
             st.caption(f"`{caption}`")
             st.code(code, language="python")

@@ -92,92 +92,107 @@ def explore(vectors, vocab, prefix: str):
 
 
 corpus = _ui.current_corpus()
-tab_w2v, tab_ae, tab_models = st.tabs(["word2vec, trained live", "An autoencoder", "Your models' embedding tables"])
+# only the open tab runs (on_change="rerun"): the autoencoder trains, and the charts are drawn, when their tab
+# is opened, not on every visit; the widgets keep their values while another tab is open (persist_state)
+tab_w2v, tab_ae, tab_models = st.tabs(["word2vec, trained live", "An autoencoder", "Your models' embedding tables"],
+                                      key="emb_tab", on_change="rerun")
+KEEP = {"persist_state": "page"}
+VOCAB_DEFAULTS = {"emb_min_count": 5, "emb_cap": 2000}  # the word2vec tab's vocabulary, read by the autoencoder's
 
-with tab_w2v:
-    c = st.columns(3)
-    min_count = c[0].slider("Minimum count of a word", 1, 50, 5, key="emb_min_count")
-    cap = c[1].slider("Vocabulary cap", 50, 5000, 2000, step=50, key="emb_cap")
-    window = c[2].slider("Context window (each side)", 1, 8, 2, key="emb_window")
-    dim = c[0].slider("Embedding dimension", 2, 128, 50, key="emb_dim")
-    negatives = c[1].slider("Negative samples per pair", 1, 20, 5, key="emb_negatives")
-    epochs = c[2].slider("Epochs", 1, 30, 5, key="emb_epochs")
-    vocab, error = vocab_or_error(corpus.text, min_count, cap)
-    if error:
-        st.error(error)
-    else:
-        st.caption(f"{corpus.name}: " + W.vocab_note(vocab, min_count, cap))
-    job = st.session_state.get(JOB)
-    running = job is not None and job.running
-    start, stop = _ui.train_stop_buttons("emb", running, vocab is not None)
-    if start:
-        cfg = W.Word2VecConfig(min_count=min_count, max_vocab=cap, window=window, dim=dim, negatives=negatives,
-                               epochs=epochs, device=_ui.current_device())
-        st.session_state[JOB] = _ui.start_job(W.word2vec_job(words_of(corpus.text), cfg))
-        st.rerun()  # redraw the buttons: Stop enabled, Train disabled
-    if stop:
-        job.stop()
-    _ui.watch_job(JOB, lambda snap: _ui.plot(P.loss_curve(snap.history), key="emb_loss"),
-                  idle="Press **Train** to learn word vectors from the current text; the loss curve draws live.")
-    if job is not None and not job.running and job.result is not None:
-        st.subheader("Explore the learned vectors")
-        explore(job.result.vectors, job.result.vocab, "emb")
 
-with tab_ae:
-    st.markdown(
-        "Squeeze each word's one-hot row (as long as the vocabulary) through a **bottleneck** of a few numbers, "
-        "then ask a decoder to give the word back. When every word comes back, the few numbers carry the same "
-        "information as the long one-hot row: they are a dense code for the word."
-    )
-    c = st.columns(3)
-    n_words = c[0].slider("Words (one-hot length)", 5, 300, 50, key="ae_words")
-    bottleneck = c[1].slider("Bottleneck size", 1, 16, 2, key="ae_bottleneck")
-    steps = c[2].slider("Training steps", 50, 2000, 500, step=50, key="ae_steps")
-    if vocab is not None:
-        ae = autoencoder(min(n_words, len(vocab)), bottleneck, steps)
-        left, right = st.columns(2)
-        with left:
-            _ui.plot(P.autoencoder_curve(ae.history), key="ae_curve")
-            acc = ae.history[-1][2]
-            st.metric("Words reconstructed exactly", f"{acc:.0%}",
-                      f"{bottleneck} numbers instead of {len(ae.codes)}", delta_color="off", delta_arrow="off")
-        with right:
-            labels = vocab.words[:len(ae.codes)]
-            if bottleneck in (2, 3):
-                _ui.plot(P.projection_scatter(ae.codes, labels, method="code", title="The codes themselves"),
-                         key="ae_codes")
-            elif bottleneck > 3:
-                proj = projected(ae.codes, tuple(labels), "pca", 2)
-                _ui.plot(P.projection_scatter(proj.coords, labels, explained=proj.explained,
-                                              title="The codes, by PCA"), key="ae_codes")
-            else:
-                st.caption("A bottleneck of one number puts the words on a line: the decoder can only tell "
-                           "apart the two ends.")
-    else:
-        st.info("The autoencoder uses the word2vec tab's vocabulary: fix the settings there first.")
+def vocabulary():
+    return vocab_or_error(corpus.text, *(st.session_state.get(k, v) for k, v in VOCAB_DEFAULTS.items()))
 
-with tab_models:
-    st.markdown("Each model trained in this session has its own token-embedding table. Project it: do vowels, "
-                "digits and punctuation cluster?")
-    runs, busy = _runs.usable(), _runs.busy()  # never read a model while it trains
-    if busy:
-        st.caption(f"Still training, shown once finished or stopped: {', '.join(busy)}.")
-    if not runs:
-        st.info("No model has been trained in this session yet: train one on a Part 2 page, then come back.")
-    else:
-        name = st.selectbox("Model", list(runs), key="emb_run")
-        m1, m2 = st.columns(2)
-        method = m1.radio("Projection", ["pca", "tsne"], format_func=str.upper, horizontal=True, key="emb_run_method")
-        dims = m2.radio("Dimensions", [2, 3], horizontal=True, key="emb_run_dims")
-        try:
-            tok = runs[name].tokenizer
-            labels = [visible(tok.decode([i])) for i in range(tok.vocab_size)]
-            weight = E.embedding_table(runs[name].model, tok.vocab_size)
-            proj = E.project(weight, labels, method, dims)
-            groups = [E.token_category(tok.decode([i])) for i in range(tok.vocab_size)]
-            _ui.plot(P.projection_scatter(proj.coords, labels, groups=groups, explained=proj.explained, method=method),
-                     key="emb_run_scatter")
-        except ValueError as e:  # e.g. too few tokens for t-SNE (an EmbeddingError says so in plain words)
-            st.warning(f"Cannot show the embedding table of '{name}': {e}")
+
+if tab_w2v.open:
+    with tab_w2v:
+        c = st.columns(3)
+        min_count = c[0].slider("Minimum count of a word", 1, 50, VOCAB_DEFAULTS["emb_min_count"], key="emb_min_count",
+                                **KEEP)
+        cap = c[1].slider("Vocabulary cap", 50, 5000, VOCAB_DEFAULTS["emb_cap"], step=50, key="emb_cap", **KEEP)
+        window = c[2].slider("Context window (each side)", 1, 8, 2, key="emb_window", **KEEP)
+        dim = c[0].slider("Embedding dimension", 2, 128, 50, key="emb_dim", **KEEP)
+        negatives = c[1].slider("Negative samples per pair", 1, 20, 5, key="emb_negatives", **KEEP)
+        epochs = c[2].slider("Epochs", 1, 30, 5, key="emb_epochs", **KEEP)
+        vocab, error = vocabulary()
+        if error:
+            st.error(error)
+        else:
+            st.caption(f"{corpus.name}: " + W.vocab_note(vocab, min_count, cap))
+        job = st.session_state.get(JOB)
+        running = job is not None and job.running
+        start, stop = _ui.train_stop_buttons("emb", running, vocab is not None)
+        if start:
+            cfg = W.Word2VecConfig(min_count=min_count, max_vocab=cap, window=window, dim=dim, negatives=negatives,
+                                   epochs=epochs, device=_ui.current_device())
+            st.session_state[JOB] = _ui.start_job(W.word2vec_job(words_of(corpus.text), cfg))
+            st.rerun()  # redraw the buttons: Stop enabled, Train disabled
+        if stop:
+            job.stop()
+        _ui.watch_job(JOB, lambda snap: _ui.plot(P.loss_curve(snap.history), key="emb_loss"),
+                      idle="Press **Train** to learn word vectors from the current text; the loss curve draws live.")
+        if job is not None and not job.running and job.result is not None:
+            st.subheader("Explore the learned vectors")
+            explore(job.result.vectors, job.result.vocab, "emb")
+
+if tab_ae.open:
+    with tab_ae:
+        st.markdown(
+            "Squeeze each word's one-hot row (as long as the vocabulary) through a **bottleneck** of a few numbers, "
+            "then ask a decoder to give the word back. When every word comes back, the few numbers carry the same "
+            "information as the long one-hot row: they are a dense code for the word."
+        )
+        c = st.columns(3)
+        n_words = c[0].slider("Words (one-hot length)", 5, 300, 50, key="ae_words", **KEEP)
+        bottleneck = c[1].slider("Bottleneck size", 1, 16, 2, key="ae_bottleneck", **KEEP)
+        steps = c[2].slider("Training steps", 50, 2000, 500, step=50, key="ae_steps", **KEEP)
+        vocab, _ = vocabulary()
+        if vocab is not None:
+            ae = autoencoder(min(n_words, len(vocab)), bottleneck, steps)
+            left, right = st.columns(2)
+            with left:
+                _ui.plot(P.autoencoder_curve(ae.history), key="ae_curve")
+                acc = ae.history[-1][2]
+                st.metric("Words reconstructed exactly", f"{acc:.0%}",
+                          f"{bottleneck} numbers instead of {len(ae.codes)}", delta_color="off", delta_arrow="off")
+            with right:
+                labels = vocab.words[:len(ae.codes)]
+                if bottleneck in (2, 3):
+                    _ui.plot(P.projection_scatter(ae.codes, labels, method="code", title="The codes themselves"),
+                             key="ae_codes")
+                elif bottleneck > 3:
+                    proj = projected(ae.codes, tuple(labels), "pca", 2)
+                    _ui.plot(P.projection_scatter(proj.coords, labels, explained=proj.explained,
+                                                  title="The codes, by PCA"), key="ae_codes")
+                else:
+                    st.caption("A bottleneck of one number puts the words on a line: the decoder can only tell "
+                               "apart the two ends.")
+        else:
+            st.info("The autoencoder uses the word2vec tab's vocabulary: fix the settings there first.")
+
+if tab_models.open:
+    with tab_models:
+        st.markdown("Each model trained in this session has its own token-embedding table. Project it: do vowels, "
+                    "digits and punctuation cluster?")
+        runs, busy = _runs.usable(), _runs.busy()  # never read a model while it trains
+        if busy:
+            st.caption(f"Still training, shown once finished or stopped: {', '.join(busy)}.")
+        if not runs:
+            st.info("No model has been trained in this session yet: train one on a Part 2 page, then come back.")
+        else:
+            name = st.selectbox("Model", list(runs), key="emb_run")
+            m1, m2 = st.columns(2)
+            method = m1.radio("Projection", ["pca", "tsne"], format_func=str.upper, horizontal=True, key="emb_run_method")
+            dims = m2.radio("Dimensions", [2, 3], horizontal=True, key="emb_run_dims")
+            try:
+                tok = runs[name].tokenizer
+                labels = [visible(tok.decode([i])) for i in range(tok.vocab_size)]
+                weight = E.embedding_table(runs[name].model, tok.vocab_size)
+                proj = E.project(weight, labels, method, dims)
+                groups = [E.token_category(tok.decode([i])) for i in range(tok.vocab_size)]
+                _ui.plot(P.projection_scatter(proj.coords, labels, groups=groups, explained=proj.explained, method=method),
+                         key="emb_run_scatter")
+            except ValueError as e:  # e.g. too few tokens for t-SNE (an EmbeddingError says so in plain words)
+                st.warning(f"Cannot show the embedding table of '{name}': {e}")
 
 _ui.code_expander(W.skipgram_pairs, W.train_word2vec, E.train_autoencoder, E.nearest, E.analogy, E.project)

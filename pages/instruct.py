@@ -19,7 +19,9 @@ st.markdown(
 RUN, HELD = "it_run", "it_held"
 
 
-@st.cache_data(show_spinner=False, max_entries=1)
+# cache_resource, not cache_data: the 20,200 examples are frozen dataclasses nobody changes, and cache_data's
+# copy (unpickling them all) cost every run of this page half a second
+@st.cache_resource(show_spinner=False, max_entries=1)
 def examples(seed: int = 0):
     return instruct.make_examples(seed=seed, style_text=corpora.shakespeare().text)
 

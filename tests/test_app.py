@@ -78,3 +78,14 @@ def test_empty_play_selection_is_explained():
     at.multiselect(key="corpus_plays").set_value([]).run()
     assert any("at least one play" in e.value for e in at.sidebar.error)
     assert at.metric[0].value.startswith("Shakespeare")
+
+
+def test_code_expanders_draw_their_code_only_once_opened():
+    # a closed expander sends no code: the browser does not load the syntax highlighter for it
+    at = open_page("pages/deep_networks.py")
+    assert [e.label for e in at.expander] == ["The code behind this page"] and not at.code
+    at.session_state["code_expander:The code behind this page:llmviz.deep.layer_grad_norms|"
+                     "llmviz.deep.activation_rms|llmviz.deep.train_variants"] = True  # what opening it does
+    at.run()
+    assert [c.value.split("(")[0] for c in at.code] == ["def layer_grad_norms", "def activation_rms",
+                                                        "def train_variants"]

@@ -77,8 +77,18 @@ def test_train_watch_stop_generate(browser_and_url):
         wait_until_idle(page)
         out = page.locator("[data-testid='stCode']", has_text="ROMEO:").last.inner_text()
         assert out.startswith("ROMEO:") and len(out) > 100
-        # the same text, each token on its probability's colour with its alternatives on hover
-        assert page.locator("span[title^='#1 · p = ']").count() == 1
+        # the same text, each token a cell on its probability's colour; clicking one shows its alternatives
+        title = "() => document.querySelector('.st-key-lm5_inspect_bars .gtitle')?.textContent || ''"
+        assert page.evaluate(title).startswith("Token #1:")
+        cells = page.locator(".st-key-lm5_tokens .trace.bars").first.locator(".point")
+        assert cells.count() == 200
+        page.locator(".st-key-lm5_tokens").scroll_into_view_if_needed()
+        page.mouse.wheel(0, 200)  # clear of the app's header
+        box = cells.nth(9).bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_function(f"({title})().startsWith('Token #10:')", timeout=60_000)
+        wait_until_idle(page)
+        assert "#10" in page.locator(".st-key-lm5_inspect").inner_text()  # the slider follows the click
         assert page_errors(page) == []
         page.screenshot(path=str(ARTIFACTS / "training-lm5.png"), full_page=True)
     finally:

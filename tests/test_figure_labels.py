@@ -35,3 +35,19 @@ def test_reference_lines_are_named_in_the_legend_not_written_on_the_curves():
 def test_the_scores_column_leaves_its_row_labels_to_the_matrix_beside_it():
     fig = part1.column_vector(np.array([0.0, 1.0]), "q·Kᵀ", ["le", "chat"], "③ scores", show_row_labels=False)
     assert fig.layout.yaxis.showticklabels is False and fig.data[0].text[1][0] == "1.0"
+
+
+def test_generated_tokens_are_laid_out_as_text_and_only_they_can_be_clicked():
+    from llmviz.plots.text import token_cells, token_grid
+
+    cells = token_cells(["ab", "\n", " ", "xyz", "q"], width=6)
+    # a newline shows as ⏎ without breaking the line; a token that would cross the end starts the next one
+    assert [(c.line, c.start, c.shown) for c in cells] == [(0, 0, "ab"), (0, 2, "⏎"), (0, 3, "␣"), (1, 0, "xyz"),
+                                                           (1, 3, "q")]
+    fig = token_grid(["ab", "c"], [0.0, 1.0], ["x 50%", "y 20%"], prompt="Hi ", selected=1, width=6)
+    tokens, prompt = fig.data
+    assert list(tokens.text) == ["ab", "c"] and list(tokens.base) == [3, 5] and list(tokens.selectedpoints) == [1]
+    assert tokens.marker.color[0].startswith("hsl(0,") and tokens.marker.color[1].startswith("hsl(120,")
+    assert "#2 c · p = 100.0%" in tokens.hovertext[1] and "likeliest: y 20%" in tokens.hovertext[1]
+    assert list(prompt.text) == ["Hi "] and prompt.hoverinfo == "skip"  # shown, not clickable
+    assert fig.layout.clickmode == "event+select"

@@ -37,8 +37,22 @@ def test_idle_page_explains_and_offers_training():
     assert "skip-gram" in texts(at)
     assert any("Press **Train**" in i.value for i in at.info)
     assert not at.button(key="emb_train").disabled and at.button(key="emb_stop").disabled
+    # only the open tab runs: the autoencoder is not trained, nor anything charted, until its tab is opened
+    assert not at.metric and not at.get("plotly_chart")
+    at.session_state["emb_tab"] = "An autoencoder"  # what clicking the tab does
+    at.run()
     # the autoencoder tab trains by itself (small and fast) and reconstructs every word
-    assert at.metric[-1].value == "100%"
+    assert at.metric[-1].value == "100%" and len(at.get("plotly_chart")) == 2
+
+
+def test_word2vec_settings_survive_a_visit_to_another_tab():
+    at = open_page(PAGE)
+    at.slider(key="emb_min_count").set_value(3).run()
+    at.session_state["emb_tab"] = "An autoencoder"
+    at.run()
+    at.session_state["emb_tab"] = "word2vec, trained live"
+    at.run()
+    assert at.slider(key="emb_min_count").value == 3
 
 
 def test_train_button_starts_a_job_that_finishes(tmp_path):
@@ -95,7 +109,8 @@ def test_models_of_the_session_are_projected_and_busy_runs_wait():
     run.train()
     busy = TrainingRun.new(preset_config("lm1", 0), TrainConfig(**{**cfg.to_dict(), "max_iters": 10**6}), text).start()
     try:
-        at = open_page(PAGE, session_state={"runs": {"tiny LM": run, "busy": busy}})
+        at = open_page(PAGE, session_state={"runs": {"tiny LM": run, "busy": busy},
+                                            "emb_tab": "Your models' embedding tables"})
     finally:
         busy.stop()
         busy.join(30)
@@ -105,5 +120,5 @@ def test_models_of_the_session_are_projected_and_busy_runs_wait():
     assert {"digit", "punctuation", "whitespace"} <= names
     assert at.selectbox(key="emb_run").options == ["tiny LM"]  # a run still training is not read
     assert any("Still training" in c.value and "busy" in c.value for c in at.caption)
-    at = open_page(PAGE)
+    at = open_page(PAGE, session_state={"emb_tab": "Your models' embedding tables"})
     assert any("No model has been trained" in i.value for i in at.info)

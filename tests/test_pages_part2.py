@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from llmviz import checkpoint, corpora
+from llmviz.plots.text import shown_token
 from llmviz.presets import preset_config
 from llmviz.train import TrainConfig, TrainingError, TrainingRun
 from tests.conftest import open_page
@@ -35,6 +36,14 @@ def clean(at):
 
 def current_run(at, prefix):
     return at.session_state["runs"][at.session_state[f"{prefix}_current"]]
+
+
+def figure(at, key: str) -> dict:
+    """The plotly figure drawn with st.plotly_chart(key=key)."""
+    for el in at.get("plotly_chart"):
+        if el.proto.id.endswith("-" + key):
+            return json.loads(el.proto.spec)
+    raise KeyError(f"no chart with key {key!r}")
 
 
 def loss_figures(at):
@@ -82,10 +91,15 @@ def test_generated_text_and_next_token_bars_come_from_the_model():
     text = [c.value for c in at.code if c.value.startswith("First ")]
     assert text and text[-1].rstrip() == ("First " + expected).rstrip()  # st.code trims trailing newlines
     assert len(expected) == 30
-    # the same text coloured by the model's probability of each token, one token's alternatives as bars
-    coloured = [h.proto.body for h in at.get("html") if "hsla(" in h.proto.body]
-    assert coloured and coloured[0].count("<span title=\"#") == 30
+    # the same text as clickable tokens coloured by the model's probability of each, the first one selected
+    grid = figure(at, "lm2_tokens")
+    cells, prompt = grid["data"]
+    assert cells["text"] == [shown_token(run.tokenizer.decode([i])) for i in run.tokenizer.encode(expected)]
+    assert prompt["text"] == ["First "] and prompt["hoverinfo"] == "skip"  # the prompt: shown, not clickable
+    assert cells["selectedpoints"] == [0] and len(cells["marker"]["color"]) == 30
+    # choosing a token (what a click on it does, through the chart's on_select) shows its alternatives as bars
     at.select_slider(key="lm2_inspect").set_value(29).run()
+    assert figure(at, "lm2_tokens")["data"][0]["selectedpoints"] == [29]
     inspected = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if "Token #30" in c.proto.spec]
     bar = inspected[0]["data"][0]
     assert len(bar["y"]) == 5 and bar["marker"]["color"][0] == "#e4572e"  # greedy: it wrote the likeliest
