@@ -308,7 +308,10 @@ class TrainingRun:
                     on_step(self.snapshot())
         except KeyboardInterrupt:
             self.stop()
-            self.job.join()
+            # not job.join(): on Python 3.11 a Thread.join that Ctrl-C interrupted returns at once afterwards,
+            # before the thread ends (the model would be saved while it still trains)
+            while self.job.running:
+                time.sleep(0.02)
         snap = self.snapshot()
         if snap.state == jobs.FAILED:
             raise TrainingError(snap.reason)
