@@ -17,7 +17,11 @@ The one trainer (llmviz.train.TrainingRun) then trains the same model on every r
   on values averaged over all ranks (`all_reduce_mean`), so they all take part in the same collectives
   in the same order: a decision made on one rank alone would leave the others waiting forever;
 - only rank 0 (`is_main`) prints, generates text samples (on the unwrapped model: no collectives) and
-  writes the checkpoint, which holds the inner model's weights and loads anywhere.
+  writes the checkpoint, which holds the inner model's weights and loads anywhere;
+- a stop (Ctrl-C) is heard between two steps only, when all ranks agree on it; a resumed run (every
+  rank loads the checkpoint) continues rank 0's saved batch stream, and rank r > 0 skips the batches
+  its own stream gave the steps already trained;
+- on the CPU the processes of one machine share its cores: 2 processes on 2 cores get 1 thread each.
 
 Without torchrun (no RANK in the environment) nothing here does anything: `world()` is one process.
 """

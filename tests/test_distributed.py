@@ -8,6 +8,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 import torch
 
 from llmviz import checkpoint, distributed
@@ -63,6 +64,8 @@ def test_two_processes_take_the_step_one_process_takes_on_both_batches(tmp_path)
            "--rdzv-backend=c10d", "--rdzv-endpoint=127.0.0.1:0", "--max-restarts=0",
            "-m", "llmviz", "train", "--corpus", str(corpus), "--iters", "1", "--out", str(out), "--json", *FLAGS]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
+    if sys.platform.startswith("linux"):
+        env["GLOO_SOCKET_IFNAME"] = "lo"  # gloo's own connections on the loopback too
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
@@ -86,3 +89,28 @@ def test_two_processes_take_the_step_one_process_takes_on_both_batches(tmp_path)
     # the comparison can tell: rank 0's batch alone gives other weights
     alone = _one_step(ck, text, both_ranks=False)
     assert max((alone[k] - ddp[k]).abs().max().item() for k in ddp) > 1e-4
+
+
+def test_without_torchrun_nothing_changes(monkeypatch):
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    assert not distributed.launched()
+    assert distributed.setup("cpu") is distributed.SINGLE and distributed.world() is distributed.SINGLE
+    assert distributed.is_main() and not distributed.SINGLE.distributed
+    model = torch.nn.Linear(2, 2)
+    assert distributed.wrap(model, distributed.SINGLE) is model
+    assert distributed.all_reduce_mean([1.5, float("nan")])[0] == 1.5
+    # one process draws what it always drew: the seed for training, the seed + 1 for the estimates
+    assert (distributed.train_seed(7, 0), distributed.eval_seed(7, 0)) == (7, 8)
+    seeds = [f(7, r) for r in range(4) for f in (distributed.train_seed, distributed.eval_seed)]
+    assert len(set(seeds)) == len(seeds)  # every rank's every stream its own
+
+
+def test_a_bad_launch_is_refused_in_plain_words(monkeypatch):
+    monkeypatch.setenv("RANK", "2")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ValueError, match="RANK must be between 0 and WORLD_SIZE - 1"):
+        distributed.setup("cpu")
+    monkeypatch.setenv("RANK", "one")
+    with pytest.raises(ValueError, match="RANK must be a whole number"):
+        distributed.setup("cpu")
