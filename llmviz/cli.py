@@ -3,6 +3,7 @@
     python -m llmviz presets
     python -m llmviz train --preset lm5 --corpus shakespeare --iters 2000 --out lm5.safetensors --json
     python -m llmviz train --resume lm5.safetensors --iters 1000 --out lm5-more.safetensors
+    torchrun --standalone --nproc_per_node=2 -m llmviz train --preset fast-cpu --out fast.safetensors --json
     python -m llmviz generate --checkpoint lm5.safetensors --prompt "ROMEO:" --max-new-tokens 300 --top-k 10
     python -m llmviz serve --checkpoint lm5.safetensors --port 8000 --api-key KEY   # an OpenAI-compatible API
     python -m llmviz index --corpus shakespeare --embedder lsa --json      (see llmviz.cli_vectors)
@@ -326,6 +327,27 @@ def _out_problem(out: str, add_suffix: bool = True) -> str | None:
 
 
 def cmd_train(args) -> int:
+    """Train in this process, or, started by torchrun, as one of several (llmviz.distributed): then
+    every process trains and only rank 0 prints progress and the JSON line and writes the checkpoint."""
+    from llmviz import distributed
+
+    if not distributed.launched():
+        return _train(args, distributed.SINGLE)
+    try:
+        world = distributed.setup(args.device)
+    except (ValueError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    args.device = world.device  # every rank trains on the device the group was set up for
+    if not world.is_main:
+        args.quiet = True  # rank 0 speaks for all
+    try:
+        return _train(args, world)
+    finally:
+        distributed.shutdown()
+
+
+def _train(args, world) -> int:
     from llmviz import checkpoint
     from llmviz.corpora import CorpusError, get_corpus
     from llmviz.presets import preset_config
@@ -343,7 +365,7 @@ def cmd_train(args) -> int:
         print(f"error: --iters must be at least 1 (it is {args.max_iters})"
               + (": it counts the steps to train after the checkpoint's." if args.resume else "."), file=sys.stderr)
         return 2
-    if args.out:
+    if args.out and world.is_main:  # rank 0 writes it
         problem = _out_problem(args.out)
         if problem:
             print(f"error: {problem}", file=sys.stderr)
@@ -381,13 +403,20 @@ def cmd_train(args) -> int:
         print(f"{what}\n{label}: {run.n_params:,} parameters on {run.device}"
               f"{f' ({run.threads} threads)' if run.device == 'cpu' else ''}; predicted time: about "
               f"{describe(run.predict().seconds)} (Ctrl-C stops it and keeps the model)", file=sys.stderr)
+        if world.distributed:
+            from llmviz.distributed import BACKENDS
+
+            print(f"{world.size} processes ({BACKENDS[world.device]}): each draws batch_size "
+                  f"{run.train_cfg.batch_size}, so each step learns from {run.effective_batch_size} sequences",
+                  file=sys.stderr)
     t0 = time.perf_counter()
     try:
         snap = run.train(on_step=None if args.quiet else _progress)
     except TrainingError as e:
         if not args.quiet:
             print(file=sys.stderr)
-        print(f"training failed: {e}", file=sys.stderr)
+        rank = f"rank {world.rank}: " if not world.is_main else ""  # a rank may fail alone: say which
+        print(f"{rank}training failed: {e}", file=sys.stderr)
         return 1
     seconds = time.perf_counter() - t0
     if not args.quiet:
@@ -398,7 +427,7 @@ def cmd_train(args) -> int:
         if snap.extra.get("sample"):
             print("sample:\n" + snap.extra["sample"], file=sys.stderr)
     path = None
-    if args.out:
+    if args.out and world.is_main:
         try:
             from llmviz.seq2seq import language_of
 
@@ -408,7 +437,7 @@ def cmd_train(args) -> int:
             return 1
         if not args.quiet:
             print(f"saved {path}", file=sys.stderr)
-    if args.json:
+    if args.json and world.is_main:
         last = snap.history[-1] if snap.history else None
         done = snap.step - start_step
         nan = float("nan")
@@ -420,6 +449,7 @@ def cmd_train(args) -> int:
             "device": run.device, "threads": run.threads, "state": snap.state,
             "precision": "float32" if run.autocast is None else str(run.autocast).removeprefix("torch."),
             **_throughput(run, snap), "reached_target": run.reached_target,
+            "world_size": world.size, "effective_batch_size": run.effective_batch_size,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "checkpoint": str(path) if path else None,
         }

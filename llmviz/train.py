@@ -10,6 +10,10 @@ and the tests. A run starts in one of four explicit ways:
     TrainingRun.resume(checkpoint, train_cfg, text)   # the same optimizer, the same step, the same history
     TrainingRun.fine_tune(checkpoint, train_cfg, text, train_only=...)  # its weights, a fresh optimizer at step 0
     TrainingRun.inspect(checkpoint, why)              # nothing to train on: look inside only
+
+Started by torchrun (llmviz.distributed), the same run trains on several processes with
+DistributedDataParallel: each rank draws its own batches, the gradients are averaged, and the ranks
+decide together on every loss estimate, divergence and stop; only rank 0 samples text.
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ from typing import Callable, NamedTuple
 
 import torch
 
-from llmviz import jobs
+from llmviz import distributed, jobs
 from llmviz.batches import BatchSource, TextBatches, WithReference, batch_loss
-from llmviz.device import autocast_dtype, pick_device, threads_for
+from llmviz.device import autocast_dtype, cpu_count, pick_device, threads_for
 from llmviz.errors import LearnerError
 from llmviz.hyperparameters import TrainConfig, validate
 from llmviz.loss import divergence_message, estimate_loss
@@ -102,14 +106,23 @@ class TrainingRun:
         self.inside_every = inside_every
         self.inspect_only = inspect_only if batches is None else ""  # why it cannot train, in plain words
         self.device = pick_device(train_cfg.device)
-        self.model = model.to(self.device)
+        # the processes training together (llmviz.distributed; one process without torchrun)
+        self.world = distributed.world() if batches is not None else distributed.SINGLE
+        if self.world.distributed and self.device != self.world.device:
+            raise TrainingError(f"this run would train on {self.device}, but the processes torchrun started "
+                                f"joined on {self.world.device}: give the same --device to all of them")
+        self.model = model.to(self.device)  # the model itself (saved, sampled, looked inside)
         self.model_cfg = model.config
         self.n_params = model.num_params()
         self.n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        self.threads = train_cfg.threads or threads_for(self.n_params)
+        # the processes on one machine share its cores: 2 ranks on 2 cores get 1 thread each
+        self.threads = train_cfg.threads or threads_for(self.n_params,
+                                                        cores=max(1, cpu_count() // self.world.local_size))
         # the matrix products' dtype in training steps and loss estimates (None: float32); see llmviz.device
         self.autocast = autocast_dtype(self.device, train_cfg.precision, self.n_params)
-        self._step_model = None  # the model the training steps call: the model itself, or its compiled form
+        # the model the training steps call: the model itself, or DDP around it when several processes
+        # train (llmviz.distributed), compiled or not
+        self._step_model = None
         self.reached_target = False  # a validation estimate reached train_cfg.target_loss: the run ended early
         self.optimizer: torch.optim.Optimizer | None = None  # made in the worker thread, on the first start()
         self._pending_optim = resume.optimizer_state  # a checkpoint's AdamW memory, until the optimizer exists
@@ -258,18 +271,25 @@ class TrainingRun:
         return self.job.peek().step
 
     def mfu(self, tokens_per_s: float) -> float | None:
-        """Model FLOPs utilisation at this throughput, on a GPU whose peak is known (llmviz.flops); else None."""
+        """Model FLOPs utilisation at this throughput, on a GPU whose peak is known (llmviz.flops); else None.
+        Under torchrun the throughput counts all processes' tokens: each GPU's share is measured against its peak."""
         if self.device != "cuda" or type(self.model) is not LanguageModel:  # the count is a decoder-only one
             return None
         from llmviz import flops
 
-        return flops.mfu(tokens_per_s, self.model, torch.cuda.get_device_name(), bfloat16=self.autocast is not None)
+        return flops.mfu(tokens_per_s / self.world.size, self.model, torch.cuda.get_device_name(),
+                         bfloat16=self.autocast is not None)
 
     def optimizer_state(self) -> dict | None:
         """AdamW's memory by parameter name (a loaded run that has not trained since keeps its checkpoint's)."""
         if self.optimizer is None:
             return self._pending_optim
         return state_by_name(self.optimizer, self.model)
+
+    @property
+    def effective_batch_size(self) -> int:
+        """Sequences per optimizer step: batch_size on each of the world's processes."""
+        return self.train_cfg.batch_size * self.world.size
 
     def rng_state(self) -> dict | None:
         """The random streams' state, so a resumed run draws the batches an uninterrupted one would."""
@@ -288,7 +308,10 @@ class TrainingRun:
                     on_step(self.snapshot())
         except KeyboardInterrupt:
             self.stop()
-            self.job.join()
+            # not job.join(): on Python 3.11 a Thread.join that Ctrl-C interrupted returns at once afterwards,
+            # before the thread ends (the model would be saved while it still trains)
+            while self.job.running:
+                time.sleep(0.02)
         snap = self.snapshot()
         if snap.state == jobs.FAILED:
             raise TrainingError(snap.reason)
@@ -306,23 +329,34 @@ class TrainingRun:
     def _prepare(self) -> None:
         """Threads, random streams and the optimizer, on the first start (and the same ones after a pause)."""
         cfg = self.train_cfg
+        w = self.world
+        distributed.bind_device(w)  # this thread's current GPU is this rank's
         if self.device == "cpu":
             torch.set_num_threads(self.threads)
         elif self.device == "cuda":
             torch.set_float32_matmul_precision("high")  # TF32 matmuls: several times faster, plenty precise here
         if self._gen is None:
-            # the random streams: batches, and (torch's global generator) dropout masks
+            # the random streams: batches, and (torch's global generator) dropout masks; rank r of several
+            # processes draws its own (llmviz.distributed.train_seed), rank 0 the single process's
             self._gen = torch.Generator()
-            if self._rng_state is not None:
+            if self._rng_state is not None and w.is_main:
                 self._gen.set_state(self._rng_state["batches"])
                 torch.set_rng_state(self._rng_state["torch"])
             else:
-                self._gen.manual_seed(cfg.seed)
-                torch.manual_seed(cfg.seed)
+                seed = distributed.train_seed(cfg.seed, w.rank)
+                self._gen.manual_seed(seed)
+                torch.manual_seed(seed)
+                if self._rng_state is not None:
+                    # a resumed run saved rank 0's streams only: another rank skips the batches it drew
+                    # before, as the same number of processes running on without a pause would have
+                    for _ in range(self.job.peek().step):
+                        self.batches.batch("train", cfg.batch_size, self._gen)
         if self._step_model is None:
-            # compiled, the steps run as fused kernels after a first, slow compilation; loss estimates and
-            # text samples keep the plain model (other shapes, no recompilation)
-            self._step_model = torch.compile(self.model) if cfg.compile else self.model
+            # DDP starts every rank from rank 0's weights and averages the gradients in backward; compiled,
+            # the steps run as fused kernels after a first, slow compilation; loss estimates and text samples
+            # keep the plain model (other shapes, no recompilation)
+            trained = distributed.wrap(self.model, w)
+            self._step_model = torch.compile(trained) if cfg.compile else trained
         if self.optimizer is None:
             self.optimizer = make_optimizer(self.model, cfg, self.device)
             if self._pending_optim:
@@ -340,7 +374,8 @@ class TrainingRun:
         start, ids, t = self.batches.prompt(), [], time.perf_counter()
         for tok in generate_stream(self.model, start, n, seed=self.train_cfg.seed):
             ids.append(tok)
-            job.check_stop()  # one forward pass per token: Stop is heard between two of them
+            if not self.world.distributed:  # several processes stop together, between two steps only
+                job.check_stop()  # one forward pass per token: Stop is heard between two of them
             if len(ids) % 20 == 0:
                 self._pace.saw_tokens(len(ids), time.perf_counter() - t)
                 job.set_eta(self._pace.time_left(step, tokens_left_now=n - len(ids)))
@@ -350,8 +385,9 @@ class TrainingRun:
     def _evaluate(self, job: jobs.Job, step: int, lr: float, tokens_per_s: float, elapsed: float) -> None:
         """Estimate both losses (Stop is heard between their forward passes: then nothing is recorded and
         the estimate is owed to the next start), record them, then write a text sample."""
-        cfg = self.train_cfg
-        eval_gen = torch.Generator().manual_seed(cfg.seed + 1)  # every estimate uses the same batches
+        cfg, w = self.train_cfg, self.world
+        # every estimate uses the same batches; each rank its own (llmviz.distributed.eval_seed)
+        eval_gen = torch.Generator().manual_seed(distributed.eval_seed(cfg.seed, w.rank))
         self._eval_owed = True
 
         def on_pass(done: int, total: int, seconds: float) -> None:
@@ -360,11 +396,14 @@ class TrainingRun:
             if left is not None:
                 job.set_eta(left)
 
+        # several processes cannot stop in the middle of an estimate: they stop together, between steps
         with self._autocast():
             losses = estimate_loss(self.model, self.batches, cfg.batch_size, cfg.eval_iters, eval_gen,
-                                   should_stop=job.should_stop, on_pass=on_pass)
+                                   should_stop=None if w.distributed else job.should_stop, on_pass=on_pass)
+        if w.distributed:  # the mean over all ranks' batches: the same figures, so the same decisions, on all
+            losses = dict(zip(losses, distributed.all_reduce_mean(list(losses.values()), w)))
         other = {k: v for k, v in losses.items() if k not in ("train", "val")}
-        if self.measure is not None:
+        if self.measure is not None and w.is_main:  # the same weights on every rank: measured once
             other.update(self.measure(self.model))
         other = other or None
         rec = Record(step, losses["train"], losses["val"], lr, tokens_per_s, elapsed, other)
@@ -376,8 +415,10 @@ class TrainingRun:
         self._eval_owed = False
         job.set(best_val_loss=self.best_val_loss)
         if cfg.target_loss > 0 and rec.val_loss <= cfg.target_loss and not self.reached_target:
-            self.reached_target = True  # the loop ends after this evaluation
+            self.reached_target = True  # the loop ends after this evaluation (on every rank: the same mean)
             job.set(reached_target=step)
+        if not w.is_main:  # text samples are rank 0's (no collectives in them)
+            return
         sample = self._sample(job, step)  # a Stop here keeps the record, without this step's sample
         samples = {**job.peek().extra.get("samples", {}), step: sample}  # a new dict: readers keep theirs
         job.set(sample=sample, samples=samples)
@@ -426,16 +467,29 @@ class TrainingRun:
         job.set(inside=look, grad_norms=grads)
 
     def _work(self, job: jobs.Job) -> int:
-        # a compiled model cannot run Python hooks inside its kernels: Stop is then heard between steps
-        hooks = [] if self.train_cfg.compile else self._stop_hooks(job)
+        # a compiled model cannot run Python hooks inside its kernels, and several processes must all run
+        # every step's collectives: then Stop is heard between steps
+        hooks = [] if self.train_cfg.compile or self.world.distributed else self._stop_hooks(job)
         try:
             return self._loop(job)
         finally:
             for h in hooks:
                 h.remove()
 
+    def _stop_agreed(self, job: jobs.Job, loss: float) -> tuple[float, bool]:
+        """The step's loss averaged over all ranks, and whether any rank was asked to stop: one
+        collective per step, so every rank stops after the same step (a rank stopping alone would
+        leave the others waiting in the next one). One process: its own loss; it checks its stop flag
+        itself, before each step and within it."""
+        if not self.world.distributed:
+            return loss, False
+        loss, stop = distributed.all_reduce_mean([loss, float(job.should_stop())], self.world)
+        if stop > 0:
+            job.stop()  # a rank that was not asked itself stops too, and says it was asked
+        return loss, stop > 0
+
     def _loop(self, job: jobs.Job) -> int:
-        cfg, model = self.train_cfg, self.model
+        cfg = self.train_cfg
         done = job.peek().history
         step = job.peek().step  # 0, a checkpoint's step, or where a stopped run paused
         # the time left: predicted from the model's size until the first forward pass is measured
@@ -443,8 +497,8 @@ class TrainingRun:
                           n_splits=len(self.batches.splits))
         job.set_eta(self._pace.time_left(step, self._pace.passes_per_eval if not done else 0))
         self._prepare()
-        opt = self.optimizer
-        params = [p for p in model.parameters() if p.requires_grad]
+        opt, w = self.optimizer, self.world
+        params = [p for p in self.model.parameters() if p.requires_grad]
         job.set(params=self.n_params, trainable=self.n_trainable, device=self.device, threads=self.threads)
         t0 = time.perf_counter() - (done[-1].elapsed if done else 0.0)  # elapsed goes on across pauses
         t_mark, tokens = t0, 0
@@ -455,8 +509,10 @@ class TrainingRun:
             self._evaluate(job, step, lr, 0.0, time.perf_counter() - t0)
             t_mark = time.perf_counter()
         t_last = time.perf_counter()  # the end of the previous step: a step's time is all that happens between two
+        stop = False
         while step < cfg.max_iters and not self.reached_target:
-            job.check_stop()
+            if stop or not w.distributed:  # several processes: only the stop they agreed on
+                job.check_stop()
             lr = learning_rate_at(step, cfg)
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -473,11 +529,11 @@ class TrainingRun:
                 torch.set_rng_state(rng[1])
                 opt.zero_grad(set_to_none=True)
                 raise
-            look = self.inside_every > 0 and time.perf_counter() >= next_look
+            look = self.inside_every > 0 and w.is_main and time.perf_counter() >= next_look
             if look:
                 from llmviz.inside import grad_norms
 
-                norms = grad_norms(model)  # before clipping: the gradient as backpropagation made it
+                norms = grad_norms(self.model)  # before clipping: the gradient as backpropagation made it
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
@@ -485,8 +541,9 @@ class TrainingRun:
             if look:
                 self._look_inside(job, step, norms)
                 next_look = time.perf_counter() + self.inside_every
-            tokens += b.targets.numel()
-            value = loss.item()  # read after the update is queued: no wait for the forward pass on a GPU
+            tokens += b.targets.numel() * w.size  # all ranks' batches (the same shape on every rank)
+            # read after the update is queued: no wait for the forward pass on a GPU
+            value, stop = self._stop_agreed(job, loss.item())
             job.advance(step)  # the bar shows the step a divergence names
             msg = divergence_message(value, step, lr, self.model_cfg.vocab_size)
             if msg:
