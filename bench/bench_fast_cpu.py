@@ -11,7 +11,7 @@ with nanoGPT's CPU recipe as bench/nanogpt_reference.py re-implements it (2000 s
 evaluations), in alternating order. fast-cpu trains with `target_loss`: it estimates the validation loss
 every 100 steps (20 batches) and stops at the first estimate ≤ 1.88; the clock then stops, and both
 models' validation loss is measured again, untimed, over 200 batches of 12 × 64 (the loss reported),
-so a lucky estimate cannot pass for the target.
+so a lucky estimate cannot pass for the target. Each run has a fresh process of its own.
 
 Each candidate trains with its own cosine schedule, then the validation loss is estimated once over
 200 batches. "train s" counts only the optimizer steps of that run; "total s" also counts the two
@@ -160,6 +160,7 @@ def to_target(path: Path, threads: int) -> dict:
 
     import torch
 
+    torch.set_num_threads(1)  # as `python -m llmviz train` does: the training thread sets its own count
     t0 = time.perf_counter()
     text = path.read_text(encoding="utf-8")
     p = PRESETS["fast-cpu"]
@@ -195,6 +196,15 @@ def nanogpt_recipe(path: Path, threads: int) -> dict:
             "val": final_val_loss(tr.model, torch.from_numpy(ids[n:].astype(np.int64)))}
 
 
+def fresh(fn, *args):
+    """fn(*args) in a new process (spawned: nothing of this one's threads or memory)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
+
+
 def main_to_target(args) -> None:
     import os
 
@@ -206,7 +216,8 @@ def main_to_target(args) -> None:
     for threads in args.threads or [1, 2]:
         for r in range(args.rounds):
             order = ("nanogpt", "fast") if r % 2 == 0 else ("fast", "nanogpt")
-            res = {side: (nanogpt_recipe if side == "nanogpt" else to_target)(path, threads) for side in order}
+            # each in a fresh process, as from its command line
+            res = {side: fresh(nanogpt_recipe if side == "nanogpt" else to_target, path, threads) for side in order}
             a, b = res["nanogpt"], res["fast"]
             print(f"| {threads} | {r + 1} | {a['seconds']:.1f} | {a['val']:.3f} | {b['seconds']:.1f} | {b['steps']} | "
                   f"{b['val']:.3f} | {b['seconds'] / a['seconds']:.2f} |", flush=True)

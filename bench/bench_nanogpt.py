@@ -11,7 +11,8 @@ batches every 250 steps). llmviz's side is `TrainingRun` exactly as `python -m l
 (model, batches, AdamW, schedule, loss estimates, divergence checks, the time-left estimate; no text
 samples, as nanoGPT writes none), on the same shape, schedule and evaluation. Each round runs both
 whole, one after the other, in alternating order, so a busy machine slows both alike: compare the
-per-round ratio. Also printed: each side's ms per optimizer step with evaluation left out, and the
+per-round ratio. Each run has a fresh process of its own, as each would from its command line (in one
+process, the second trainer's threads would compete with the first's idle OpenMP pool). Also printed: each side's ms per optimizer step with evaluation left out, and the
 final validation loss.
 """
 
@@ -39,7 +40,17 @@ DEFAULT_TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 SHAPE = dict(n_layer=4, n_head=4, n_embd=128, block_size=64)
 
 
-def run_nanogpt(ids: np.ndarray, iters: int, eval_interval: int, seed: int) -> tuple[float, float]:
+def fresh(fn, *args):
+    """fn(*args) in a new process (spawned: nothing of this one's threads or memory)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
+
+
+def run_nanogpt(ids: np.ndarray, iters: int, eval_interval: int, seed: int, threads: int) -> tuple[float, float]:
+    torch.set_num_threads(threads)
     torch.manual_seed(seed)
     n = int(0.9 * len(ids))
     t = time.perf_counter()
@@ -55,6 +66,7 @@ def run_llmviz(text: str, iters: int, eval_interval: int, seed: int, threads: in
     tcfg = TrainConfig(batch_size=12, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100, lr_decay=True,
                        max_iters=iters, beta2=0.99, weight_decay=0.1, grad_clip=1.0, val_fraction=0.1,
                        eval_interval=eval_interval, eval_iters=20, threads=threads, seed=seed, sample_tokens=0)
+    torch.set_num_threads(1)  # as `python -m llmviz train` does: the training thread sets its own count
     t = time.perf_counter()
     run = TrainingRun.new(cfg, tcfg, text)
     run.inside_every = 0  # as the command line trains: nobody is watching the inside
@@ -167,10 +179,9 @@ def main(argv=None):
             res = {}
             for side in order:
                 if side == "nanogpt":
-                    torch.set_num_threads(threads)
-                    res[side] = run_nanogpt(ids, args.iters, eval_interval, args.seed)
+                    res[side] = fresh(run_nanogpt, ids, args.iters, eval_interval, args.seed, threads)
                 else:
-                    res[side] = run_llmviz(text, args.iters, eval_interval, args.seed, threads)
+                    res[side] = fresh(run_llmviz, text, args.iters, eval_interval, args.seed, threads)
             ratio = res["llmviz"][0] / res["nanogpt"][0]
             ratios.append(ratio)
             print(f"| {threads} | {r + 1} | {res['nanogpt'][0]:.1f} | {res['llmviz'][0]:.1f} | {ratio:.3f} | "
