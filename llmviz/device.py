@@ -64,14 +64,16 @@ def threads_for(n_params: int, cores: int | None = None, load: float | None = No
     if load is None:
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     idle = int(cores - load + 0.5)  # busy cores make extra threads wait on each other
-    return max(1, min(cores, idle, n_params // PARAMS_PER_THREAD))
+    # from ONE_THREAD_BELOW up two threads pay on an idle machine (fast-cpu, 0.24 M: 31.6 against 46.6 s to
+    # its target, bench/bench_fast_cpu.py --to-target), more for bigger models
+    return max(1, min(cores, idle, max(2, n_params // PARAMS_PER_THREAD)))
 
 
 PRECISIONS = ("auto", "float32", "bfloat16")
 # on a CPU with native bfloat16 (AVX512-BF16 / AMX), bfloat16 products pay from about this many parameters:
-# measured on a 2-core Xeon with AMX (bench/bench_precision.py), 0.53x at 0.24 M, 0.78x at 0.8 M, 1.22x at
-# 4.8 M and 1.88x at 10.8 M parameters against float32
-BF16_CPU_FROM = 3_000_000
+# measured on a 2-core Xeon with AMX (bench/bench_precision.py, 2 threads), against float32: 0.58x at
+# 0.24 M, 0.79x at 0.8 M, 1.05x at 4.8 M and 1.99x at 10.8 M parameters
+BF16_CPU_FROM = 4_000_000
 
 
 def cpu_has_bf16() -> bool:

@@ -192,6 +192,7 @@ def test_thread_count_follows_model_size_and_machine_load():
 
     assert threads_for(30_017, cores=2, load=0) == 1  # the tutorial's LM5: a second thread gains little
     assert threads_for(816_705, cores=2, load=0.2) == 2  # nanoGPT's CPU recipe on an idle machine
+    assert threads_for(240_000, cores=2, load=0.1) == 2  # fast-cpu: 1.47x faster with two, idle
     assert threads_for(816_705, cores=2, load=1.8) == 1  # ... but not while other work keeps a core busy
     assert threads_for(10_788_929, cores=2, load=6.0) == 1
     assert threads_for(816_705, cores=16, load=0.0) == 3  # about a thread per 250 k parameters
