@@ -39,7 +39,9 @@ def busy(run) -> bool:
 def wait_for_runs(at, timeout=120):
     names = at.session_state["ft_runs"]
     deadline = time.time() + timeout
-    while time.time() < deadline and any(busy(at.session_state["runs"][n]) for n in names.values()):
+    # a list, not a generator: any() would stop at the first busy run, and the others, not asked, would count
+    # as unwatched and stop themselves (llmviz.jobs) when the machine is slow
+    while time.time() < deadline and any([busy(at.session_state["runs"][n]) for n in names.values()]):
         time.sleep(0.2)
     at.run()
     return names
