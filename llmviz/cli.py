@@ -157,15 +157,10 @@ def cmd_instruct(args) -> int:
     except (LearnerError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    t0 = time.perf_counter()
-    try:
-        run.train(on_step=None if args.quiet else _progress)
-    except LearnerError as e:
-        print(f"\ninstruction tuning failed: {e}", file=sys.stderr)
+    done = _train_to_end(run, args, "instruction tuning")
+    if done is None:
         return 1
-    seconds = time.perf_counter() - t0
-    if not args.quiet:
-        print(file=sys.stderr)
+    _, seconds = done
     tuned = instruct.accuracy(run.model, run.tokenizer, held, args.per_task)
     result = {"iterations": run.step, "seconds": round(seconds, 1),
               "base_accuracy": instruct.accuracy(base.model, base.tokenizer, held, args.per_task),
@@ -239,6 +234,26 @@ def _finetune_parser(sub) -> None:
     ft.add_argument("--json", action="store_true", help="print one final JSON line with the results")
     ft.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_dataclass_flags(ft, TrainConfig)
+
+
+def _train_to_end(run, args, what: str):
+    """Train a run to its end with a progress bar (unless --quiet): (final snapshot, seconds), or None after
+    saying why it failed. No live view of the inside here, so the run takes no probes."""
+    run.inside_every = 0
+    t0 = time.perf_counter()
+    try:
+        snap = run.train(on_step=None if args.quiet else _progress)
+    except LearnerError as e:
+        if not args.quiet:
+            print(file=sys.stderr)
+        rank = run.world.rank
+        print(f"{f'rank {rank}: ' if rank else ''}{what} failed: {e}", file=sys.stderr)  # a rank may fail alone
+        return None
+    seconds = time.perf_counter() - t0
+    if not args.quiet:
+        _progress(snap)
+        print(file=sys.stderr)
+    return snap, seconds
 
 
 def _progress(snap, stream=sys.stderr) -> None:
@@ -351,7 +366,7 @@ def _train(args, world) -> int:
     from llmviz import checkpoint
     from llmviz.corpora import CorpusError, get_corpus
     from llmviz.presets import preset_config
-    from llmviz.train import TrainingError, TrainingRun
+    from llmviz.train import TrainingRun
 
     if args.resume:
         ignored = [_flag(f.name) for f in fields(EncoderDecoderConfig) if getattr(args, f.name, None) is not None]
@@ -395,7 +410,6 @@ def _train(args, world) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     start_step = run.step
-    run.inside_every = 0  # no live view of the inside here: no probes to take
     if not args.quiet:
         from llmviz.pace import describe
 
@@ -409,19 +423,11 @@ def _train(args, world) -> int:
             print(f"{world.size} processes ({BACKENDS[world.device]}): each draws batch_size "
                   f"{run.train_cfg.batch_size}, so each step learns from {run.effective_batch_size} sequences",
                   file=sys.stderr)
-    t0 = time.perf_counter()
-    try:
-        snap = run.train(on_step=None if args.quiet else _progress)
-    except TrainingError as e:
-        if not args.quiet:
-            print(file=sys.stderr)
-        rank = f"rank {world.rank}: " if not world.is_main else ""  # a rank may fail alone: say which
-        print(f"{rank}training failed: {e}", file=sys.stderr)
+    done = _train_to_end(run, args, "training")
+    if done is None:
         return 1
-    seconds = time.perf_counter() - t0
+    snap, seconds = done
     if not args.quiet:
-        _progress(snap)
-        print(file=sys.stderr)
         if snap.state == "stopped":
             print(f"stopped at step {snap.step}", file=sys.stderr)
         if snap.extra.get("sample"):
@@ -553,15 +559,10 @@ def cmd_finetune(args) -> int:
     if not args.quiet:
         print(f"{finetune.METHODS[args.method]}: {run.n_trainable:,} of {run.n_params:,} parameters train "
               f"({100 * run.n_trainable / run.n_params:.2f} %)", file=sys.stderr)
-    t0 = time.perf_counter()
-    try:
-        snap = run.train(on_step=None if args.quiet else _progress)
-    except LearnerError as e:
-        print(f"\nfine-tuning failed: {e}", file=sys.stderr)
+    done = _train_to_end(run, args, "fine-tuning")
+    if done is None:
         return 1
-    seconds = time.perf_counter() - t0
-    if not args.quiet:
-        print(file=sys.stderr)
+    snap, seconds = done
     path, size = None, None
     if args.out:
         extra = {"corpus": args.corpus, "base": args.base, "method": args.method}
