@@ -469,8 +469,9 @@ def _train(args, world) -> int:
 
 def _throughput(run, snap) -> dict:
     """Training tokens per second (mean over the evaluations) and, on a GPU whose peak is known, MFU."""
-    speeds = [r.tokens_per_s for r in snap.history if r.tokens_per_s > 0]
-    tokens_per_s = sum(speeds) / len(speeds) if speeds else 0.0
+    from llmviz.train import mean_tokens_per_s
+
+    tokens_per_s = mean_tokens_per_s(snap.history)
     mfu = run.mfu(tokens_per_s)
     return {"tokens_per_s": round(tokens_per_s), "mfu": None if mfu is None else round(mfu, 4)}
 

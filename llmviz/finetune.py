@@ -25,7 +25,7 @@ from pathlib import Path
 from llmviz import lora
 from llmviz.errors import LearnerError
 from llmviz.tokenizers import CharTokenizer, Tokenizer
-from llmviz.train import TrainConfig, TrainingError, TrainingRun
+from llmviz.train import TrainConfig, TrainingError, TrainingRun, mean_tokens_per_s
 
 METHODS = {
     "full": "full fine-tuning: every weight trains",
@@ -213,8 +213,8 @@ def compare(runs: dict[str, TrainingRun], sizes: bool = True) -> list[dict]:
         hist = run.history
         first, last = (hist[0], hist[-1]) if hist else (None, None)
         block = run.model_cfg.block_size
-        speeds = [r.tokens_per_s for r in hist if r.tokens_per_s > 0]
-        ms = 1000 * run.train_cfg.batch_size * block / (sum(speeds) / len(speeds)) if speeds else None
+        speed = mean_tokens_per_s(hist)
+        ms = 1000 * run.train_cfg.batch_size * block / speed if speed else None
         def trend(start, now):
             return f"{start:.3f} → {now:.3f}" if start is not None and now is not None else ""
 

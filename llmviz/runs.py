@@ -55,11 +55,12 @@ class RunRecord:
 
 def record_of(name: str, run, preset: str = "") -> RunRecord:
     """The comparable summary of a llmviz.train.TrainingRun."""
+    from llmviz.train import mean_tokens_per_s
+
     snap = run.snapshot()
     hist = snap.history
     last = hist[-1] if hist else None
     vals = [r.val_loss for r in hist if math.isfinite(r.val_loss)]
-    speeds = [r.tokens_per_s for r in hist if r.tokens_per_s > 0]
     m, t = run.model_cfg, run.train_cfg
     settings = {k: getattr(m, k) if hasattr(m, k) else getattr(t, k) for k in SETTINGS}
     preset = preset or run.preset
@@ -68,7 +69,7 @@ def record_of(name: str, run, preset: str = "") -> RunRecord:
         params=int(run.n_params), steps=snap.step,
         train_loss=last.train_loss if last else math.nan, val_loss=last.val_loss if last else math.nan,
         best_val_loss=min(vals) if vals else math.nan,
-        tokens_per_s=sum(speeds) / len(speeds) if speeds else 0.0,
+        tokens_per_s=mean_tokens_per_s(hist),
         elapsed=last.elapsed if last else 0.0, device=str(run.device),
         differs=tuple(differences(preset, m, t, snap.step)),
     )

@@ -49,6 +49,12 @@ class Record(NamedTuple):
     other: dict | None = None  # further figures: other splits' losses ({"original": 2.1}), accuracies, ...
 
 
+def mean_tokens_per_s(history) -> float:
+    """Training throughput over a run: the mean of its rows' (the first row, before any step, has none)."""
+    speeds = [r.tokens_per_s for r in history if r.tokens_per_s > 0]
+    return sum(speeds) / len(speeds) if speeds else 0.0
+
+
 class TrainingError(LearnerError):
     """Training could not run or ended badly; the message is meant for the learner."""
 
