@@ -187,27 +187,20 @@ def nanogpt_recipe(path: Path, threads: int) -> dict:
     torch.manual_seed(1337)
     t0 = time.perf_counter()
     text = path.read_text(encoding="utf-8")
-    stoi = {c: i for i, c in enumerate(sorted(set(text)))}
-    ids = np.array([stoi[c] for c in text], dtype=np.uint16)
+    ids = nanogpt.encode(text)
     n = int(0.9 * len(ids))
-    tr = nanogpt.Trainer(ids[:n], ids[n:], vocab_size=len(stoi))
+    tr = nanogpt.Trainer(ids[:n], ids[n:], vocab_size=int(ids.max()) + 1)
     tr.run()
     seconds = time.perf_counter() - t0
     return {"seconds": seconds, "steps": tr.iter_num, "reached": True,
             "val": final_val_loss(tr.model, torch.from_numpy(ids[n:].astype(np.int64)))}
 
 
-def fresh(fn, *args):
-    """fn(*args) in a new process (spawned: nothing of this one's threads or memory)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(fn, *args).result()
-
-
 def main_to_target(args) -> None:
     import os
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_nanogpt import fresh
 
     path = Path(args.text)
     print(f"wall time to validation loss ≤ {TARGET} on {path.name} (90/10 split), from the text on disk; "

@@ -159,9 +159,7 @@ def main(argv=None):
         print(f"skipped: {path} is not there")
         return
     text = path.read_text(encoding="utf-8")
-    chars = sorted(set(text))
-    stoi = {c: i for i, c in enumerate(chars)}
-    ids = np.array([stoi[c] for c in text], dtype=np.uint16)
+    ids = nanogpt.encode(text)
     if args.profile:
         for threads in args.threads:
             profile(text, ids, threads)

@@ -95,6 +95,12 @@ class GPT(nn.Module):
         return torch.optim.AdamW(groups, lr=learning_rate, betas=betas)  # no fused kernel off CUDA
 
 
+def encode(text: str) -> np.ndarray:
+    """The text as character ids (sorted characters), as nanoGPT's shakespeare_char/prepare.py writes them."""
+    stoi = {c: i for i, c in enumerate(sorted(set(text)))}
+    return np.array([stoi[c] for c in text], dtype=np.uint16)
+
+
 def get_batch(data: np.ndarray, block_size: int, batch_size: int):
     ix = torch.randint(len(data) - block_size, (batch_size,))
     x = torch.stack([torch.from_numpy(data[i:i + block_size].astype(np.int64)) for i in ix])
