@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-# dense (no sparsity) peak tensor-core FLOP/s: (bfloat16, TF32), from the makers' data sheets
+# dense (no sparsity) peak tensor-core FLOP/s: (bfloat16, TF32), from the makers' data sheets; looked up by
+# the first key found in the device's name, so a longer name comes before its prefix (A100 before A10, L40S
+# before L4)
 PEAK_FLOPS = {
     "H200": (989e12, 495e12),
     "H100": (989e12, 495e12),  # SXM; the PCIe card peaks at about 756 / 378

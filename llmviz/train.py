@@ -18,6 +18,7 @@ decide together on every loss estimate, divergence and stop; only rank 0 samples
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -326,8 +327,6 @@ class TrainingRun:
     # --- the work, in the job's thread ---
     def _autocast(self):
         """The context of a forward pass that learns or estimates: bfloat16 products where chosen."""
-        import contextlib
-
         if self.autocast is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device, dtype=self.autocast)
