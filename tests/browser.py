@@ -96,6 +96,23 @@ def wait_until_idle(page, timeout: float = 60_000) -> None:
     page.wait_for_function("() => !document.querySelector(\"[data-testid='stSkeleton']\")", timeout=timeout)
 
 
+@contextlib.contextmanager
+def app_page(browser, url: str, path: str, *, height: int = 1000, **context_kwargs):
+    """A page of the app in a new browser context (a new visitor), 1400 px wide, idle: the home page first
+    (a fresh server learns its page names on the app's first run), then `path` (a page's url_path and
+    query string). The context is closed afterwards."""
+    context = browser.new_context(viewport={"width": 1400, "height": height}, **context_kwargs)
+    page = context.new_page()
+    try:
+        page.goto(url + "/")
+        wait_until_idle(page)
+        page.goto(f"{url}/{path}")
+        wait_until_idle(page)
+        yield page
+    finally:
+        context.close()
+
+
 def page_errors(page) -> list[str]:
     """Texts of exceptions and error boxes shown on the page."""
     texts = [e.inner_text() for e in page.query_selector_all("[data-testid='stException']")]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from pages._registry import PAGES
-from tests.browser import ARTIFACTS, page_errors, wait_until_idle
+from tests.browser import ARTIFACTS, app_page, page_errors, wait_until_idle
 
 LM2 = next(p for p in PAGES if p.path == "pages/lm2.py")
 LM4 = next(p for p in PAGES if p.path == "pages/lm4.py")
@@ -32,13 +32,8 @@ def nav(page, title: str, url_path: str) -> None:
 
 def test_train_shows_the_live_view_above_the_fold_and_compare_shows_the_results(browser_and_url):
     browser, url = browser_and_url
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    try:
-        page.goto(url + "/")
-        wait_until_idle(page)
-        page.goto(f"{url}/{LM5.url_path}?lm5_iters=2000&lm5_eval_interval=20&lm5_eval_iters=2&lm5_batch=8&lm5_sample=50")
-        wait_until_idle(page)
+    settings = "lm5_iters=2000&lm5_eval_interval=20&lm5_eval_iters=2&lm5_batch=8&lm5_sample=50"
+    with app_page(browser, url, f"{LM5.url_path}?{settings}", height=900) as page:
         click_key(page, "lm5_train")
         page.wait_for_function(f"(() => {{ const p = ({LOSS_PLOT})(); return p && p.data[0].x.length >= 2; }})()",
                                timeout=60_000)
@@ -81,19 +76,11 @@ def test_train_shows_the_live_view_above_the_fold_and_compare_shows_the_results(
         assert {"run", "params", "train loss", "val loss", "tutorial val"} <= set(headers), headers
         page.screenshot(path=str(ARTIFACTS / "compare-runs-results.png"))
         assert page_errors(page) == []
-    finally:
-        context.close()
 
 
 def test_the_residual_diagram_is_readable_in_dark_mode(browser_and_url):
     browser, url = browser_and_url
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, color_scheme="dark")
-    page = context.new_page()
-    try:
-        page.goto(url + "/")
-        wait_until_idle(page)
-        page.goto(f"{url}/{LM4.url_path}")
-        wait_until_idle(page)
+    with app_page(browser, url, LM4.url_path, color_scheme="dark") as page:
         svg = page.locator("[data-testid='stGraphVizChart'] svg").first
         svg.wait_for(timeout=30_000)
         # no white box behind the diagram, light text on the dark page, and the residual skip edges drawn
@@ -107,5 +94,3 @@ def test_the_residual_diagram_is_readable_in_dark_mode(browser_and_url):
             .map(t => t.textContent)""")
         assert {"x0->res1", "res1->res2"} <= set(edges), edges
         page.screenshot(path=str(ARTIFACTS / "lm4-diagram-dark.png"))
-    finally:
-        context.close()

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from pages._registry import PAGES
-from tests.browser import ARTIFACTS, page_errors, wait_until_idle
+from tests.browser import ARTIFACTS, app_page, page_errors, wait_until_idle
 
 LM5 = next(p for p in PAGES if p.path == "pages/lm5.py")
 COMPARE = next(p for p in PAGES if p.path == "pages/compare_runs.py")
@@ -24,15 +24,9 @@ def progress_text(page) -> str:
 
 def test_train_watch_stop_generate(browser_and_url):
     browser, url = browser_and_url
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    try:
-        # a fresh server learns its page names on the first run of the app: open the home page first
-        page.goto(url + "/")
-        wait_until_idle(page)
-        # small settings straight from a shared link
-        page.goto(f"{url}/{LM5.url_path}?lm5_iters=3000&lm5_eval_interval=50&lm5_eval_iters=5&lm5_batch=16&lm5_sample=50")
-        wait_until_idle(page)
+    # small settings straight from a shared link
+    settings = "lm5_iters=3000&lm5_eval_interval=50&lm5_eval_iters=5&lm5_batch=16&lm5_sample=50"
+    with app_page(browser, url, f"{LM5.url_path}?{settings}") as page:
         assert "3000" in page.locator(".st-key-lm5_iters").inner_text()
         page.locator(".st-key-lm5_train button").click()
         # the loss chart appears, then grows while the fragment polls
@@ -91,5 +85,3 @@ def test_train_watch_stop_generate(browser_and_url):
         assert "#10" in page.locator(".st-key-lm5_inspect").inner_text()  # the slider follows the click
         assert page_errors(page) == []
         page.screenshot(path=str(ARTIFACTS / "training-lm5.png"), full_page=True)
-    finally:
-        context.close()
