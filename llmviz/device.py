@@ -122,6 +122,7 @@ def warm_up() -> list[str]:
     matrices the app computes in its pages (training runs set their own count), and list the
     devices. The app calls this once, in the background, at start-up."""
     import torch
+    import torch._dynamo  # noqa: F401  an optimizer's first use imports it: another second, not on a page
 
     torch.set_num_threads(threads_for(0))
     return available_devices()
