@@ -22,6 +22,9 @@ with st.sidebar:
     _ui.keep_jobs_alive()  # this session's background jobs stop by themselves once its tab is closed
     _ui.corpus_picker()
     _ui.device_picker()
+    _ui.prefetch_chart_code()  # a page without a chart loads the chart code while the learner reads it
 
-navigation.run()
-_ui.start_device_probe()  # after the page is drawn, so the first visit does not wait for torch
+try:
+    navigation.run()
+finally:  # also after a page's st.stop()
+    _ui.start_device_probe()  # after the page is drawn, so the first visit does not wait for torch

@@ -5,6 +5,12 @@ registered page twice (its first visit on this server, when caches are cold, and
 a new browser context, as a first-time visitor; then once more in one browser context that has opened
 the app before (a returning learner: the front end's scripts come from the browser's cache).
 
+Then, on a fresh server, the learner's own path through the tutorial: one tab opens the home page, reads it
+for 3 s, and clicks every page's link in the sidebar in the tutorial's order (Streamlit switches pages
+without reloading the front end); timed from the click until the page's script has finished and no
+loading skeleton is left. *in app*: that first pass (each page's first run on the server); *again*: the
+same pass in a new tab (warm server, the front end loaded afresh).
+
 As baselines in the same run it times a one-line Streamlit app the same way (what Streamlit's own front
 end costs on this machine, which no page of ours can go below), and the same app with one small plotly
 chart (what any page drawing a chart pays: Streamlit's plotly.js bundle, 4.7 MB, evaluated on every page
@@ -48,6 +54,34 @@ def time_visit(browser, url: str, wait_for_links: bool = True, context=None) -> 
     return took
 
 
+# a page switch is done when the main heading is the new page's, the script has stopped running and no
+# loading skeleton is left (a fast run may never show the "running" state)
+H1 = "() => document.querySelector(\"[data-testid='stMain'] h1\")?.innerText"
+SWITCHED = """(before) => { const h1 = document.querySelector("[data-testid='stMain'] h1");
+  return h1 && h1.innerText !== before && !document.querySelector("[data-testid='stSkeleton']")
+    && !document.querySelector("[data-stale='true']")
+    && document.querySelector("[data-testid='stApp']").getAttribute('data-test-script-state') === 'notRunning'; }"""
+
+
+def time_clicks(browser, url: str, paths: list[str], read_s: float = 3.0) -> list[float]:
+    """In one new tab: the home page, read for read_s seconds, then a click on each page's sidebar link in
+    turn. Seconds from each click until that page's script has run and no loading skeleton is left."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(url + "/")
+    wait_until_idle(page)
+    page.wait_for_timeout(read_s * 1000)
+    took = []
+    for path in paths:
+        before = page.evaluate(H1)
+        t0 = time.perf_counter()
+        page.locator(f"[data-testid='stSidebarNavLink'][href$='/{path}']").click()
+        page.wait_for_function(SWITCHED, arg=before, timeout=60_000, polling="raf")
+        took.append(time.perf_counter() - t0)
+    context.close()
+    return took
+
+
 BASELINE_APP = 'import streamlit as st\nst.title("baseline")\nst.page_link("https://example.org", label="a link")\n'
 ONE_CHART = 'import plotly.graph_objects as go\nst.plotly_chart(go.Figure(go.Bar(x=[1, 2, 3], y=[3, 1, 2])))\n'
 TARGET = 1.5  # seconds, every page, on an idle machine
@@ -82,31 +116,40 @@ def main() -> None:
         returning = browser.new_context(viewport={"width": 1400, "height": 1000})  # the returning learner's
         first = time_visit(browser, url + "/", context=returning)  # the server's first visit; nothing cached yet
         later = statistics.median(time_visit(browser, url + "/") for _ in range(3))
-        rows = [("Home", first, later, time_visit(browser, url + "/", context=returning))]
-        for spec in PAGES[1:]:
-            if only and spec.url_path not in only:
-                continue
+        rows = [("Home", first, later, time_visit(browser, url + "/", context=returning), None, None)]
+        specs = [spec for spec in PAGES[1:] if not only or spec.url_path in only]
+        for spec in specs:
             a = time_visit(browser, f"{url}/{spec.url_path}", wait_for_links=False)
             b = time_visit(browser, f"{url}/{spec.url_path}", wait_for_links=False)
             c = time_visit(browser, f"{url}/{spec.url_path}", wait_for_links=False, context=returning)
             rows.append((spec.title, a, b, c))
         returning.close()
+        with streamlit_server() as fresh:  # the learner's path, from a server that has run nothing yet
+            clicked = time_clicks(browser, fresh, [spec.url_path for spec in specs])
+            again = time_clicks(browser, fresh, [spec.url_path for spec in specs])
+        rows[1:] = [row + (d, e) for row, d, e in zip(rows[1:], clicked, again)]
         browser.close()
     load_after = os.getloadavg()
     print(f"load average (1, 5, 15 min) before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
           f"after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
     print(f"server up (health ok) after {up:.2f} s")
-    print(f"{'page':40s} {'first':>6s} {'second':>6s} {'cached':>6s}  (second over the one-line app)")
+    print(f"{'page':40s} {'first':>6s} {'second':>6s} {'cached':>6s} {'in app':>6s} {'again':>6s}"
+          "  (second over the one-line app)")
     for name, (a, b, c) in baselines.items():
-        print(f"{'[' + name + ']':40s} {a:6.2f} {b:6.2f} {c:6.2f}  {b - base_later:+.2f}")
-    slow = []
-    for title, a, b, c in rows:
-        print(f"{title:40s} {a:6.2f} {b:6.2f} {c:6.2f}  {b - base_later:+.2f}")
+        print(f"{'[' + name + ']':40s} {a:6.2f} {b:6.2f} {c:6.2f} {'':6s} {'':6s}  {b - base_later:+.2f}")
+    slow, slow_in_app = [], []
+    for title, a, b, c, d, e in rows:
+        clicks = f"{d:6.2f} {e:6.2f}" if d is not None else f"{'–':>6s} {'–':>6s}"
+        print(f"{title:40s} {a:6.2f} {b:6.2f} {c:6.2f} {clicks}  {b - base_later:+.2f}")
         if max(a, b) > TARGET:
             slow.append(title)
+        if d is not None and max(d, e) > TARGET:
+            slow_in_app.append(title)
     print("first: new browser, cold server caches; second: new browser, warm server; cached: a browser that has "
-          "opened the app before (median of 3 for the baselines' second and Home's second)")
-    print(f"over {TARGET} s (first or second visit): {', '.join(slow) or 'none'}")
+          "opened the app before (median of 3 for the baselines' second and Home's second); in app: clicked in the "
+          "sidebar, in order, after reading the home page (fresh server); again: the same in a new tab")
+    print(f"over {TARGET} s opening the URL (first or second visit): {', '.join(slow) or 'none'}")
+    print(f"over {TARGET} s clicked in the app (in app or again): {', '.join(slow_in_app) or 'none'}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import inspect
 import threading
 import time
 import weakref
+from pathlib import Path
 
 import streamlit as st
 
@@ -60,6 +61,26 @@ def start_device_probe() -> None:
         _devices["devices"] = warm_up()
 
     threading.Thread(target=probe, name="llmviz-device-probe", daemon=True).start()
+
+
+# Streamlit's chart code (4.7 MB: plotly.js) is loaded when a page first shows a chart, and evaluating it takes
+# about 0.7 s of the browser's time (a 2-core CPU). A page without a chart loads it in the background, once the
+# page is drawn and the browser is idle, so the learner's next page with a chart opens without that wait.
+_CHART_CODE = sorted(p.name for p in (Path(st.__file__).parent / "static" / "static" / "js").glob("PlotlyChart.*.js"))
+_PREFETCH = """<script>
+if (!window.llmvizChartCode) {
+  window.llmvizChartCode = true;
+  const app = document.querySelector("script[src*='/static/js/index.']");
+  const load = () => import(new URL("./%s", app.src));
+  if (app) setTimeout(() => (window.requestIdleCallback || setTimeout)(load, {timeout: 5000}), 1500);
+}
+</script>"""
+
+
+def prefetch_chart_code() -> None:
+    """Load Streamlit's chart code in the background (see above); nothing if this Streamlit has no such file."""
+    if _CHART_CODE:
+        st.html(_PREFETCH % _CHART_CODE[0], unsafe_allow_javascript=True, width="content")
 
 
 def available_devices() -> list[str] | None:
