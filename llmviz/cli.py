@@ -617,8 +617,22 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def parse(argv=None) -> argparse.Namespace:
+    """The command line's arguments. Under torchrun every rank parses them: rank 0 alone explains a bad one."""
+    import contextlib
+    import io
+    import os
+
+    from llmviz import distributed
+
+    if distributed.launched() and os.environ.get("RANK") != "0":
+        with contextlib.redirect_stderr(io.StringIO()):
+            return build_parser().parse_args(argv)
+    return build_parser().parse_args(argv)
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     if args.command in ("train", "finetune", "instruct"):
         _one_thread_here()
     if args.command == "presets":

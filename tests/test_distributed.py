@@ -114,3 +114,16 @@ def test_a_bad_launch_is_refused_in_plain_words(monkeypatch):
     monkeypatch.setenv("RANK", "one")
     with pytest.raises(ValueError, match="RANK must be a whole number"):
         distributed.setup("cpu")
+
+
+@pytest.mark.parametrize("rank", ["0", "1"])
+def test_a_bad_argument_is_explained_by_rank_0_alone(monkeypatch, capsys, rank):
+    from llmviz import cli
+
+    monkeypatch.setenv("RANK", rank)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["train", "--preset", "lm5", "--no-such-flag"])
+    assert stop.value.code == 2  # every rank stops, as argparse does
+    said = capsys.readouterr().err
+    assert ("unrecognized arguments: --no-such-flag" in said) == (rank == "0")
