@@ -1,5 +1,8 @@
 """Training in bfloat16 (the GPU path's autocast, runnable on a CPU too) and stopping at a target loss."""
 
+import shutil
+
+import pytest
 import torch
 
 from llmviz import corpora
@@ -56,3 +59,16 @@ def test_training_stops_at_the_first_estimate_that_reaches_the_target():
     assert early.reached_target and early.step == 60
     assert [r.val_loss for r in early.history] == [r.val_loss for r in free.history[:4]]
     assert not free.reached_target
+
+
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
+                    reason="torch.compile's CPU kernels need a C compiler")
+def test_compiled_training_takes_the_same_steps_and_keeps_plain_weights():
+    # one compilation, about 30 s on 2 cores: the kernels fuse, the arithmetic stays float32
+    plain, compiled = (run(max_iters=20, eval_interval=10, compile=c) for c in (False, True))
+    for a, b in zip(plain.history, compiled.history, strict=True):
+        assert a.step == b.step and abs(a.train_loss - b.train_loss) < 1e-3 and abs(a.val_loss - b.val_loss) < 1e-3
+    assert compiled.history[-1].val_loss < compiled.history[0].val_loss - 0.2  # it learned
+    assert hasattr(compiled._step_model, "_orig_mod") and not hasattr(plain._step_model, "_orig_mod")  # compiled
+    # the model that is saved, sampled and evaluated is the plain one: its weights keep their own names
+    assert list(compiled.model.state_dict()) == list(plain.model.state_dict())
