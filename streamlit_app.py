@@ -22,7 +22,7 @@ with st.sidebar:
     _ui.keep_jobs_alive()  # this session's background jobs stop by themselves once its tab is closed
     _ui.corpus_picker()
     _ui.device_picker()
-    _ui.prefetch_chart_code()  # a page without a chart loads the chart code while the learner reads it
+    _ui.prefetch_element_code()  # charts', tables' and code blocks' front-end code, while the learner reads
 
 try:
     navigation.run()

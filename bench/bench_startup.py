@@ -12,9 +12,9 @@ loading skeleton is left. *in app*: that first pass (each page's first run on th
 same pass in a new tab (warm server, the front end loaded afresh).
 
 As baselines in the same run it times a one-line Streamlit app the same way (what Streamlit's own front
-end costs on this machine, which no page of ours can go below), and the same app with one small plotly
-chart (what any page drawing a chart pays: Streamlit's plotly.js bundle, 4.7 MB, evaluated on every page
-load). The load average is printed before and after.
+end costs on this machine, which no page of ours can go below), and the same app with one element of each
+kind the pages use: a small plotly chart (what any page drawing a chart pays: Streamlit's plotly.js bundle,
+4.7 MB, evaluated on every page load), a dataframe, a code block, a select box, a graphviz diagram. The load average is printed before and after.
 
     python bench/bench_startup.py [url_path ...]     # target: every page under 1.5 s on an idle machine
 
@@ -83,7 +83,14 @@ def time_clicks(browser, url: str, paths: list[str], read_s: float = 3.0) -> lis
 
 
 BASELINE_APP = 'import streamlit as st\nst.title("baseline")\nst.page_link("https://example.org", label="a link")\n'
-ONE_CHART = 'import plotly.graph_objects as go\nst.plotly_chart(go.Figure(go.Bar(x=[1, 2, 3], y=[3, 1, 2])))\n'
+# what one element of each kind adds to the one-line app: each loads its own front-end code on first use
+ELEMENTS = {
+    "1 plotly chart": 'import plotly.graph_objects as go\nst.plotly_chart(go.Figure(go.Bar(x=[1, 2, 3], y=[3, 1, 2])))\n',
+    "1 st.dataframe": 'st.dataframe({"a": [1, 2]})\n',
+    "1 st.code": 'st.code("hello", language=None)\n',
+    "1 st.selectbox": 'st.selectbox("pick", ["a", "b"])\n',
+    "1 st.graphviz_chart": 'st.graphviz_chart("digraph { a -> b }")\n',
+}
 TARGET = 1.5  # seconds, every page, on an idle machine
 
 
@@ -102,7 +109,8 @@ def main() -> None:
         browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         baselines = {}
         with tempfile.TemporaryDirectory() as tmp:
-            for name, script in (("one-line app", BASELINE_APP), ("one-line app + 1 plotly chart", BASELINE_APP + ONE_CHART)):
+            for name, script in [("one-line app", BASELINE_APP)] + [(f"one-line app + {element}", BASELINE_APP + code)
+                                                                    for element, code in ELEMENTS.items()]:
                 (Path(tmp) / "baseline.py").write_text(script)
                 with streamlit_server(script=str(Path(tmp) / "baseline.py")) as base_url:
                     first = time_visit(browser, base_url + "/")

@@ -8,6 +8,7 @@ them only through the functions here.
 from __future__ import annotations
 
 import inspect
+import json
 import threading
 import time
 import weakref
@@ -63,24 +64,28 @@ def start_device_probe() -> None:
     threading.Thread(target=probe, name="llmviz-device-probe", daemon=True).start()
 
 
-# Streamlit's chart code (4.7 MB: plotly.js) is loaded when a page first shows a chart, and evaluating it takes
-# about 0.7 s of the browser's time (a 2-core CPU). A page without a chart loads it in the background, once the
-# page is drawn and the browser is idle, so the learner's next page with a chart opens without that wait.
-_CHART_CODE = sorted(p.name for p in (Path(st.__file__).parent / "static" / "static" / "js").glob("PlotlyChart.*.js"))
+# Streamlit loads the front-end code of a chart, a table, a code block or a diagram when a page first shows one,
+# and evaluating it takes the browser 0.2-0.7 s (a 2-core CPU; plotly.js, 4.7 MB, is the largest). Every page
+# loads these in the background, once it is drawn and the browser is idle, so that the learner's next page
+# opens without that wait (a page that shows one already loaded it: it is not loaded twice).
+_STATIC_JS = Path(st.__file__).parent / "static" / "static" / "js"
+_ELEMENT_CODE = [p.name for kind in ("PlotlyChart", "DataFrame", "StreamlitSyntaxHighlighter", "GraphVizChart")
+                 for p in sorted(_STATIC_JS.glob(f"{kind}.*.js"))[:1]]
 _PREFETCH = """<script>
-if (!window.llmvizChartCode) {
-  window.llmvizChartCode = true;
-  const app = document.querySelector("script[src*='/static/js/index.']");
-  const load = () => import(new URL("./%s", app.src));
-  if (app) setTimeout(() => (window.requestIdleCallback || setTimeout)(load, {timeout: 5000}), 1500);
+if (!window.llmvizElementCode) {
+  window.llmvizElementCode = true;
+  const app = document.querySelector("script[src*='/static/js/index.']"), files = %s;
+  const idle = (f) => (window.requestIdleCallback || setTimeout)(f, {timeout: 5000});
+  const load = (i) => { if (app && i < files.length) idle(() => import(new URL("./" + files[i], app.src)).finally(() => load(i + 1))); };
+  setTimeout(() => load(0), 1500);
 }
 </script>"""
 
 
-def prefetch_chart_code() -> None:
-    """Load Streamlit's chart code in the background (see above); nothing if this Streamlit has no such file."""
-    if _CHART_CODE:
-        st.html(_PREFETCH % _CHART_CODE[0], unsafe_allow_javascript=True, width="content")
+def prefetch_element_code() -> None:
+    """Load Streamlit's element code in the background (see above); nothing if this Streamlit has no such files."""
+    if _ELEMENT_CODE:
+        st.html(_PREFETCH % json.dumps(_ELEMENT_CODE), unsafe_allow_javascript=True, width="content")
 
 
 def available_devices() -> list[str] | None:

@@ -54,27 +54,30 @@ def test_home_lists_every_page_and_shows_the_device(browser_and_url):
 
 
 
-CHART_CODE = "() => performance.getEntriesByType('resource').filter(e => e.name.includes('/PlotlyChart.')).length"
+ELEMENT_CODE = ("PlotlyChart", "DataFrame", "StreamlitSyntaxHighlighter", "GraphVizChart")
+LOADED = """kinds => kinds.map(kind => performance.getEntriesByType('resource')
+    .filter(e => { const f = e.name.split('/').pop(); return f.startsWith(kind + '.') && f.endsWith('.js'); }).length)"""
 
 
-def test_a_page_without_a_chart_loads_the_chart_code_in_the_background(browser_and_url):
-    """The home page draws no chart; once it is drawn and the browser is idle, Streamlit's chart code is loaded
-    anyway, so the learner's next page with a chart opens without that wait. A page with charts loads it once."""
+def test_a_page_loads_the_element_code_of_the_next_pages_in_the_background(browser_and_url):
+    """The home page shows no chart, table or code block; once it is drawn and the browser is idle, their
+    front-end code is loaded anyway, so the learner's next page opens without that wait. Each is loaded once."""
     browser, url = browser_and_url
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     try:
         page.goto(url + "/")
         wait_until_idle(page)
-        assert page.locator(".js-plotly-plot").count() == 0
-        page.wait_for_function(f"() => ({CHART_CODE})() === 1", timeout=30_000)
+        assert page.locator(".js-plotly-plot, [data-testid='stDataFrame'], [data-testid='stCode']").count() == 0
+        page.wait_for_function(f"kinds => ({LOADED})(kinds).every(n => n === 1)", arg=ELEMENT_CODE, timeout=30_000)
         page.locator("[data-testid='stSidebarNavLink'][href$='/dictionary-levenshtein']").click()
         page.wait_for_selector("[data-testid='stMain'] .js-plotly-plot", timeout=60_000)
         wait_until_idle(page)
-        assert page.evaluate(CHART_CODE) == 1
-        page.goto(f"{url}/dictionary-levenshtein")  # opened directly: its own charts load the code
+        assert page.evaluate(LOADED, ELEMENT_CODE) == [1, 1, 1, 1]
+        page.goto(f"{url}/dictionary-levenshtein")  # opened directly: its own chart and tables load theirs
         wait_until_idle(page)
-        page.wait_for_timeout(3000)  # past the moment the background load would start
-        assert page.locator(".js-plotly-plot").count() >= 1 and page.evaluate(CHART_CODE) == 1
+        page.wait_for_function(f"kinds => ({LOADED})(kinds).every(n => n === 1)", arg=ELEMENT_CODE, timeout=30_000)
+        page.wait_for_timeout(2000)
+        assert page.locator(".js-plotly-plot").count() >= 1 and page.evaluate(LOADED, ELEMENT_CODE) == [1, 1, 1, 1]
     finally:
         context.close()
