@@ -75,9 +75,13 @@ _PREFETCH = """<script>
 if (!window.llmvizElementCode) {
   window.llmvizElementCode = true;
   const app = document.querySelector("script[src*='/static/js/index.']"), files = %s;
-  const idle = (f) => (window.requestIdleCallback || setTimeout)(f, {timeout: 5000});
-  const load = (i) => { if (app && i < files.length) idle(() => import(new URL("./" + files[i], app.src)).finally(() => load(i + 1))); };
-  setTimeout(() => load(0), 1500);
+  // the page first: a file is loaded only once its script has finished, nothing is loading and the browser is idle
+  const ready = () => document.querySelector("[data-testid='stApp']")?.getAttribute("data-test-script-state")
+    === "notRunning" && !document.querySelector("[data-testid='stSkeleton']");
+  const load = (i) => app && i < files.length && setTimeout(() => ready()
+    ? (window.requestIdleCallback || setTimeout)(() => import(new URL("./" + files[i], app.src)).finally(() => load(i + 1)))
+    : load(i), 1000);
+  load(0);
 }
 </script>"""
 
