@@ -89,3 +89,42 @@ def test_code_expanders_draw_their_code_only_once_opened():
     at.run()
     assert [c.value.split("(")[0] for c in at.code] == ["def layer_grad_norms", "def activation_rms",
                                                         "def train_variants"]
+
+
+def test_the_app_listens_on_this_machine_only():
+    """README's `streamlit run streamlit_app.py`, with the project's .streamlit/config.toml: reachable on
+    127.0.0.1, refused on the machine's other addresses."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from tests.browser import free_port
+
+    try:  # this machine's address on its default route (a UDP "connect" sends nothing)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))
+            other = s.getsockname()[0]
+    except OSError:
+        pytest.skip("no network interface besides loopback")
+    if other.startswith("127."):
+        pytest.skip("no network interface besides loopback")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                    assert r.read().strip() == b"ok"
+                    break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the app did not start"
+                time.sleep(0.2)
+        with pytest.raises(OSError):
+            socket.create_connection((other, port), timeout=2).close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
