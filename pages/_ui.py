@@ -79,7 +79,7 @@ if (!window.llmvizElementCode) {
   const ready = () => document.querySelector("[data-testid='stApp']")?.getAttribute("data-test-script-state")
     === "notRunning" && !document.querySelector("[data-testid='stSkeleton']");
   const load = (i) => app && i < files.length && setTimeout(() => ready()
-    ? (window.requestIdleCallback || setTimeout)(() => import(new URL("./" + files[i], app.src)).finally(() => load(i + 1)))
+    ? (window.requestIdleCallback || setTimeout)(() => import(new URL("./" + files[i], app.src)).catch(() => {}).then(() => load(i + 1)))
     : load(i), 1000);
   load(0);
 }
