@@ -14,7 +14,8 @@ same pass in a new tab (warm server, the front end loaded afresh).
 As baselines in the same run it times a one-line Streamlit app the same way (what Streamlit's own front
 end costs on this machine, which no page of ours can go below), and the same app with one element of each
 kind the pages use: a small plotly chart (what any page drawing a chart pays: Streamlit's plotly.js bundle,
-4.7 MB, evaluated on every page load), a dataframe, a code block, a select box, a graphviz diagram. The load average is printed before and after.
+4.7 MB, evaluated on every page load), a dataframe, a code block, a select box, a graphviz diagram. The load
+average is printed before and after.
 
     python bench/bench_startup.py [url_path ...]     # target: every page under 1.5 s on an idle machine
 

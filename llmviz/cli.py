@@ -16,9 +16,12 @@ Every ModelConfig and TrainConfig field is a flag (--n-embd, --learning-rate, --
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
+import io
 import json
 import math
+import os
 import re
 import resource
 import sys
@@ -619,10 +622,6 @@ def cmd_serve(args) -> int:
 
 def parse(argv=None) -> argparse.Namespace:
     """The command line's arguments. Under torchrun every rank parses them: rank 0 alone explains a bad one."""
-    import contextlib
-    import io
-    import os
-
     from llmviz import distributed
 
     if distributed.launched() and os.environ.get("RANK") != "0":

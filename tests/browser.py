@@ -55,14 +55,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(timeout: float = 60, script: str = "streamlit_app.py"):
-    """Start the app (or another script) headless on a free localhost port; yield its base URL."""
+def streamlit_server(timeout: float = 60, script: str = "streamlit_app.py", flags: bool = True):
+    """Start the app (or another script) headless on a free localhost port; yield its base URL. flags=False:
+    only the port is given, the rest comes from the project's .streamlit/config.toml (README's command)."""
     port = free_port()
     log = open(ARTIFACTS / f"streamlit-{port}.log", "w")
+    extra = ["--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none"] if flags else []
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
+        [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port), *extra],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"

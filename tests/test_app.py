@@ -5,10 +5,12 @@ covered here without editing this file.
 """
 
 import ast
+import socket
 
 import pytest
 
 from pages._registry import PAGES
+from tests.browser import streamlit_server
 from tests.conftest import ROOT, open_page
 
 
@@ -94,37 +96,14 @@ def test_code_expanders_draw_their_code_only_once_opened():
 def test_the_app_listens_on_this_machine_only():
     """README's `streamlit run streamlit_app.py`, with the project's .streamlit/config.toml: reachable on
     127.0.0.1, refused on the machine's other addresses."""
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    from tests.browser import free_port
-
     try:  # this machine's address on its default route (a UDP "connect" sends nothing)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.connect(("192.0.2.1", 9))
             other = s.getsockname()[0]
     except OSError:
-        pytest.skip("no network interface besides loopback")
+        other = "127.0.0.1"
     if other.startswith("127."):
         pytest.skip("no network interface besides loopback")
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                    assert r.read().strip() == b"ok"
-                    break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "the app did not start"
-                time.sleep(0.2)
+    with streamlit_server(flags=False) as url:  # answers on 127.0.0.1 (the helper waits for its health check)
         with pytest.raises(OSError):
-            socket.create_connection((other, port), timeout=2).close()
-    finally:
-        proc.terminate()
-        proc.wait(10)
+            socket.create_connection((other, int(url.rsplit(":", 1)[1])), timeout=2).close()
