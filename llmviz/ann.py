@@ -71,6 +71,16 @@ def max_partitions(rows: int) -> int:
     return max(1, rows // ROWS_PER_PARTITION)
 
 
+def default_partitions(rows: int) -> int:
+    """About √rows clusters (the usual IVF rule of thumb), within what the rows can train."""
+    return min(max_partitions(rows), max(1, round(rows ** 0.5)))
+
+
+def sub_vector_choices(dim: int) -> list[int]:
+    """The sub-vector counts a dim-wide vector can be split into: its divisors."""
+    return [d for d in range(1, dim + 1) if dim % d == 0]
+
+
 def default_sub_vectors(dim: int) -> int:
     """dim / 4 (4 values per byte-sized code keeps small vectors precise), else the nearest divisor."""
     for per in (4, 8, 2, 16):
@@ -86,7 +96,7 @@ def check(cfg: IndexConfig, rows: int, dim: int) -> tuple[int, int | None]:
     if rows < MIN_ROWS:
         raise VectorDBError(f"an approximate index learns its clusters and codes from the rows: it needs at least "
                             f"{MIN_ROWS} rows and this table has {rows}. Exact search is instant at this size.")
-    parts = cfg.num_partitions or min(max_partitions(rows), max(1, round(rows ** 0.5)))
+    parts = cfg.num_partitions or default_partitions(rows)
     if not 1 <= parts <= max_partitions(rows):
         raise VectorDBError(f"{parts} partitions for {rows:,} rows: use between 1 and {max_partitions(rows)} "
                             f"(each partition's centre is learned from at least {ROWS_PER_PARTITION} rows).")

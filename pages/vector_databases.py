@@ -162,10 +162,10 @@ with st.expander("The approximate index (IVF-PQ or HNSW) and its parameters", ic
     c = st.columns(4)
     ikind = c[0].radio("Index", list(ann.KINDS), format_func=ann.KINDS.get, key="vdb_index_kind")
     top = ann.max_partitions(stats["rows"])
-    parts = c[1].slider("Partitions (IVF clusters)", 1, max(2, top), min(top, max(1, round(stats["rows"] ** 0.5))),
+    parts = c[1].slider("Partitions (IVF clusters)", 1, max(2, top), ann.default_partitions(stats["rows"]),
                         key="vdb_parts", disabled=top < 2)
-    divisors = [d for d in range(1, stats["dimensions"] + 1) if stats["dimensions"] % d == 0]
-    subs = c[2].select_slider("PQ sub-vectors", divisors, ann.default_sub_vectors(stats["dimensions"]),
+    subs = c[2].select_slider("PQ sub-vectors", ann.sub_vector_choices(stats["dimensions"]),
+                              ann.default_sub_vectors(stats["dimensions"]),
                               key="vdb_subs", disabled=ikind != "ivf_pq")
     nprobes = c[3].slider("nprobes (partitions searched)", 1, max(2, parts), min(20, parts), key="vdb_nprobes")
     c = st.columns(4)
