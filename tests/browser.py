@@ -59,6 +59,7 @@ def streamlit_server(timeout: float = 60, script: str = "streamlit_app.py", flag
     """Start the app (or another script) headless on a free localhost port; yield its base URL. flags=False:
     only the port is given, the rest comes from the project's .streamlit/config.toml (README's command)."""
     port = free_port()
+    ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / f"streamlit-{port}.log", "w")
     extra = ["--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
              "--server.fileWatcherType", "none"] if flags else []
