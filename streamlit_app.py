@@ -5,7 +5,7 @@ Pages are listed in pages/_registry.py; this file only turns that list into st.n
 
 import streamlit as st
 
-from pages import _ui
+from pages.shared import ui
 from pages._registry import sections
 
 st.set_page_config(page_title="llmviz · LLMs from scratch", page_icon=":material/neurology:", layout="wide")
@@ -19,12 +19,12 @@ navigation = st.navigation(
 )
 
 with st.sidebar:
-    _ui.keep_jobs_alive()  # this session's background jobs stop by themselves once its tab is closed
-    _ui.corpus_picker()
-    _ui.device_picker()
-    _ui.prefetch_element_code()  # charts', tables' and code blocks' front-end code, while the learner reads
+    ui.keep_jobs_alive()  # this session's background jobs stop by themselves once its tab is closed
+    ui.corpus_picker()
+    ui.device_picker()
+    ui.prefetch_element_code()  # charts', tables' and code blocks' front-end code, while the learner reads
 
 try:
     navigation.run()
 finally:  # also after a page's st.stop()
-    _ui.start_device_probe()  # after the page is drawn, so the first visit does not wait for torch
+    ui.start_device_probe()  # after the page is drawn, so the first visit does not wait for torch

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from llmviz.bpe import BPETokenizer, gpt2_byte_to_unicode, merge_pair  # noqa: E402
+from llmviz.text.bpe import BPETokenizer, gpt2_byte_to_unicode, merge_pair  # noqa: E402
 
 DEFAULT_TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 

@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from llmviz import checkpoint  # noqa: E402
-from llmviz.presets import PRESETS  # noqa: E402
+from llmviz.io import checkpoint  # noqa: E402
+from llmviz.training.presets import PRESETS  # noqa: E402
 
 DEFAULT_TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 

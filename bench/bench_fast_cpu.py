@@ -19,7 +19,7 @@ Each candidate trains with its own cosine schedule, then the validation loss is 
 evaluations. On a shared machine those seconds drift with the load, so a second phase times each
 candidate's step against the recipe's in alternating short rounds ("ms/it" and "vs recipe": the
 estimated wall time of the whole run, iterations x ms/it, relative to the recipe's 2000 iterations).
-The winner became the "fast-cpu" preset in llmviz/model.py.
+The winner became the "fast-cpu" preset in llmviz/nn/model.py.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from llmviz.model import ModelConfig  # noqa: E402
-from llmviz.presets import PRESETS  # noqa: E402
-from llmviz.train import TrainConfig, TrainingRun  # noqa: E402
+from llmviz.nn.model import ModelConfig  # noqa: E402
+from llmviz.training.presets import PRESETS  # noqa: E402
+from llmviz.training.train import TrainConfig, TrainingRun  # noqa: E402
 
 DEFAULT_TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 TARGET = 1.88
@@ -103,8 +103,8 @@ def step_times(names, rounds=4, steps=5, threads=1):
 
     import torch
 
-    from llmviz.batches import get_batch
-    from llmviz.optim import make_optimizer
+    from llmviz.training.batches import get_batch
+    from llmviz.training.optim import make_optimizer
 
     torch.set_num_threads(threads)
     data = torch.randint(65, (200_000,))
@@ -114,7 +114,7 @@ def step_times(names, rounds=4, steps=5, threads=1):
         model, train = CANDIDATES[name]
         cfg = ModelConfig(vocab_size=65, **{**LM5, **model})
         tcfg = TrainConfig(**{**COMMON, **train})
-        from llmviz.model import LanguageModel
+        from llmviz.nn.model import LanguageModel
 
         m = LanguageModel(cfg)
         setups[name] = (m, make_optimizer(m, tcfg, "cpu"), cfg.block_size, tcfg.batch_size, [])
@@ -144,7 +144,7 @@ def final_val_loss(model, data, seed=7) -> float:
     """Validation loss over 200 batches of 12 x 64 tokens (untimed, the same for both sides)."""
     import torch
 
-    from llmviz.batches import get_batch
+    from llmviz.training.batches import get_batch
 
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():

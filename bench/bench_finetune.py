@@ -18,8 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from llmviz import checkpoint, finetune  # noqa: E402
-from llmviz.corpora import get_corpus  # noqa: E402
+from llmviz.io import checkpoint  # noqa: E402
+from llmviz.tasks import finetune
+from llmviz.text.corpora import get_corpus  # noqa: E402
 
 
 def main(argv=None):

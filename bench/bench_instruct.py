@@ -19,7 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from llmviz import corpora, finetune, instruct  # noqa: E402
+from llmviz.text import corpora  # noqa: E402
+from llmviz.tasks import finetune, instruct
 
 
 def main(argv=None):

@@ -18,9 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from llmviz.generate import generate_text  # noqa: E402
-from llmviz.presets import PRESETS, preset_config  # noqa: E402
-from llmviz.train import TrainConfig, TrainingRun  # noqa: E402
+from llmviz.nn.generate import generate_text  # noqa: E402
+from llmviz.training.presets import PRESETS, preset_config  # noqa: E402
+from llmviz.training.train import TrainConfig, TrainingRun  # noqa: E402
 
 DEFAULT_TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 # the tutorial's numbers after 5000 iterations: (params, train, val)

@@ -32,9 +32,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import nanogpt_reference as nanogpt  # noqa: E402
-from llmviz.hyperparameters import TrainConfig  # noqa: E402
-from llmviz.model import ModelConfig  # noqa: E402
-from llmviz.train import TrainingRun  # noqa: E402
+from llmviz.training.config import TrainConfig  # noqa: E402
+from llmviz.nn.model import ModelConfig  # noqa: E402
+from llmviz.training.train import TrainingRun  # noqa: E402
 
 DEFAULT_TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 SHAPE = dict(n_layer=4, n_head=4, n_embd=128, block_size=64)
@@ -77,7 +77,7 @@ def run_llmviz(text: str, iters: int, eval_interval: int, seed: int, threads: in
 def profile(text: str, ids: np.ndarray, threads: int, steps: int = 30, rounds: int = 5) -> None:
     """Where one step's time goes, phase by phase (wall clock, alternating rounds, median), on both sides:
     nanoGPT's step as its train.py takes it, and the body of llmviz's TrainingRun._loop step."""
-    from llmviz.batches import batch_loss
+    from llmviz.training.batches import batch_loss
 
     torch.set_num_threads(threads)
     n = int(0.9 * len(ids))

@@ -1,11 +1,11 @@
-"""What watching a run costs: training throughput through the pages' worker (llmviz.train.TrainingRun)
+"""What watching a run costs: training throughput through the pages' worker (llmviz.training.train.TrainingRun)
 while it is polled the way the training panel's fragment polls it, against the same run unwatched.
 
-The poller does, twice a second, what pages/_training.py's fragment does on each tick: take a snapshot,
+The poller does, twice a second, what pages/shared/training_panel.py's fragment does on each tick: take a snapshot,
 format the progress line, rebuild the loss figure when a record arrived and the live look-inside
 figures (attention heatmap, token embedding projection, gradient norms per layer) when the trainer
 published a new look, and serialise every figure to JSON (as st.plotly_chart does on every tick).
-The trainer takes its looks inside (llmviz.inside) in both phases, watched or not: `--no-inside`
+The trainer takes its looks inside (llmviz.nn.inside) in both phases, watched or not: `--no-inside`
 switches them off to measure what they cost the trainer itself.
 
 On a shared machine the load changes from second to second, so separate runs cannot be compared.
@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import plotly.io as pio  # noqa: E402
 
-from llmviz import corpora  # noqa: E402
-from llmviz.presets import preset_config  # noqa: E402
-from llmviz.plots import inside as PI  # noqa: E402
-from llmviz.plots import training as P  # noqa: E402
-from llmviz.train import TrainConfig, TrainingRun  # noqa: E402
+from llmviz.text import corpora  # noqa: E402
+from llmviz.training.presets import preset_config  # noqa: E402
+from llmviz.plots import inside as inside_plots  # noqa: E402
+from llmviz.plots import training as training_plots  # noqa: E402
+from llmviz.training.train import TrainConfig, TrainingRun  # noqa: E402
 
 
 def corpus_text() -> tuple[str, str]:
@@ -59,12 +59,12 @@ class PagePoller:
         snap = self.run.snapshot()
         text = f"{snap.state} · step {snap.step:,} of {snap.total:,} · {snap.eta or 0:.0f} s left"
         if len(snap.history) != self.seen:  # the page rebuilds its figure only when a record was added
-            self.figure, self.seen = P.loss_curves({"run": snap.history}, baseline=4.17), len(snap.history)
+            self.figure, self.seen = training_plots.loss_curves({"run": snap.history}, baseline=4.17), len(snap.history)
         look, grads = snap.extra.get("inside"), snap.extra.get("grad_norms") or ()
         if look is not None and look.step != self.look_seen:  # ... and the look inside when a new one came
-            self.inside = [P.attention_heatmap(look.attention[0, 0], look.tokens, look.causal, annotate=False),
-                           PI.embedding_map(look.embedding_xy, self.labels, look.explained),
-                           PI.grad_norm_lines(grads)]
+            self.inside = [training_plots.attention_heatmap(look.attention[0, 0], look.tokens, look.causal, annotate=False),
+                           inside_plots.embedding_map(look.embedding_xy, self.labels, look.explained),
+                           inside_plots.grad_norm_lines(grads)]
             self.look_seen = look.step
         for fig in [self.figure, *self.inside]:
             pio.to_json(fig, validate=False)

@@ -24,10 +24,10 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from llmviz.hyperparameters import TrainConfig  # noqa: E402
-from llmviz.model import LanguageModel, ModelConfig  # noqa: E402
-from llmviz.optim import make_optimizer  # noqa: E402
-from llmviz.presets import PRESETS  # noqa: E402
+from llmviz.training.config import TrainConfig  # noqa: E402
+from llmviz.nn.model import LanguageModel, ModelConfig  # noqa: E402
+from llmviz.training.optim import make_optimizer  # noqa: E402
+from llmviz.training.presets import PRESETS  # noqa: E402
 
 LM5 = dict(causal=True, pos_emb=True, ffwd="mlp", ff_mult=4, residual=True, layer_norm=True, proj=True, dropout=0.0,
            init_std=0.02)

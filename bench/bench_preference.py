@@ -15,7 +15,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from llmviz import checkpoint, corpora, instruct, preference  # noqa: E402
+from llmviz.io import checkpoint  # noqa: E402
+from llmviz.text import corpora
+from llmviz.tasks import instruct, preference
 
 
 def main(argv=None):

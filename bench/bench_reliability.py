@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from llmviz import checkpoint  # noqa: E402
-from llmviz.model import ModelConfig  # noqa: E402
-from llmviz.train import TrainConfig, TrainingRun  # noqa: E402
+from llmviz.io import checkpoint  # noqa: E402
+from llmviz.nn.model import ModelConfig  # noqa: E402
+from llmviz.training.train import TrainConfig, TrainingRun  # noqa: E402
 
 TEXT = "to be, or not to be, that is the question: whether 'tis nobler in the mind to suffer\n" * 40
 WRONG = ["abc", None, True, [], {}, -1, 0, 2.5, float("nan"), float("inf"), -1e308, 10**30, 2**63, "x" * 100_000]
@@ -55,7 +55,7 @@ def with_info(data, change):
 
 
 def clean_load(data) -> tuple[bool, str]:
-    from llmviz.generate import generate_text
+    from llmviz.nn.generate import generate_text
 
     try:
         ck = checkpoint.from_bytes(data)
@@ -139,9 +139,9 @@ def checkpoints() -> dict:
 def huge_model_memory() -> float:
     script = ("import json,resource,struct,sys\n"
               "from llmviz import checkpoint\n"
-              "from llmviz.model import LanguageModel, ModelConfig\n"
-              "from llmviz.tokenizers import CharTokenizer\n"
-              "from llmviz.train import TrainConfig\n"
+              "from llmviz.nn.model import LanguageModel, ModelConfig\n"
+              "from llmviz.text.tokenizers import CharTokenizer\n"
+              "from llmviz.training.train import TrainConfig\n"
               "from safetensors.torch import load, save\n"
               "t='to be or not\\n'; good=checkpoint.to_bytes(LanguageModel(ModelConfig(vocab_size=len(set(t)),"
               "block_size=8,n_embd=16,n_head=2)),CharTokenizer().train(t),TrainConfig())\n"
@@ -158,7 +158,7 @@ def huge_model_memory() -> float:
 
 
 def cli() -> dict:
-    from llmviz.cli import main
+    from llmviz.cli.main import main
 
     tmp = Path(tempfile.mkdtemp())
     corpus = tmp / "york.txt"
@@ -241,7 +241,7 @@ def closed_tab() -> dict:
     from tests.browser import ARTIFACTS, CHROMIUM_ARGS, chromium_path, streamlit_server, wait_until_idle
 
     from pages._registry import PAGES
-    from pages._ui import UNWATCHED_S
+    from pages.shared.ui import UNWATCHED_S
 
     if chromium_path() is None:
         return {"closed tab": "skipped (no chromium)"}
@@ -278,8 +278,8 @@ def rss_mb() -> float:
 
 
 def big_corpus() -> dict:
-    from llmviz.corpora import Corpus
-    from llmviz.tokenizers import CharTokenizer
+    from llmviz.text.corpora import Corpus
+    from llmviz.text.tokenizers import CharTokenizer
 
     shared = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
     base = shared.read_text() if shared.is_file() else TEXT * 300

@@ -40,8 +40,9 @@ def rss_mb(pid: int) -> float:
 
 
 def make_checkpoint(path: Path, steps: int) -> None:
-    from llmviz import checkpoint, corpora
-    from llmviz.train import TrainingRun
+    from llmviz.io import checkpoint
+    from llmviz.text import corpora
+    from llmviz.training.train import TrainingRun
 
     text = corpora.shakespeare(corpora.DEFAULT_PLAYS, corpora.DEFAULT_MAX_CHARS).text
     run = TrainingRun.from_preset("lm5", text, max_iters=steps, eval_interval=steps, eval_iters=5, sample_tokens=0)

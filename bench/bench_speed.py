@@ -26,10 +26,10 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
-from llmviz.model import LanguageModel, ModelConfig  # noqa: E402
-from llmviz.batches import get_batch, split_data  # noqa: E402
-from llmviz.optim import make_optimizer  # noqa: E402
-from llmviz.train import TrainConfig  # noqa: E402
+from llmviz.nn.model import LanguageModel, ModelConfig  # noqa: E402
+from llmviz.training.batches import get_batch, split_data  # noqa: E402
+from llmviz.training.optim import make_optimizer  # noqa: E402
+from llmviz.training.train import TrainConfig  # noqa: E402
 
 DEFAULT_TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 # nanoGPT's "laptop CPU" recipe for Shakespeare characters
@@ -222,7 +222,7 @@ def threads_table(vocab, steps):
 
 
 def full_run(text_path, iters):
-    from llmviz.train import TrainingRun
+    from llmviz.training.train import TrainingRun
 
     text = Path(text_path).read_text(encoding="utf-8")
     cfg = ModelConfig(vocab_size=65, **RECIPE)

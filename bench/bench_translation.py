@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from llmviz import seq2seq  # noqa: E402
-from llmviz.model import IGNORE  # noqa: E402
-from llmviz.presets import PRESETS  # noqa: E402
+from llmviz.tasks import seq2seq  # noqa: E402
+from llmviz.nn.model import IGNORE  # noqa: E402
+from llmviz.training.presets import PRESETS  # noqa: E402
 
 TARGET = 90.0
 

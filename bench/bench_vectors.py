@@ -31,9 +31,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from llmviz import ann, corpora, embedders, retrieval  # noqa: E402
-from llmviz.chunking import Chunk, ChunkConfig  # noqa: E402
-from llmviz.vectordb import Provenance, SearchParams, VectorTable  # noqa: E402
+from llmviz.retrieval import ann, embedders, rag  # noqa: E402
+from llmviz.text import corpora
+from llmviz.retrieval.chunking import Chunk, ChunkConfig  # noqa: E402
+from llmviz.retrieval.vectordb import Provenance, SearchParams, VectorTable  # noqa: E402
 
 
 class Synthetic(embedders.Embedder):
@@ -58,10 +59,10 @@ class Synthetic(embedders.Embedder):
 def corpus_builds(db: Path, w2v_epochs: int) -> list[dict]:
     import torch
 
-    from llmviz.model import LanguageModel
-    from llmviz.presets import preset_config
-    from llmviz.tokenizers import CharTokenizer
-    from llmviz.word2vec import Word2VecConfig, train_word2vec, word_tokens
+    from llmviz.nn.model import LanguageModel
+    from llmviz.training.presets import preset_config
+    from llmviz.text.tokenizers import CharTokenizer
+    from llmviz.concepts.word2vec import Word2VecConfig, train_word2vec, word_tokens
 
     corpus = corpora.shakespeare()
     cfg = ChunkConfig()
@@ -69,7 +70,7 @@ def corpus_builds(db: Path, w2v_epochs: int) -> list[dict]:
 
     def build(name, embedder, extra_s=0.0, note=""):
         t0 = time.perf_counter()
-        table = retrieval.build(corpus, cfg, embedder, db, name, replace=True)
+        table = rag.build(corpus, cfg, embedder, db, name, replace=True)
         s = time.perf_counter() - t0
         rows.append({"embedder": name, "build_s": round(s, 2), "rows": table.rows, "dim": table.dim,
                      "mb_on_disk": round(table.bytes_on_disk() / 1e6, 2), "training_s": round(extra_s, 1),
@@ -78,7 +79,7 @@ def corpus_builds(db: Path, w2v_epochs: int) -> list[dict]:
 
     print(f"{corpus.describe()}; chunks: {cfg}", file=sys.stderr)
     # warm up: imports (scikit-learn, LanceDB, pyarrow) are paid once per process, not per build
-    retrieval.build(corpora.Corpus("warm-up", corpus.text[:50_000]), cfg, embedders.LSAConfig(dim=16), db, "warm-up")
+    rag.build(corpora.Corpus("warm-up", corpus.text[:50_000]), cfg, embedders.LSAConfig(dim=16), db, "warm-up")
     build("lsa", embedders.LSAConfig(dim=128), note="fits TF-IDF + SVD (128 components) on the chunks")
     t0 = time.perf_counter()
     w2v = train_word2vec(word_tokens(corpus.text), Word2VecConfig(epochs=w2v_epochs))

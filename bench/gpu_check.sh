@@ -23,8 +23,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 
 python - <<'PY'
 import torch
-from llmviz.model import LanguageModel
-from llmviz.presets import preset_config
+from llmviz.nn.model import LanguageModel
+from llmviz.training.presets import preset_config
 assert torch.cuda.is_available(), "no CUDA device"
 print("1. device:", torch.cuda.get_device_name(0), "· bfloat16:", torch.cuda.is_bf16_supported())
 torch.manual_seed(0)
@@ -46,7 +46,7 @@ for p in float32 bfloat16; do
 done
 python - "$OUTDIR" <<'PY'
 import json, sys
-from llmviz import checkpoint
+from llmviz.io import checkpoint
 out = sys.argv[1]
 runs = {p: checkpoint.load(f"{out}/precision-{p}.safetensors").history for p in ("float32", "bfloat16")}
 worst = 0.0

@@ -1,7 +1,7 @@
-"""python -m llmviz: see llmviz/cli.py."""
+"""python -m llmviz: see llmviz/cli/main.py."""
 
 import sys
 
-from llmviz.cli import main
+from llmviz.cli.main import main
 
 sys.exit(main())

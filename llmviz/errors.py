@@ -11,3 +11,7 @@ from __future__ import annotations
 
 class LearnerError(ValueError):
     """The request cannot be met; str(error) says why and what to do instead, for the learner."""
+
+
+class EmbeddingError(LearnerError):
+    """Word vectors that cannot be learned or looked at as asked (word2vec, the autoencoder, projections)."""

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from llmviz import lookup, vectors
+from llmviz.concepts import lookup, vectors
 from llmviz.plots import part1 as figs
-from pages import _part1, _ui
+from pages.shared import part1_inputs, ui
 
 st.title("Attention")
 st.markdown(
@@ -14,7 +14,7 @@ st.markdown(
 )
 st.latex(r"\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\left(\frac{Q K^\top}{\sqrt{d}}\right) V")
 
-inp = _part1.inputs("attention")
+inp = part1_inputs.inputs("attention")
 words = [t for t in inp.tokens if lookup.is_word(t)]
 if len(words) < len(inp.tokens):
     st.caption("Punctuation is left out: attention here works on words.")
@@ -29,14 +29,14 @@ if inp.dictionary and words:
     d = Q.shape[1]
     a1, a2 = st.columns(2)
     with a1:
-        _ui.plot(figs.attention_heatmap(steps.scores, m.keys, words, "① scores Q·Kᵀ (columns: keys)"),
+        ui.plot(figs.attention_heatmap(steps.scores, m.keys, words, "① scores Q·Kᵀ (columns: keys)"),
                  key="att_scores")
-        _ui.plot(figs.attention_heatmap(steps.weights, m.keys, words, "③ weights: softmax of each row",
+        ui.plot(figs.attention_heatmap(steps.weights, m.keys, words, "③ weights: softmax of each row",
                                         probabilities=True), key="att_weights")
     with a2:
-        _ui.plot(figs.attention_heatmap(steps.scaled, m.keys, words, f"② scaled: Q·Kᵀ / √{d}"),
+        ui.plot(figs.attention_heatmap(steps.scaled, m.keys, words, f"② scaled: Q·Kᵀ / √{d}"),
                  key="att_scaled")
-        _ui.plot(figs.attention_heatmap(steps.output, m.out_vocab, words, "④ output: weights · V (columns: output vocabulary)",
+        ui.plot(figs.attention_heatmap(steps.output, m.out_vocab, words, "④ output: weights · V (columns: output vocabulary)",
                                         probabilities=True), key="att_output")
     decoded = [vectors.decode(row, m.out_vocab)[0] or "?" for row in steps.output]
     st.markdown("**Attention translates:** " + " ".join(decoded))
@@ -80,20 +80,20 @@ if words:
     p1, p2, p3 = st.columns(3)
     for col, name, mat in ((p1, "Q = X·W^Q", head.q), (p2, "K = X·W^K", head.k), (p3, "V = X·W^V", head.v)):
         with col:
-            _ui.plot(figs.attention_heatmap(mat, dims, words, name, diverging=True), key=f"att_head_{name[0]}")
+            ui.plot(figs.attention_heatmap(mat, dims, words, name, diverging=True), key=f"att_head_{name[0]}")
     s1, s2 = st.columns(2)
     with s1:
-        _ui.plot(figs.attention_heatmap(head.attn.scaled, words, words, f"scores / √{d_head} (row: query, column: word looked at)"
+        ui.plot(figs.attention_heatmap(head.attn.scaled, words, words, f"scores / √{d_head} (row: query, column: word looked at)"
                                         + (", future masked" if causal else ""), mask=head.attn.mask,
                                         diverging=True, y_title="query"),
                  key="att_head_scores")
     with s2:
-        _ui.plot(figs.attention_heatmap(head.attn.weights, words, words, "weights (each row sums to 1)",
+        ui.plot(figs.attention_heatmap(head.attn.weights, words, words, "weights (each row sums to 1)",
                                         mask=head.attn.mask, probabilities=True, y_title="query"), key="att_head_weights")
-    _ui.plot(figs.attention_heatmap(head.attn.output, dims, words, "output: weights · V, one new vector per word",
+    ui.plot(figs.attention_heatmap(head.attn.output, dims, words, "output: weights · V, one new vector per word",
                                     diverging=True), key="att_head_output")
     if causal:
         st.caption(f"With the mask, “{words[0]}” can only look at itself (weight 1), and the last word at "
                    "the whole sentence. Turn the mask off and every word sees every other word.")
 
-_ui.code_expander(vectors.relaxed_query, vectors.sentence_queries, vectors.attention, vectors.head_weights, vectors.self_attention)
+ui.code_expander(vectors.relaxed_query, vectors.sentence_queries, vectors.attention, vectors.head_weights, vectors.self_attention)

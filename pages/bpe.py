@@ -4,10 +4,10 @@ import hashlib
 
 import streamlit as st
 
-from llmviz import bpe as T
-from llmviz.plots import bpe as P
+from llmviz.text import bpe
+from llmviz.plots import bpe as bpe_plots
 from llmviz.wording import plural
-from pages import _ui
+from pages.shared import ui
 
 JOB, JOB_KEY, RESULT = "bpe_job", "bpe_job_key", "bpe_result"  # background training of big vocabularies
 BACKGROUND_VOCAB, BACKGROUND_CHARS = 2048, 2_000_000  # above either, train in the background with a Stop
@@ -29,8 +29,8 @@ st.markdown(
 @st.cache_data(show_spinner="Learning merges…", max_entries=8)
 def trained(text: str, vocab_size: int):
     try:
-        return T.BPETokenizer().train(text, vocab_size), None
-    except T.BPEError as e:
+        return bpe.BPETokenizer().train(text, vocab_size), None
+    except bpe.BPEError as e:
         return None, str(e)
 
 
@@ -39,7 +39,7 @@ def sample_of(text: str, n: int = 400) -> str:
     return text[: cut if cut > 40 else n]
 
 
-corpus = _ui.current_corpus()
+corpus = ui.current_corpus()
 text = corpus.text
 vocab_size = st.slider("Vocabulary size (256 bytes + one token per merge)", 256, 8192, 512, step=32, key="bpe_vocab",
                        persist_state="session")  # kept when the learner leaves the page and comes back
@@ -59,14 +59,14 @@ else:
     else:
         running = job is not None and job.running
         st.info("A big vocabulary or a long text: training runs in the background, with a progress bar and a Stop.")
-        start, stop = _ui.train_stop_buttons("bpe", running)
+        start, stop = ui.train_stop_buttons("bpe", running)
         if start:
-            st.session_state[JOB] = _ui.start_job(T.train_bpe_job(text, vocab_size))
+            st.session_state[JOB] = ui.start_job(bpe.train_bpe_job(text, vocab_size))
             st.session_state[JOB_KEY] = key
             st.rerun()  # redraw the buttons: Stop enabled, Train disabled
         if stop:
             job.stop()
-        _ui.watch_job(JOB, what=lambda snap: "splitting the text and counting pairs" if snap.step == 0
+        ui.watch_job(JOB, what=lambda snap: "splitting the text and counting pairs" if snap.step == 0
                       else f"merge {snap.step:,} of {snap.total:,}")
 
 if error:
@@ -97,42 +97,42 @@ sample = st.text_area("Sample text (edit it)", sample_of(text), key="bpe_sample"
 show_ws = st.toggle("Show spaces and newlines", key="bpe_ws")
 if step:
     m = merges[step - 1]
-    st.markdown(f"Merge **{step}**: `{P.token_label(tok.vocab[m.pair[0]])}` + `{P.token_label(tok.vocab[m.pair[1]])}` "
-                f"→ `{P.token_label(m.token)}` (id {m.id}), seen {m.count:,} times in the text.")
+    st.markdown(f"Merge **{step}**: `{bpe_plots.token_label(tok.vocab[m.pair[0]])}` + `{bpe_plots.token_label(tok.vocab[m.pair[1]])}` "
+                f"→ `{bpe_plots.token_label(m.token)}` (id {m.id}), seen {m.count:,} times in the text.")
 shown = sample[:SHOWN_CHARS]
 pieces = tok.tokens(shown, n_merges=step)
 st.caption(f"{len(pieces):,} tokens for {len(shown):,} characters ({len(shown.encode('utf-8')):,} bytes) after "
            f"{plural(step, 'merge')}" + (f"; only the first {SHOWN_CHARS:,} characters are shown" if len(sample) > SHOWN_CHARS else "")
            + ". Hover over a token for its id.")
-st.html(P.token_spans_html(pieces, show_ws))
+st.html(bpe_plots.token_spans_html(pieces, show_ws))
 
-_ui.plot(P.compression_figure(merges, n_bytes, len(text), step), key="bpe_compression")
+ui.plot(bpe_plots.compression_figure(merges, n_bytes, len(text), step), key="bpe_compression")
 
 left, right = st.columns([3, 2])
 with left:
     st.subheader("The merges, in order")
     query = st.text_input("Search the new tokens", key="bpe_search", placeholder="e.g. the, ing, ␣")
-    rows = P.merge_rows(merges, tok.vocab, query)
+    rows = bpe_plots.merge_rows(merges, tok.vocab, query)
     st.caption(f"{len(rows):,} of {plural(n_merges, 'merge')}" + (f" contain '{query}'" if query else "")
                + ". ␣ is a space, ⏎ a newline, ⇥ a tab.")
     st.dataframe(rows, hide_index=True, key="bpe_table", height=380)
 with right:
     if merges:
-        _ui.plot(P.longest_tokens_figure(merges), key="bpe_longest")
+        ui.plot(bpe_plots.longest_tokens_figure(merges), key="bpe_longest")
 
 st.subheader("Tokenize your own text")
 typed = st.text_area("Text", TRY_TEXT, key="bpe_try", height=90)
 ids = tok.encode(typed)
-st.html(P.token_spans_html([(i, tok.vocab[i]) for i in ids], show_ws))
+st.html(bpe_plots.token_spans_html([(i, tok.vocab[i]) for i in ids], show_ws))
 st.caption(f"{len(ids):,} tokens for {len(typed):,} characters. The ids:")
 st.code(", ".join(map(str, ids)) or "(no tokens)", language=None, wrap_lines=True)
 raw = st.text_input("Ids to decode (commas or spaces between them)", key="bpe_ids", placeholder="e.g. 72, 101, 108")
 if raw.strip():
     try:
-        st.success(f"Decoded: {tok.decode(T.parse_ids(raw))!r}")
+        st.success(f"Decoded: {tok.decode(bpe.parse_ids(raw))!r}")
     except ValueError as e:
         st.error(str(e))
 st.download_button("Download this tokenizer (JSON)", tok.to_json(), file_name=f"bpe-{tok.vocab_size}.json",
                    mime="application/json", key="bpe_download")
 
-_ui.code_expander(T.BPETokenizer.train, T.merge_pair, T.BPETokenizer._encode_chunk)
+ui.code_expander(bpe.BPETokenizer.train, bpe.merge_pair, bpe.BPETokenizer._encode_chunk)

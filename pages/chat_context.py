@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from llmviz import chat, corpora, instruct
-from llmviz.chat import Message
+from llmviz.tasks import chat, instruct
+from llmviz.text import corpora
+from llmviz.tasks.chat import Message
 from llmviz.errors import LearnerError
-from llmviz.plots import instruct as P
-from llmviz.plots import training as PT
-from llmviz.train import TrainingRun
-from pages import _runs, _ui
-from pages._playground import upload
+from llmviz.plots import instruct as instruct_plots
+from llmviz.plots import training as training_plots
+from llmviz.training.train import TrainingRun
+from pages.shared import session_runs, ui
+from pages.shared.playground import upload
 
 st.title("Chat, context and prompts")
 st.markdown(
@@ -27,11 +28,11 @@ with st.expander("Load an instruct checkpoint (e.g. made by `python -m llmviz in
     if got is not None:
         ck, file_name = got
         if chat.has_chat_template(ck.tokenizer):
-            st.session_state["cc_model"] = _runs.add(TrainingRun.inspect(ck, "it was loaded to chat with"),
+            st.session_state["cc_model"] = session_runs.add(TrainingRun.inspect(ck, "it was loaded to chat with"),
                                                      f"loaded {file_name}")
         else:
             st.warning(f"{file_name} has no chat tokens: it is a base model. Instruction-tune it first.")
-models = {n: r for n, r in _runs.usable().items() if chat.has_chat_template(r.tokenizer)}
+models = {n: r for n, r in session_runs.usable().items() if chat.has_chat_template(r.tokenizer)}
 if not models:
     st.info("This page needs an instruct model: instruction-tune one on the previous page (or load one above), "
             "then come back.", icon=":material/info:")
@@ -64,7 +65,7 @@ with right:
     if history:
         ids, learned = chat.encode(tok, history, generation_prompt=True)
         forgotten, kept = chat.fit_context(ids, block)
-        _ui.plot(P.token_strip(*chat.token_kinds(tok, ids, [False] * len(ids), len(forgotten))), key="cc_prompt")
+        ui.plot(instruct_plots.token_strip(*chat.token_kinds(tok, ids, [False] * len(ids), len(forgotten))), key="cc_prompt")
         st.caption(f"The next prompt: {len(ids)} tokens for a context of {block}. "
                    + (f"The first {len(forgotten)} are cut off (red): the model will not see them — it forgets."
                       if forgotten else "All of it fits: the model sees the whole conversation."))
@@ -105,7 +106,7 @@ for col, (label, msgs) in zip(cols, variants.items()):
         ids, _ = chat.encode(tok, msgs, generation_prompt=True)
         st.caption(f"**{label}** · {len(ids)} tokens" + (" (cut to the context)" if len(ids) > block else ""))
         probs = instruct.first_token_probs(model, tok, msgs)
-        _ui.plot(PT.probability_bars(probs, labels, top=5, title="first token of the answer"), key=f"cc_bars_{label}")
+        ui.plot(training_plots.probability_bars(probs, labels, top=5, title="first token of the answer"), key=f"cc_bars_{label}")
 if st.button("Accuracy over 20 sampled answers (temperature 1) for each wording", key="cc_sample"):
     with st.spinner("Sampling…"):
         st.session_state["cc_acc"] = {label: instruct.sampled_accuracy(model, tok, msgs, cases[i].answer, 20)
@@ -126,6 +127,6 @@ if st.button("Measure on 30 held-out sums: alone vs with the tool", key="cc_tool
             "the model alone": instruct.accuracy(model, tok, held, 30, use_tool=False)["tool"],
             "the tool executed": instruct.accuracy(model, tok, held, 30, use_tool=True)["tool"]}
 if "cc_tool_acc" in st.session_state:
-    _ui.plot(P.accuracy_bars({k: {"arithmetic": v} for k, v in st.session_state["cc_tool_acc"].items()}),
+    ui.plot(instruct_plots.accuracy_bars({k: {"arithmetic": v} for k, v in st.session_state["cc_tool_acc"].items()}),
              key="cc_tool_bars")
-_ui.code_expander(chat.fit_context, instruct.answer, chat.calculator)
+ui.code_expander(chat.fit_context, instruct.answer, chat.calculator)

@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from llmviz import runs as R
-from llmviz.presets import PRESETS
-from llmviz.plots import training as P
-from pages import _runs, _ui
+from llmviz.training import runs
+from llmviz.training.presets import PRESETS
+from llmviz.plots import training as training_plots
+from pages.shared import session_runs, ui
 
 st.title("Compare runs")
 st.markdown(
@@ -15,7 +15,7 @@ st.markdown(
     "(lowest loss, garbage text), stacking layers without residual connections does not help, residual "
     "connections and layer norms do."
 )
-all_runs = _runs.all_runs()
+all_runs = session_runs.all_runs()
 titles = {k: p.title for k, p in PRESETS.items()}
 
 if not all_runs:
@@ -23,23 +23,23 @@ if not all_runs:
 else:
     chosen = st.multiselect("Runs to compare", list(all_runs), default=list(all_runs), key="cmp_runs")
     c1, c2 = st.columns(2)
-    x = c1.radio("Horizontal axis", list(P.X_TITLES), format_func=P.X_TITLES.get, horizontal=True, key="cmp_x",
+    x = c1.radio("Horizontal axis", list(training_plots.X_TITLES), format_func=training_plots.X_TITLES.get, horizontal=True, key="cmp_x",
                  bind="query-params")
     show_ref = c2.toggle("The tutorial's validation losses (dotted)", value=True, key="cmp_ref", bind="query-params")
     running = any(all_runs[n].running for n in chosen)
 
     @st.fragment(run_every=1.0 if running else None)
     def compare():
-        records = [R.record_of(n, all_runs[n]) for n in chosen]
+        records = [runs.record_of(n, all_runs[n]) for n in chosen]
         reference = {f"tutorial {r.preset}: {r.reference()[2]}": r.reference()[2]
                      for r in records if r.reference()} if show_ref else None
         vocab = {all_runs[n].model_cfg.vocab_size for n in chosen}
-        baseline = R.uniform_loss(vocab.pop()) if len(vocab) == 1 else None
-        _ui.plot(P.loss_curves({n: all_runs[n].history for n in chosen}, x, reference=reference, baseline=baseline),
+        baseline = runs.uniform_loss(vocab.pop()) if len(vocab) == 1 else None
+        ui.plot(training_plots.loss_curves({n: all_runs[n].history for n in chosen}, x, reference=reference, baseline=baseline),
                  key="cmp_loss")
-        rows = R.table_rows(records)
+        rows = runs.table_rows(records)
         # the results first, the run's name pinned: they are what the learner came for
-        st.dataframe(rows, hide_index=True, key="cmp_table", column_order=R.RESULT_COLUMNS,
+        st.dataframe(rows, hide_index=True, key="cmp_table", column_order=runs.RESULT_COLUMNS,
                      column_config={"run": st.column_config.TextColumn(pinned=True),
                                     "differs from the tutorial": st.column_config.TextColumn(width="medium")})
         differ = [f"**{r.name}**: " + "; ".join(r.differs) for r in records if r.reference() and r.differs]
@@ -47,9 +47,9 @@ else:
                    "tokens. A run made differently from the tutorial's model is compared with figures it was not "
                    "made to reach" + (": " + " · ".join(differ) if differ else "") + ".")
         st.markdown("**How each run was made**")
-        st.dataframe([{k: v for k, v in row.items() if k not in R.RESULT_COLUMNS or k == "run"} for row in rows],
+        st.dataframe([{k: v for k, v in row.items() if k not in runs.RESULT_COLUMNS or k == "run"} for row in rows],
                      hide_index=True, key="cmp_settings", column_config={"run": st.column_config.TextColumn(pinned=True)})
-        st.download_button("Download the table (CSV)", R.to_csv(rows), file_name="llmviz-runs.csv", mime="text/csv",
+        st.download_button("Download the table (CSV)", runs.to_csv(rows), file_name="llmviz-runs.csv", mime="text/csv",
                            key="cmp_csv", icon=":material/download:", on_click="ignore")
         if running and not any(all_runs[n].running for n in chosen):
             st.rerun()
@@ -58,11 +58,11 @@ else:
         compare()
     if st.button("Forget the runs not selected", key="cmp_forget", disabled=len(chosen) == len(all_runs),
                  help="Frees their memory; a run still training is stopped."):
-        _runs.forget([n for n in all_runs if n not in chosen])
+        session_runs.forget([n for n in all_runs if n not in chosen])
         st.rerun()
 
 st.subheader("The tutorial's results")
-st.dataframe(R.reference_rows(titles), hide_index=True, key="cmp_reference")
-st.caption(f"Reference: {R.REFERENCE_NOTE}. Our default corpus is not Tiny Shakespeare (pick it in the sidebar "
+st.dataframe(runs.reference_rows(titles), hide_index=True, key="cmp_reference")
+st.caption(f"Reference: {runs.REFERENCE_NOTE}. Our default corpus is not Tiny Shakespeare (pick it in the sidebar "
            "for a like-for-like comparison), and a short run stops before 5000 steps: compare the shapes.")
-_ui.code_expander(R.record_of, R.table_rows)
+ui.code_expander(runs.record_of, runs.table_rows)

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from llmviz import vectors
+from llmviz.concepts import vectors
 from llmviz.plots import part1 as figs
-from pages import _part1, _ui
+from pages.shared import part1_inputs, ui
 
 st.title("Relaxing one-hot & cosine similarity")
 st.markdown(
@@ -16,7 +16,7 @@ st.markdown(
 )
 st.latex(r"\cos(q, k) = \frac{q \cdot k}{\lVert q \rVert \, \lVert k \rVert}")
 
-inp = _part1.inputs("cosine", sentence=False)
+inp = part1_inputs.inputs("cosine", sentence=False)
 vocab = vectors.vocabulary(inp.dictionary)
 if not vocab:
     st.stop()
@@ -37,7 +37,7 @@ mix = vectors.two_word_mix(word_a, weight_a, word_b, weight_b)
 q = vectors.mixed_query(vocab, mix, noise, seed=st.session_state["cos_seed"])
 word, cos = vectors.decode(q, vocab, metric="cosine")
 _, dots = vectors.decode(q, vocab, metric="dot")
-_ui.plot(figs.row_vector(q, vocab, "the query q"), key="cos_q")
+ui.plot(figs.row_vector(q, vocab, "the query q"), key="cos_q")
 
 if word is None:
     st.markdown("**Best match:** none — the zero vector has no direction, so it is similar to nothing.")
@@ -51,9 +51,9 @@ else:
 
 left, right = st.columns(2)
 with left:
-    _ui.plot(figs.similarity_bars(vocab, cos, "cosine similarity to every token"), key="cos_bars")
+    ui.plot(figs.similarity_bars(vocab, cos, "cosine similarity to every token"), key="cos_bars")
 with right:
-    _ui.plot(figs.similarity_bars(vocab, dots, "dot product with every token", "q · onehot(token)", None),
+    ui.plot(figs.similarity_bars(vocab, dots, "dot product with every token", "q · onehot(token)", None),
              key="cos_dots")
 st.markdown(
     "Change the weight of A alone: the dot product follows the length of q, the cosine stays at 1 — only "
@@ -63,8 +63,8 @@ st.markdown(
 
 if word_a != word_b:
     xy, off_plane = vectors.plane_of(q, vocab, word_a, word_b)
-    _ui.plot(figs.plane_figure(xy, word_a, word_b, off_plane), key="cos_plane")
+    ui.plot(figs.plane_figure(xy, word_a, word_b, off_plane), key="cos_plane")
 else:
     st.caption("Pick two different words to see the query in their plane.")
 
-_ui.code_expander(vectors.mixed_query, vectors.cosine_similarity, vectors.decode, vectors.plane_of)
+ui.code_expander(vectors.mixed_query, vectors.cosine_similarity, vectors.decode, vectors.plane_of)

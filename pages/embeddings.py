@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from llmviz import embeddings as E
-from llmviz import word2vec as W
-from llmviz.plots import embeddings as P
-from llmviz.whitespace import visible
-from pages import _runs, _ui
+from llmviz.concepts import embeddings
+from llmviz.concepts import word2vec
+from llmviz.plots import embeddings as embeddings_plots
+from llmviz.text.whitespace import visible
+from pages.shared import session_runs, ui
 
 JOB = "emb_job"  # the word2vec Job of this session
 
@@ -22,25 +22,25 @@ st.markdown(
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def words_of(text: str) -> list[str]:
-    return W.word_tokens(text)
+    return word2vec.word_tokens(text)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def vocab_or_error(text: str, min_count: int, cap: int):
     try:
-        return W.build_vocab(words_of(text), min_count, cap), None
-    except E.EmbeddingError as e:
+        return word2vec.build_vocab(words_of(text), min_count, cap), None
+    except embeddings.EmbeddingError as e:
         return None, str(e)
 
 
 @st.cache_data(show_spinner="Projecting…", max_entries=16)
 def projected(vectors, labels: tuple, method: str, dims: int):
-    return E.project(vectors, labels, method, dims)
+    return embeddings.project(vectors, labels, method, dims)
 
 
 @st.cache_data(show_spinner="Training the autoencoder…", max_entries=8)
 def autoencoder(n_words: int, bottleneck: int, steps: int):
-    return E.train_autoencoder(n_words, bottleneck, steps)
+    return embeddings.train_autoencoder(n_words, bottleneck, steps)
 
 
 def explore(vectors, vocab, prefix: str):
@@ -48,14 +48,14 @@ def explore(vectors, vocab, prefix: str):
     c1, c2, c3 = st.columns(3)
     method = c1.radio("Projection", ["pca", "tsne"], format_func=str.upper, horizontal=True, key=f"{prefix}_method")
     dims = c2.radio("Dimensions", [2, 3], horizontal=True, key=f"{prefix}_dims")
-    cap = min(len(vocab), E.TSNE_MAX_POINTS if method == "tsne" else len(vocab))
-    n = c3.slider("Words shown (most frequent first)", min(W.MIN_VOCAB + 1, cap), cap, min(300, cap), key=f"{prefix}_n")
+    cap = min(len(vocab), embeddings.TSNE_MAX_POINTS if method == "tsne" else len(vocab))
+    n = c3.slider("Words shown (most frequent first)", min(word2vec.MIN_VOCAB + 1, cap), cap, min(300, cap), key=f"{prefix}_n")
     word = st.text_input("Look up a word (its nearest neighbours are highlighted)", "king" if "king" in vocab else vocab.words[0],
                          key=f"{prefix}_word")
     try:
         i = vocab.id(word)
-        near = E.neighbours(vectors, vocab, word, k=10)
-    except E.EmbeddingError as e:
+        near = embeddings.neighbours(vectors, vocab, word, k=10)
+    except embeddings.EmbeddingError as e:
         st.warning(str(e))
         found = vocab.search(word)
         if found:
@@ -65,7 +65,7 @@ def explore(vectors, vocab, prefix: str):
     left, right = st.columns([3, 1])
     with left:
         shown_near = [vocab.index[w] for w, _ in near if vocab.index[w] < n]
-        _ui.plot(P.projection_scatter(proj.coords, proj.labels, highlight=i if i is not None and i < n else None,
+        ui.plot(embeddings_plots.projection_scatter(proj.coords, proj.labels, highlight=i if i is not None and i < n else None,
                                       neighbours=shown_near, explained=proj.explained, method=method),
                  key=f"{prefix}_scatter")
         if i is not None and i >= n:
@@ -76,22 +76,22 @@ def explore(vectors, vocab, prefix: str):
             st.dataframe({"word": [w for w, _ in near], "cosine": [round(s, 3) for _, s in near]},
                          hide_index=True, key=f"{prefix}_near")
         if proj.explained is not None:
-            _ui.plot(P.explained_variance_bar(proj.explained), key=f"{prefix}_ev")
+            ui.plot(embeddings_plots.explained_variance_bar(proj.explained), key=f"{prefix}_ev")
     st.markdown("**Word arithmetic** a − b + c: which words are nearest to the result?")
     a, b, c = st.columns(3)
     wa = a.text_input("a", "king", key=f"{prefix}_a")
     wb = b.text_input("− b", "man", key=f"{prefix}_b")
     wc = c.text_input("+ c", "woman", key=f"{prefix}_c")
     try:
-        result = E.analogy(vectors, vocab, wa, wb, wc, k=5)
+        result = embeddings.analogy(vectors, vocab, wa, wb, wc, k=5)
         st.write(f"{wa} − {wb} + {wc} ≈ " + ", ".join(f"**{w}** ({s:.2f})" for w, s in result))
         st.caption("The famous king − man + woman ≈ queen needs vectors trained on millions of words; "
                    "on a play or two, expect neighbours of the words rather than neat analogies.")
-    except E.EmbeddingError as e:
+    except embeddings.EmbeddingError as e:
         st.warning(str(e))
 
 
-corpus = _ui.current_corpus()
+corpus = ui.current_corpus()
 # only the open tab runs (on_change="rerun"): the autoencoder trains, and the charts are drawn, when their tab
 # is opened, not on every visit; the widgets keep their values while another tab is open (persist_state)
 tab_w2v, tab_ae, tab_models = st.tabs(["word2vec, trained live", "An autoencoder", "Your models' embedding tables"],
@@ -118,18 +118,18 @@ if tab_w2v.open:
         if error:
             st.error(error)
         else:
-            st.caption(f"{corpus.name}: " + W.vocab_note(vocab, min_count, cap))
+            st.caption(f"{corpus.name}: " + word2vec.vocab_note(vocab, min_count, cap))
         job = st.session_state.get(JOB)
         running = job is not None and job.running
-        start, stop = _ui.train_stop_buttons("emb", running, vocab is not None)
+        start, stop = ui.train_stop_buttons("emb", running, vocab is not None)
         if start:
-            cfg = W.Word2VecConfig(min_count=min_count, max_vocab=cap, window=window, dim=dim, negatives=negatives,
-                                   epochs=epochs, device=_ui.current_device())
-            st.session_state[JOB] = _ui.start_job(W.word2vec_job(words_of(corpus.text), cfg))
+            cfg = word2vec.Word2VecConfig(min_count=min_count, max_vocab=cap, window=window, dim=dim, negatives=negatives,
+                                   epochs=epochs, device=ui.current_device())
+            st.session_state[JOB] = ui.start_job(word2vec.word2vec_job(words_of(corpus.text), cfg))
             st.rerun()  # redraw the buttons: Stop enabled, Train disabled
         if stop:
             job.stop()
-        _ui.watch_job(JOB, lambda snap: _ui.plot(P.loss_curve(snap.history), key="emb_loss"),
+        ui.watch_job(JOB, lambda snap: ui.plot(embeddings_plots.loss_curve(snap.history), key="emb_loss"),
                       idle="Press **Train** to learn word vectors from the current text; the loss curve draws live.")
         if job is not None and not job.running and job.result is not None:
             st.subheader("Explore the learned vectors")
@@ -151,18 +151,18 @@ if tab_ae.open:
             ae = autoencoder(min(n_words, len(vocab)), bottleneck, steps)
             left, right = st.columns(2)
             with left:
-                _ui.plot(P.autoencoder_curve(ae.history), key="ae_curve")
+                ui.plot(embeddings_plots.autoencoder_curve(ae.history), key="ae_curve")
                 acc = ae.history[-1][2]
                 st.metric("Words reconstructed exactly", f"{acc:.0%}",
                           f"{bottleneck} numbers instead of {len(ae.codes)}", delta_color="off", delta_arrow="off")
             with right:
                 labels = vocab.words[:len(ae.codes)]
                 if bottleneck in (2, 3):
-                    _ui.plot(P.projection_scatter(ae.codes, labels, method="code", title="The codes themselves"),
+                    ui.plot(embeddings_plots.projection_scatter(ae.codes, labels, method="code", title="The codes themselves"),
                              key="ae_codes")
                 elif bottleneck > 3:
                     proj = projected(ae.codes, tuple(labels), "pca", 2)
-                    _ui.plot(P.projection_scatter(proj.coords, labels, explained=proj.explained,
+                    ui.plot(embeddings_plots.projection_scatter(proj.coords, labels, explained=proj.explained,
                                                   title="The codes, by PCA"), key="ae_codes")
                 else:
                     st.caption("A bottleneck of one number puts the words on a line: the decoder can only tell "
@@ -174,7 +174,7 @@ if tab_models.open:
     with tab_models:
         st.markdown("Each model trained in this session has its own token-embedding table. Project it: do vowels, "
                     "digits and punctuation cluster?")
-        runs, busy = _runs.usable(), _runs.busy()  # never read a model while it trains
+        runs, busy = session_runs.usable(), session_runs.busy()  # never read a model while it trains
         if busy:
             st.caption(f"Still training, shown once finished or stopped: {', '.join(busy)}.")
         if not runs:
@@ -187,12 +187,12 @@ if tab_models.open:
             try:
                 tok = runs[name].tokenizer
                 labels = [visible(tok.decode([i])) for i in range(tok.vocab_size)]
-                weight = E.embedding_table(runs[name].model, tok.vocab_size)
-                proj = E.project(weight, labels, method, dims)
-                groups = [E.token_category(tok.decode([i])) for i in range(tok.vocab_size)]
-                _ui.plot(P.projection_scatter(proj.coords, labels, groups=groups, explained=proj.explained, method=method),
+                weight = embeddings.embedding_table(runs[name].model, tok.vocab_size)
+                proj = embeddings.project(weight, labels, method, dims)
+                groups = [embeddings.token_category(tok.decode([i])) for i in range(tok.vocab_size)]
+                ui.plot(embeddings_plots.projection_scatter(proj.coords, labels, groups=groups, explained=proj.explained, method=method),
                          key="emb_run_scatter")
             except ValueError as e:  # e.g. too few tokens for t-SNE (an EmbeddingError says so in plain words)
                 st.warning(f"Cannot show the embedding table of '{name}': {e}")
 
-_ui.code_expander(W.skipgram_pairs, W.train_word2vec, E.train_autoencoder, E.nearest, E.analogy, E.project)
+ui.code_expander(word2vec.skipgram_pairs, word2vec.train_word2vec, embeddings.train_autoencoder, embeddings.nearest, embeddings.analogy, embeddings.project)

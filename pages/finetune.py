@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from llmviz import finetune, generate, lora
-from llmviz.plots import finetune as P
-from pages import _base, _runs, _training, _ui
+from llmviz.tasks import finetune
+from llmviz.nn import generate, lora
+from llmviz.plots import finetune as finetune_plots
+from pages.shared import base_model, session_runs, training_panel, ui
 
 st.title("Pre-training and fine-tuning")
 st.markdown(
@@ -29,7 +30,7 @@ def continuation(key, ck, prompt: str, n: int = 200) -> str:
 
 # --- 1. the base model ------------------------------------------------------------------------------
 st.header("1 · A pre-trained base")
-base, label, original = _base.choose("ft")
+base, label, original = base_model.choose("ft")
 
 if base is not None:
     st.caption(f"Base: **{label}** · {base.model.num_params():,} parameters · {base.tokenizer.vocab_size} tokens · "
@@ -49,7 +50,7 @@ if base is None:
     st.stop()
 domain_choice = st.radio("The new (domain) text", ["The Python reference (built-in)", "The sidebar's text"],
                          key="ft_domain", horizontal=True)
-domain = _ui.python_docs_text() if domain_choice.startswith("The Python") else _ui.current_corpus()
+domain = ui.python_docs_text() if domain_choice.startswith("The Python") else ui.current_corpus()
 text = domain.text
 missing = finetune.unspellable(base.tokenizer, text)
 if missing:
@@ -76,29 +77,29 @@ for p in problems:
     st.warning(p, icon=":material/block:")
 
 names = st.session_state.get(RUNS, {})
-running = any(r is not None and r.running for r in map(_runs.get, names.values()))
+running = any(r is not None and r.running for r in map(session_runs.get, names.values()))
 if st.button("Fine-tune", key="ft_go", type="primary", icon=":material/play_arrow:",
              disabled=running or not methods or bool(problems)):
     started = {}
     for m in methods:
-        cfg = finetune.config_for(base.train_config, m, steps, _ui.current_device())
+        cfg = finetune.config_for(base.train_config, m, steps, ui.current_device())
         try:
             run = finetune.start(base, text, cfg, finetune.FineTuning(m, rank, alpha, tuple(targets)), original)
         except finetune.TrainingError as e:
             st.error(f"{m}: {e}", icon=":material/error:")
             break
-        started[m] = _runs.add(_ui.start_job(run), f"fine-tuned · {m}")
+        started[m] = session_runs.add(ui.start_job(run), f"fine-tuned · {m}")
     st.session_state[RUNS] = started
     st.session_state["ft_runs_base"] = base
     st.rerun()
 
 if names:
-    _training.watch(list(names.values()), "ft_live")
-    runs = {m: _runs.get(n) for m, n in names.items() if _runs.get(n) is not None}
+    training_panel.watch(list(names.values()), "ft_live")
+    runs = {m: session_runs.get(n) for m, n in names.items() if session_runs.get(n) is not None}
 
     @st.fragment(run_every=1.0 if running else None)
     def compare():
-        _ui.plot(P.forgetting({names[m]: r.history for m, r in runs.items()}), key="ft_forgetting")
+        ui.plot(finetune_plots.forgetting({names[m]: r.history for m, r in runs.items()}), key="ft_forgetting")
         rows = finetune.compare(runs, sizes=not running)  # sizes once every run is done
         st.dataframe(rows, hide_index=True, key="ft_table")
 
@@ -120,4 +121,4 @@ if names:
                                on_click="ignore")
         st.page_link("pages/lora.py", label="Look inside LoRA: its ΔW beside full fine-tuning's", icon=":material/arrow_forward:")
 
-_ui.code_expander(finetune.start, finetune.trainable_filter, lora.LoRALinear)
+ui.code_expander(finetune.start, finetune.trainable_filter, lora.LoRALinear)

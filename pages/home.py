@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages import _ui
+from pages.shared import ui
 from pages._registry import HOME, sections
 
 st.title("llmviz · how a language model works, built from scratch")
@@ -12,26 +12,26 @@ st.markdown(
     "one idea, and trains them live on your own machine. Change anything, press Train, and look inside."
 )
 
-corpus = _ui.current_corpus()
+corpus = ui.current_corpus()
 left, right = st.columns(2)
 left.metric("Text to learn from", corpus.name)
 left.caption(f"{corpus.n_chars:,} characters, {corpus.n_distinct} distinct · change it in the sidebar")
 
 
-polling = _ui.available_devices() is None
+polling = ui.available_devices() is None
 
 
 @st.fragment(run_every=0.5 if polling else None)
 def device_card():
     # torch is imported in the background at start-up; show the device as soon as it is known
-    devices = _ui.available_devices()
+    devices = ui.available_devices()
     if devices is None:
         st.metric("Compute device", "detecting…")
         return
     from llmviz.device import describe
 
-    how = "detected automatically" if st.session_state.get(_ui.DEVICE_KEY, "auto") == "auto" else "chosen in the sidebar"
-    st.metric("Compute device", describe(_ui.current_device()))
+    how = "detected automatically" if st.session_state.get(ui.DEVICE_KEY, "auto") == "auto" else "chosen in the sidebar"
+    st.metric("Compute device", describe(ui.current_device()))
     st.caption(f"{how} · small models train on one CPU thread, which is faster than several for them")
     if polling:
         st.rerun()  # a full rerun redraws the page without the polling

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from llmviz import chat, corpora, finetune, instruct, preference
+from llmviz.tasks import chat, finetune, instruct, preference
+from llmviz.text import corpora
 from llmviz.errors import LearnerError
-from llmviz.plots import instruct as P
-from pages import _base, _runs, _training, _ui
+from llmviz.plots import instruct as instruct_plots
+from pages.shared import base_model, session_runs, training_panel, ui
 
 st.title("Instruct models")
 st.markdown(
@@ -40,38 +41,38 @@ task = st.radio("Task", list(instruct.TASKS), horizontal=True, key="it_task")
 example = next(e for e in train if e.task == task)
 tok_demo = demo_tokenizer()
 ids, learned = chat.encode(tok_demo, example.messages)
-_ui.plot(P.token_strip(*chat.token_kinds(tok_demo, ids, learned)), key="it_strip")
+ui.plot(instruct_plots.token_strip(*chat.token_kinds(tok_demo, ids, learned)), key="it_strip")
 st.caption(f"{len(ids)} tokens. Each role tag and the end of each turn is ONE special token (blue); the model reads "
            "the grey ones and learns to write only the green ones: their targets are kept, every other target is "
            "set to -100, which the cross-entropy ignores. A tool's result is read, not learned: the program writes it.")
 
 # --- instruction tuning ---------------------------------------------------------------------------------
 st.header("2 · Instruction-tune a base")
-base, label, _ = _base.choose("it")
+base, label, _ = base_model.choose("it")
 if base is None:
     st.stop()
 steps = st.slider("Steps", 200, 8000, 5000, step=200, key="it_steps",
                   help="About 3,000 steps bring the checkable tasks to 90 % on a laptop CPU (two or three minutes); 5,000 polish them.")
-run = _runs.get(st.session_state.get(RUN))
-start, stop = _ui.train_stop_buttons("it", run is not None and run.running)
+run = session_runs.get(st.session_state.get(RUN))
+start, stop = ui.train_stop_buttons("it", run is not None and run.running)
 if start:
     try:
-        new, held_out = instruct.start(base, instruct.default_config(steps, _ui.current_device()),
+        new, held_out = instruct.start(base, instruct.default_config(steps, ui.current_device()),
                                        style_text=corpora.shakespeare().text)
     except LearnerError as e:
         st.error(str(e), icon=":material/error:")
     else:
-        st.session_state[RUN] = _runs.add(_ui.start_job(new), f"instruct · {label}")
+        st.session_state[RUN] = session_runs.add(ui.start_job(new), f"instruct · {label}")
         st.rerun()
 if stop and run is not None:
     run.stop()
 if run is not None:
     name = st.session_state[RUN]
-    _training.watch([name], "it_live")
+    training_panel.watch([name], "it_live")
 
     @st.fragment(run_every=1.0 if run.running else None)
     def live_accuracy():
-        _ui.plot(P.accuracy_curves(run.history, list(instruct.TASKS)), key="it_acc")
+        ui.plot(instruct_plots.accuracy_curves(run.history, list(instruct.TASKS)), key="it_acc")
 
     live_accuracy()
 
@@ -99,7 +100,7 @@ else:
                 "base": instruct.accuracy(base.model, base.tokenizer, held, 20),
                 "tuned": instruct.accuracy(tuned.model, tuned.tokenizer, held, 20)}
     if "it_scores" in st.session_state:
-        _ui.plot(P.accuracy_bars(st.session_state["it_scores"]), key="it_bars")
+        ui.plot(instruct_plots.accuracy_bars(st.session_state["it_scores"]), key="it_bars")
 
 # --- preference tuning ------------------------------------------------------------------------------------
 st.header("4 · Beyond: preference tuning (DPO)")
@@ -117,26 +118,26 @@ else:
     beta = c[0].select_slider("β (how far from the reference it may go: smaller = further)", [0.05, 0.1, 0.2, 0.5, 1.0],
                               value=0.5, key="it_beta")
     dpo_steps = c[1].slider("Steps", 50, 1000, 300, step=50, key="it_dpo_steps")
-    dpo = _runs.get(st.session_state.get("it_dpo"))
-    go_, stop_ = _ui.train_stop_buttons("it_dpo", dpo is not None and dpo.running)
+    dpo = session_runs.get(st.session_state.get("it_dpo"))
+    go_, stop_ = ui.train_stop_buttons("it_dpo", dpo is not None and dpo.running)
     if go_:
-        cfg = instruct.default_config(dpo_steps, _ui.current_device())
+        cfg = instruct.default_config(dpo_steps, ui.current_device())
         cfg = preference.config(cfg, dpo_steps)
         try:
             new, _ = preference.start(tuned.model, tuned.tokenizer, cfg, corpora.shakespeare().text, beta)
         except LearnerError as e:
             st.error(str(e), icon=":material/error:")
         else:
-            st.session_state["it_dpo"] = _runs.add(_ui.start_job(new), f"preference-tuned · {label}")
+            st.session_state["it_dpo"] = session_runs.add(ui.start_job(new), f"preference-tuned · {label}")
             st.rerun()
     if stop_ and dpo is not None:
         dpo.stop()
     if dpo is not None:
-        _training.watch([st.session_state["it_dpo"]], "it_dpo_live")
+        training_panel.watch([st.session_state["it_dpo"]], "it_dpo_live")
 
         @st.fragment(run_every=1.0 if dpo.running else None)
         def live_preference():
-            _ui.plot(P.preference_curves(dpo.history), key="it_pref")
+            ui.plot(instruct_plots.preference_curves(dpo.history), key="it_pref")
             rows = [r for r in dpo.history if r.other and "preferred" in r.other]
             if len(rows) > 1:
                 st.caption(f"Answers that follow the rule: {rows[0].other['preferred']:.0%} before, "
@@ -144,4 +145,4 @@ else:
                            f"{rows[-1].other['drift']:.2f} nats.")
 
         live_preference()
-_ui.code_expander(chat.encode, chat.training_pair, instruct.start, preference.PreferenceBatches)
+ui.code_expander(chat.encode, chat.training_pair, instruct.start, preference.PreferenceBatches)

@@ -3,11 +3,12 @@ chat memory, and an agent that calls a calculator tool."""
 
 import streamlit as st
 
-from llmviz import agent, chat
-from llmviz.langchain_llm import (CheckpointChatModel, CheckpointLLM, OpenAICompatibleChatModel,
+from llmviz.serving import agent
+from llmviz.tasks import chat
+from llmviz.serving.langchain_llm import (CheckpointChatModel, CheckpointLLM, OpenAICompatibleChatModel,
                                   OpenAICompatibleLLM)
 from llmviz.errors import LearnerError
-from pages import _runs, _server, _ui
+from pages.shared import session_runs, model_server, ui
 
 st.title("LangChain")
 st.markdown(
@@ -18,8 +19,8 @@ st.markdown(
     "runs on your own model."
 )
 
-server = _server.current()
-runs = _runs.usable()
+server = model_server.current()
+runs = session_runs.usable()
 options = (["Our server (Serve your model page)"] if server else []) + (["A run of this session, in-process"] if runs else []) \
     + ["Any OpenAI-compatible server"]
 c1, c2, c3 = st.columns([2, 2, 1])
@@ -103,7 +104,7 @@ with t_memory:
         st.rerun()
     roles = [{"role": {"human": "user", "ai": "assistant"}.get(m.type, m.type), "content": m.content}
              for m in talk.prompt_for("…")]
-    st.caption("What the model receives for the next turn (llmviz.chat.format_chat):")
+    st.caption("What the model receives for the next turn (llmviz.tasks.chat.format_chat):")
     st.code(chat.format_chat(roles, tokenizer).prompt, language=None, wrap_lines=True)
 with t_agent:
     st.markdown("An **agent** is a loop: the model writes a *thought* and an *action* (a tool and its input); "
@@ -125,4 +126,4 @@ with t_agent:
     with st.expander("The agent's prompt", icon=":material/description:"):
         st.code(agent.REACT.template, language=None)
 
-_ui.code_expander(CheckpointLLM, agent.run_agent)
+ui.code_expander(CheckpointLLM, agent.run_agent)

@@ -3,10 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from llmviz import lookup
+from llmviz.concepts import lookup
 from llmviz.plots import part1 as figs
 from llmviz.wording import plural
-from pages import _part1, _ui
+from pages.shared import part1_inputs, ui
 
 MAX_WORD = 40  # longer words would make an unreadable table
 
@@ -21,7 +21,7 @@ st.markdown(
 st.latex(r"D[i,j] = \min\big(D[i-1,j]+1,\; D[i,j-1]+1,\; D[i-1,j-1] + [a_i \ne b_j]\big),"
          r"\quad D[i,0]=i,\; D[0,j]=j")
 
-inp = _part1.inputs("levenshtein", editor_expanded=True)
+inp = part1_inputs.inputs("levenshtein", editor_expanded=True)
 
 # --- the whole sentence, word by word ---
 if inp.tokens:
@@ -72,7 +72,7 @@ else:
     ties = [k for k, d in ranked[1:] if d == best_dist]
     if ties:
         st.caption(f"Tied with {', '.join(ties)}: the first key in the dictionary wins the tie.")
-    _ui.plot(figs.distance_bars(ranked, query), key="lev_bars")
+    ui.plot(figs.distance_bars(ranked, query), key="lev_bars")
 
     # --- the DP table for one (query, key) pair ---
     st.subheader("Inside the distance: the dynamic-programming table")
@@ -83,7 +83,7 @@ else:
         st.caption(f"The key is cut to its first {MAX_WORD} characters for the picture.")
     table = lookup.levenshtein_table(query, b)
     ops = lookup.alignment(query, b, table)
-    _ui.plot(figs.levenshtein_figure(query, b, table, ops), key="lev_table")
+    ui.plot(figs.levenshtein_figure(query, b, table, ops), key="lev_table")
     edits = [op for op in ops if op.kind != "match"]
     st.markdown(
         f"Reading the outlined path from the top-left corner: **{plural(len(edits), 'edit')}** turn "
@@ -91,5 +91,5 @@ else:
         + ". Going right is an insert, down a delete, diagonally a keep (free) or a substitution."
     )
 
-_ui.code_expander(lookup.tokenize, lookup.translate_word, lookup.distances, lookup.levenshtein_table,
+ui.code_expander(lookup.tokenize, lookup.translate_word, lookup.distances, lookup.levenshtein_table,
                   lookup.alignment)

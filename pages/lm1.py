@@ -4,9 +4,9 @@ from dataclasses import replace
 
 import streamlit as st
 
-from llmviz import cheating
-from llmviz.presets import PRESETS
-from pages import _runs, _training, _ui
+from llmviz.concepts import cheating
+from llmviz.training.presets import PRESETS
+from pages.shared import session_runs, training_panel, ui
 
 st.title("LM1 · one attention head")
 st.markdown(
@@ -19,7 +19,7 @@ masked = st.toggle("Causal mask", value=False, key="lm1_mask", bind="query-param
                    help="Off: the tutorial's first LM1, which may look at later positions. On: the honest one.")
 preset = "lm1-masked" if masked else "lm1"
 st.info(PRESETS[preset].description, icon=":material/visibility:" if masked else ":material/visibility_off:")
-model_cfg, train_cfg, problems = _training.panel(preset, "lm1")
+model_cfg, train_cfg, problems = training_panel.panel(preset, "lm1")
 
 st.header("The punchline: the unmasked model cheats")
 st.markdown(
@@ -37,20 +37,20 @@ st.markdown(f"**Train both, side by side**, with the settings above except these
             f"{cheating.PAIR_STEPS} steps at {cheating.PAIR_LEARNING_RATE:g}, about a minute on a small CPU, enough "
             "for the cheat to pay):")
 c = st.columns(4)
-pair_iters = _training.widget(c[0].slider, "Steps for the pair", "lm1_pair_iters", cheating.PAIR_STEPS,
+pair_iters = training_panel.widget(c[0].slider, "Steps for the pair", "lm1_pair_iters", cheating.PAIR_STEPS,
                               min_value=50, max_value=5000, step=50)
-pair_lr = _training.widget(c[1].select_slider, "Learning rate for the pair", "lm1_pair_lr", cheating.PAIR_LEARNING_RATE,
-                           options=_training.LR_OPTIONS, format_func=lambda v: f"{v:g}")
+pair_lr = training_panel.widget(c[1].select_slider, "Learning rate for the pair", "lm1_pair_lr", cheating.PAIR_LEARNING_RATE,
+                           options=training_panel.LR_OPTIONS, format_func=lambda v: f"{v:g}")
 pair_cfg = replace(train_cfg, learning_rate=pair_lr, max_iters=pair_iters, eval_interval=max(10, pair_iters // 10),
                    eval_iters=cheating.PAIR_EVAL_ITERS, sample_tokens=train_cfg.sample_tokens or 200)
-names = _training.pair("lm1", {"LM1 unmasked": ("lm1", {"causal": False}),
+names = training_panel.pair("lm1", {"LM1 unmasked": ("lm1", {"causal": False}),
                                "LM1 masked": ("lm1-masked", {"causal": True})}, model_cfg, pair_cfg, problems)
-done = [r for r in map(_runs.get, names) if r is not None and r.snapshot().done and r.history]
+done = [r for r in map(session_runs.get, names) if r is not None and r.snapshot().done and r.history]
 if len(done) == 2:
     (a, b), (sa, sb) = (r.history[-1] for r in done), (r.snapshot().extra.get("sample", "") for r in done)
-    v = cheating.judge(a.val_loss, b.val_loss, sa, sb, _ui.current_corpus().text)
+    v = cheating.judge(a.val_loss, b.val_loss, sa, sb, ui.current_corpus().text)
     st.markdown(f"Unmasked: train {a.train_loss:.3f} / validation {a.val_loss:.3f}; masked: train "
                 f"{b.train_loss:.3f} / validation {b.val_loss:.3f}.")
     show = {"shown": st.success, "alike": st.info, "close": st.warning, "reversed": st.warning}[v.kind]
     show(v.message, icon=":material/lightbulb:")
-_ui.code_expander(cheating.char_mix_distance, cheating.judge, title="The code that judges the pair")
+ui.code_expander(cheating.char_mix_distance, cheating.judge, title="The code that judges the pair")

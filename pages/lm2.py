@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from llmviz.presets import PRESETS
-from pages import _training
+from llmviz.training.presets import PRESETS
+from pages.shared import training_panel
 
 st.title(PRESETS["lm2"].title)
 st.markdown(PRESETS["lm2"].description)
@@ -13,4 +13,4 @@ st.markdown(
     "added to the token's vector) fixes that. **Multi-head** attention splits `n_embd` into `n_head` smaller heads "
     "that each choose what to look at, and a linear projection mixes their results."
 )
-_training.panel("lm2", "lm2")
+training_panel.panel("lm2", "lm2")

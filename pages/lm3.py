@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from llmviz.presets import PRESETS
-from pages import _training
+from llmviz.training.presets import PRESETS
+from pages.shared import training_panel
 
 st.title(PRESETS["lm3"].title)
 st.markdown(PRESETS["lm3"].description)
@@ -14,4 +14,4 @@ st.markdown(
     "In the tutorial this does not help yet (validation 2.54 vs LM2's 2.38): one more layer without a residual "
     "path is harder to train. LM4 fixes that."
 )
-_training.panel("lm3", "lm3")
+training_panel.panel("lm3", "lm3")

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from llmviz.presets import PRESETS
-from pages import _training
+from llmviz.training.presets import PRESETS
+from pages.shared import training_panel
 
 st.title(PRESETS["lm4"].title)
 st.markdown(PRESETS["lm4"].description)
@@ -15,4 +15,4 @@ st.markdown(
     "block only has to learn a correction. With 4 blocks the tutorial reaches validation 2.09, the best so far."
 )
 st.caption("Try n_layer 1 vs 4, and compare the runs on the Compare runs page.")
-_training.panel("lm4", "lm4")
+training_panel.panel("lm4", "lm4")

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from llmviz.presets import PRESETS
-from pages import _training
+from llmviz.training.presets import PRESETS
+from pages.shared import training_panel
 
 st.title(PRESETS["lm5"].title)
 st.markdown(PRESETS["lm5"].description)
@@ -19,4 +19,4 @@ st.caption(f"Scaled up — {PRESETS['lm5-scaled'].description} The tutorial repo
            "1.63 for it: a large gap, over-fitting. To train it, set block_size 256, n_embd 384, n_head 6, "
            "n_layer 6 and dropout 0.2. That is a GPU job (nanoGPT trains a model this size for 5000 steps in "
            "about 3 minutes on an A100); a small CPU takes about half a minute per step (watch the ETA).")
-_training.panel("lm5", "lm5")
+training_panel.panel("lm5", "lm5")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from llmviz import finetune, lora
-from llmviz.plots import finetune as P
-from pages import _runs, _ui
+from llmviz.tasks import finetune
+from llmviz.nn import lora
+from llmviz.plots import finetune as finetune_plots
+from pages.shared import session_runs, ui
 
 st.title("LoRA, inside")
 st.markdown(
@@ -18,7 +19,7 @@ st.markdown(
 
 names = st.session_state.get("ft_runs", {})
 base = st.session_state.get("ft_runs_base")
-runs = {m: _runs.get(n) for m, n in names.items()}
+runs = {m: session_runs.get(n) for m, n in names.items()}
 runs = {m: r for m, r in runs.items() if r is not None and r.usable}
 if base is None or "lora" not in runs:
     st.info("Fine-tune a base with LoRA (and, to compare, fully) on the previous page first; its runs show up here.",
@@ -37,15 +38,15 @@ layer, part = st.selectbox("Matrix", sites, format_func=lambda s: f"{s[0]} · {s
 d_lora = lora.lora_delta(adapted.model, layer, part)
 if full is None:
     st.info("Fine-tune fully too (previous page) to see its ΔW beside LoRA's.")
-    _ui.plot(P.deltas(d_lora, 0 * d_lora), key="lora_deltas")
+    ui.plot(finetune_plots.deltas(d_lora, 0 * d_lora), key="lora_deltas")
 else:
     d_full = lora.full_delta(base.model, full.model, layer, lora.rows_of(adapted.model, layer, part))
-    _ui.plot(P.deltas(d_lora, d_full), key="lora_deltas")
+    ui.plot(finetune_plots.deltas(d_lora, d_full), key="lora_deltas")
     s = lora.spectrum(d_full)
     share = lora.captured(s, spec.rank)
     st.markdown(f"**How low-rank is the real update?** The singular values of full fine-tuning's ΔW for this matrix: "
                 f"its best rank-{spec.rank} approximation keeps **{share:.0%}** of it.")
-    _ui.plot(P.singular_values(s, spec.rank, share), key="lora_svd")
+    ui.plot(finetune_plots.singular_values(s, spec.rank, share), key="lora_svd")
 
 st.header("Merge, unmerge, and B = 0")
 prompt = st.text_input("Prompt", "def fibonacci(n):", key="lora_prompt")
@@ -67,4 +68,4 @@ st.markdown(f"The adapter file holds **{trip['bytes']:,} bytes**. Loaded onto it
             f"fine-tuned model's (largest difference {trip['same_base_max_diff']:.1e}). Onto another base of the same "
             "shape, it is refused:")
 st.error(trip["other_base_refused"] or "(it was not refused: that would be a bug)", icon=":material/block:")
-_ui.code_expander(lora.LoRALinear, lora.apply_lora, finetune.adapter_round_trip)
+ui.code_expander(lora.LoRALinear, lora.apply_lora, finetune.adapter_round_trip)

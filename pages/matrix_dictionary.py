@@ -3,9 +3,9 @@
 import numpy as np
 import streamlit as st
 
-from llmviz import lookup, vectors
+from llmviz.concepts import lookup, vectors
 from llmviz.plots import part1 as figs
-from pages import _part1, _ui
+from pages.shared import part1_inputs, ui
 
 st.title("A dictionary as a matrix product")
 st.markdown(
@@ -17,7 +17,7 @@ st.markdown(
 )
 st.latex(r"\text{value} = (q \cdot K^\top) \cdot V")
 
-inp = _part1.inputs("matrix_dictionary", sentence=False)
+inp = part1_inputs.inputs("matrix_dictionary", sentence=False)
 if not inp.dictionary:
     st.stop()
 m = vectors.dictionary_matrices(inp.dictionary)
@@ -49,18 +49,18 @@ elif key != query:
 widths = [len(m.in_vocab) + 1, max(3, (len(m.in_vocab) + len(m.out_vocab)) // 6 + 1), len(m.out_vocab) + 1]
 top = st.columns(widths)
 with top[0]:
-    _ui.plot(figs.row_vector(q, m.in_vocab, "① the query q", highlight=list(np.flatnonzero(q))), key="md_q")
+    ui.plot(figs.row_vector(q, m.in_vocab, "① the query q", highlight=list(np.flatnonzero(q))), key="md_q")
 mid = st.columns(widths)
 with mid[0]:
-    _ui.plot(figs.matrix(m.K, m.in_vocab, m.keys, "② K: one-hot keys", highlight_rows=chosen), key="md_K")
+    ui.plot(figs.matrix(m.K, m.in_vocab, m.keys, "② K: one-hot keys", highlight_rows=chosen), key="md_K")
 with mid[1]:
-    _ui.plot(figs.column_vector(scores, "q·Kᵀ", m.keys, "③ scores", highlight=chosen,
+    ui.plot(figs.column_vector(scores, "q·Kᵀ", m.keys, "③ scores", highlight=chosen,
                                                 show_row_labels=False), key="md_scores")
 with mid[2]:
-    _ui.plot(figs.matrix(m.V, m.out_vocab, m.keys, "④ V: one-hot values", highlight_rows=chosen), key="md_V")
+    ui.plot(figs.matrix(m.V, m.out_vocab, m.keys, "④ V: one-hot values", highlight_rows=chosen), key="md_V")
 bottom = st.columns(widths)
 with bottom[2]:
-    _ui.plot(figs.row_vector(value, m.out_vocab, "⑤ q·Kᵀ·V", highlight=list(np.flatnonzero(value))),
+    ui.plot(figs.row_vector(value, m.out_vocab, "⑤ q·Kᵀ·V", highlight=list(np.flatnonzero(value))),
              key="md_value")
 
 if word is None:
@@ -72,5 +72,5 @@ if query in inp.dictionary or key is not None:
     expected = inp.dictionary.get(query) or inp.dictionary[key]
     st.caption(f"The plain dictionary says: {query if query in inp.dictionary else key} → {expected}.")
 
-_ui.code_expander(vectors.dictionary_matrices, vectors.hard_lookup, vectors.decode, vectors.relaxed_query,
+ui.code_expander(vectors.dictionary_matrices, vectors.hard_lookup, vectors.decode, vectors.relaxed_query,
                   lookup.closest_key)

@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from llmviz import vectors
+from llmviz.concepts import vectors
 from llmviz.plots import part1 as figs
-from pages import _part1, _ui
+from pages.shared import part1_inputs, ui
 
 st.title("Vocabularies & one-hot encoding")
 st.markdown(
@@ -16,7 +16,7 @@ st.markdown(
     "at the token's position."
 )
 
-inp = _part1.inputs("one_hot")
+inp = part1_inputs.inputs("one_hot")
 in_vocab = vectors.vocabulary(inp.dictionary)
 out_vocab = vectors.vocabulary(inp.dictionary.values())
 
@@ -34,15 +34,15 @@ if in_vocab:
     st.subheader("One token, one vector")
     token = st.selectbox("Token", in_vocab, key="oh_token", index=in_vocab.index("chat") if "chat" in in_vocab else 0)
     v = vectors.one_hot(token, in_vocab)
-    st.latex(r"\text{onehot}(\text{" + _part1.latex_text(token) + r"}) = ["
+    st.latex(r"\text{onehot}(\text{" + part1_inputs.latex_text(token) + r"}) = ["
              + ",\\,".join(str(int(x)) for x in v[:40]) + (r",\dots" if len(v) > 40 else "") + "]")
-    _ui.plot(figs.row_vector(v, in_vocab, f"one-hot vector of “{token}”", highlight=[in_vocab.index(token)],
+    ui.plot(figs.row_vector(v, in_vocab, f"one-hot vector of “{token}”", highlight=[in_vocab.index(token)],
                              fmt=".0f"), key="oh_vector")
 
     if inp.tokens:
         st.subheader("The sentence as a matrix")
         m = vectors.one_hot_matrix(inp.tokens, in_vocab)
-        _ui.plot(figs.one_hot_figure(m, inp.tokens, in_vocab, "one row per token of the sentence, one column per vocabulary entry"),
+        ui.plot(figs.one_hot_figure(m, inp.tokens, in_vocab, "one row per token of the sentence, one column per vocabulary entry"),
                  key="oh_sentence")
         unknown = [t for t in dict.fromkeys(inp.tokens) if t not in in_vocab]
         if unknown:
@@ -59,6 +59,6 @@ c2.metric("of which are zero", f"{100 * (1 - 1 / size):.3f} %" if size else "—
 st.markdown("Every new word makes **every** vector one number longer, and all but one of those numbers "
             "are zero: one-hot vectors are huge, sparse, and say nothing about which words are alike. "
             "Hence tokenizers with a fixed vocabulary (BPE) and dense learned embeddings, later in Part 1.")
-_ui.plot(figs.vector_length_figure(len(in_vocab), extra), key="oh_growth")
+ui.plot(figs.vector_length_figure(len(in_vocab), extra), key="oh_growth")
 
-_ui.code_expander(vectors.vocabulary, vectors.one_hot, vectors.one_hot_matrix)
+ui.code_expander(vectors.vocabulary, vectors.one_hot, vectors.one_hot_matrix)

@@ -6,10 +6,10 @@ import time
 
 import streamlit as st
 
-from llmviz.plots import serving as P
+from llmviz.plots import serving as serving_plots
 from llmviz.serving import engine, server as S
-from pages import _runs, _server, _ui
-from pages._playground import upload
+from pages.shared import session_runs, model_server, ui
+from pages.shared.playground import upload
 
 st.title("Serve your model")
 st.markdown(
@@ -23,8 +23,8 @@ st.markdown(
     "with the number of clients."
 )
 
-server = _server.current()
-runs = _runs.usable()
+server = model_server.current()
+runs = session_runs.usable()
 left, right = st.columns([2, 1])
 with left:
     source = st.radio("Model to serve", ["A run of this session", "A checkpoint file"], horizontal=True,
@@ -59,13 +59,13 @@ if b1.button("Start the server", key="serve_start", type="primary", icon=":mater
              disabled=server is not None or model is None):
     try:
         with st.spinner("Starting…"):
-            _server.start(model, tokenizer, model_name, int(port), api_key)
+            model_server.start(model, tokenizer, model_name, int(port), api_key)
     except RuntimeError as e:
         st.error(f"The server could not start: {e}", icon=":material/error:")
     else:
         st.rerun()
 if b2.button("Stop", key="serve_stop", icon=":material/stop:", disabled=server is None):
-    _server.stop()
+    model_server.stop()
     st.rerun()
 
 if server is None:
@@ -93,7 +93,7 @@ else:
         mean = sum(b * n for b, n in sizes.items()) / max(1, sum(sizes.values()))
         c[3].metric("Mean batch size", f"{mean:.1f}", help="sequences per forward pass so far")
         if entries:
-            _ui.plot(P.request_timeline(entries, server.started_at), key="serve_timeline")
+            ui.plot(serving_plots.request_timeline(entries, server.started_at), key="serve_timeline")
             rows = [{"ended": time.strftime("%H:%M:%S", time.localtime(e.time)), "endpoint": e.endpoint,
                      "status": e.status, "tokens in": e.prompt_tokens, "tokens out": e.completion_tokens,
                      "ms": round(1000 * e.seconds), "stream": e.stream, "detail": e.detail}
@@ -104,4 +104,4 @@ else:
 
     live_log()
 
-_ui.code_expander(engine.BatchEngine._step, engine.Seq.add)
+ui.code_expander(engine.BatchEngine._step, engine.Seq.add)

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from llmviz import vectors
+from llmviz.concepts import vectors
 from llmviz.plots import part1 as figs
-from pages import _part1, _ui
+from pages.shared import part1_inputs, ui
 
 
 
@@ -25,7 +25,7 @@ st.markdown(
 st.latex(r"\mathrm{softmax}(s)_i = \frac{e^{s_i/T}}{\sum_j e^{s_j/T}} \qquad "
          r"\text{value} = \mathrm{softmax}\!\left(\frac{q K^\top}{\sqrt{d}}\right) V")
 
-inp = _part1.inputs("softmax", sentence=False)
+inp = part1_inputs.inputs("softmax", sentence=False)
 if not inp.dictionary:
     st.stop()
 m = vectors.dictionary_matrices(inp.dictionary)
@@ -42,14 +42,14 @@ if key is not None and key != query:
 _, hard = vectors.hard_lookup(q, m.K, m.V)
 shown = vectors.scaled_scores(q, m.K, scale)
 weights, soft = vectors.soft_lookup(q, m.K, m.V, scale=scale, temperature=temperature)
-_ui.plot(figs.scores_and_probs(m.keys, shown, weights,
+ui.plot(figs.scores_and_probs(m.keys, shown, weights,
                                f"scores q·Kᵀ{'/√' + str(d) if scale else ''} and softmax at T = {temperature:.2f}"),
          key="sm_probs")
 
 st.subheader("Soft lookup versus the hard one")
 hard_word, _ = vectors.decode(hard, m.out_vocab)
 soft_word, _ = vectors.decode(soft, m.out_vocab)
-_ui.plot(figs.compare_values(m.out_vocab, {"hard: q·Kᵀ·V": hard, "soft: softmax(·)·V": soft}), key="sm_compare")
+ui.plot(figs.compare_values(m.out_vocab, {"hard: q·Kᵀ·V": hard, "soft: softmax(·)·V": soft}), key="sm_compare")
 st.markdown(f"**Hard lookup:** “{hard_word or '—'}” · **Soft lookup:** “{soft_word or '—'}”")
 if hard_word and soft_word and hard_word != soft_word:
     sharers = [k for k, v in zip(m.keys, m.values) if v == soft_word]
@@ -69,7 +69,7 @@ st.markdown(
 n_keys = st.slider("number of keys", 2, 32, 8, key="sm_keys")
 dims = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
 unscaled, scaled = scaling(tuple(dims), n_keys)
-_ui.plot(figs.scaling_figure(dims, unscaled, scaled, n_keys), key="sm_scaling")
+ui.plot(figs.scaling_figure(dims, unscaled, scaled, n_keys), key="sm_scaling")
 
 st.subheader("Numerically stable softmax")
 st.markdown(
@@ -87,5 +87,5 @@ if o.overflowed:
     st.markdown("**The naive softmax overflowed:** e^s is ∞, and ∞/∞ is *nan*. The stable one still gives the "
                 "same probabilities as before the shift.")
 
-_ui.code_expander(vectors.softmax, vectors.naive_softmax, vectors.soft_lookup, vectors.overflow_demo,
+ui.code_expander(vectors.softmax, vectors.naive_softmax, vectors.soft_lookup, vectors.overflow_demo,
                   vectors.scaling_experiment)

@@ -4,17 +4,18 @@ from dataclasses import replace
 
 import streamlit as st
 
-from llmviz import checkpoint, seq2seq, translation
-from llmviz.plots import training as PT
-from llmviz.plots import transformer as P
-from llmviz.presets import PRESETS, preset_config
-from llmviz.train import TrainingError
-from llmviz.transformer import EncoderDecoder
-from pages import _runs, _training, _ui
+from llmviz.io import checkpoint
+from llmviz.tasks import seq2seq, translation
+from llmviz.plots import training as training_plots
+from llmviz.plots import transformer as transformer_plots
+from llmviz.training.presets import PRESETS, preset_config
+from llmviz.training.train import TrainingError
+from llmviz.nn.encoder_decoder import EncoderDecoder
+from pages.shared import session_runs, training_panel, ui
 
 PRESET, PREFIX = "translation", "tr"
 preset = PRESETS[PRESET]
-widget = _training.widget
+widget = training_panel.widget
 
 st.title("The transformer: encoder and decoder")
 st.markdown(
@@ -31,7 +32,7 @@ st.markdown(
 st.header("1 · Two stacks of the same blocks")
 left, right = st.columns(2)
 with left:
-    st.graphviz_chart(PT.architecture_dot(preset_config("lm5", 65)))
+    st.graphviz_chart(training_plots.architecture_dot(preset_config("lm5", 65)))
     st.caption("**Decoder-only** (LM5, the GPT family): one stack, causal self-attention, predicts the next token.")
 diagram = right.empty()  # drawn once the settings below are read
 right.caption("**Encoder–decoder** (this page, with the settings below): highlighted, what LM5 lacks: a source "
@@ -51,7 +52,7 @@ st.header("2 · A small French → English language")
 corpus = seq2seq.corpus()
 tok = corpus.tokenizer
 st.markdown(
-    f"No parallel corpus is downloaded: a grammar (`llmviz.translation`) generates sentence pairs from a seed: "
+    f"No parallel corpus is downloaded: a grammar (`llmviz.tasks.translation`) generates sentence pairs from a seed: "
     f"{len(translation.NOUNS)} nouns, {len(translation.ADJECTIVES)} adjectives (most placed after the noun), "
     f"determiners that agree, six prepositions, three verbs with agreement, two conjunctions. "
     f"**{len(corpus.train):,}** training pairs; **{len(corpus.heldout):,}** held-out pairs that each use an "
@@ -83,9 +84,9 @@ interval = widget(c[3].select_slider, "Evaluate every", f"{PREFIX}_interval", tu
                   options=[25, 50, 100, 200, 500], help="Losses, held-out exact match and BLEU, every this many steps.")
 model_cfg = replace(base, n_encoder_layer=n_enc, n_layer=n_dec, n_embd=n_embd, n_head=n_head)
 train_cfg = replace(tut, learning_rate=lr, min_lr=lr / 10, max_iters=iters, batch_size=batch,
-                    eval_interval=min(interval, iters), device=_ui.current_device())
+                    eval_interval=min(interval, iters), device=ui.current_device())
 problems = model_cfg.problems() + train_cfg.problems()
-diagram.graphviz_chart(P.encoder_decoder_dot(replace(model_cfg, vocab_size=tok.target.vocab_size,
+diagram.graphviz_chart(transformer_plots.encoder_decoder_dot(replace(model_cfg, vocab_size=tok.target.vocab_size,
                                                      src_vocab_size=tok.source.vocab_size)))
 for p in problems:
     st.warning(p, icon=":material/block:")
@@ -98,14 +99,14 @@ def start() -> str | None:
     except TrainingError as e:
         st.error(f"Cannot train: {e}", icon=":material/error:")
         return None
-    name = _runs.add(run, "transformer")
-    _ui.start_job(run)  # stops by itself once this tab is gone
+    name = session_runs.add(run, "transformer")
+    ui.start_job(run)  # stops by itself once this tab is gone
     return name
 
 
 name = st.session_state.get(f"{PREFIX}_current")
-run = _runs.get(name)
-_training.controls(PREFIX, run, start, problems, train_cfg.max_iters)
+run = session_runs.get(name)
+training_panel.controls(PREFIX, run, start, problems, train_cfg.max_iters)
 if run is None:
     st.info("Press **Train**: the default settings reach about 90 % of held-out sentences exactly right in about a "
             "minute on a laptop CPU. The loss curves, the held-out exact match and BLEU, and a few translations "
@@ -113,14 +114,14 @@ if run is None:
 else:
     st.caption(f"Run **{name}** · {run.n_params:,} parameters · {run.device.upper()}"
                + (f" · {run.threads} thread(s)" if run.device == "cpu" else ""))
-    _training.watch([name], PREFIX)
+    training_panel.watch([name], PREFIX)
     st.caption("Validation = the held-out sentences. Exact match: the share of them translated word for word right. "
                "BLEU (by sacrebleu): how many of the reference's 1- to 4-word sequences the translation contains, "
                "0 to 100.")
 
 if run is None or not run.usable:
     st.caption("Once a model has trained (or is stopped), translate your own sentences below.")
-    _ui.code_expander(EncoderDecoder, seq2seq.PairBatches)
+    ui.code_expander(EncoderDecoder, seq2seq.PairBatches)
     st.stop()
 
 model = run.model
@@ -151,7 +152,7 @@ if not words:
 text = translation.render_fr(words)
 tr = seq2seq.trace(model, run.tokenizer, text)
 st.markdown("**" + " ".join(tr.out_words) + "**")
-_ui.plot(P.decoding_steps(tr.steps), key=f"{PREFIX}_steps")
+ui.plot(transformer_plots.decoding_steps(tr.steps), key=f"{PREFIX}_steps")
 st.caption("Greedy decoding: at each step the decoder sees the French sentence (through cross-attention) and the "
            "English words so far, and the most likely next word is appended; it stops at `<EOS>`.")
 width = st.slider("Beam search width", 1, 8, 3, key=f"{PREFIX}_beam",
@@ -165,11 +166,11 @@ st.header("5 · Where each English word looks: cross-attention")
 st.markdown("Row: the step that writes that English word; column: a French word; each row sums to 1. Look for "
             "the reordering: the step that writes the adjective looks at the French adjective *after* the noun "
             "(*noir* for *black*), and the step that writes the noun at the noun.")
-_ui.plot(P.attention_grid(tr.cross_attention, [s.token for s in tr.steps], tr.src_words,
+ui.plot(transformer_plots.attention_grid(tr.cross_attention, [s.token for s in tr.steps], tr.src_words,
                           "Cross-attention, every layer and head", "writing", "French"), key=f"{PREFIX}_cross")
 st.subheader("The encoder's self-attention")
 st.markdown("No mask: each French word draws from the words before *and after* it.")
-_ui.plot(P.attention_grid(tr.encoder_attention, tr.src_words, tr.src_words, "Encoder self-attention",
+ui.plot(transformer_plots.attention_grid(tr.encoder_attention, tr.src_words, tr.src_words, "Encoder self-attention",
                           "French word", "draws from"), key=f"{PREFIX}_enc_att")
 
 # --- 6. contextual embeddings ---------------------------------------------------------------------------
@@ -189,9 +190,9 @@ else:
     to_static, between = seq2seq.cosines(ctx)
     left, right = st.columns([3, 2])
     with left:
-        _ui.plot(P.contextual_scatter(coords, ctx.prev_words, ctx.sentences, word, explained), key=f"{PREFIX}_ctx")
+        ui.plot(transformer_plots.contextual_scatter(coords, ctx.prev_words, ctx.sentences, word, explained), key=f"{PREFIX}_ctx")
     with right:
-        _ui.plot(P.cosine_histogram(to_static, between, word), key=f"{PREFIX}_cos")
+        ui.plot(transformer_plots.cosine_histogram(to_static, between, word), key=f"{PREFIX}_cos")
         n = len(ctx.vectors)
         mean_between = (between.sum() - n) / max(1, n * (n - 1))
         st.metric("Mean cosine between two sentences' vectors", f"{mean_between:.2f}")
@@ -199,4 +200,4 @@ else:
     st.caption("The static row and the encoder's outputs live in different spaces (the outputs went through "
                "attention, feed-forward layers and a final layer norm), so their distance says little; what "
                "matters is that one static point became a cloud whose shape follows the context.")
-_ui.code_expander(EncoderDecoder, seq2seq.PairBatches, seq2seq.greedy, seq2seq.beam_search, seq2seq.contextual)
+ui.code_expander(EncoderDecoder, seq2seq.PairBatches, seq2seq.greedy, seq2seq.beam_search, seq2seq.contextual)

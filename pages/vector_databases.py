@@ -5,9 +5,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from llmviz import ann, chunking, embedders, retrieval, vectordb
-from llmviz.plots import retrieval as P
-from pages import _runs, _ui
+from llmviz.retrieval import ann, chunking, embedders, rag, vectordb
+from llmviz.plots import retrieval as retrieval_plots
+from pages.shared import session_runs, ui
 
 JOB, INDEX_JOB = "vdb_job", "vdb_index_job"  # the background build of a table, of an index
 W2V_JOB = "emb_job"  # the Embeddings page's word2vec job (its result is a Word2VecResult)
@@ -24,7 +24,7 @@ st.markdown(
     "folder on your disk, no server; the same API scales to billions of vectors on disk or object storage."
 )
 
-corpus = _ui.current_corpus()
+corpus = ui.current_corpus()
 st.session_state.setdefault("vdb_dir", str(vectordb.default_dir()))
 
 
@@ -63,7 +63,7 @@ if error:
 else:
     left, right = st.columns([2, 3])
     with left:
-        _ui.plot(P.chunk_lengths([len(ch.text) for ch in chunks], size), key="vdb_lengths")
+        ui.plot(retrieval_plots.chunk_lengths([len(ch.text) for ch in chunks], size), key="vdb_lengths")
     with right:
         st.caption(f"{corpus.name}: {len(chunks):,} chunks. The first ones:")
         st.dataframe({"id": [ch.id for ch in chunks[:50]], "section": [ch.section for ch in chunks[:50]],
@@ -88,7 +88,7 @@ elif kind == "word2vec":
         embedder = embedders.Word2VecEmbedder.from_result(w2v.result)
         st.caption(f"The Embeddings page's vectors: {embedder.describe()}. Words outside its vocabulary are skipped.")
 else:
-    runs = _runs.usable()
+    runs = session_runs.usable()
     if not runs:
         why_not = "Train a model on a Part 2 page first: its hidden states are used here."
     else:
@@ -106,7 +106,7 @@ b1, b2, _ = st.columns([1, 1, 4])
 if b1.button("Build the table", type="primary", disabled=running or embedder is None or chunks is None,
              key="vdb_build", icon=":material/database:"):
     try:
-        st.session_state[JOB] = retrieval.build_job(corpus, chunking.ChunkConfig(by, size, overlap), embedder, db,
+        st.session_state[JOB] = rag.build_job(corpus, chunking.ChunkConfig(by, size, overlap), embedder, db,
                                                     vectordb.slug(name), replace).start()
         st.session_state["vdb_table"] = vectordb.slug(name)
         st.rerun()
@@ -114,7 +114,7 @@ if b1.button("Build the table", type="primary", disabled=running or embedder is 
         st.error(str(e), icon=":material/error:")
 if b2.button("Stop", disabled=not running, key="vdb_stop", icon=":material/stop:"):
     job.stop()
-_ui.watch_job(JOB, what=lambda s: f"{s.extra.get('phase', 'starting')} · chunk {s.step:,} of {s.total:,}")
+ui.watch_job(JOB, what=lambda s: f"{s.extra.get('phase', 'starting')} · chunk {s.step:,} of {s.total:,}")
 
 # --- 3. search ----------------------------------------------------------------------------------------
 st.header("3 · Search")
@@ -184,7 +184,7 @@ with st.expander("The approximate index (IVF-PQ or HNSW) and its parameters", ic
             st.rerun()
         except vectordb.VectorDBError as e:
             st.error(str(e), icon=":material/error:")
-    _ui.watch_job(INDEX_JOB, what=lambda s: "building the index" if s.state == "running" else
+    ui.watch_job(INDEX_JOB, what=lambda s: "building the index" if s.state == "running" else
                   f"built in {s.elapsed:.1f} s")
 params = vectordb.SearchParams(nprobes=nprobes, refine_factor=refine or None, ef=ef or None)
 
@@ -206,13 +206,13 @@ if result is not None:
                 where_from = " · ".join(x for x in (h.section, h.speaker) if x)
                 st.markdown(f"**{rank}.** cosine **{h.score:.3f}** · chunk {h.id} · {where_from}")
                 with st.container(height=min(260, 60 + 22 * h.text.count("\n")), border=True):
-                    st.markdown(retrieval.highlight_markdown(h.text, result.known))
+                    st.markdown(rag.highlight_markdown(h.text, result.known))
         with right:
-            _ui.plot(P.hit_scores([f"chunk {h.id}" for h in result.hits], [h.score for h in result.hits]),
+            ui.plot(retrieval_plots.hit_scores([f"chunk {h.id}" for h in result.hits], [h.score for h in result.hits]),
                      key="vdb_scores")
             if has_index:
                 cmp = ann.compare(table, result.vector, len(result.hits), where, params, repeats=5)
-                _ui.plot(P.exact_vs_index(cmp.exact_ms, cmp.index_ms, cmp.recall, cmp.k), key="vdb_cmp")
+                ui.plot(retrieval_plots.exact_vs_index(cmp.exact_ms, cmp.index_ms, cmp.recall, cmp.k), key="vdb_cmp")
                 st.caption(f"recall@{cmp.k} = {cmp.recall:.0%}: the index found {round(cmp.recall * cmp.k)} of the "
                            f"exact top {cmp.k}, {cmp.speedup:.1f}× the speed (median of 5). On a table this small "
                            "both are fast; bench/bench_vectors.py measures 200,000 vectors.")
@@ -223,18 +223,18 @@ st.header("4 · The chunks on a map")
 
 @st.cache_data(show_spinner="Projecting the table…", max_entries=4)
 def _map(db: str, name: str, built_at: str, query_key: tuple, hit_ids: tuple, _table, _query):
-    return retrieval.map_points(_table, _query, hit_ids)
+    return rag.map_points(_table, _query, hit_ids)
 
 
 mp = _map(db, choice, stats["built_at"], (question, k, where), tuple(h.id for h in result.hits) if result else (),
           table, result.vector if result else None)
-_ui.plot(P.chunk_map(mp.coords, mp.sections, mp.labels, mp.query, mp.hits, mp.explained, mp.total), key="vdb_map")
+ui.plot(retrieval_plots.chunk_map(mp.coords, mp.sections, mp.labels, mp.query, mp.hits, mp.explained, mp.total), key="vdb_map")
 st.caption("PCA keeps the two directions along which the chunks differ most; nearness in the full space "
            "(what the search uses) is only partly visible in 2-D: a hit may look far from the star.")
 
 # --- 5. RAG -------------------------------------------------------------------------------------------
 st.header("5 · Retrieval-augmented generation")
-runs = _runs.usable()
+runs = session_runs.usable()
 if not runs:
     st.info("Train a model on a Part 2 page to see it answer with and without the retrieved chunks.")
 elif result is None or not result.hits:
@@ -246,15 +246,15 @@ else:
         "follows the instruction format below.")
     c = st.columns(4)
     rag_run = c[0].selectbox("Model", list(runs), key="vdb_rag_run")
-    tname = c[1].selectbox("Prompt template", list(retrieval.TEMPLATES), key="vdb_template")
+    tname = c[1].selectbox("Prompt template", list(rag.TEMPLATES), key="vdb_template")
     n_tokens = c[2].slider("Tokens to generate", 20, 500, 200, 20, key="vdb_rag_tokens")
     temperature = c[3].slider("Temperature", 0.0, 1.5, 0.8, 0.05, key="vdb_rag_temp")
-    template = st.text_area("Template ({context} and {question} are filled in)", retrieval.TEMPLATES[tname],
+    template = st.text_area("Template ({context} and {question} are filled in)", rag.TEMPLATES[tname],
                             key=f"vdb_template_text_{tname}", height=120)
     model, tok = runs[rag_run].model, runs[rag_run].tokenizer
     try:
-        prompt = retrieval.build_prompt(question, result.hits, template)
-        seen, n_prompt = retrieval.model_view(tok, model.config.block_size, prompt)
+        prompt = rag.build_prompt(question, result.hits, template)
+        seen, n_prompt = rag.model_view(tok, model.config.block_size, prompt)
         st.markdown(f"**The prompt** ({n_prompt:,} tokens)")
         st.code(prompt, language=None, wrap_lines=True)
         if n_prompt > model.config.block_size:
@@ -263,7 +263,7 @@ else:
                        "a model with a longer context (LM5 scaled: 256) sees more of it.", icon=":material/content_cut:")
         if st.button("Generate both answers", key="vdb_generate", icon=":material/auto_awesome:"):
             with st.spinner("Generating…"):
-                st.session_state["vdb_answers"] = retrieval.answer(model, tok, question, result.hits, template,
+                st.session_state["vdb_answers"] = rag.answer(model, tok, question, result.hits, template,
                                                                    n_tokens, temperature)
     except vectordb.VectorDBError as e:
         st.warning(str(e))
@@ -285,9 +285,9 @@ with st.expander("The same pipeline in LangChain", icon=":material/link:"):
                 "retriever plugs into any LangChain chain: `question → retriever → prompt template → LLM`, where the "
                 "LLM is your model as on the LangChain page, or any other.")
     st.page_link("pages/langchain_concepts.py", label="LangChain's other concepts on your model", icon=":material/link:")
-    st.code(Path(retrieval.__file__).with_name("langchain_rag.py").read_text(), language="python")
+    st.code(Path(rag.__file__).with_name("langchain_rag.py").read_text(), language="python")
     if result is not None and result.hits and st.button("Run it through LangChain", key="vdb_lc"):
-        from llmviz.langchain_rag import VectorTableRetriever, model_llm, rag_chain
+        from llmviz.retrieval.langchain_rag import VectorTableRetriever, model_llm, rag_chain
 
         retriever = VectorTableRetriever(table=table, k=k, where=where, exact=result.exact, params=params)
         docs = retriever.invoke(question)
@@ -300,10 +300,10 @@ with st.expander("The same pipeline in LangChain", icon=":material/link:"):
             st.markdown(f"The chain's answer, from **{rag_run}**:")
             st.code(text, language=None, wrap_lines=True)
             answers = st.session_state.get("vdb_answers")
-            if answers is not None and answers.prompt == retrieval.build_prompt(question, result.hits, template):
+            if answers is not None and answers.prompt == rag.build_prompt(question, result.hits, template):
                 st.caption("The same text as 'With the retrieved chunks' above: the same prompt, model and seed."
                            if text == answers.with_context else "Not the text above: the sampling settings changed.")
 
-_ui.code_expander(chunking.chunk, embedders.LSAEmbedder.tfidf, embedders.Word2VecEmbedder.embed,
+ui.code_expander(chunking.chunk, embedders.LSAEmbedder.tfidf, embedders.Word2VecEmbedder.embed,
                   embedders.LMEmbedder.embed, vectordb.VectorTable.search_vector, vectordb.VectorTable.search,
-                  ann.compare, retrieval.build_prompt)
+                  ann.compare, rag.build_prompt)

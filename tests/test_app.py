@@ -25,7 +25,7 @@ def test_every_page_file_is_registered_and_exists():
 
 def test_pages_do_not_import_torch():
     # heavy maths lives in llmviz; a page that imports torch makes every visit pay for it
-    for f in (ROOT / "pages").glob("*.py"):
+    for f in (ROOT / "pages").rglob("*.py"):
         for node in ast.walk(ast.parse(f.read_text())):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
@@ -86,8 +86,8 @@ def test_code_expanders_draw_their_code_only_once_opened():
     # a closed expander sends no code: the browser does not load the syntax highlighter for it
     at = open_page("pages/deep_networks.py")
     assert [e.label for e in at.expander] == ["The code behind this page"] and not at.code
-    at.session_state["code_expander:The code behind this page:llmviz.deep.layer_grad_norms|"
-                     "llmviz.deep.activation_rms|llmviz.deep.train_variants"] = True  # what opening it does
+    at.session_state["code_expander:The code behind this page:llmviz.concepts.deep.layer_grad_norms|"
+                     "llmviz.concepts.deep.activation_rms|llmviz.concepts.deep.train_variants"] = True  # what opening it does
     at.run()
     assert [c.value.split("(")[0] for c in at.code] == ["def layer_grad_norms", "def activation_rms",
                                                         "def train_variants"]

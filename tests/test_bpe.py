@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmviz import corpora
+from llmviz.text import corpora
 from llmviz.jobs import FINISHED, STOPPED
-from llmviz.bpe import GPT2_SPLIT_PATTERN, BPEError, BPETokenizer, gpt2_byte_to_unicode, merge_pair, train_bpe_job
+from llmviz.text.bpe import GPT2_SPLIT_PATTERN, BPEError, BPETokenizer, gpt2_byte_to_unicode, merge_pair, train_bpe_job
 from llmviz.errors import LearnerError
-from llmviz.tokenizers import Tokenizer, tokenizer_from_dict
+from llmviz.text.saved import load_tokenizer, tokenizer_from_dict
 
 hf = pytest.importorskip("tokenizers")
 
@@ -199,7 +199,7 @@ def test_save_load_round_trip(tmp_path, pattern):
     data = json.loads(path.read_text(encoding="utf-8"))
     assert data["kind"] == "bpe" and len(data["merges"]) == 44
     assert data["merges"][0]["token"] == tok.merges[0].token.decode("utf-8", "backslashreplace")
-    loaded = Tokenizer.load(path)
+    loaded = load_tokenizer(path)
     assert isinstance(loaded, BPETokenizer)
     assert loaded.merges == tok.merges and loaded.pattern == pattern
     assert loaded.encode(text) == tok.encode(text)

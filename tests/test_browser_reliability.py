@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from pages._registry import PAGES
-from pages._ui import UNWATCHED_S
+from pages.shared.ui import UNWATCHED_S
 from tests.browser import ARTIFACTS, wait_until_idle
 
 LM2 = next(p for p in PAGES if p.path == "pages/lm2.py")

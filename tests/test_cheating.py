@@ -5,9 +5,11 @@ import math
 import pytest
 import torch
 
-from llmviz import cheating, corpora
-from llmviz.presets import preset_config
-from llmviz.train import TrainConfig, TrainingRun
+from llmviz.concepts import cheating
+from llmviz.text import corpora
+from llmviz.training.presets import preset_config
+from llmviz.training.config import TrainConfig
+from llmviz.training.train import TrainingRun
 
 torch.set_num_threads(1)
 TEXT = "Whether 'tis nobler in the mind to suffer\nThe slings and arrows of outrageous fortune,\n" * 20

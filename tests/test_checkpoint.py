@@ -6,12 +6,13 @@ import struct
 import pytest
 import torch
 
-from llmviz import checkpoint
-from llmviz.checkpoint import CheckpointError, from_bytes, to_bytes
+from llmviz.io import checkpoint
+from llmviz.io.checkpoint import CheckpointError, from_bytes, to_bytes
 from llmviz.errors import LearnerError
-from llmviz.model import LanguageModel, ModelConfig
-from llmviz.tokenizers import CharTokenizer
-from llmviz.train import TrainConfig, TrainingRun
+from llmviz.nn.model import LanguageModel, ModelConfig
+from llmviz.text.tokenizers import CharTokenizer
+from llmviz.training.config import TrainConfig
+from llmviz.training.train import TrainingRun
 
 torch.set_num_threads(1)  # tiny models: one thread is far faster (see llmviz.device.threads_for)
 
@@ -177,8 +178,9 @@ def test_version_2_records_the_architecture_the_preset_and_special_tokens():
 
 
 def test_adapters_round_trip_whole_or_alone_and_only_onto_their_base():
-    from llmviz import lora
-    from llmviz.checkpoint import adapter_to_bytes, load_adapter, weights_sha256
+    from llmviz.nn import lora
+    from llmviz.io.checkpoint import adapter_to_bytes, load_adapter
+    from llmviz.nn.lora import weights_sha256
 
     tok = CharTokenizer().train(TEXT)
     torch.manual_seed(0)

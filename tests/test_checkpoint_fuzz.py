@@ -18,10 +18,11 @@ import pytest
 import torch
 from safetensors.torch import load, save
 
-from llmviz import checkpoint
-from llmviz.checkpoint import CheckpointError, from_bytes
-from llmviz.model import ModelConfig
-from llmviz.train import TrainConfig, TrainingRun
+from llmviz.io import checkpoint
+from llmviz.io.checkpoint import CheckpointError, from_bytes
+from llmviz.nn.model import ModelConfig
+from llmviz.training.config import TrainConfig
+from llmviz.training.train import TrainingRun
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +74,7 @@ def usable(ck) -> None:
     assert isinstance(ck.best_val_loss, float)
     for r in ck.history:
         assert type(r.step) is int and all(type(v) is float and math.isfinite(v) for v in r[1:6])
-    from llmviz.generate import generate_text
+    from llmviz.nn.generate import generate_text
 
     ids = ck.tokenizer.encode(ck.tokenizer.decode([0]))
     logits, _ = ck.model(torch.tensor([ids[:ck.model_config.block_size]]))
@@ -157,7 +158,7 @@ def test_the_issue_s_crafted_fields_are_refused_with_their_name(good, change, wo
 
 
 def bpe_checkpoint(merges, pattern=None) -> bytes:
-    from llmviz.bpe import BPETokenizer
+    from llmviz.text.bpe import BPETokenizer
 
     tok = BPETokenizer().train("aaaa bbbb abab " * 50, 260)
     run = TrainingRun.new(ModelConfig(block_size=8, n_embd=16, n_head=2), TrainConfig(max_iters=1, eval_iters=1,
@@ -231,10 +232,10 @@ MEMORY_SCRIPT = textwrap.dedent('''
     import json, resource, struct, sys
     import torch
     from safetensors.torch import load, save
-    from llmviz import checkpoint
-    from llmviz.model import LanguageModel, ModelConfig
-    from llmviz.tokenizers import CharTokenizer
-    from llmviz.train import TrainConfig
+    from llmviz.io import checkpoint
+    from llmviz.nn.model import LanguageModel, ModelConfig
+    from llmviz.text.tokenizers import CharTokenizer
+    from llmviz.training.config import TrainConfig
 
     text = "to be or not to be\\n"
     good = checkpoint.to_bytes(LanguageModel(ModelConfig(vocab_size=len(set(text)), block_size=8, n_embd=16,

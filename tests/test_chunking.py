@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmviz import corpora
-from llmviz.chunking import ChunkConfig, ChunkingError, blocks, chunk, speaker_of, windows
+from llmviz.text import corpora
+from llmviz.retrieval.chunking import ChunkConfig, ChunkingError, blocks, chunk, speaker_of, windows
 from tests.vector_fixtures import PLAYS, speech_corpus
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from llmviz import checkpoint
-from llmviz.cli import main
+from llmviz.io import checkpoint
+from llmviz.cli.main import main
 
 TEXT = "Now is the winter of our discontent made glorious summer by this sun of York.\n" * 50
 SMALL = ["--n-embd", "16", "--n-head", "2", "--block-size", "8", "--batch-size", "8", "--eval-iters", "2",
@@ -107,9 +107,11 @@ def test_finetune_with_lora_writes_the_adapters_alone_and_reports_both_losses(co
 
 
 def test_instruct_then_chat_in_the_terminal(tmp_path, capsys, monkeypatch):
-    from llmviz import corpora, finetune, instruct
-    from llmviz.model import ModelConfig
-    from llmviz.train import TrainConfig, TrainingRun
+    from llmviz.text import corpora
+    from llmviz.tasks import finetune, instruct
+    from llmviz.nn.model import ModelConfig
+    from llmviz.training.config import TrainConfig
+    from llmviz.training.train import TrainingRun
 
     text = corpora.shakespeare(corpora.DEFAULT_PLAYS, 20_000).text
     run = TrainingRun.new(ModelConfig(vocab_size=0, block_size=64, n_embd=32, n_head=2, n_layer=1),

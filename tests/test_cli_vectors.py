@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from llmviz import checkpoint
-from llmviz.cli import main
-from llmviz.train import TrainConfig
-from llmviz.vectordb import VectorTable
+from llmviz.io import checkpoint
+from llmviz.cli.main import main
+from llmviz.training.config import TrainConfig
+from llmviz.retrieval.vectordb import VectorTable
 from tests.vector_fixtures import brute_force, lm_embedder, speech_corpus
 
 torch.set_num_threads(1)

@@ -8,8 +8,8 @@ from functools import partial
 
 import pytest
 
-from llmviz import corpora
-from llmviz.corpora import Corpus, CorpusError
+from llmviz.text import corpora
+from llmviz.text.corpora import Corpus, CorpusError
 from llmviz.errors import LearnerError
 
 SAMPLE_MD = """# Hamlet
@@ -151,7 +151,7 @@ def test_real_tiny_shakespeare_checksum(tiny_shakespeare):
 
 
 def test_sizes_read_as_the_browser_shows_them_and_a_late_nul_is_refused(tmp_path):
-    from llmviz.corpora import MAX_UPLOAD_BYTES, get_corpus, text_from_upload
+    from llmviz.text.corpora import MAX_UPLOAD_BYTES, get_corpus, text_from_upload
 
     assert MAX_UPLOAD_BYTES == 50 * 1024 * 1024  # Streamlit's maxUploadSize = 50, shown as "50.0MB"
     with pytest.raises(CorpusError, match=r"is 51\.0 MB; the limit is 50\.0 MB"):
@@ -169,7 +169,7 @@ def test_sizes_read_as_the_browser_shows_them_and_a_late_nul_is_refused(tmp_path
 def test_a_corpus_keeps_its_token_ids_as_one_compact_array():
     import numpy as np
 
-    from llmviz.tokenizers import CharTokenizer
+    from llmviz.text.tokenizers import CharTokenizer
 
     text = "Héllo, wörld! 日本語\n" * 1000
     corpus = Corpus("t", text)

@@ -1,4 +1,4 @@
-"""Training under torchrun (llmviz.distributed): 2 processes with gloo on 127.0.0.1 take exactly the step
+"""Training under torchrun (llmviz.training.distributed): 2 processes with gloo on 127.0.0.1 take exactly the step
 one process takes on both ranks' batches together; rank 0 alone prints the JSON line and writes the file."""
 
 import json
@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from llmviz import checkpoint, distributed
-from llmviz.batches import Batch
-from llmviz.corpora import get_corpus
-from llmviz.train import TrainingRun
+from llmviz.io import checkpoint
+from llmviz.training import distributed
+from llmviz.training.batches import Batch
+from llmviz.text.corpora import get_corpus
+from llmviz.training.train import TrainingRun
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = "Now is the winter of our discontent made glorious summer by this sun of York.\n" * 50
@@ -118,7 +119,7 @@ def test_a_bad_launch_is_refused_in_plain_words(monkeypatch):
 
 @pytest.mark.parametrize("rank", ["0", "1"])
 def test_a_bad_argument_is_explained_by_rank_0_alone(monkeypatch, capsys, rank):
-    from llmviz import cli
+    from llmviz.cli import main as cli
 
     monkeypatch.setenv("RANK", rank)
     monkeypatch.setenv("WORLD_SIZE", "2")

@@ -9,9 +9,9 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import make_pipeline
 
-from llmviz import embedders as E
-from llmviz.chunking import ChunkConfig, chunk
-from llmviz.word2vec import word_tokens
+from llmviz.retrieval import embedders
+from llmviz.retrieval.chunking import ChunkConfig, chunk
+from llmviz.concepts.word2vec import word_tokens
 from tests.vector_fixtures import lm_embedder, speech_corpus, word2vec_embedder
 
 torch.set_num_threads(1)
@@ -24,8 +24,8 @@ def texts():
 
 @pytest.mark.parametrize("stop_words, sublinear", [(False, True), (True, False)])
 def test_lsa_vectors_match_scikit_learns_pipeline(texts, stop_words, sublinear):
-    cfg = E.LSAConfig(dim=16, min_df=2, stop_words=stop_words, sublinear_tf=sublinear, seed=3)
-    lsa = E.LSAEmbedder.fit(texts, cfg)
+    cfg = embedders.LSAConfig(dim=16, min_df=2, stop_words=stop_words, sublinear_tf=sublinear, seed=3)
+    lsa = embedders.LSAEmbedder.fit(texts, cfg)
     # the reference, written out independently of llmviz's helper
     reference = make_pipeline(
         TfidfVectorizer(token_pattern=r"[^\W\d_]+(?:'[^\W\d_]+)*", lowercase=True, min_df=2, max_features=20000,
@@ -41,10 +41,10 @@ def test_lsa_vectors_match_scikit_learns_pipeline(texts, stop_words, sublinear):
 
 
 def test_lsa_dimension_shrinks_to_what_the_data_allows():
-    lsa = E.LSAEmbedder.fit(["sea ship", "ship storm", "storm sea", "sea sea"], E.LSAConfig(dim=50, min_df=1))
+    lsa = embedders.LSAEmbedder.fit(["sea ship", "ship storm", "storm sea", "sea sea"], embedders.LSAConfig(dim=50, min_df=1))
     assert lsa.dim == 2  # 3 words, 4 texts: at most min(3, 4) - 1 components
-    with pytest.raises(E.EmbedderError, match="no usable word"):
-        E.LSAEmbedder.fit(["1 2 3", "4 5"], E.LSAConfig(min_df=1))
+    with pytest.raises(embedders.EmbedderError, match="no usable word"):
+        embedders.LSAEmbedder.fit(["1 2 3", "4 5"], embedders.LSAConfig(min_df=1))
 
 
 def test_word2vec_mean_is_the_mean_of_the_known_words_vectors(texts):
@@ -58,11 +58,11 @@ def test_word2vec_mean_is_the_mean_of_the_known_words_vectors(texts):
 
 
 def test_word2vec_embedder_from_a_trained_result():
-    from llmviz.word2vec import Word2VecConfig, train_word2vec
+    from llmviz.concepts.word2vec import Word2VecConfig, train_word2vec
 
     corpus = speech_corpus(60)
     result = train_word2vec(word_tokens(corpus.text), Word2VecConfig(dim=8, epochs=1, min_count=2))
-    w2v = E.Word2VecEmbedder.from_result(result)
+    w2v = embedders.Word2VecEmbedder.from_result(result)
     assert w2v.words == list(result.vocab.words) and np.array_equal(w2v.vectors, result.vectors)
 
 
@@ -99,10 +99,10 @@ def test_lm_embedding_is_the_mean_final_hidden_state_window_by_window(texts):
 @pytest.mark.parametrize("make", ["lsa", "word2vec", "lm"])
 def test_saved_embedders_read_back_identical(tmp_path, texts, make):
     corpus = speech_corpus(120)
-    emb = {"lsa": lambda: E.LSAEmbedder.fit(texts, E.LSAConfig(dim=8)), "word2vec": lambda: word2vec_embedder(corpus),
+    emb = {"lsa": lambda: embedders.LSAEmbedder.fit(texts, embedders.LSAConfig(dim=8)), "word2vec": lambda: word2vec_embedder(corpus),
            "lm": lambda: lm_embedder(corpus)}[make]()
     emb.save(tmp_path)
-    back = E.load(tmp_path, make)
+    back = embedders.load(tmp_path, make)
     assert type(back) is type(emb) and back.fingerprint == emb.fingerprint and back.dim == emb.dim
     np.testing.assert_array_equal(back.embed(texts[:10]), emb.embed(texts[:10]))
     assert back.identity() == emb.identity()
@@ -110,9 +110,9 @@ def test_saved_embedders_read_back_identical(tmp_path, texts, make):
 
 
 def test_fingerprints_tell_embedders_apart(texts):
-    a = E.LSAEmbedder.fit(texts, E.LSAConfig(dim=8))
-    assert E.LSAEmbedder.fit(texts, E.LSAConfig(dim=8)).fingerprint == a.fingerprint  # deterministic
-    assert E.LSAEmbedder.fit(texts[:-5], E.LSAConfig(dim=8)).fingerprint != a.fingerprint
+    a = embedders.LSAEmbedder.fit(texts, embedders.LSAConfig(dim=8))
+    assert embedders.LSAEmbedder.fit(texts, embedders.LSAConfig(dim=8)).fingerprint == a.fingerprint  # deterministic
+    assert embedders.LSAEmbedder.fit(texts[:-5], embedders.LSAConfig(dim=8)).fingerprint != a.fingerprint
     corpus = speech_corpus(120)
     assert word2vec_embedder(corpus, seed=1).fingerprint != word2vec_embedder(corpus, seed=2).fingerprint
     assert lm_embedder(corpus, seed=1).fingerprint != lm_embedder(corpus, seed=2).fingerprint
@@ -120,7 +120,7 @@ def test_fingerprints_tell_embedders_apart(texts):
 
 def test_loading_a_damaged_embedder_is_explained(tmp_path):
     (tmp_path / "lsa.npz").write_bytes(b"not a zip")
-    with pytest.raises(E.EmbedderError, match="cannot be read"):
-        E.load(tmp_path, "lsa")
-    with pytest.raises(E.EmbedderError, match="unknown embedder"):
-        E.load(tmp_path, "bert")
+    with pytest.raises(embedders.EmbedderError, match="cannot be read"):
+        embedders.load(tmp_path, "lsa")
+    with pytest.raises(embedders.EmbedderError, match="unknown embedder"):
+        embedders.load(tmp_path, "bert")

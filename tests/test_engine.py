@@ -6,13 +6,15 @@ import math
 import pytest
 import torch
 
-from llmviz import checkpoint, jobs
-from llmviz.batches import Batch, TextBatches
+from llmviz.io import checkpoint
+from llmviz import jobs
+from llmviz.training.batches import Batch, TextBatches
 from llmviz.errors import LearnerError
-from llmviz.model import IGNORE, LanguageModel, ModelConfig
-from llmviz.optim import make_optimizer, param_groups
-from llmviz.tokenizers import CharTokenizer
-from llmviz.train import TrainConfig, TrainingError, TrainingRun
+from llmviz.nn.model import IGNORE, LanguageModel, ModelConfig
+from llmviz.training.optim import make_optimizer, param_groups
+from llmviz.text.tokenizers import CharTokenizer
+from llmviz.training.config import TrainConfig
+from llmviz.training.train import TrainingError, TrainingRun
 
 torch.set_num_threads(1)
 
@@ -30,7 +32,7 @@ def fast(**kw):
 
 def test_trace_reads_the_models_own_forward():
     """A model whose forward differs from the stock one (as cross-attention or LoRA will) is traced as it is."""
-    from llmviz import next_token as N
+    from llmviz.concepts import next_token
 
     class Shifted(LanguageModel):
         def forward(self, idx, targets=None, **kw):
@@ -41,7 +43,7 @@ def test_trace_reads_the_models_own_forward():
     torch.manual_seed(0)
     model = Shifted(tiny(vocab_size=tok.vocab_size))
     ids = tok.encode("bad cafe")
-    t = N.trace(model, ids, tok, temperature=0.0)
+    t = next_token.trace(model, ids, tok, temperature=0.0)
     assert torch.allclose(t.logits, model(torch.tensor([ids]))[0][0, -1], atol=1e-5)
 
 
@@ -152,11 +154,11 @@ def test_an_inspect_only_run_says_why_and_refuses_to_start():
 
 
 def test_every_refusal_is_a_learner_error_and_a_job_reports_it_in_plain_words():
-    from llmviz.bpe import BPEError
-    from llmviz.checkpoint import CheckpointError
-    from llmviz.corpora import CorpusError
-    from llmviz.deep import DeepError
-    from llmviz.embeddings import EmbeddingError
+    from llmviz.text.bpe import BPEError
+    from llmviz.io.checkpoint import CheckpointError
+    from llmviz.text.corpora import CorpusError
+    from llmviz.concepts.deep import DeepError
+    from llmviz.concepts.embeddings import EmbeddingError
 
     for cls in (TrainingError, CheckpointError, CorpusError, DeepError, EmbeddingError, BPEError, jobs.JobFailed):
         assert issubclass(cls, LearnerError), cls
@@ -169,7 +171,7 @@ def test_every_refusal_is_a_learner_error_and_a_job_reports_it_in_plain_words():
 
 
 def test_presets_are_typed_and_checked_when_imported():
-    from llmviz import presets
+    from llmviz.training import presets
 
     assert all(isinstance(p.model, ModelConfig) and isinstance(p.train, TrainConfig) for p in presets.PRESETS.values())
     broken = {"oops": presets.Preset("Oops", "a model with 30 dimensions over 4 heads",

@@ -3,9 +3,12 @@
 import pytest
 import torch
 
-from llmviz import checkpoint, finetune, lora
-from llmviz.model import LanguageModel, ModelConfig
-from llmviz.train import TrainConfig, TrainingError, TrainingRun
+from llmviz.io import checkpoint
+from llmviz.tasks import finetune
+from llmviz.nn import lora
+from llmviz.nn.model import LanguageModel, ModelConfig
+from llmviz.training.config import TrainConfig
+from llmviz.training.train import TrainingError, TrainingRun
 
 torch.set_num_threads(1)
 

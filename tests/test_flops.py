@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from llmviz import flops
-from llmviz.model import LanguageModel
-from llmviz.presets import PRESETS
+from llmviz.nn import flops
+from llmviz.nn.model import LanguageModel
+from llmviz.training.presets import PRESETS
 
 
 @pytest.mark.parametrize("preset", ["lm1", "lm3", "lm5", "fast-cpu", "lm5-scaled"])

@@ -3,9 +3,9 @@
 import torch
 import torch.nn.functional as F
 
-from llmviz.generate import filter_logits, generate_stream, generate_text, next_token_probs, sample_next
-from llmviz.model import LanguageModel, ModelConfig
-from llmviz.tokenizers import CharTokenizer
+from llmviz.nn.generate import filter_logits, generate_stream, generate_text, next_token_probs, sample_next
+from llmviz.nn.model import LanguageModel, ModelConfig
+from llmviz.text.tokenizers import CharTokenizer
 
 torch.set_num_threads(1)  # tiny models: one thread is far faster (see llmviz.device.threads_for)
 

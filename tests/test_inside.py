@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from llmviz import inside
-from llmviz.model import LanguageModel
-from llmviz.plots import inside as PI
-from llmviz.presets import preset_config
-from llmviz.train import TrainConfig, TrainingRun
+from llmviz.nn import inside
+from llmviz.nn.model import LanguageModel
+from llmviz.plots import inside as inside_plots
+from llmviz.training.presets import preset_config
+from llmviz.training.config import TrainConfig
+from llmviz.training.train import TrainingRun
 
 torch.set_num_threads(1)
 TEXT = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n" * 40
@@ -56,9 +57,9 @@ def test_training_publishes_a_look_inside_between_steps():
     assert "".join(look.tokens) == TEXT[int(len(TEXT) * 0.8):][:16]  # the start of the validation text
     assert look.embedding_xy.shape == (run.model_cfg.vocab_size, 2)
     assert [s for s, _ in grads] == sorted(s for s, _ in grads) and grads[-1][0] == look.step
-    fig = PI.grad_norm_lines(grads)
+    fig = inside_plots.grad_norm_lines(grads)
     assert [t.name for t in fig.data] == ["embedding", "block 1", "block 2", "head"]
-    emb = PI.embedding_map(look.embedding_xy, [run.tokenizer.decode([i]) for i in range(run.tokenizer.vocab_size)])
+    emb = inside_plots.embedding_map(look.embedding_xy, [run.tokenizer.decode([i]) for i in range(run.tokenizer.vocab_size)])
     assert sum(len(t.x) for t in emb.data) == run.model_cfg.vocab_size
     # switched off, nothing is published
     quiet = TrainingRun.new(preset_config("lm5", 1), TrainConfig(max_iters=5, eval_interval=5, eval_iters=1,

@@ -4,11 +4,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from llmviz import chat, instruct
-from llmviz.chat import Message
+from llmviz.tasks import chat, instruct
+from llmviz.tasks.chat import Message
 from llmviz.errors import LearnerError
-from llmviz.model import IGNORE, LanguageModel, ModelConfig
-from llmviz.tokenizers import CharTokenizer
+from llmviz.nn.model import IGNORE, LanguageModel, ModelConfig
+from llmviz.text.tokenizers import CharTokenizer
 
 torch.set_num_threads(1)
 
@@ -105,11 +105,12 @@ def test_with_vocabulary_keeps_every_old_token_exactly():
 
 def test_a_short_instruction_tuning_run_learns_the_format(tmp_path):
     """A tiny base learns from the masked conversations: the loss falls and answers end with the end tag."""
-    from llmviz import checkpoint
-    from llmviz.train import TrainConfig, TrainingRun
+    from llmviz.io import checkpoint
+    from llmviz.training.config import TrainConfig
+    from llmviz.training.train import TrainingRun
 
     text = "".join(m.content + "\n" for e in instruct.make_examples(300, 4)[0] for m in e.messages)
-    from llmviz.finetune import base_vocabulary
+    from llmviz.tasks.finetune import base_vocabulary
 
     base_run = TrainingRun.new(ModelConfig(vocab_size=0, block_size=64, n_embd=32, n_head=2, n_layer=2),
                                TrainConfig(max_iters=5, eval_interval=5, eval_iters=1, batch_size=4, sample_tokens=0),

@@ -11,11 +11,11 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_openai import ChatOpenAI, OpenAI
 
-from llmviz import agent
-from llmviz.generate import generate_text
-from llmviz.model import LanguageModel, ModelConfig
-from llmviz.tokenizers import CharTokenizer
-from llmviz.langchain_llm import (CheckpointChatModel, CheckpointLLM, OpenAICompatibleChatModel,
+from llmviz.serving import agent
+from llmviz.nn.generate import generate_text
+from llmviz.nn.model import LanguageModel, ModelConfig
+from llmviz.text.tokenizers import CharTokenizer
+from llmviz.serving.langchain_llm import (CheckpointChatModel, CheckpointLLM, OpenAICompatibleChatModel,
                                   OpenAICompatibleLLM)
 from tests.test_serve import NAME, client, run, server  # noqa: F401  (fixtures)
 

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmviz import lookup
+from llmviz.concepts import lookup
 
 # short strings over a small alphabet collide often (interesting alignments); add any unicode too
 small = st.text(alphabet="abcé猫 ", max_size=8)

@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from llmviz import lora
+from llmviz.nn import lora
 from llmviz.errors import LearnerError
-from llmviz.model import LanguageModel, ModelConfig
+from llmviz.nn.model import LanguageModel, ModelConfig
 
 torch.set_num_threads(1)
 

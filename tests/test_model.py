@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from llmviz.model import LanguageModel, ModelConfig
-from llmviz.presets import PRESETS, preset_config
+from llmviz.nn.model import LanguageModel, ModelConfig
+from llmviz.training.presets import PRESETS, preset_config
 
 torch.set_num_threads(1)  # tiny models: one thread is far faster (see llmviz.device.threads_for)
 
@@ -25,7 +25,7 @@ def test_presets_come_in_tutorial_order():
 
 
 def test_fast_cpu_preset_is_lm5_shaped_and_trainable():
-    from llmviz.presets import preset_train_config
+    from llmviz.training.presets import preset_train_config
 
     lm5, fast = preset_config("lm5", 65), preset_config("fast-cpu", 65)
     for flag in ("causal", "pos_emb", "ffwd", "residual", "layer_norm", "proj"):
@@ -151,7 +151,7 @@ def test_dropout_only_when_the_trainer_asks():
 
 
 def test_ignored_targets_do_not_count_in_the_loss():
-    from llmviz.model import IGNORE
+    from llmviz.nn.model import IGNORE
 
     torch.manual_seed(5)
     model = LanguageModel(ModelConfig(vocab_size=11, block_size=6, n_embd=8, n_head=2))

@@ -7,8 +7,8 @@ import html
 import json
 import re
 
-from llmviz import corpora
-from llmviz.bpe import BPETokenizer, train_bpe_job
+from llmviz.text import corpora
+from llmviz.text.bpe import BPETokenizer, train_bpe_job
 from tests.conftest import open_page
 
 PAGE = "pages/bpe.py"

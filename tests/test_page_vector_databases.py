@@ -7,8 +7,9 @@ import json
 import pytest
 import torch
 
-from llmviz import ann, corpora, embedders, retrieval
-from llmviz.chunking import ChunkConfig
+from llmviz.retrieval import ann, embedders, rag
+from llmviz.text import corpora
+from llmviz.retrieval.chunking import ChunkConfig
 from tests.conftest import open_page
 from tests.vector_fixtures import PLAYS, speech_corpus
 
@@ -37,7 +38,7 @@ def corpus():
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, corpus):
     db = tmp_path_factory.mktemp("db")
-    table = retrieval.build(corpus, ChunkConfig("speech", 400, 50), embedders.LSAConfig(dim=16), db, "plays-lsa")
+    table = rag.build(corpus, ChunkConfig("speech", 400, 50), embedders.LSAConfig(dim=16), db, "plays-lsa")
     ann.build_index(table, ann.IndexConfig("ivf_pq", 1, 4))
     return db
 
@@ -121,8 +122,9 @@ def test_impossible_chunking_is_explained(tmp_path):
 
 
 def test_rag_answers_with_and_without_the_chunks(built, corpus):
-    from llmviz.presets import preset_config
-    from llmviz.train import TrainConfig, TrainingRun
+    from llmviz.training.presets import preset_config
+    from llmviz.training.config import TrainConfig
+    from llmviz.training.train import TrainingRun
 
     cfg = TrainConfig(max_iters=2, eval_interval=2, eval_iters=1, batch_size=4, sample_tokens=0, device="cpu")
     run = TrainingRun.new(preset_config("lm5", 0), cfg, corpus.text)

@@ -6,9 +6,9 @@ import json
 import numpy as np
 import torch
 
-from llmviz import corpora
-from llmviz import embeddings as E
-from llmviz import word2vec as W
+from llmviz.text import corpora
+from llmviz.concepts import embeddings
+from llmviz.concepts import word2vec
 from tests.conftest import open_page
 
 torch.set_num_threads(1)
@@ -68,8 +68,8 @@ def test_train_button_starts_a_job_that_finishes(tmp_path):
 
 def test_finished_run_is_explored_with_neighbours_and_arithmetic():
     corpus = small_corpus()
-    cfg = W.Word2VecConfig(min_count=1, dim=16, epochs=3, batch_size=256, lr=0.02, subsample=0)
-    job = W.word2vec_job(W.word_tokens(corpus.text), cfg).start().join(60)
+    cfg = word2vec.Word2VecConfig(min_count=1, dim=16, epochs=3, batch_size=256, lr=0.02, subsample=0)
+    job = word2vec.word2vec_job(word2vec.word_tokens(corpus.text), cfg).start().join(60)
     at = open_page(PAGE, session_state=with_corpus(corpus, emb_job=job))
     assert not at.exception and not at.error
     # "king" is not in this vocabulary: the look-up starts on the most frequent word instead, and the
@@ -79,7 +79,7 @@ def test_finished_run_is_explored_with_neighbours_and_arithmetic():
     at.text_input(key="emb_word").input("cat").run()
     frame = at.dataframe[0].value
     assert set(frame["word"][:4]) == {"dog", "horse", "cow", "sheep"}  # cat's nearest are the animals
-    assert list(frame["word"][:4]) == [w for w, _ in E.neighbours(job.result.vectors, job.result.vocab, "cat", 4)]
+    assert list(frame["word"][:4]) == [w for w, _ in embeddings.neighbours(job.result.vectors, job.result.vocab, "cat", 4)]
     at.text_input(key="emb_word").input("hamer").run()
     assert any("Did you mean 'hammer'" in w.value for w in at.warning)
     at.radio(key="emb_dims").set_value(3).run()
@@ -99,8 +99,9 @@ def test_too_short_a_text_is_explained_and_training_disabled():
 
 
 def test_models_of_the_session_are_projected_and_busy_runs_wait():
-    from llmviz.presets import preset_config
-    from llmviz.train import TrainConfig, TrainingRun
+    from llmviz.training.presets import preset_config
+    from llmviz.training.config import TrainConfig
+    from llmviz.training.train import TrainingRun
 
     # real runs, as the Part 2 pages keep them: one briefly trained, one still training
     text = "hello world, 123! " * 40

@@ -333,7 +333,7 @@ def _sdpa_output(words, d_head, seed, causal):
     import torch
     import torch.nn.functional as F
 
-    from llmviz import vectors
+    from llmviz.concepts import vectors
 
     X = vectors.one_hot_matrix(words, sorted(set(words)))
     q, k, v = (torch.tensor(X @ W) for W in vectors.head_weights(X.shape[1], d_head, seed=seed))
@@ -394,7 +394,7 @@ def test_every_part1_page_takes_odd_dictionaries(rows):
 
 
 def test_latex_text_escapes_what_katex_would_choke_on():
-    from pages._part1 import latex_text
+    from pages.shared.part1_inputs import latex_text
 
     assert latex_text("chat") == "chat"
     assert latex_text("100%_{x}") == r"100\%\_\{x\}"

@@ -9,10 +9,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from llmviz import checkpoint, corpora
+from llmviz.io import checkpoint
+from llmviz.text import corpora
 from llmviz.plots.text import shown_token
-from llmviz.presets import preset_config
-from llmviz.train import TrainConfig, TrainingError, TrainingRun
+from llmviz.training.presets import preset_config
+from llmviz.training.config import TrainConfig
+from llmviz.training.train import TrainingError, TrainingRun
 from tests.conftest import open_page
 
 torch.set_num_threads(1)
@@ -85,7 +87,7 @@ def test_generated_text_and_next_token_bars_come_from_the_model():
     at.text_input(key="lm2_prompt").set_value("First ").run()
     at.button(key="lm2_generate").click().run()
     clean(at)
-    from llmviz.generate import generate_text
+    from llmviz.nn.generate import generate_text
     run = current_run(at, "lm2")
     expected = generate_text(run.model, run.tokenizer, "First ", 30, temperature=0.0)
     text = [c.value for c in at.code if c.value.startswith("First ")]
@@ -355,10 +357,10 @@ def test_compare_runs_overlays_tabulates_and_exports():
 def test_architecture_diagram_follows_the_model_and_highlights_what_is_new(preset):
     import re as _re
 
-    from llmviz.plots import training as P
+    from llmviz.plots import training as training_plots
 
     cfg = preset_config(preset, 65)
-    dot = P.architecture_dot(cfg, P.NEW_PARTS[preset])
+    dot = training_plots.architecture_dot(cfg, training_plots.NEW_PARTS[preset])
     assert dot.startswith("digraph") and dot.count("{") == dot.count("}")
     edges = _re.findall(r"^\s+(\w+) -> (\w+);$", dot, _re.M)
     chain = [edges[0][0]] + [b for _, b in edges]
@@ -378,16 +380,16 @@ def test_architecture_diagram_follows_the_model_and_highlights_what_is_new(prese
     else:
         assert not skips
     # readable on a dark background: transparent, light text; the light theme keeps dark text
-    dark = P.architecture_dot(cfg, P.NEW_PARTS[preset], dark=True)
+    dark = training_plots.architecture_dot(cfg, training_plots.NEW_PARTS[preset], dark=True)
     assert 'bgcolor="transparent"' in dark and 'fontcolor="#eeeeee"' in dark and "#222222" not in dark
     assert 'fillcolor="#eef3fb"' not in dark and 'fontcolor="#222222"' in dot
 
 def test_probability_bars_leave_out_filtered_tokens_and_mark_the_chosen_one():
-    from llmviz.plots import training as P
+    from llmviz.plots import training as training_plots
 
-    fig = P.probability_bars([0.0, 0.5, 0.2, 0.3, 0.0], list("ab c\n"), chosen=3)  # a b ␣ c ⏎
+    fig = training_plots.probability_bars([0.0, 0.5, 0.2, 0.3, 0.0], list("ab c\n"), chosen=3)  # a b ␣ c ⏎
     bar = fig.data[0]
     assert list(bar.x) == ["b", "c", "␣"] and list(bar.y) == [0.5, 0.3, 0.2]
     assert list(bar.marker.color) == ["#1f77b4", "#e4572e", "#1f77b4"]
     with pytest.raises(ValueError):
-        P.loss_curves({}, x="tokens")
+        training_plots.loss_curves({}, x="tokens")

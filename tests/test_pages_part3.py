@@ -4,9 +4,11 @@ import time
 
 import pytest
 
-from llmviz import corpora, finetune
-from llmviz.model import ModelConfig
-from llmviz.train import TrainConfig, TrainingRun
+from llmviz.text import corpora
+from llmviz.tasks import finetune
+from llmviz.nn.model import ModelConfig
+from llmviz.training.config import TrainConfig
+from llmviz.training.train import TrainingRun
 from tests.conftest import open_page
 
 FT, LORA = "pages/finetune.py", "pages/lora.py"

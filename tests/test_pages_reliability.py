@@ -7,9 +7,11 @@ import time
 
 import torch
 
-from llmviz import checkpoint, corpora
-from llmviz.presets import preset_config
-from llmviz.train import TrainConfig, TrainingRun
+from llmviz.io import checkpoint
+from llmviz.text import corpora
+from llmviz.training.presets import preset_config
+from llmviz.training.config import TrainConfig
+from llmviz.training.train import TrainingRun
 from tests.conftest import open_page
 
 torch.set_num_threads(1)
@@ -88,9 +90,9 @@ def test_continue_on_a_loaded_checkpoint_trains_the_max_iters_set_now():
 
 
 def test_a_session_whose_browser_is_gone_has_its_run_stopped_within_seconds(monkeypatch):
-    import pages._ui
+    import pages.shared.ui
 
-    monkeypatch.setattr(pages._ui, "UNWATCHED_S", 2.0)
+    monkeypatch.setattr(pages.shared.ui, "UNWATCHED_S", 2.0)
     long = dict(lm2_iters=5000, lm2_eval_interval=1000, lm2_eval_iters=1, lm2_batch=8, lm2_sample=0)
     gone = open_page("pages/lm2.py", session_state=session(**long))
     here = open_page("pages/lm2.py", session_state=session(**long))

@@ -5,11 +5,11 @@ import shutil
 import pytest
 import torch
 
-from llmviz import corpora
+from llmviz.text import corpora
 from llmviz.device import BF16_CPU_FROM, autocast_dtype, cpu_has_bf16
-from llmviz.hyperparameters import TrainConfig
-from llmviz.model import ModelConfig
-from llmviz.train import TrainingRun
+from llmviz.training.config import TrainConfig
+from llmviz.nn.model import ModelConfig
+from llmviz.training.train import TrainingRun
 
 TEXT = ("To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer the slings and "
         "arrows of outrageous fortune, or to take arms against a sea of troubles. ") * 40

@@ -6,12 +6,12 @@ import math
 import torch
 import torch.nn.functional as F
 
-from llmviz import chat, preference
-from llmviz.batches import batch_loss
-from llmviz.chat import Message
-from llmviz.model import IGNORE, LanguageModel, ModelConfig
-from llmviz.tokenizers import CharTokenizer
-from llmviz.train import TrainConfig
+from llmviz.tasks import chat, preference
+from llmviz.training.batches import batch_loss
+from llmviz.tasks.chat import Message
+from llmviz.nn.model import IGNORE, LanguageModel, ModelConfig
+from llmviz.text.tokenizers import CharTokenizer
+from llmviz.training.config import TrainConfig
 
 torch.set_num_threads(1)
 

@@ -7,10 +7,10 @@ import pytest
 import torch
 from sklearn.decomposition import PCA
 
-from llmviz import embedders, retrieval
-from llmviz.chunking import ChunkConfig
-from llmviz.generate import generate_text
-from llmviz.vectordb import Hit, VectorDBError
+from llmviz.retrieval import embedders, rag
+from llmviz.retrieval.chunking import ChunkConfig
+from llmviz.nn.generate import generate_text
+from llmviz.retrieval.vectordb import Hit, VectorDBError
 from tests.vector_fixtures import lm_embedder, speech_corpus
 
 torch.set_num_threads(1)
@@ -23,7 +23,7 @@ def corpus():
 
 @pytest.fixture(scope="module")
 def table(tmp_path_factory, corpus):
-    return retrieval.build(corpus, ChunkConfig("speech", 400, 0), embedders.LSAConfig(dim=12),
+    return rag.build(corpus, ChunkConfig("speech", 400, 0), embedders.LSAConfig(dim=12),
                            tmp_path_factory.mktemp("db"), "t")
 
 
@@ -35,37 +35,37 @@ def lm(corpus):
 def test_matching_words_are_found_and_bolded_with_markdown_escaped():
     text = "HAMLET:\nThe Ghost, my father* walks_here [at] night."
     g, n = text.index("Ghost"), text.index("night")
-    assert retrieval.match_spans(text, ["ghost", "night"]) == [(g, g + 5), (n, n + 5)]
-    md = retrieval.highlight_markdown(text, ["ghost", "father"])
+    assert rag.match_spans(text, ["ghost", "night"]) == [(g, g + 5), (n, n + 5)]
+    md = rag.highlight_markdown(text, ["ghost", "father"])
     assert md == "HAMLET:  \nThe **Ghost**, my **father**\\* walks\\_here \\[at\\] night\\."
-    assert retrieval.highlight_markdown("no match", []) == "no match"
+    assert rag.highlight_markdown("no match", []) == "no match"
 
 
 def test_the_prompt_carries_the_hits_in_rank_order(table):
     hits = table.search("sea ship storm", k=3).hits
-    prompt = retrieval.build_prompt("  Where is the ship?  ", hits)
+    prompt = rag.build_prompt("  Where is the ship?  ", hits)
     positions = [prompt.index(h.text.strip()) for h in hits]
     assert positions == sorted(positions)
     assert prompt.endswith("QUESTION:\nWhere is the ship?\n\nANSWER:\n")
-    turn = retrieval.build_prompt("Where?", hits, retrieval.TEMPLATES["context, then question (instruct models)"])
+    turn = rag.build_prompt("Where?", hits, rag.TEMPLATES["context, then question (instruct models)"])
     assert turn.startswith(hits[0].text.strip()) and turn.endswith(" Where?")
     with pytest.raises(VectorDBError, match="question"):
-        retrieval.build_prompt(" ", hits)
+        rag.build_prompt(" ", hits)
     with pytest.raises(VectorDBError, match=r"\{question\}"):
-        retrieval.build_prompt("Where?", hits, "{context} only")
+        rag.build_prompt("Where?", hits, "{context} only")
 
 
 def test_a_short_context_model_sees_only_the_end_of_the_prompt(lm):
     prompt = "a" * 100 + "the end"
-    seen, n = retrieval.model_view(lm.tokenizer, 32, prompt)
+    seen, n = rag.model_view(lm.tokenizer, 32, prompt)
     assert n == 107 and seen == prompt[-32:]
-    assert retrieval.spellable(lm.tokenizer, "sea ✓ ship") == ("sea  ship", ["✓"])
+    assert rag.spellable(lm.tokenizer, "sea ✓ ship") == ("sea  ship", ["✓"])
 
 
 def test_answers_with_and_without_context_are_the_model_continuing_each_prompt(table, lm):
     hits = table.search("ghost midnight", k=2).hits
-    a = retrieval.answer(lm.model, lm.tokenizer, "Who walks at night?", hits, max_new_tokens=25, seed=7)
-    assert a.prompt == retrieval.build_prompt("Who walks at night?", hits)
+    a = rag.answer(lm.model, lm.tokenizer, "Who walks at night?", hits, max_new_tokens=25, seed=7)
+    assert a.prompt == rag.build_prompt("Who walks at night?", hits)
     assert a.plain_prompt == "QUESTION:\nWho walks at night?\n\nANSWER:\n"
     # the reference: the same sampling called directly on each prompt with the same seed, without the
     # characters this small model never saw (the test text has no 'Q', for one)
@@ -84,30 +84,30 @@ def test_answers_with_and_without_context_are_the_model_continuing_each_prompt(t
 def test_the_map_is_pca_of_the_unit_vectors_with_the_question_projected_the_same_way(table):
     ids, vectors = table.vectors()
     q = vectors[5]
-    mp = retrieval.map_points(table, q, [int(ids[5]), int(ids[9])])
+    mp = rag.map_points(table, q, [int(ids[5]), int(ids[9])])
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     ref = PCA(n_components=2, random_state=0).fit(unit)
     np.testing.assert_allclose(mp.coords, ref.transform(unit), atol=1e-6)
     np.testing.assert_allclose(mp.query, mp.coords[5], atol=1e-6)  # a question equal to a chunk lands on it
     assert mp.hits == [5, 9] and mp.total == len(ids) and len(mp.labels) == len(ids)
-    sampled = retrieval.map_points(table, None, [int(ids[-1])], max_points=20)
+    sampled = rag.map_points(table, None, [int(ids[-1])], max_points=20)
     assert len(sampled.coords) == 20 and sampled.query is None and sampled.ids[sampled.hits[0]] == int(ids[-1])
 
 
 def test_langchain_retriever_and_chain_give_the_same_chunks_and_text(table, lm):
     from langchain_core.retrievers import BaseRetriever
 
-    from llmviz.langchain_rag import VectorTableRetriever, hits_of, model_llm, prompt_template, rag_chain
+    from llmviz.retrieval.langchain_rag import VectorTableRetriever, hits_of, model_llm, prompt_template, rag_chain
 
     retriever = VectorTableRetriever(table=table, k=3)
     assert isinstance(retriever, BaseRetriever)
     docs = retriever.invoke("sea ship storm")
     ours = table.search("sea ship storm", k=3).hits
     assert hits_of(docs) == ours
-    assert prompt_template().format(context=retrieval.context_of(ours), question="Where?") == \
-        retrieval.build_prompt("Where?", ours)
+    assert prompt_template().format(context=rag.context_of(ours), question="Where?") == \
+        rag.build_prompt("Where?", ours)
     chain = rag_chain(retriever, model_llm(lm.model, lm.tokenizer, max_new_tokens=20, seed=3), tokenizer=lm.tokenizer)
-    expected = retrieval.answer(lm.model, lm.tokenizer, "sea ship storm", ours, max_new_tokens=20, seed=3)
+    expected = rag.answer(lm.model, lm.tokenizer, "sea ship storm", ours, max_new_tokens=20, seed=3)
     assert chain.invoke("sea ship storm") == expected.with_context
     filtered = VectorTableRetriever(table=table, k=3, where="speaker = 'BEATRICE'").invoke("sea ship storm")
     assert filtered and all(d.metadata["speaker"] == "BEATRICE" for d in filtered)
@@ -120,20 +120,20 @@ def test_hit_is_a_plain_record():
 
 
 def test_an_instruct_model_answers_from_the_retrieved_context(table):
-    """A model with chat tokens gets the context and the question as its user turn (llmviz.chat), the same
+    """A model with chat tokens gets the context and the question as its user turn (llmviz.tasks.chat), the same
     format its instruction tuning taught it."""
     import torch
 
-    from llmviz import chat
-    from llmviz.model import LanguageModel, ModelConfig
-    from llmviz.tokenizers import CharTokenizer
+    from llmviz.tasks import chat
+    from llmviz.nn.model import LanguageModel, ModelConfig
+    from llmviz.text.tokenizers import CharTokenizer
 
     hits = table.search("sea ship storm", k=2).hits
     text = "".join(h.text for h in hits) + "Where?"
     tok = chat.with_chat_tokens(CharTokenizer().train(text))
     torch.manual_seed(0)
     model = LanguageModel(ModelConfig(vocab_size=tok.vocab_size, block_size=32, n_embd=16, n_head=2))
-    got = retrieval.answer(model, tok, "Where?", hits, retrieval.TEMPLATES["context, then question (instruct models)"],
+    got = rag.answer(model, tok, "Where?", hits, rag.TEMPLATES["context, then question (instruct models)"],
                            max_new_tokens=5)
     assert got.seen.startswith("<|user|>") or "<|user|>" not in got.seen  # the context window's view of the chat
     assert got.seen.endswith("Where?<|end|><|assistant|>") and got.prompt_tokens > 32

@@ -10,10 +10,11 @@ import time
 import pytest
 import torch
 
-from llmviz import runs
-from llmviz.model import LanguageModel
-from llmviz.presets import preset_config
-from llmviz.train import TrainConfig, TrainingRun
+from llmviz.training import runs
+from llmviz.nn.model import LanguageModel
+from llmviz.training.presets import preset_config
+from llmviz.training.config import TrainConfig
+from llmviz.training.train import TrainingRun
 from tests.conftest import ROOT
 
 torch.set_num_threads(1)

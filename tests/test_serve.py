@@ -14,13 +14,14 @@ import openai
 import pytest
 import torch
 
-from llmviz import chat
-from llmviz.generate import filter_logits
-from llmviz.model import LanguageModel, ModelConfig
+from llmviz.tasks import chat
+from llmviz.nn.generate import filter_logits
+from llmviz.nn.model import LanguageModel, ModelConfig
 from llmviz.serving.engine import BatchEngine, SamplingParams, sample_rows
 from llmviz.serving.server import Server
-from llmviz.tokenizers import CharTokenizer
-from llmviz.train import TrainConfig, TrainingRun
+from llmviz.text.tokenizers import CharTokenizer
+from llmviz.training.config import TrainConfig
+from llmviz.training.train import TrainingRun
 
 TEXT = ("ROMEO:\nBut soft, what light through yonder window breaks?\n"
         "JULIET:\nO Romeo, Romeo, wherefore art thou Romeo?\n") * 40
@@ -357,7 +358,7 @@ def test_the_serve_command(run, tmp_path):
     import subprocess
     import sys
 
-    from llmviz import checkpoint
+    from llmviz.io import checkpoint
     from tests.browser import ROOT, free_port
 
     path = checkpoint.save_run(tmp_path / "romeo.safetensors", run)

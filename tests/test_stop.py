@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from llmviz import jobs
-from llmviz.loss import estimate_loss
-from llmviz.model import LanguageModel, ModelConfig
-from llmviz.pace import describe, n_evaluations, predict
-from llmviz.train import TrainConfig, TrainingRun
+from llmviz.training.loss import estimate_loss
+from llmviz.nn.model import LanguageModel, ModelConfig
+from llmviz.training.pace import describe, n_evaluations, predict
+from llmviz.training.config import TrainConfig
+from llmviz.training.train import TrainingRun
 
 TEXT = "the cat sat on the mat. the dog sat on the log. a cat and a dog sat on a mat and a log.\n" * 200
 # a deliberately slow model for a small CPU: about half a second per forward pass of 16 sequences
@@ -83,7 +84,7 @@ def test_stop_inside_a_text_sample_keeps_the_estimate():
 def test_estimate_loss_asks_before_every_forward_pass():
     torch.manual_seed(0)
     model = LanguageModel(ModelConfig(vocab_size=10, block_size=64, n_embd=16, n_head=2))
-    from llmviz.batches import TextBatches
+    from llmviz.training.batches import TextBatches
 
     batches = TextBatches(torch.randint(10, (5000,)), 64, 0.5)
     passes, asked = [], []

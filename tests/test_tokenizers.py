@@ -7,9 +7,10 @@ import json
 
 import pytest
 
-from llmviz.bpe import BPETokenizer
+from llmviz.text.bpe import BPETokenizer
 from llmviz.errors import LearnerError
-from llmviz.tokenizers import CharTokenizer, Tokenizer, WordTokenizer, tokenizer_from_dict
+from llmviz.text.saved import load_tokenizer, tokenizer_from_dict
+from llmviz.text.tokenizers import CharTokenizer, Tokenizer, WordTokenizer
 
 TEXT = "the cat sat on the mat. the dog sat under the table. " * 20
 SPECIALS = ["<BOS>", "<EOS>", "<PAD>"]
@@ -33,7 +34,7 @@ def test_char_tokenizer_round_trip_and_save(tmp_path):
     assert tok.vocab_size == len(set(text)) and tok.chars == sorted(set(text))
     assert tok.decode(tok.encode(text)) == text
     tok.save(tmp_path / "c.json")
-    assert Tokenizer.load(tmp_path / "c.json").chars == tok.chars
+    assert load_tokenizer(tmp_path / "c.json").chars == tok.chars
     with pytest.raises(ValueError, match="not in this tokenizer's vocabulary"):
         tok.encode("z")
 
@@ -54,7 +55,7 @@ def test_word_tokenizer_round_trips_through_its_dict(tmp_path):
     assert isinstance(loaded, WordTokenizer) and loaded.words == tok.words
     assert loaded.encode("the dog") == tok.encode("the dog") == [0, 2]
     tok.save(tmp_path / "w.json")
-    assert Tokenizer.load(tmp_path / "w.json").words == tok.words
+    assert load_tokenizer(tmp_path / "w.json").words == tok.words
 
 
 def test_an_unknown_kind_is_refused():
@@ -119,7 +120,7 @@ def test_special_tokens_are_saved_and_loaded(kind, tmp_path):
     text = "<BOS>the dog sat<EOS><PAD>"
     assert loaded.encode(text) == tok.encode(text) and loaded.decode(tok.encode(text)) == tok.decode(tok.encode(text))
     tok.save(tmp_path / "t.json")
-    assert Tokenizer.load(tmp_path / "t.json").special_id("<PAD>") == tok.special_id("<PAD>")
+    assert load_tokenizer(tmp_path / "t.json").special_id("<PAD>") == tok.special_id("<PAD>")
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -8,12 +8,13 @@ import pytest
 import torch
 
 from llmviz import jobs
-from llmviz.model import LanguageModel, ModelConfig
-from llmviz.presets import preset_config
-from llmviz.batches import TextBatches, get_batch, split_data
-from llmviz.loss import estimate_loss
-from llmviz.optim import learning_rate_at
-from llmviz.train import Record, TrainConfig, TrainingError, TrainingRun, validate
+from llmviz.nn.model import LanguageModel, ModelConfig
+from llmviz.training.presets import preset_config
+from llmviz.training.batches import TextBatches, get_batch, split_data
+from llmviz.training.loss import estimate_loss
+from llmviz.training.optim import learning_rate_at
+from llmviz.training.config import TrainConfig, validate
+from llmviz.training.train import Record, TrainingError, TrainingRun
 
 torch.set_num_threads(1)  # tiny models: one thread is far faster (see llmviz.device.threads_for)
 
@@ -160,7 +161,7 @@ def test_snapshot_is_cheap_to_poll_while_training():
 
 
 def test_a_tokenizer_that_does_not_fit_is_refused():
-    from llmviz.tokenizers import CharTokenizer
+    from llmviz.text.tokenizers import CharTokenizer
 
     tok = CharTokenizer().train("abc")
     with pytest.raises(TrainingError, match="tokenizer"):

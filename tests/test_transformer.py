@@ -7,11 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from llmviz import checkpoint, seq2seq
-from llmviz.model import IGNORE, MultiHeadAttention, ModelConfig
-from llmviz.train import TrainConfig
-from llmviz.translation import make_corpus, words_fr
-from llmviz.transformer import EncoderDecoder, EncoderDecoderConfig
+from llmviz.io import checkpoint
+from llmviz.tasks import seq2seq
+from llmviz.nn.model import IGNORE, MultiHeadAttention, ModelConfig
+from llmviz.training.config import TrainConfig
+from llmviz.tasks.translation import make_corpus, words_fr
+from llmviz.nn.encoder_decoder import EncoderDecoder, EncoderDecoderConfig
 
 torch.set_num_threads(1)  # tiny models: one thread is far faster
 
@@ -275,7 +276,7 @@ def test_bleu_is_sacrebleu_and_exact_match_counts_sentences():
 def test_the_cli_trains_the_translation_preset_and_reports_exact_match_and_bleu(tmp_path, capsys):
     import json
 
-    from llmviz.cli import main
+    from llmviz.cli.main import main
 
     out = tmp_path / "tr.safetensors"
     small = ["--n-embd", "16", "--n-layer", "1", "--n-encoder-layer", "1", "--batch-size", "8", "--eval-iters", "1"]

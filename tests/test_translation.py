@@ -2,18 +2,18 @@
 
 import pytest
 
-from llmviz import translation as T
-from llmviz.translation import Clause, NounPhrase, sentence
+from llmviz.tasks import translation
+from llmviz.tasks.translation import Clause, NounPhrase, sentence
 
 
 @pytest.fixture(scope="module")
 def corpus():
-    return T.make_corpus(seed=0, n_train=3000, n_heldout=300)
+    return translation.make_corpus(seed=0, n_train=3000, n_heldout=300)
 
 
 def test_the_tutorial_sentence_is_in_the_language_and_in_training(corpus):
     built = sentence(Clause((NounPhrase("chat"),), "est", prep="sous", obj=NounPhrase("table")))
-    assert built == T.Pair("le chat est sous la table", "the cat is under the table")
+    assert built == translation.Pair("le chat est sous la table", "the cat is under the table")
     assert corpus.train[0] == built
 
 
@@ -51,31 +51,31 @@ def test_two_clauses_and_the_words_the_model_reads():
     b = Clause((NounPhrase("chien", plural=True),), "mange", obj=NounPhrase("gâteau"))
     assert sentence(a, b, conjunction="mais") == ("le chat est sous la table mais les chiens mangent le gâteau",
                                                   "the cat is under the table but the dogs eat the cake")
-    assert T.words_fr("L'oiseau est à côté d'un arbre.") == ["l'", "oiseau", "est", "à", "côté", "d'", "un", "arbre"]
+    assert translation.words_fr("L'oiseau est à côté d'un arbre.") == ["l'", "oiseau", "est", "à", "côté", "d'", "un", "arbre"]
 
 
 def test_the_lexicon_is_as_big_as_promised():
-    assert len(T.NOUNS) >= 40 and len({n.fr for n in T.NOUNS}) == len(T.NOUNS)
-    assert len(T.ADJECTIVES) >= 15
-    assert sum(not a.before for a in T.ADJECTIVES) >= 10 and sum(a.before for a in T.ADJECTIVES) >= 3
-    assert set(T.PREPOSITIONS) == {"sous", "sur", "dans", "devant", "derrière", "à côté de"}
-    fr = T.vocabularies().source.index
+    assert len(translation.NOUNS) >= 40 and len({n.fr for n in translation.NOUNS}) == len(translation.NOUNS)
+    assert len(translation.ADJECTIVES) >= 15
+    assert sum(not a.before for a in translation.ADJECTIVES) >= 10 and sum(a.before for a in translation.ADJECTIVES) >= 3
+    assert set(translation.PREPOSITIONS) == {"sous", "sur", "dans", "devant", "derrière", "à côté de"}
+    fr = translation.vocabularies().source.index
     for word in ("le", "la", "les", "un", "une", "des", "l'", "est", "sont", "mange", "mangent", "voit", "voient",
                  "et", "mais"):
         assert word in fr
 
 
 def test_the_same_seed_gives_the_same_corpus(corpus):
-    again = T.make_corpus(seed=0, n_train=3000, n_heldout=300)
+    again = translation.make_corpus(seed=0, n_train=3000, n_heldout=300)
     assert again.train == corpus.train and again.heldout == corpus.heldout
-    other = T.make_corpus(seed=1, n_train=3000, n_heldout=300)
+    other = translation.make_corpus(seed=1, n_train=3000, n_heldout=300)
     assert other.train != corpus.train and other.heldout_combos != corpus.heldout_combos
 
 
 def _combos(pair):
-    words = T.words_fr(pair.fr)
-    nouns = {n.fr_pl: n.fr for n in T.NOUNS} | {n.fr: n.fr for n in T.NOUNS}
-    adjs = {f: a.forms[0] for a in T.ADJECTIVES for f in a.forms}
+    words = translation.words_fr(pair.fr)
+    nouns = {n.fr_pl: n.fr for n in translation.NOUNS} | {n.fr: n.fr for n in translation.NOUNS}
+    adjs = {f: a.forms[0] for a in translation.ADJECTIVES for f in a.forms}
     # an attributive adjective touches its noun (before or after it); a predicative one follows est/sont
     out = set()
     for i, w in enumerate(words):
@@ -94,15 +94,15 @@ def test_the_held_out_set_only_holds_combinations_never_trained_on(corpus):
     assert not seen_in_training & banned  # read back from the French text itself
     assert all(_combos(p) & banned for p in corpus.heldout)
     # every noun and adjective is still learned: each keeps combinations in training
-    assert {n for _, n in seen_in_training} == {n.fr for n in T.NOUNS}
-    assert {a for a, _ in seen_in_training} == {a.forms[0] for a in T.ADJECTIVES}
-    assert 0.05 < len(banned) / (len(T.NOUNS) * len(T.ADJECTIVES)) < 0.15
+    assert {n for _, n in seen_in_training} == {n.fr for n in translation.NOUNS}
+    assert {a for a, _ in seen_in_training} == {a.forms[0] for a in translation.ADJECTIVES}
+    assert 0.05 < len(banned) / (len(translation.NOUNS) * len(translation.ADJECTIVES)) < 0.15
 
 
 def test_every_word_of_the_corpus_is_in_its_side_vocabulary(corpus):
     tok = corpus.tokenizer
     for p in corpus.train + corpus.heldout:
-        assert all(w in tok.source.index for w in T.words_fr(p.fr)), p
+        assert all(w in tok.source.index for w in translation.words_fr(p.fr)), p
         assert all(w in tok.target.index for w in p.en.split()), p
     for side in (tok.source, tok.target):
         assert side.special_tokens == ["<PAD>", "<BOS>", "<EOS>", "<UNK>"]
@@ -114,17 +114,17 @@ def test_every_word_of_the_corpus_is_in_its_side_vocabulary(corpus):
 
 
 def test_the_pair_tokenizer_round_trips():
-    from llmviz.tokenizers import tokenizer_from_dict
+    from llmviz.text.saved import tokenizer_from_dict
 
-    tok = T.vocabularies()
+    tok = translation.vocabularies()
     back = tokenizer_from_dict(tok.to_dict())
     assert back.to_dict() == tok.to_dict() and back.vocab_size == tok.target.vocab_size
     assert back.source.words == tok.source.words
 
 
 def test_an_unknown_word_gets_the_closest_known_one():
-    tok = T.vocabularies().source
-    assert T.known_or_closest("table", tok) == (True, "table", 0)
-    assert T.known_or_closest("tables", tok) == (True, "tables", 0)  # the plural is a word of its own
-    assert T.known_or_closest("tble", tok) == (False, "table", 1)
-    assert T.known_or_closest("chatt", tok)[1] == "chat"
+    tok = translation.vocabularies().source
+    assert translation.known_or_closest("table", tok) == (True, "table", 0)
+    assert translation.known_or_closest("tables", tok) == (True, "tables", 0)  # the plural is a word of its own
+    assert translation.known_or_closest("tble", tok) == (False, "table", 1)
+    assert translation.known_or_closest("chatt", tok)[1] == "chat"

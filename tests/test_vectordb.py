@@ -10,9 +10,9 @@ import pytest
 import torch
 from sklearn.neighbors import NearestNeighbors
 
-from llmviz import ann, embedders, retrieval, vectordb
-from llmviz.chunking import ChunkConfig, chunk
-from llmviz.vectordb import VectorDBError, VectorTable
+from llmviz.retrieval import ann, embedders, rag, vectordb
+from llmviz.retrieval.chunking import ChunkConfig, chunk
+from llmviz.retrieval.vectordb import VectorDBError, VectorTable
 from tests.vector_fixtures import PLAYS, assert_same_ranking, lm_embedder, speech_corpus, word2vec_embedder
 
 torch.set_num_threads(1)
@@ -30,9 +30,9 @@ def corpus():
 def db(tmp_path_factory, corpus):
     """One database with a table per embedder."""
     path = tmp_path_factory.mktemp("vectors")
-    retrieval.build(corpus, CFG, embedders.LSAConfig(dim=24), path, "lsa")
-    retrieval.build(corpus, CFG, word2vec_embedder(corpus), path, "word2vec")
-    retrieval.build(corpus, CFG, lm_embedder(corpus), path, "lm")
+    rag.build(corpus, CFG, embedders.LSAConfig(dim=24), path, "lsa")
+    rag.build(corpus, CFG, word2vec_embedder(corpus), path, "word2vec")
+    rag.build(corpus, CFG, lm_embedder(corpus), path, "lm")
     return path
 
 
@@ -86,7 +86,7 @@ def test_reopening_after_a_restart_gives_the_same_results(db):
 
     first = VectorTable.open(db, "word2vec").search(QUESTIONS[1], k=7)
     # a new process: nothing shared but the folder
-    code = ("import json,sys; from llmviz.vectordb import VectorTable; r = VectorTable.open(sys.argv[1], 'word2vec')"
+    code = ("import json,sys; from llmviz.retrieval.vectordb import VectorTable; r = VectorTable.open(sys.argv[1], 'word2vec')"
             ".search(sys.argv[2], k=7); print(json.dumps([[h.id, h.score] for h in r.hits]))")
     out = subprocess.run([sys.executable, "-c", code, str(db), QUESTIONS[1]], capture_output=True, text=True, check=True)
     import json
@@ -116,12 +116,12 @@ def test_other_embedders_vectors_are_refused_and_the_table_left_intact(db, corpu
     np.testing.assert_array_equal(reopened.vectors()[1], before_vectors)
     # building over it without replace is refused before any work
     with pytest.raises(VectorDBError, match="already exists"):
-        retrieval.build(corpus, CFG, other, db, "lsa")
+        rag.build(corpus, CFG, other, db, "lsa")
     assert VectorTable.open(db, "lsa").table.version == before_version
 
 
 def test_the_same_embedder_may_add_rows(tmp_path, corpus):
-    table = retrieval.build(corpus, CFG, embedders.LSAConfig(dim=8), tmp_path, "t")
+    table = rag.build(corpus, CFG, embedders.LSAConfig(dim=8), tmp_path, "t")
     n = table.rows
     extra = chunk(corpus, CFG)[:3]
     table.add(extra, table.embedder.embed([c.text for c in extra]), table.embedder)
@@ -167,9 +167,9 @@ def test_unwritable_or_missing_folders_are_explained(tmp_path, corpus):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     with pytest.raises(VectorDBError, match="cannot write the vector database"):
-        retrieval.build(corpus, CFG, embedders.LSAConfig(dim=8), blocker / "db")
+        rag.build(corpus, CFG, embedders.LSAConfig(dim=8), blocker / "db")
     with pytest.raises(VectorDBError, match="cannot write"):
-        retrieval.build_job(corpus, CFG, embedders.LSAConfig(dim=8), blocker / "db")
+        rag.build_job(corpus, CFG, embedders.LSAConfig(dim=8), blocker / "db")
     with pytest.raises(VectorDBError, match="no table 'x'"):
         VectorTable.open(tmp_path / "nothing-here", "x")
     assert vectordb.list_tables(tmp_path / "nothing-here") == []
@@ -177,7 +177,7 @@ def test_unwritable_or_missing_folders_are_explained(tmp_path, corpus):
 
 
 def test_approximate_index_recall_is_measured_against_exact_search(tmp_path, corpus):
-    table = retrieval.build(corpus, CFG, embedders.LSAConfig(dim=24), tmp_path, "t")
+    table = rag.build(corpus, CFG, embedders.LSAConfig(dim=24), tmp_path, "t")
     assert table.rows >= ann.MIN_ROWS and table.index_info() is None
     with pytest.raises(VectorDBError, match="no approximate index"):
         table.search("ship", exact=False)
@@ -199,10 +199,10 @@ def test_approximate_index_recall_is_measured_against_exact_search(tmp_path, cor
 
 
 def test_impossible_indexes_are_refused(tmp_path, corpus):
-    small = retrieval.build(speech_corpus(40), CFG, embedders.LSAConfig(dim=8), tmp_path, "small")
+    small = rag.build(speech_corpus(40), CFG, embedders.LSAConfig(dim=8), tmp_path, "small")
     with pytest.raises(VectorDBError, match="at least 256 rows"):
         ann.build_index(small)
-    big = retrieval.build(corpus, CFG, embedders.LSAConfig(dim=24), tmp_path, "big")
+    big = rag.build(corpus, CFG, embedders.LSAConfig(dim=24), tmp_path, "big")
     with pytest.raises(VectorDBError, match="must divide the dimension"):
         ann.check(ann.IndexConfig("ivf_pq", 1, 5), big.rows, big.dim)
     with pytest.raises(VectorDBError, match="partitions"):
@@ -213,7 +213,7 @@ def test_impossible_indexes_are_refused(tmp_path, corpus):
 
 
 def test_a_background_build_reports_progress_and_a_stop_writes_nothing(tmp_path, corpus):
-    job = retrieval.build_job(corpus, CFG, embedders.LSAConfig(dim=8), tmp_path, "bg").start().join(60)
+    job = rag.build_job(corpus, CFG, embedders.LSAConfig(dim=8), tmp_path, "bg").start().join(60)
     snap = job.snapshot()
     assert snap.state == "finished" and snap.step == snap.total == len(chunk(corpus, CFG))
     assert isinstance(job.result, VectorTable) and vectordb.list_tables(tmp_path) == ["bg"]
@@ -231,10 +231,10 @@ def test_a_background_build_reports_progress_and_a_stop_writes_nothing(tmp_path,
         def advance(self, step=None):
             pass
 
-    assert retrieval.build(corpus, CFG, embedders.LSAConfig(dim=8), tmp_path, "never", job=StopAfterOneBatch(),
+    assert rag.build(corpus, CFG, embedders.LSAConfig(dim=8), tmp_path, "never", job=StopAfterOneBatch(),
                            batch=16) is None
     assert vectordb.list_tables(tmp_path) == ["bg"]  # nothing written
-    failing = retrieval.build_job(corpus, CFG, embedders.LSAConfig(dim=8), tmp_path, "bg").start().join(60)
+    failing = rag.build_job(corpus, CFG, embedders.LSAConfig(dim=8), tmp_path, "bg").start().join(60)
     assert failing.snapshot().state == "failed" and "already exists" in failing.snapshot().reason
 
 
@@ -244,10 +244,10 @@ def test_nothing_reaches_the_network(tmp_path, corpus, monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-    table = retrieval.build(corpus, CFG, embedders.LSAConfig(dim=24), tmp_path, "offline")
+    table = rag.build(corpus, CFG, embedders.LSAConfig(dim=24), tmp_path, "offline")
     ann.build_index(table, ann.IndexConfig("ivf_pq", 1, 6))
     assert VectorTable.open(tmp_path, "offline").search("ship at sea", k=3, exact=False).hits
-    from llmviz.langchain_rag import VectorTableRetriever
+    from llmviz.retrieval.langchain_rag import VectorTableRetriever
 
     assert VectorTableRetriever(table=table, k=2).invoke("ship at sea")
 
@@ -260,7 +260,7 @@ def test_foreign_tables_and_a_swapped_embedder_are_refused(tmp_path, corpus):
     assert vectordb.describe_tables(tmp_path) == {"foreign": None}
     with pytest.raises(VectorDBError, match="not made by llmviz"):
         VectorTable.open(tmp_path, "foreign")
-    retrieval.build(corpus, CFG, word2vec_embedder(corpus, seed=1), tmp_path, "w")
+    rag.build(corpus, CFG, word2vec_embedder(corpus, seed=1), tmp_path, "w")
     word2vec_embedder(corpus, seed=2).save(tmp_path / vectordb.SIDECAR / "w")  # someone swapped the files
     with pytest.raises(VectorDBError, match="not the one that built it"):
         VectorTable.open(tmp_path, "w").search("ship")

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from llmviz import lookup, vectors
+from llmviz.concepts import lookup, vectors
 
 D = lookup.DEFAULT_DICTIONARY
 
@@ -188,18 +188,18 @@ def test_mixed_query_and_which_key_wins():
 
 
 def test_the_pages_small_sums_live_here():
-    from llmviz import vectors as V
+    from llmviz.concepts import vectors
 
-    assert V.two_word_mix("a", 0.5, "a", 0.25) == {"a": 0.75}
-    assert V.two_word_mix("a", 0.5, "b", 0.25) == {"a": 0.5, "b": 0.25}
+    assert vectors.two_word_mix("a", 0.5, "a", 0.25) == {"a": 0.75}
+    assert vectors.two_word_mix("a", 0.5, "b", 0.25) == {"a": 0.5, "b": 0.25}
     vocab = ["a", "b", "c", "d"]
-    (x, y), off = V.plane_of(np.array([0.9, 0.2, 3.0, 4.0]), vocab, "a", "b")
+    (x, y), off = vectors.plane_of(np.array([0.9, 0.2, 3.0, 4.0]), vocab, "a", "b")
     assert (x, y) == (0.9, 0.2) and off == pytest.approx(5.0)
     K = np.eye(4)
-    assert np.allclose(V.scaled_scores(np.array([2.0, 0, 0, 0]), K), [1.0, 0, 0, 0])  # divided by √4
-    o = V.overflow_demo(np.array([1.0, 2.0]), 800.0)
-    assert o.overflowed and np.isnan(o.naive).all() and np.allclose(o.stable, V.softmax([1.0, 2.0]))
-    assert not V.overflow_demo(np.array([1.0, 2.0]), 0.0).overflowed
+    assert np.allclose(vectors.scaled_scores(np.array([2.0, 0, 0, 0]), K), [1.0, 0, 0, 0])  # divided by √4
+    o = vectors.overflow_demo(np.array([1.0, 2.0]), 800.0)
+    assert o.overflowed and np.isnan(o.naive).all() and np.allclose(o.stable, vectors.softmax([1.0, 2.0]))
+    assert not vectors.overflow_demo(np.array([1.0, 2.0]), 0.0).overflowed
     keys = ["chat", "le"]
-    Q = V.sentence_queries(["chat", "le"], keys, ["chat", "le"], 3.0)
+    Q = vectors.sentence_queries(["chat", "le"], keys, ["chat", "le"], 3.0)
     assert np.allclose(Q, 3 * np.eye(2))

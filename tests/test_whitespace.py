@@ -1,9 +1,9 @@
 """Whitespace made visible, the same way in every figure: the helper, the BPE spans and tables, and the
 labels of the training figures."""
 
-from llmviz.bpe import Merge
+from llmviz.text.bpe import Merge
 from llmviz.plots import bpe, training
-from llmviz.whitespace import visible
+from llmviz.text.whitespace import visible
 
 
 def test_each_whitespace_character_gets_its_symbol():

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from llmviz import corpora, embedders
+from llmviz.text import corpora
+from llmviz.retrieval import embedders
 
 TOPICS = {
     "sea": "sea ship wave storm sail tide shore anchor salt sailor harbour drown".split(),
@@ -42,7 +43,7 @@ def speech_corpus(n_speeches: int = 300, seed: int = 0, long_every: int = 0) -> 
 
 def word2vec_embedder(corpus: corpora.Corpus, dim: int = 12, seed: int = 0) -> embedders.Word2VecEmbedder:
     """Random word vectors for the corpus's words (the mean's maths does not need trained vectors)."""
-    from llmviz.word2vec import word_tokens
+    from llmviz.concepts.word2vec import word_tokens
 
     words = sorted(set(word_tokens(corpus.text)))
     return embedders.Word2VecEmbedder(words, np.random.default_rng(seed).normal(size=(len(words), dim)))
@@ -52,8 +53,8 @@ def lm_embedder(corpus: corpora.Corpus, seed: int = 0, block_size: int = 16) -> 
     """A small untrained character model: its hidden states are still a deterministic embedding."""
     import torch
 
-    from llmviz.model import LanguageModel, ModelConfig
-    from llmviz.tokenizers import CharTokenizer
+    from llmviz.nn.model import LanguageModel, ModelConfig
+    from llmviz.text.tokenizers import CharTokenizer
 
     torch.manual_seed(seed)
     tok = CharTokenizer().train(corpus.text)

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from llmviz.bpe import Merge, token_text
-from llmviz.whitespace import visible
+from llmviz.text.bpe import Merge, token_text
+from llmviz.text.whitespace import visible
 
 # translucent backgrounds: readable under dark and light text alike
 SPAN_COLOURS = ("rgba(107,174,214,0.35)", "rgba(253,174,107,0.40)", "rgba(116,196,118,0.35)",

@@ -1,7 +1,7 @@
 """Figures for "training deep networks": gradient norms per layer over steps, loss curves side by
 side, gradient and activation scale per layer, and the train/validation gap with dropout.
 
-Every function takes the experiment's history (llmviz.deep StepStats / EvalStats records) and its
+Every function takes the experiment's history (llmviz.concepts.deep StepStats / EvalStats records) and its
 variants, so a page can redraw them from a job's snapshot while it trains."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
-from llmviz.deep import eval_stats, layer_names, step_stats
+from llmviz.concepts.deep import eval_stats, layer_names, step_stats
 
 # one colour per depth, one dash per architecture: "plain" dashed reads as "the broken one"
 _COLORS = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d"]

@@ -1,4 +1,4 @@
-"""Figures of the live "inside the model" views (llmviz.inside): the token-embedding table in 2-D,
+"""Figures of the live "inside the model" views (llmviz.nn.inside): the token-embedding table in 2-D,
 coloured by kind of character, and the gradient norm of each layer over the steps. Pure functions."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from llmviz.inside import GROUPS, char_group
-from llmviz.whitespace import visible
+from llmviz.nn.inside import GROUPS, char_group
+from llmviz.text.whitespace import visible
 
 GROUP_COLOURS = dict(zip(GROUPS, ("#e4572e", "#1f77b4", "#ff7f0e", "#9467bd", "#2ca02c", "#8c564b", "#17becf",
                                   "#7f7f7f")))

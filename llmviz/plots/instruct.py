@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from llmviz.plots.training import PALETTE
-from llmviz.whitespace import visible
+from llmviz.text.whitespace import visible
 
 # what each kind of token is, and its colour: solid colours, so plotly picks a readable text colour on
 # each cell in a light and a dark theme alike (a translucent cell looks dark on a dark page)
@@ -47,7 +47,7 @@ def token_strip(tokens: Sequence[str], kinds: Sequence[str], per_row: int = 12, 
 
 
 def accuracy_curves(history: Sequence, tasks: Sequence[str]) -> go.Figure:
-    """Held-out accuracy of each task over the steps (llmviz.train.Record rows with other["acc <task>"])."""
+    """Held-out accuracy of each task over the steps (llmviz.training.train.Record rows with other["acc <task>"])."""
     fig = go.Figure()
     for i, task in enumerate(tasks):
         xs = [r.step for r in history if r.other and f"acc {task}" in r.other]

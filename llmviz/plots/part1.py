@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from llmviz.lookup import EditOp
+from llmviz.concepts.lookup import EditOp
 from llmviz.plots.common import heatmap
 
 ACCENT = "#e4572e"  # the chosen / winning item, the same orange as heatmap outlines

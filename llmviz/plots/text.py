@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import plotly.graph_objects as go
 
-from llmviz.whitespace import visible
+from llmviz.text.whitespace import visible
 
 TOKEN_LINE_PX = 30  # height of one line of tokens in token_grid
 

@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from llmviz.plots.common import heatmap
-from llmviz.whitespace import visible
+from llmviz.text.whitespace import visible
 
 PALETTE = ("#1f77b4", "#e4572e", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22")
@@ -21,7 +21,7 @@ X_TITLES = {"step": "training step", "elapsed": "wall time (s)"}
 
 def loss_curves(series: Mapping[str, Sequence], x: str = "step", title: str = "", reference: Mapping[str, float] | None = None,
                 height: int = 360, baseline: float | None = None) -> go.Figure:
-    """Train (solid) and validation (dashed) loss of each named history of llmviz.train.Record rows,
+    """Train (solid) and validation (dashed) loss of each named history of llmviz.training.train.Record rows,
     one colour per run, against the step or the wall time (x = "step" or "elapsed"); hovering a point
     gives its perplexity (e^loss) too.
     `reference`: name -> a validation loss drawn as a dotted horizontal line (e.g. the tutorial's), named

@@ -4,7 +4,7 @@ Any OpenAI client (the `openai` package, LangChain's ChatOpenAI, curl) can talk 
 
     GET  /v1/models              the one model served
     POST /v1/completions         continue a prompt (a string or a list of them)
-    POST /v1/chat/completions    answer a conversation (llmviz.chat.format_chat turns it into a prompt)
+    POST /v1/chat/completions    answer a conversation (llmviz.tasks.chat.format_chat turns it into a prompt)
 
 with OpenAI's request fields (max_tokens, temperature, top_p, n, stop, seed, echo, logprobs, stream;
 `top_k` too, as llmviz's own extension) and OpenAI's response shapes: integer `created`, `usage` in the
@@ -35,9 +35,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from llmviz import chat
+from llmviz.tasks import chat
 from llmviz.errors import LearnerError
-from llmviz.serving import protocol as P
+from llmviz.serving import protocol
 from llmviz.serving.engine import BatchEngine, EngineBusy, SamplingParams, prompt_logprobs
 
 # --- the live request log --------------------------------------------------------------------------
@@ -114,7 +114,7 @@ class Choices:
             return None
         failed = [d for d in done.values() if d.finish_reason == "error"]
         if failed:
-            raise P.APIError(500, failed[0].error or "generation failed", type="server_error")
+            raise protocol.APIError(500, failed[0].error or "generation failed", type="server_error")
         return done
 
     def cancel(self) -> None:
@@ -132,7 +132,7 @@ def create_app(model, tokenizer, model_name: str = "llmviz", *, api_key: str | N
     `Authorization: Bearer <api_key>`."""
     engine = engine or BatchEngine(model, tokenizer, max_batch=max_batch)
     log = log if log is not None else RequestLog()
-    limits = P.Limits(max_tokens)
+    limits = protocol.Limits(max_tokens)
     created = int(time.time())
 
     @contextlib.asynccontextmanager
@@ -151,10 +151,10 @@ def create_app(model, tokenizer, model_name: str = "llmviz", *, api_key: str | N
         log.add(LogEntry(time.time(), endpoint, status, prompt, completion, time.perf_counter() - t0, stream, detail))
 
     # errors, all in OpenAI's shape
-    @app.exception_handler(P.APIError)
-    async def on_api_error(request: Request, e: P.APIError):
+    @app.exception_handler(protocol.APIError)
+    async def on_api_error(request: Request, e: protocol.APIError):
         record(request.url.path, e.status, request.scope.get("t0", time.perf_counter()), detail=e.message)
-        return P.error_response(e)
+        return protocol.error_response(e)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, e: RequestValidationError):
@@ -163,12 +163,12 @@ def create_app(model, tokenizer, model_name: str = "llmviz", *, api_key: str | N
         loc = [str(x) for x in first.get("loc", ()) if x != "body"]
         param = loc[0] if loc else None
         if first.get("type") == "json_invalid" or (not loc and first.get("type") in ("model_attributes_type", "dict_type")):
-            err = P.APIError(400, "We could not parse the JSON body of your request: send a JSON object "
+            err = protocol.APIError(400, "We could not parse the JSON body of your request: send a JSON object "
                              "(Content-Type: application/json).", None, "invalid_json")
         elif first.get("type") == "missing":
-            err = P.APIError(400, f"Missing required parameter: '{'.'.join(loc)}'.", param, "missing_required_parameter")
+            err = protocol.APIError(400, f"Missing required parameter: '{'.'.join(loc)}'.", param, "missing_required_parameter")
         else:
-            err = P.APIError(400, f"Invalid value for '{'.'.join(loc)}': {first.get('msg', 'invalid')}.", param,
+            err = protocol.APIError(400, f"Invalid value for '{'.'.join(loc)}': {first.get('msg', 'invalid')}.", param,
                              "invalid_value")
         return await on_api_error(request, err)
 
@@ -176,12 +176,12 @@ def create_app(model, tokenizer, model_name: str = "llmviz", *, api_key: str | N
     async def on_http(request: Request, e: StarletteHTTPException):
         message = {404: f"Unknown request URL: {request.method} {request.url.path}.",
                    405: f"Method {request.method} is not allowed on {request.url.path}."}.get(e.status_code, str(e.detail))
-        return P.error_response(P.APIError(e.status_code, message, None, "unknown_url" if e.status_code == 404 else None))
+        return protocol.error_response(protocol.APIError(e.status_code, message, None, "unknown_url" if e.status_code == 404 else None))
 
     @app.exception_handler(Exception)
     async def on_bug(request: Request, e: Exception):
         record(request.url.path, 500, time.perf_counter(), detail=f"{type(e).__name__}")
-        return P.error_response(P.APIError(500, "The server had an error while processing your request.", None, None,
+        return protocol.error_response(protocol.APIError(500, "The server had an error while processing your request.", None, None,
                                            "server_error"))
 
     app.add_middleware(_BodyLimit)
@@ -192,21 +192,21 @@ def create_app(model, tokenizer, model_name: str = "llmviz", *, api_key: str | N
         header = request.headers.get("authorization", "")
         scheme, _, given = header.partition(" ")
         if scheme.lower() != "bearer" or not given:
-            raise P.APIError(401, "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY'.",
+            raise protocol.APIError(401, "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY'.",
                              None, "missing_api_key")
         if not hmac.compare_digest(given.strip().encode(), api_key.encode()):  # constant time: no timing leak
-            raise P.APIError(401, "Incorrect API key provided.", None, "invalid_api_key")
+            raise protocol.APIError(401, "Incorrect API key provided.", None, "invalid_api_key")
 
     def check_model(name: str) -> None:
         if name != model_name:
-            raise P.APIError(404, f"The model '{name}' does not exist. This server serves '{model_name}'.", "model",
+            raise protocol.APIError(404, f"The model '{name}' does not exist. This server serves '{model_name}'.", "model",
                              "model_not_found")
 
     def submit(jobs) -> Choices:
         try:
             return Choices(engine, jobs)
         except EngineBusy as e:
-            raise P.APIError(503, f"The server is overloaded: {e}", None, "overloaded", "server_error") from None
+            raise protocol.APIError(503, f"The server is overloaded: {e}", None, "overloaded", "server_error") from None
 
     @app.get("/v1/models", dependencies=[Depends(authorised)])
     async def list_models():
@@ -221,16 +221,16 @@ def create_app(model, tokenizer, model_name: str = "llmviz", *, api_key: str | N
         return {"id": model_name, "object": "model", "created": created, "owned_by": "llmviz"}
 
     @app.post("/v1/completions", dependencies=[Depends(authorised)])
-    async def completions(req: P.CompletionRequest, request: Request):
+    async def completions(req: protocol.CompletionRequest, request: Request):
         t0 = request.scope["t0"]
         check_model(req.model)
-        P.in_range(req.logprobs, 0, P.MAX_LOGPROBS, "logprobs")
-        params = P.sampling(req, req.max_tokens, 16, limits, req.logprobs, bool(req.echo))
+        protocol.in_range(req.logprobs, 0, protocol.MAX_LOGPROBS, "logprobs")
+        params = protocol.sampling(req, req.max_tokens, 16, limits, req.logprobs, bool(req.echo))
         if chat.END in tokenizer.special_tokens:
             params = replace(params, stop_token_ids=(tokenizer.special_id(chat.END),))
-        prompts = P.prompts(req.prompt, tokenizer)
-        jobs = [(ids or P.start_ids(tokenizer), params) for _, ids in prompts for _ in range(req.n or 1)]
-        jobs = [(ids, P.seeded(p, i)) for i, (ids, p) in enumerate(jobs)]
+        prompts = protocol.prompts(req.prompt, tokenizer)
+        jobs = [(ids or protocol.start_ids(tokenizer), params) for _, ids in prompts for _ in range(req.n or 1)]
+        jobs = [(ids, protocol.seeded(p, i)) for i, (ids, p) in enumerate(jobs)]
         n_prompt = sum(len(ids) for _, ids in prompts)
         rid, now = f"cmpl-{uuid.uuid4().hex}", int(time.time())
         echo_lp = {}
@@ -254,24 +254,24 @@ def create_app(model, tokenizer, model_name: str = "llmviz", *, api_key: str | N
                     async for i, d in choices.deltas(request):
                         if d.finish_reason == "error":
                             status = 500
-                            yield P.sse(P.APIError(500, d.error or "generation failed", type="server_error").body())
+                            yield protocol.sse(protocol.APIError(500, d.error or "generation failed", type="server_error").body())
                             break
                         text = d.text
-                        lp = P.logprobs_block(d.tokens, len(prefix(i))) if req.logprobs is not None else None
+                        lp = protocol.logprobs_block(d.tokens, len(prefix(i))) if req.logprobs is not None else None
                         if i not in started:
                             started.add(i)
                             text = prefix(i) + text
                             if lp is not None and req.echo:
-                                lp = P.join(P.prompt_block(echo_lp[i // per_prompt], prompts[i // per_prompt][1],
+                                lp = protocol.join(protocol.prompt_block(echo_lp[i // per_prompt], prompts[i // per_prompt][1],
                                                          tokenizer), lp)
                         if d.finish_reason:
                             completion += choices.seqs[i].n_sampled
                             finishes.append(d.finish_reason)
-                        yield P.sse({**head(i), "choices": [{"text": text, "index": i, "logprobs": lp,
+                        yield protocol.sse({**head(i), "choices": [{"text": text, "index": i, "logprobs": lp,
                                                             "finish_reason": d.finish_reason}]})
                     else:
                         if req.stream_options and req.stream_options.include_usage:
-                            yield P.sse({**head(0), "choices": [], "usage": P.usage(n_prompt, completion)})
+                            yield protocol.sse({**head(0), "choices": [], "usage": protocol.usage(n_prompt, completion)})
                         yield "data: [DONE]\n\n"
                 finally:
                     choices.cancel()
@@ -291,33 +291,33 @@ def create_app(model, tokenizer, model_name: str = "llmviz", *, api_key: str | N
             lp = None
             if req.logprobs is not None:
                 toks = seq.tokens[:seq.tokens_sent]
-                lp = P.logprobs_block(toks, len(prefix(i)))
+                lp = protocol.logprobs_block(toks, len(prefix(i)))
                 if req.echo:
-                    lp = P.join(P.prompt_block(echo_lp[i // per_prompt], prompts[i // per_prompt][1], tokenizer), lp)
+                    lp = protocol.join(protocol.prompt_block(echo_lp[i // per_prompt], prompts[i // per_prompt][1], tokenizer), lp)
             result.append({"text": prefix(i) + text, "index": i, "logprobs": lp, "finish_reason": seq.finish_reason})
         completion = sum(s.n_sampled for s in choices.seqs)
         record("/v1/completions", 200, t0, n_prompt, completion, False, ",".join(c["finish_reason"] for c in result))
-        return JSONResponse({**head(0), "choices": result, "usage": P.usage(n_prompt, completion)})
+        return JSONResponse({**head(0), "choices": result, "usage": protocol.usage(n_prompt, completion)})
 
     @app.post("/v1/chat/completions", dependencies=[Depends(authorised)])
-    async def chat_completions(req: P.ChatRequest, request: Request):
+    async def chat_completions(req: protocol.ChatRequest, request: Request):
         t0 = request.scope["t0"]
         check_model(req.model)
         if not req.messages:
-            raise P.APIError(400, "messages must hold at least one message.", "messages")
-        P.in_range(req.top_logprobs, 0, P.MAX_TOP_LOGPROBS, "top_logprobs")
+            raise protocol.APIError(400, "messages must hold at least one message.", "messages")
+        protocol.in_range(req.top_logprobs, 0, protocol.MAX_TOP_LOGPROBS, "top_logprobs")
         max_tokens = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
         k = (req.top_logprobs or 0) if req.logprobs else None
-        params = P.sampling(req, max_tokens, min(P.CHAT_DEFAULT_TOKENS, limits.max_tokens), limits, k)
+        params = protocol.sampling(req, max_tokens, min(protocol.CHAT_DEFAULT_TOKENS, limits.max_tokens), limits, k)
         try:
-            fmt = chat.format_chat([{"role": m.role, "content": P.text_content(m.content)} for m in req.messages],
+            fmt = chat.format_chat([{"role": m.role, "content": protocol.text_content(m.content)} for m in req.messages],
                                    tokenizer)
         except LearnerError as e:
-            raise P.APIError(400, str(e), "messages") from None
-        ids = list(fmt.ids) if fmt.ids is not None else P.encode(tokenizer, fmt.prompt, "messages")
+            raise protocol.APIError(400, str(e), "messages") from None
+        ids = list(fmt.ids) if fmt.ids is not None else protocol.encode(tokenizer, fmt.prompt, "messages")
         params = replace(params, stop=params.stop + fmt.stop, stop_token_ids=fmt.stop_token_ids)
         n = req.n or 1
-        choices = submit([(ids, P.seeded(params, i)) for i in range(n)])
+        choices = submit([(ids, protocol.seeded(params, i)) for i in range(n)])
         rid, now = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         head = {"id": rid, "object": "chat.completion.chunk" if req.stream else "chat.completion", "created": now,
                 "model": model_name}
@@ -327,25 +327,25 @@ def create_app(model, tokenizer, model_name: str = "llmviz", *, api_key: str | N
                 completion, finishes, status = 0, [], 200
                 try:
                     for i in range(n):
-                        yield P.sse({**head, "choices": [{"index": i, "delta": {"role": "assistant", "content": ""},
+                        yield protocol.sse({**head, "choices": [{"index": i, "delta": {"role": "assistant", "content": ""},
                                                          "logprobs": None, "finish_reason": None}]})
                     async for i, d in choices.deltas(request):
                         if d.finish_reason == "error":
                             status = 500
-                            yield P.sse(P.APIError(500, d.error or "generation failed", type="server_error").body())
+                            yield protocol.sse(protocol.APIError(500, d.error or "generation failed", type="server_error").body())
                             break
-                        lp = P.chat_logprobs(d.tokens) if req.logprobs else None
+                        lp = protocol.chat_logprobs(d.tokens) if req.logprobs else None
                         if d.text or d.tokens:
-                            yield P.sse({**head, "choices": [{"index": i, "delta": {"content": d.text}, "logprobs": lp,
+                            yield protocol.sse({**head, "choices": [{"index": i, "delta": {"content": d.text}, "logprobs": lp,
                                                              "finish_reason": None}]})
                         if d.finish_reason:
                             completion += choices.seqs[i].n_sampled
                             finishes.append(d.finish_reason)
-                            yield P.sse({**head, "choices": [{"index": i, "delta": {}, "logprobs": None,
+                            yield protocol.sse({**head, "choices": [{"index": i, "delta": {}, "logprobs": None,
                                                              "finish_reason": d.finish_reason}]})
                     else:
                         if req.stream_options and req.stream_options.include_usage:
-                            yield P.sse({**head, "choices": [], "usage": P.usage(len(ids), completion)})
+                            yield protocol.sse({**head, "choices": [], "usage": protocol.usage(len(ids), completion)})
                         yield "data: [DONE]\n\n"
                 finally:
                     choices.cancel()
@@ -359,17 +359,17 @@ def create_app(model, tokenizer, model_name: str = "llmviz", *, api_key: str | N
         if done is None:
             return JSONResponse({}, status_code=499)  # the client went away; nobody reads this
         result = [{"index": i, "message": {"role": "assistant", "content": s.text, "refusal": None},
-                   "logprobs": P.chat_logprobs(s.tokens[:s.tokens_sent]) if req.logprobs else None,
+                   "logprobs": protocol.chat_logprobs(s.tokens[:s.tokens_sent]) if req.logprobs else None,
                    "finish_reason": s.finish_reason} for i, s in enumerate(choices.seqs)]
         completion = sum(s.n_sampled for s in choices.seqs)
         record("/v1/chat/completions", 200, t0, len(ids), completion, False, ",".join(c["finish_reason"] for c in result))
-        return JSONResponse({**head, "choices": result, "usage": P.usage(len(ids), completion)})
+        return JSONResponse({**head, "choices": result, "usage": protocol.usage(len(ids), completion)})
 
     return app
 
 
 class _BodyLimit:
-    """Refuse a body larger than P.MAX_BODY before reading it, and note when each request arrived (a plain
+    """Refuse a body larger than protocol.MAX_BODY before reading it, and note when each request arrived (a plain
     ASGI middleware: Starlette's @app.middleware("http") costs a task per request)."""
 
     def __init__(self, app):
@@ -379,7 +379,7 @@ class _BodyLimit:
         if scope["type"] == "http":
             scope["t0"] = time.perf_counter()
             length = dict(scope["headers"]).get(b"content-length", b"")
-            if length.isdigit() and int(length) > P.MAX_BODY:
-                e = P.APIError(413, f"The request body is larger than {P.MAX_BODY // 1024} KiB.")
-                return await P.error_response(e)(scope, receive, send)
+            if length.isdigit() and int(length) > protocol.MAX_BODY:
+                e = protocol.APIError(413, f"The request body is larger than {protocol.MAX_BODY // 1024} KiB.")
+                return await protocol.error_response(e)(scope, receive, send)
         await self.app(scope, receive, send)

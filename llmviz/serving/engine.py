@@ -306,7 +306,7 @@ class BatchEngine:
 def sample_rows(logits: torch.Tensor, params: Sequence[SamplingParams], generators: Sequence[torch.Generator]) -> list[int]:
     """One token per row of logits (B, vocab), each row with its own temperature, top-k, top-p and generator.
 
-    The same distribution as llmviz.generate.sample_next, computed for the whole batch at once: each row's
+    The same distribution as llmviz.nn.generate.sample_next, computed for the whole batch at once: each row's
     probabilities are divided by noise drawn from that row's own generator, Exp(1), and the largest
     quotient wins (the "exponential race": token i wins with probability p_i). Every row's result depends
     only on its logits and its generator, never on the other rows."""

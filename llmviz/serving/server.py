@@ -30,7 +30,7 @@ def is_loopback(host: str) -> bool:
 
 class Server:
     """A model served over HTTP from a background thread. `stop()` is safe to call at any time, and
-    twice; a Server is also stopped by llmviz.runs.stop_when_dropped like a training run."""
+    twice; a Server is also stopped by llmviz.training.runs.stop_when_dropped like a training run."""
 
     def __init__(self, model, tokenizer, model_name: str = "llmviz", *, host: str = "127.0.0.1", port: int = 0,
                  api_key: str | None = None, copy_model: bool = True, **app_kwargs):

@@ -1,0 +1,149 @@
+"""Approximate nearest neighbours: an index that finds most of the nearest vectors while reading a
+fraction of them (tutorial part 4, "vector databases" at scale).
+
+Exact search compares the question with every row: the right answer, at a cost that grows with the
+table. An index trades a little of that exactness for speed, and the trade is measured here, never
+assumed: recall@k is the share of the exact top k that the index also returns, for the same question.
+
+- IVF-PQ: k-means cuts the vectors into `num_partitions` clusters (the inverted file, IVF); a search
+  visits the `nprobes` clusters whose centres are nearest. Inside, each vector is stored compressed by
+  product quantization (PQ): cut into `num_sub_vectors` pieces, each replaced by the nearest of 256
+  learned codes (1 byte). `refine_factor` re-ranks the best k × refine_factor candidates with the full
+  vectors, which wins back most of what the compression lost.
+- HNSW (LanceDB's IVF_HNSW_SQ): inside each cluster, a graph linking every vector to `m` near ones; a
+  search walks the graph greedily, keeping `ef` candidates; vectors are stored as 8-bit scalars (SQ).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+from llmviz.retrieval.vectordb import SearchParams, VectorDBError, VectorTable
+
+KINDS = {"ivf_pq": "IVF-PQ", "hnsw": "HNSW (IVF_HNSW_SQ)"}
+MIN_ROWS = 256  # an 8-bit product quantizer learns 256 codes per sub-vector from the rows
+ROWS_PER_PARTITION = 256  # LanceDB trains at most rows / 256 partitions: each centre learns from that many rows
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    kind: str = "ivf_pq"  # "ivf_pq" (inverted file + product quantization) or "hnsw" (IVF + HNSW graph)
+    num_partitions: int | None = None  # IVF clusters; None: √rows, at most rows / 256
+    num_sub_vectors: int | None = None  # IVF-PQ: pieces each vector is cut into (must divide dim); None: dim / 4
+    m: int = 20  # HNSW: links per node
+    ef_construction: int = 300  # HNSW: candidates kept while building the graph
+
+
+@dataclass(frozen=True)
+class Comparison:
+    k: int
+    exact_ids: list[int]
+    index_ids: list[int]
+    exact_ms: float  # median of the repeats
+    index_ms: float
+    recall: float  # |index ∩ exact| / |exact|: the share of the true top k the index found
+
+    @property
+    def speedup(self) -> float:
+        return self.exact_ms / self.index_ms if self.index_ms > 0 else float("inf")
+
+
+def recall_at_k(found, truth) -> float:
+    """The share of the true nearest ids that were found (1.0 when there is nothing to find)."""
+    truth = set(truth)
+    return len(truth & set(found)) / len(truth) if truth else 1.0
+
+
+def timed(fn, repeats: int = 5) -> tuple[float, object]:
+    """The median wall time of fn() in milliseconds over `repeats` runs (after one warm-up), and its result."""
+    out = fn()
+    times = []
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times), out
+
+
+def max_partitions(rows: int) -> int:
+    return max(1, rows // ROWS_PER_PARTITION)
+
+
+def default_partitions(rows: int) -> int:
+    """About √rows clusters (the usual IVF rule of thumb), within what the rows can train."""
+    return min(max_partitions(rows), max(1, round(rows ** 0.5)))
+
+
+def sub_vector_choices(dim: int) -> list[int]:
+    """The sub-vector counts a dim-wide vector can be split into: its divisors."""
+    return [d for d in range(1, dim + 1) if dim % d == 0]
+
+
+def default_sub_vectors(dim: int) -> int:
+    """dim / 4 (4 values per byte-sized code keeps small vectors precise), else the nearest divisor."""
+    for per in (4, 8, 2, 16):
+        if dim % per == 0:
+            return dim // per
+    return 1
+
+
+def check(cfg: IndexConfig, rows: int, dim: int) -> tuple[int, int | None]:
+    """The partitions and sub-vectors an index would use, or a refusal that says why."""
+    if cfg.kind not in KINDS:
+        raise VectorDBError(f"unknown index {cfg.kind!r}: use one of {', '.join(KINDS)}.")
+    if rows < MIN_ROWS:
+        raise VectorDBError(f"an approximate index learns its clusters and codes from the rows: it needs at least "
+                            f"{MIN_ROWS} rows and this table has {rows}. Exact search is instant at this size.")
+    parts = cfg.num_partitions or default_partitions(rows)
+    if not 1 <= parts <= max_partitions(rows):
+        raise VectorDBError(f"{parts} partitions for {rows:,} rows: use between 1 and {max_partitions(rows)} "
+                            f"(each partition's centre is learned from at least {ROWS_PER_PARTITION} rows).")
+    subs = None
+    if cfg.kind == "ivf_pq":
+        subs = cfg.num_sub_vectors or default_sub_vectors(dim)
+        if subs < 1 or dim % subs:
+            raise VectorDBError(f"the number of sub-vectors ({subs}) must divide the dimension ({dim}).")
+    return parts, subs
+
+
+def build_index(table: VectorTable, cfg: IndexConfig = IndexConfig()) -> float:
+    """Build (or rebuild) a table's approximate index on its vectors, for cosine distance; returns seconds."""
+    from lancedb.index import HnswSq, IvfPq
+
+    parts, subs = check(cfg, table.rows, table.dim)
+    if cfg.kind == "ivf_pq":
+        config = IvfPq(distance_type="cosine", num_partitions=parts, num_sub_vectors=subs)
+    else:
+        config = HnswSq(distance_type="cosine", num_partitions=parts, m=cfg.m, ef_construction=cfg.ef_construction)
+    t0 = time.perf_counter()
+    table.table.create_index("vector", config=config, replace=True)
+    seconds = time.perf_counter() - t0
+    table.index_info()  # the table now knows it has an index
+    return seconds
+
+
+def drop_index(table: VectorTable) -> None:
+    info = table.index_info()
+    if info:
+        table.table.drop_index(info["name"])
+        table.index_info()
+
+
+def compare(table: VectorTable, vector, k: int = 10, where: str | None = None,
+            params: SearchParams = SearchParams(), repeats: int = 5) -> Comparison:
+    """Exact search and the index on the same vector: recall@k of the index, median latency of each."""
+    k = min(k, table.rows)
+    exact_ms, (exact_hits, _) = timed(lambda: table.search_vector(vector, k, where, True), repeats)
+    index_ms, (index_hits, _) = timed(lambda: table.search_vector(vector, k, where, False, params), repeats)
+    e, i = [h.id for h in exact_hits], [h.id for h in index_hits]
+    return Comparison(k, e, i, exact_ms, index_ms, recall_at_k(i, e))
+
+
+def index_job(table: VectorTable, cfg: IndexConfig):
+    """A not-yet-started Job that builds the table's index; its result is the seconds it took."""
+    from llmviz.jobs import Job
+
+    check(cfg, table.rows, table.dim)  # refuse bad settings before a thread starts
+    return Job(lambda job: build_index(table, cfg), total=1, name="vector-index")

@@ -1,0 +1,176 @@
+"""The learner's model inside LangChain (tutorial part 4, frameworks).
+
+LangChain talks to any model through one small interface: an `LLM` turns a prompt into text, a chat
+model turns messages into a message. Wrapping our model takes a screen of code:
+
+- `CheckpointLLM` and `CheckpointChatModel` run a trained model in this process (no server);
+- `OpenAICompatibleLLM` and `OpenAICompatibleChatModel` post to any OpenAI-compatible server (ours,
+  `python -m llmviz serve`, or a bigger local model), with nothing but the standard library.
+
+All of them honour `stop`: LangChain's agents stop the model before it invents the tool's answer.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from langchain_core.language_models.chat_models import SimpleChatModel
+from langchain_core.language_models.llms import LLM
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from pydantic import BaseModel, ConfigDict
+
+from llmviz.tasks.chat import format_chat
+from llmviz.errors import LearnerError
+
+
+def complete(model, tokenizer, prompt: str | list[int], stop=(), max_tokens: int = 200, temperature: float = 0.8,
+             top_k: int | None = None, seed: int | None = None, stop_token_ids=(), on_text=None) -> str:
+    """The model's continuation of `prompt` (text, or ids already made by llmviz.tasks.chat.format_chat), ended
+    before the first stop string (or stop token)."""
+    from llmviz.nn.generate import generate_stream
+
+    try:
+        ids = (list(prompt) if not isinstance(prompt, str) else tokenizer.encode(prompt)) or [0]
+    except ValueError as e:
+        raise LearnerError(f"this model's tokenizer cannot spell the prompt: {e}") from None
+    new, text = [], ""
+    for token in generate_stream(model, ids, max_tokens, temperature, top_k, seed=seed):
+        if token in stop_token_ids:
+            break
+        new.append(token)
+        piece, text = text, tokenizer.decode(new)
+        cuts = [text.find(s) for s in stop or () if s in text]
+        if cuts:
+            return text[:min(cuts)]  # honour stop: the text before the first stop string
+        if on_text is not None:
+            on_text(text[len(piece):])
+    return text
+
+
+class CheckpointLLM(LLM):
+    """A trained llmviz model as a LangChain LLM: `CheckpointLLM.from_file("lm5.safetensors").invoke("ROMEO:")`."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    network: Any  # the llmviz.nn.model.LanguageModel
+    tokenizer: Any
+    max_tokens: int = 200
+    temperature: float = 0.8
+    top_k: int | None = None
+    seed: int | None = None
+
+    @classmethod
+    def from_file(cls, path, **kwargs) -> "CheckpointLLM":
+        from llmviz.io import checkpoint
+
+        ck = checkpoint.load(path)
+        return cls(network=ck.model, tokenizer=ck.tokenizer, **kwargs)
+
+    @property
+    def _llm_type(self) -> str:
+        return "llmviz-checkpoint"
+
+    def _call(self, prompt: str, stop: list[str] | None = None, run_manager=None, **kwargs: Any) -> str:
+        on_text = run_manager.on_llm_new_token if run_manager else None
+        return complete(self.network, self.tokenizer, prompt, stop or (), self.max_tokens, self.temperature,
+                        self.top_k, self.seed, on_text=on_text)
+
+    @property
+    def _identifying_params(self) -> dict:
+        return {"parameters": self.network.num_params(), "max_tokens": self.max_tokens,
+                "temperature": self.temperature, "top_k": self.top_k, "seed": self.seed}
+
+
+_ROLES = {HumanMessage: "user", AIMessage: "assistant", SystemMessage: "system", ToolMessage: "tool"}
+
+
+def as_roles(messages: list[BaseMessage]) -> list[dict]:
+    """LangChain messages -> {"role", "content"} dicts (llmviz.tasks.chat.format_chat's input)."""
+    out = []
+    for m in messages:
+        role = next((r for cls, r in _ROLES.items() if isinstance(m, cls)), "user")
+        out.append({"role": role, "content": m.content if isinstance(m.content, str) else str(m.content)})
+    return out
+
+
+class CheckpointChatModel(SimpleChatModel):
+    """A trained llmviz model as a LangChain chat model: messages -> llmviz.tasks.chat.format_chat -> text."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    network: Any
+    tokenizer: Any
+    max_tokens: int = 200
+    temperature: float = 0.8
+    top_k: int | None = None
+    seed: int | None = None
+
+    @property
+    def _llm_type(self) -> str:
+        return "llmviz-checkpoint-chat"
+
+    def _call(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager=None, **kwargs) -> str:
+        fmt = format_chat(as_roles(messages), self.tokenizer)
+        return complete(self.network, self.tokenizer, fmt.ids or fmt.prompt, tuple(stop or ()) + fmt.stop, self.max_tokens,
+                        self.temperature, self.top_k, self.seed, fmt.stop_token_ids).strip()
+
+
+def post(base_url: str, path: str, body: dict, api_key: str | None = None, timeout: float = 60) -> dict:
+    """POST a JSON body to an OpenAI-compatible server; its error message becomes a LearnerError."""
+    req = urllib.request.Request(base_url.rstrip("/") + path, json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json",
+                                          **({"Authorization": f"Bearer {api_key}"} if api_key else {})})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        try:
+            message = json.loads(e.read())["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = e.reason
+        raise LearnerError(f"the server answered {e.code}: {message}") from None
+    except (urllib.error.URLError, OSError) as e:
+        raise LearnerError(f"cannot reach {base_url}: {getattr(e, 'reason', e)}") from None
+
+
+class _Remote(BaseModel):
+    base_url: str = "http://127.0.0.1:8000/v1"
+    model_name: str = "llmviz"
+    api_key: str | None = None
+    max_tokens: int = 200
+    temperature: float = 0.8
+    seed: int | None = None
+
+    def _body(self, stop) -> dict:
+        body = {"model": self.model_name, "max_tokens": self.max_tokens, "temperature": self.temperature}
+        if stop:
+            body["stop"] = list(stop)[:4]
+        if self.seed is not None:
+            body["seed"] = self.seed
+        return body
+
+
+class OpenAICompatibleLLM(LLM, _Remote):
+    """Any OpenAI-compatible /v1/completions endpoint as a LangChain LLM."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "openai-compatible"
+
+    def _call(self, prompt: str, stop: list[str] | None = None, run_manager=None, **kwargs) -> str:
+        out = post(self.base_url, "/completions", {**self._body(stop), "prompt": prompt}, self.api_key)
+        return out["choices"][0]["text"]
+
+
+class OpenAICompatibleChatModel(SimpleChatModel, _Remote):
+    """Any OpenAI-compatible /v1/chat/completions endpoint as a LangChain chat model."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "openai-compatible-chat"
+
+    def _call(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager=None, **kwargs) -> str:
+        out = post(self.base_url, "/chat/completions", {**self._body(stop), "messages": as_roles(messages)},
+                   self.api_key)
+        return out["choices"][0]["message"]["content"] or ""

@@ -1,0 +1,9 @@
+"""What a model is trained to do, beyond continuing a text (tutorial parts 2 and 3).
+
+    translation.py  a generated French→English language: grammar, held-out split, vocabularies
+    seq2seq.py      padded sentence pairs, greedy and beam decoding, exact match and BLEU, contextual embeddings
+    finetune.py     a cached pre-trained base; full, frozen-body and LoRA fine-tuning
+    chat.py         the chat format (role tokens): a conversation as the text a model continues; memory
+    instruct.py     generated instruction tasks, instruction tuning, held-out accuracy
+    preference.py   preference tuning (DPO) on chosen and rejected answers
+"""

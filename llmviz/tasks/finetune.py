@@ -1,0 +1,268 @@
+"""From a pre-trained model to a specialised one (tutorial part 3): pre-training, then fine-tuning three ways.
+
+- Pre-training: a model learns the language from a big general text (here: Shakespeare's plays). It
+  then continues any prompt in that style, whatever you ask.
+- Fine-tuning: the same model trains on a smaller domain text (here: the Python reference), starting
+  from its pre-trained weights with a fresh optimizer at step 0:
+    "full"   every weight trains;
+    "frozen" the body is frozen, only the last block, the final norm and the head train;
+    "lora"   every weight is frozen and small low-rank adapters learn the change (llmviz.nn.lora).
+  While it trains, its loss on the ORIGINAL text is measured too: a rising one is forgetting.
+
+A real pre-trained model's tokenizer covers every character it may meet later; so does this app's
+(`base_vocabulary`): printable ASCII and every character of the built-in texts.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import string
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from llmviz.nn import lora
+from llmviz.errors import LearnerError
+from llmviz.text.tokenizers import CharTokenizer, Tokenizer
+from llmviz.training.config import TrainConfig
+from llmviz.training.train import TrainingError, TrainingRun, mean_tokens_per_s
+
+METHODS = {
+    "full": "full fine-tuning: every weight trains",
+    "frozen": "frozen body: only the last block, the final norm and the head train",
+    "lora": "LoRA: the weights stay frozen, low-rank adapters B·A learn the change",
+}
+
+
+# learning rates that suit each method (measured with bench/bench_finetune.py): LoRA's few parameters
+# need larger steps to move as far
+LEARNING_RATES = {"full": 1e-3, "frozen": 1e-3, "lora": 4e-3}
+
+
+def default_config(base: TrainConfig, method: str) -> TrainConfig:
+    """Fine-tuning settings: the base's batch and context, a constant learning rate for the method, a
+    few hundred steps, frequent loss estimates."""
+    from dataclasses import replace
+
+    return replace(base, learning_rate=LEARNING_RATES.get(method, 1e-3), warmup_iters=0, lr_decay=False,
+                   max_iters=300, eval_interval=50, eval_iters=20, sample_tokens=200)
+
+
+@dataclass(frozen=True)
+class FineTuning:
+    method: str = "lora"
+    rank: int = 4  # LoRA's r
+    alpha: float = 8.0  # LoRA's scale: ΔW = B·A · alpha / r
+    targets: tuple[str, ...] = ("query", "value")  # the matrices LoRA adapts (the LoRA paper's choice)
+
+    def problems(self) -> list[str]:
+        if self.method not in METHODS:
+            return [f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}."]
+        return []
+
+
+def base_vocabulary(*texts: str) -> CharTokenizer:
+    """A character tokenizer that can spell printable ASCII and every character of the texts given."""
+    chars = set(string.printable) - set("\r\x0b\x0c")
+    for t in texts:
+        chars |= set(t)
+    return CharTokenizer(sorted(chars))
+
+
+def unspellable(tokenizer: Tokenizer, text: str) -> str:
+    """The characters of text this tokenizer cannot spell ("" when it can spell them all)."""
+    if isinstance(tokenizer, CharTokenizer):
+        known = set(tokenizer.chars)
+        return "".join(sorted(set(text) - known))
+    bad = []
+    for c in sorted(set(text)):
+        try:
+            tokenizer.encode(c)
+        except ValueError:
+            bad.append(c)
+    return "".join(bad)
+
+
+def drop_unspellable(tokenizer: Tokenizer, text: str) -> tuple[str, float]:
+    """The text without the characters the tokenizer cannot spell, and the fraction of it kept."""
+    bad = set(unspellable(tokenizer, text))
+    kept = "".join(c for c in text if c not in bad)
+    return kept, len(kept) / max(1, len(text))
+
+
+def trainable_filter(model, method: str):
+    """train_only(name) for a method: which parameters train (None: all of them)."""
+    if method == "full":
+        return None
+    if method == "frozen":
+        last = f"blocks.{model.config.n_layer - 1}."
+        return lambda name: name.startswith((last, "ln_f.", "lm_head."))
+    return lora.is_adapter
+
+
+def start(base, text: str, train_cfg: TrainConfig, how: FineTuning, original: str | None = None) -> TrainingRun:
+    """A fine-tuning run (not started) from a copy of the base checkpoint: the base itself is untouched."""
+    problems = how.problems()
+    if problems:
+        raise TrainingError(" ".join(problems))
+    missing = unspellable(base.tokenizer, text)
+    if missing:
+        kept = drop_unspellable(base.tokenizer, text)[1]
+        raise TrainingError(f"the base model's tokenizer cannot spell {len(missing)} character(s) of this text: "
+                            f"{missing!r}. Pick another text, or drop those characters (that keeps "
+                            f"{kept:.1%} of it); a base pre-trained here spells every printable character.")
+    ck = copy.copy(base)
+    ck.model = copy.deepcopy(base.model)
+    if how.method == "lora":
+        try:
+            lora.apply_lora(ck.model, how.rank, how.alpha, how.targets)
+        except LearnerError as e:
+            raise TrainingError(str(e)) from None
+    if original is not None:
+        original = drop_unspellable(base.tokenizer, original)[0]
+    return TrainingRun.fine_tune(ck, train_cfg, text, trainable_filter(ck.model, how.method), original)
+
+
+# --- the pre-trained base, made once and kept on disk ------------------------------------------------
+
+@dataclass(frozen=True)
+class Pretraining:
+    preset: str = "fast-cpu"  # the quickest good model on a CPU (llmviz.training.presets)
+    plays: tuple[str, ...] = ()  # () = the corpus's default plays
+    max_iters: int = 1800
+    seed: int = 1337
+
+    def key(self) -> str:
+        """A name for the cached file that changes whenever anything that shapes the model changes."""
+        from llmviz.io.checkpoint import VERSION
+
+        blob = json.dumps({**asdict(self), "format": VERSION, "recipe": 1}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def base_path(how: Pretraining = Pretraining(), cache: Path | None = None) -> Path:
+    from llmviz.text.corpora import cache_dir
+
+    return (cache or cache_dir() / "bases") / f"{how.preset}-{how.key()}.safetensors"
+
+
+def pretraining_run(how: Pretraining = Pretraining()) -> TrainingRun:
+    """A run (not started) that pre-trains the base on the built-in Shakespeare with a broad vocabulary."""
+    from llmviz.text import corpora
+    from llmviz.training.presets import preset_config, preset_train_config
+
+    text = corpora.shakespeare(how.plays or corpora.DEFAULT_PLAYS).text
+    tok = base_vocabulary(text, corpora.python_docs().text)
+    cfg = preset_train_config(how.preset, max_iters=how.max_iters, seed=how.seed)
+    return TrainingRun.new(preset_config(how.preset, tok.vocab_size), cfg, text, tokenizer=tok, preset=how.preset)
+
+
+def save_base(run: TrainingRun, how: Pretraining = Pretraining(), cache: Path | None = None) -> Path:
+    from llmviz.io import checkpoint
+
+    return checkpoint.save_run(base_path(how, cache), run, extra={"corpus": "shakespeare", "pretraining": how.key()})
+
+
+def pretrained_base(how: Pretraining = Pretraining(), on_step=None):
+    """The cached pre-trained base; pre-trained now (on_step(snapshot) hears its progress) and cached if missing."""
+    from llmviz.io import checkpoint
+
+    base = cached_base(how)
+    if base is None:
+        run = pretraining_run(how)
+        run.train(on_step=on_step)
+        base = checkpoint.load(save_base(run, how))
+    return base
+
+
+def cached_base(how: Pretraining = Pretraining(), cache: Path | None = None):
+    """The cached pre-trained base checkpoint, or None when it has not been made yet (or is unreadable)."""
+    from llmviz.io import checkpoint
+
+    path = base_path(how, cache)
+    if not path.is_file():
+        return None
+    try:
+        return checkpoint.load(path)
+    except checkpoint.CheckpointError:
+        return None
+
+
+def config_for(base: TrainConfig, method: str, steps: int, device: str = "auto") -> TrainConfig:
+    """default_config with the learner's number of steps, ten loss estimates along the way."""
+    from dataclasses import replace
+
+    return replace(default_config(base, method), max_iters=steps, eval_interval=max(10, steps // 10), device=device)
+
+
+def to_keep(run: TrainingRun) -> bytes:
+    """What must be kept to use the result: the adapters alone for LoRA, the whole model otherwise (weights,
+    tokenizer, settings; no optimizer state)."""
+    from llmviz.io import checkpoint
+
+    if run.model.adapters is not None:
+        return checkpoint.adapter_to_bytes(run.model, run.tokenizer, run.train_cfg, run.history, preset=run.preset)
+    return checkpoint.to_bytes(run.model, run.tokenizer, run.train_cfg, run.history, preset=run.preset)
+
+
+def compare(runs: dict[str, TrainingRun], sizes: bool = True) -> list[dict]:
+    """One row per fine-tuning run: what trains, how fast, how well on the new text, how much it forgot,
+    and (sizes=True) the bytes of what must be kept once it is done."""
+    rows = []
+    for method, run in runs.items():
+        hist = run.history
+        first, last = (hist[0], hist[-1]) if hist else (None, None)
+        block = run.model_cfg.block_size
+        speed = mean_tokens_per_s(hist)
+        ms = 1000 * run.train_cfg.batch_size * block / speed if speed else None
+        def trend(start, now):
+            return f"{start:.3f} → {now:.3f}" if start is not None and now is not None else ""
+
+        size = len(to_keep(run)) if sizes and run.usable else None
+        rows.append({
+            "method": method, "trains": f"{100 * run.n_trainable / run.n_params:.2f} % ({run.n_trainable:,})",
+            "new text: loss": trend(first and first.val_loss, last and last.val_loss),
+            "original text: loss": trend((first.other or {}).get("original") if first else None,
+                                         (last.other or {}).get("original") if last else None),
+            "bytes to keep": f"{size:,}" if size else "", "ms per step": round(ms, 1) if ms else None,
+            "steps": run.step,
+        })
+    return rows
+
+
+def adapter_round_trip(run: TrainingRun, base, prompt_ids: list[int]) -> dict:
+    """Save a LoRA run's adapters alone, load them onto a copy of their base (the outputs must match the
+    run's) and onto another base of the same shape (refused): what the "LoRA, inside" page shows."""
+    import torch
+
+    from llmviz.io import checkpoint
+    from llmviz.nn.model import LanguageModel
+
+    data = to_keep(run)
+    idx = torch.tensor([prompt_ids[-run.model_cfg.block_size:]])
+    same = copy.copy(base)
+    same.model = copy.deepcopy(base.model)
+    with torch.no_grad():
+        loaded = checkpoint.load_adapter(data, same).model
+        diff = float((loaded(idx)[0] - run.model(idx)[0]).abs().max())
+    other = copy.copy(base)
+    torch.manual_seed(base.train_config.seed + 1)
+    other.model = LanguageModel(base.model_config)  # the same shape, other weights
+    try:
+        checkpoint.load_adapter(data, other)
+        refused = ""
+    except checkpoint.CheckpointError as e:
+        refused = str(e)
+    return {"bytes": len(data), "same_base_max_diff": diff, "other_base_refused": refused}
+
+
+def inside_checks(run: TrainingRun, base, prompt_ids: list[int]) -> dict[str, float]:
+    """Merge vs adapters, unmerge again, and fresh adapters (B = 0) vs the base, as largest logit differences."""
+    import torch
+
+    idx = torch.tensor([prompt_ids[-run.model_cfg.block_size:]])
+    spec = run.model.adapters
+    out = lora.merge_check(run.model, idx)
+    out["identity"] = lora.identity_check(base.model, spec.rank, spec.alpha, spec.targets, idx)
+    return out

@@ -1,0 +1,12 @@
+"""The one trainer: a model + a batch source + a config, run in a background job (tutorial part 2).
+
+    config.py       the training settings (TrainConfig), checked in plain words
+    batches.py      batch sources: random windows of a text; targets a loss ignores
+    loss.py         the loss estimated over many batches; diagnosing a blow-up
+    optim.py        AdamW: what decays, the learning-rate schedule, state by name
+    train.py        the training run: set-up, the loop, snapshots for a page
+    distributed.py  the same trainer under torchrun: DistributedDataParallel, rank 0 speaks
+    presets.py      LM1-LM5 (and fast-cpu, the translation) as typed, checked settings
+    runs.py         a session's runs beside the tutorial's results
+    pace.py         how long a run takes: predicted before it starts, measured while it runs
+"""

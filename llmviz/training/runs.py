@@ -1,0 +1,188 @@
+"""The session's training runs side by side (tutorial part 2, the results table).
+
+Every run the learner starts is kept under a name; this module turns those runs into comparable
+records (settings, parameter count, final and best losses, speed), puts the tutorial's reference
+results beside them, and exports the table as CSV. It also ties a run's life to its owner: the
+worker stops once the owner's sentinel object is garbage-collected (a browser session that went away).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import weakref
+from dataclasses import dataclass
+
+# the tutorial's results on Tiny Shakespeare after 5000 iterations: preset -> (params, train, val)
+REFERENCE: dict[str, tuple[int, float, float]] = {
+    "lm1": (7_297, 2.216, 2.262),
+    "lm1-masked": (7_297, 2.475, 2.512),
+    "lm2": (8_865, 2.347, 2.383),
+    "lm3": (9_921, 2.516, 2.539),
+    "lm4": (54_657, 2.026, 2.090),
+    "lm5": (30_017, 2.050, 2.102),
+    "lm5-scaled": (10_788_929, 1.030, 1.626),
+}
+REFERENCE_NOTE = ("the tutorial's single-seed runs on Tiny Shakespeare (character level, 5000 steps, "
+                  "its default settings): expect ±0.05 noise")
+
+# the settings shown for each run, in this order (ModelConfig / TrainConfig field names)
+SETTINGS = ("block_size", "n_embd", "n_head", "n_layer", "dropout", "causal", "learning_rate", "batch_size",
+            "max_iters", "eval_interval", "eval_iters")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    name: str
+    preset: str  # "lm1" ... "lm5", or "" when unknown
+    state: str  # idle, running, stopped, finished, failed
+    settings: dict  # SETTINGS -> value
+    params: int
+    steps: int
+    train_loss: float  # at the last evaluation (nan before any)
+    val_loss: float
+    best_val_loss: float
+    tokens_per_s: float  # mean training throughput over the evaluations so far
+    elapsed: float  # seconds of training, evaluations included
+    device: str
+    differs: tuple = ()  # how its settings differ from the tutorial's model of the same name, in words
+
+
+    def reference(self) -> tuple[int, float, float] | None:
+        return REFERENCE.get(self.preset)
+
+
+def record_of(name: str, run, preset: str = "") -> RunRecord:
+    """The comparable summary of a llmviz.training.train.TrainingRun."""
+    from llmviz.training.train import mean_tokens_per_s
+
+    snap = run.snapshot()
+    hist = snap.history
+    last = hist[-1] if hist else None
+    vals = [r.val_loss for r in hist if math.isfinite(r.val_loss)]
+    m, t = run.model_cfg, run.train_cfg
+    settings = {k: getattr(m, k) if hasattr(m, k) else getattr(t, k) for k in SETTINGS}
+    preset = preset or run.preset
+    return RunRecord(
+        name=name, preset=preset, state=snap.state, settings=settings,
+        params=int(run.n_params), steps=snap.step,
+        train_loss=last.train_loss if last else math.nan, val_loss=last.val_loss if last else math.nan,
+        best_val_loss=min(vals) if vals else math.nan,
+        tokens_per_s=mean_tokens_per_s(hist),
+        elapsed=last.elapsed if last else 0.0, device=str(run.device),
+        differs=tuple(differences(preset, m, t, snap.step)),
+    )
+
+
+# the settings that make a run comparable with the tutorial's figures (its vocabulary follows the text)
+_COMPARED_MODEL = ("block_size", "n_embd", "n_head", "n_layer", "dropout", "causal", "pos_emb", "ffwd",
+                   "residual", "layer_norm")
+_COMPARED_TRAIN = ("learning_rate", "batch_size")
+
+
+def _fmt(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def differences(preset: str, model_cfg, train_cfg, steps: int) -> list[str]:
+    """How a run differs from the tutorial's run of `preset` (the one whose figures it is compared
+    with), e.g. ["n_layer 3 (tutorial 2)", "300 steps (tutorial 5000)"]; empty when it is the same."""
+    from llmviz.training.presets import PRESETS  # presets -> train -> ... : imported late, only when needed
+
+    p = PRESETS.get(preset)
+    if p is None or preset not in REFERENCE:
+        return []
+    out = [f"{k} {_fmt(getattr(model_cfg, k))} (tutorial {_fmt(getattr(p.model, k))})"
+           for k in _COMPARED_MODEL if getattr(model_cfg, k) != getattr(p.model, k)]
+    out += [f"{k} {_fmt(getattr(train_cfg, k))} (tutorial {_fmt(getattr(p.train, k))})"
+            for k in _COMPARED_TRAIN if getattr(train_cfg, k) != getattr(p.train, k)]
+    if steps < p.train.max_iters:
+        out.append(f"{steps:,} steps (tutorial {p.train.max_iters:,})")
+    return out
+
+
+def _round(x: float, nd: int = 3):
+    return round(x, nd) if isinstance(x, float) and math.isfinite(x) else None
+
+
+def perplexity(loss: float) -> float:
+    """e^loss: the number of equally likely tokens the model is as unsure as (nan stays nan)."""
+    return math.exp(loss) if math.isfinite(loss) and loss < 700 else math.nan
+
+
+def uniform_loss(vocab_size: int) -> float:
+    """ln(vocab_size): the loss of a model that knows nothing and gives every token the same probability."""
+    return math.log(vocab_size) if vocab_size > 0 else math.nan
+
+
+# the results first (what a learner compares), then how each run was made
+RESULT_COLUMNS = ("run", "model", "params", "steps", "train loss", "val loss", "val perplexity", "best val loss",
+                  "tutorial val", "differs from the tutorial", "state")
+
+
+def table_rows(records: list[RunRecord], with_reference: bool = True) -> list[dict]:
+    """One flat dict per run (the columns of the comparison table): the results and the tutorial's beside
+    them first (RESULT_COLUMNS), then the settings, the speed and the tutorial's other figures."""
+    rows = []
+    for r in records:
+        ref = r.reference() if with_reference else None
+        row = {"run": r.name, "model": r.preset, "params": r.params, "steps": r.steps,
+               "train loss": _round(r.train_loss), "val loss": _round(r.val_loss),
+               "val perplexity": _round(perplexity(r.val_loss), 2), "best val loss": _round(r.best_val_loss)}
+        if with_reference:
+            row["tutorial val"] = ref[2] if ref else None
+            row["differs from the tutorial"] = ("; ".join(r.differs) or "same settings") if ref else ""
+        row.update({"state": r.state, **r.settings, "tokens/s": round(r.tokens_per_s),
+                    "seconds": round(r.elapsed, 1), "device": r.device})
+        if with_reference:
+            row.update({"tutorial params": ref[0] if ref else None, "tutorial train": ref[1] if ref else None})
+        rows.append(row)
+    return rows
+
+
+def reference_rows(titles: dict[str, str] | None = None) -> list[dict]:
+    """The tutorial's table itself: model, params, train loss, validation loss."""
+    titles = titles or {}
+    return [{"model": titles.get(k, k), "params": p, "train loss": tr, "val loss": va}
+            for k, (p, tr, va) in REFERENCE.items()]
+
+
+def to_csv(rows: list[dict]) -> str:
+    """The rows as CSV text (columns: the union of the rows' keys, in first-seen order)."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def unique_name(base: str, taken) -> str:
+    """base, or "base (2)", "base (3)", ... whichever is not taken yet."""
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base} ({n})" in taken:
+        n += 1
+    return f"{base} ({n})"
+
+
+class Sentinel:
+    """A small object whose only job is to be collected together with its owner's state."""
+
+    __slots__ = ("__weakref__", "label")
+
+    def __init__(self, label: str = ""):
+        self.label = label
+
+
+def stop_when_dropped(run, label: str = "") -> Sentinel:
+    """A sentinel that stops `run` when it is garbage-collected: keep it next to the run in a
+    per-user store (a Streamlit session state); when that store goes away, the worker ends too."""
+    sentinel = Sentinel(label)
+    weakref.finalize(sentinel, run.stop)
+    return sentinel
