@@ -54,3 +54,11 @@ def browser_and_url():
             yield browser, url
         finally:
             browser.close()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test in a tests/test_browser*.py file drives a real Chromium: it is marked `browser`, so a
+    developer can leave those out (`-m "not browser"`); tests marked `slow` train for seconds or more."""
+    for item in items:
+        if item.path.name.startswith("test_browser"):
+            item.add_marker(pytest.mark.browser)
