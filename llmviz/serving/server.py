@@ -16,7 +16,8 @@ import ipaddress
 import threading
 import time
 
-from llmviz.serving.api import RequestLog, create_app
+from llmviz.serving.api import create_app
+from llmviz.serving.request_log import RequestLog
 
 
 def is_loopback(host: str) -> bool:
@@ -93,7 +94,7 @@ class Server:
 
     @property
     def engine(self):
-        return self.app.state.engine
+        return self.app.state.served.engine
 
 
 def serve_forever(model, tokenizer, model_name: str, host: str = "127.0.0.1", port: int = 8000,
