@@ -11,8 +11,9 @@ The server is bound to 127.0.0.1 unless told otherwise: a model on your laptop i
 from __future__ import annotations
 
 import copy
-import json
 import ipaddress
+import json
+import sys
 import threading
 import time
 
@@ -100,8 +101,6 @@ class Server:
 def serve_forever(model, tokenizer, model_name: str, host: str = "127.0.0.1", port: int = 8000,
                   api_key: str | None = None, **app_kwargs) -> None:
     """Serve in the foreground until Ctrl-C (the command line)."""
-    import sys
-
     import uvicorn
 
     # two threads share the interpreter: the event loop (HTTP) and the batch engine. Python hands the
