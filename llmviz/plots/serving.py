@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 
 
 def request_timeline(entries: Sequence, start: float | None = None) -> go.Figure:
-    """One marker per request (llmviz.serving.api.LogEntry): when it ended, how long it took, marker size
+    """One marker per request (llmviz.serving.request_log.LogEntry): when it ended, how long it took, marker size
     by tokens generated; refused requests in red. Requests that overlap in time were batched together."""
     start = start if start is not None else (min((e.time - e.seconds for e in entries), default=0.0))
     fig = go.Figure()

@@ -2,7 +2,11 @@
 
     chunking.py       cut a corpus into chunks: by speech or packed paragraphs, size, overlap
     embedders.py      chunk -> vector: LSA, mean word2vec, mean hidden state of a model
-    vectordb.py       LanceDB tables with their provenance; exact search, filters
+    database.py       a database folder: where it is, its tables, whether it can be written
+    provenance.py     what a table records about itself (corpus, chunking, embedder) and its columns
+    sidecar.py        the embedder (and a copy of the provenance) each table keeps beside it
+    search.py         exact and approximate search, filters, hits
+    vectordb.py       a LanceDB table of chunks and vectors: make, open, add, what it holds
     ann.py            IVF-PQ / HNSW indexes, recall@k and latency against exact search
     rag.py            build a table from a corpus; RAG prompts and answers; the 2-D map
     langchain_rag.py  the same pipeline as a LangChain retriever and chain

@@ -20,7 +20,10 @@ import statistics
 import time
 from dataclasses import dataclass
 
-from llmviz.retrieval.vectordb import SearchParams, VectorDBError, VectorTable
+from llmviz.jobs import Job
+from llmviz.retrieval.database import VectorDBError
+from llmviz.retrieval.search import SearchParams
+from llmviz.retrieval.vectordb import VectorTable
 
 KINDS = {"ivf_pq": "IVF-PQ", "hnsw": "HNSW (IVF_HNSW_SQ)"}
 MIN_ROWS = 256  # an 8-bit product quantizer learns 256 codes per sub-vector from the rows
@@ -143,7 +146,5 @@ def compare(table: VectorTable, vector, k: int = 10, where: str | None = None,
 
 def index_job(table: VectorTable, cfg: IndexConfig):
     """A not-yet-started Job that builds the table's index; its result is the seconds it took."""
-    from llmviz.jobs import Job
-
     check(cfg, table.rows, table.dim)  # refuse bad settings before a thread starts
     return Job(lambda job: build_index(table, cfg), total=1, name="vector-index")

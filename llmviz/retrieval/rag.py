@@ -24,9 +24,12 @@ from llmviz.tasks import chat
 from llmviz.text import corpora
 from llmviz.retrieval import embedders
 from llmviz.retrieval.chunking import ChunkConfig, check, chunk
-from llmviz.retrieval.vectordb import (Hit, Provenance, VectorDBError, VectorTable, corpus_identity, default_dir, list_tables,
-                             slug, writable_dir)
+from llmviz.retrieval.database import VectorDBError, default_dir, list_tables, slug, writable_dir
+from llmviz.retrieval.provenance import Provenance, corpus_identity
+from llmviz.retrieval.search import Hit
+from llmviz.retrieval.vectordb import VectorTable
 from llmviz.concepts.word2vec import _WORD
+from llmviz.jobs import Job
 
 # {context} and {question} are filled in; the first is for a base model, which continues text; the second is
 # how Part 3's instruct models learned to answer from context (the user's turn of a chat: the fact, then the
@@ -86,8 +89,6 @@ def build(corpus: corpora.Corpus, chunk_cfg: ChunkConfig, embedder: "embedders.E
 
 def build_job(corpus: corpora.Corpus, chunk_cfg: ChunkConfig, embedder, db_dir=None, name=None, replace=False):
     """A not-yet-started Job that builds a table; its result is the VectorTable (None if stopped)."""
-    from llmviz.jobs import Job
-
     check(chunk_cfg, len(corpus.text.strip()))  # refuse bad settings before a thread starts
     writable_dir(db_dir or default_dir())
     return Job(lambda job: build(corpus, chunk_cfg, embedder, db_dir, name, replace, job), total=1,

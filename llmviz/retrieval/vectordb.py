@@ -4,189 +4,39 @@
 LanceDB is embedded: a database is a folder (by default ~/.cache/llmviz/vectors), a table is a
 sub-folder in the Lance columnar format, and there is no server. The same API scales to billions of
 vectors on disk or object storage. Each table records how it was made in its schema's metadata (the
-corpus, the chunking, the embedder and its fingerprint, the dimension), and keeps its embedder beside it
-(`_llmviz/<table>/`), so a question can be embedded the same way after a restart. Vectors from another
-embedder, or of another dimension, are refused and the table is left as it was.
+corpus, the chunking, the embedder and its fingerprint, the dimension: llmviz.retrieval.provenance), and
+keeps its embedder beside it (`_llmviz/<table>/`: llmviz.retrieval.sidecar), so a question can be
+embedded the same way after a restart. Vectors from another embedder, or of another dimension, are
+refused and the table is left as it was.
 
-A search is exact (every row compared: LanceDB's flat scan) or goes through an approximate index (IVF-PQ
-or HNSW, built by llmviz.retrieval.ann, which also measures its recall@k against the exact search).
+A search (llmviz.retrieval.search) is exact (every row compared: LanceDB's flat scan) or goes through an
+approximate index (IVF-PQ or HNSW, built by llmviz.retrieval.ann, which also measures its recall@k
+against the exact search).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import shutil
-import time
-from dataclasses import asdict, dataclass, field
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from llmviz.text import corpora
-from llmviz.retrieval import embedders
+from llmviz.retrieval import embedders, sidecar
 from llmviz.retrieval.chunking import Chunk
-from llmviz.errors import LearnerError
+from llmviz.retrieval.database import VectorDBError, connect, default_dir, list_tables, slug, writable_dir
+from llmviz.retrieval.provenance import Provenance, corpus_identity, table_rows, table_schema
+from llmviz.retrieval.search import Hit, Searchable, SearchParams, SearchResult, where_clause
+from llmviz.retrieval.sidecar import SIDECAR, describe_tables
 
-os.environ.setdefault("LANCEDB_LOG", "error")  # LanceDB's Rust side warns on stderr when a table is created
-
-METADATA_KEY = b"llmviz"
-FORMAT = 1
-SIDECAR = "_llmviz"  # where each table keeps its embedder
-
-
-class VectorDBError(LearnerError):
-    """A database request that cannot be carried out, with a message meant for the learner."""
+# what callers have always imported from here
+__all__ = ["SIDECAR", "Hit", "Provenance", "SearchParams", "SearchResult", "VectorDBError", "VectorTable",
+           "corpus_identity", "default_dir", "describe_tables", "list_tables", "slug", "where_clause",
+           "writable_dir"]
 
 
-def default_dir() -> Path:
-    return corpora.cache_dir() / "vectors"
-
-
-def slug(text: str) -> str:
-    """A table name LanceDB accepts: letters, digits, '-' and '_'."""
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "table"
-
-
-def list_tables(db_dir: str | Path) -> list[str]:
-    """The tables of a database folder, without opening it (an absent folder has none)."""
-    db_dir = Path(db_dir)
-    if not db_dir.is_dir():
-        return []
-    return sorted(p.name[:-6] for p in db_dir.iterdir() if p.name.endswith(".lance") and p.is_dir())
-
-
-def describe_tables(db_dir: str | Path) -> dict[str, Provenance | None]:
-    """Each table of a database folder with its provenance, read from the copy kept beside it (cheap:
-    LanceDB is not opened); None for a table that has none."""
-    out = {}
-    for name in list_tables(db_dir):
-        f = Path(db_dir) / SIDECAR / name / "provenance.json"
-        try:
-            out[name] = Provenance.from_json(f.read_text())
-        except (OSError, ValueError, TypeError):
-            out[name] = None
-    return out
-
-
-def writable_dir(db_dir: str | Path) -> Path:
-    """The database folder, created if needed; refused, saying why, when it cannot be written."""
-    db_dir = Path(db_dir).expanduser()
-    try:
-        db_dir.mkdir(parents=True, exist_ok=True)
-        probe = db_dir / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise VectorDBError(f"cannot write the vector database to {db_dir} ({e.strerror or e}): "
-                            "choose a folder you can write to.") from None
-    return db_dir
-
-
-def _connect(db_dir: Path):
-    import lancedb
-
-    return lancedb.connect(str(db_dir))
-
-
-# --- what a table records about itself ----------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Provenance:
-    corpus: dict  # name, characters, sha256 of the text
-    chunking: dict  # ChunkConfig.to_dict()
-    embedder: dict  # Embedder.identity(): kind, dim, fingerprint, settings
-    dim: int
-    metric: str = "cosine"
-    n_chunks: int = 0  # chunks made from the corpus
-    skipped: int = 0  # chunks with no known word (a zero vector can never be found): not stored
-    build_seconds: float = 0.0  # chunking, embedding and writing
-    built_at: str = ""
-    format: int = FORMAT
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, data: bytes | str) -> "Provenance":
-        return cls(**json.loads(data))
-
-    def describe(self) -> str:
-        c = self.chunking
-        return (f"{self.corpus.get('name', '?')}, chunked by {c.get('by')} (size {c.get('size')}, overlap "
-                f"{c.get('overlap')}), embedded by {self.embedder['kind']} in {self.dim} dimensions")
-
-
-def corpus_identity(corpus: corpora.Corpus) -> dict:
-    import hashlib
-
-    return {"name": corpus.name, "characters": corpus.n_chars,
-            "sha256": hashlib.sha256(corpus.text.encode()).hexdigest()}
-
-
-def _schema(dim: int, provenance: Provenance):
-    import pyarrow as pa
-
-    return pa.schema([pa.field("id", pa.int64()), pa.field("text", pa.string()), pa.field("start", pa.int64()),
-                      pa.field("end", pa.int64()), pa.field("section", pa.string()), pa.field("speaker", pa.string()),
-                      pa.field("vector", pa.list_(pa.float32(), dim))],
-                     metadata={METADATA_KEY: provenance.to_json().encode()})
-
-
-def _rows(chunks: list[Chunk], vectors: np.ndarray, schema):
-    import pyarrow as pa
-
-    v = np.ascontiguousarray(vectors, dtype=np.float32)
-    return pa.table({"id": [c.id for c in chunks], "text": [c.text for c in chunks], "start": [c.start for c in chunks],
-                     "end": [c.end for c in chunks], "section": [c.section for c in chunks],
-                     "speaker": [c.speaker for c in chunks],
-                     "vector": pa.FixedSizeListArray.from_arrays(pa.array(v.ravel()), v.shape[1])}, schema=schema)
-
-
-# --- a search and its hits ----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Hit:
-    id: int  # the chunk's position in its corpus's chunk list
-    score: float  # cosine similarity to the question, 1 = same direction
-    text: str
-    section: str
-    speaker: str
-    start: int
-    end: int
-
-
-@dataclass
-class SearchResult:
-    query: str
-    hits: list[Hit]
-    exact: bool  # True: every row compared; False: through the approximate index
-    ms: float  # the database's time for this search
-    known: list[str] = field(default_factory=list)  # words of the question the embedder knows
-    unknown: list[str] = field(default_factory=list)  # words it ignored
-    vector: np.ndarray | None = None  # the question's vector (None when it has none)
-    note: str = ""  # anything the learner should know (unknown words, k capped, ...)
-
-
-@dataclass(frozen=True)
-class SearchParams:
-    nprobes: int = 20  # IVF partitions searched per question
-    refine_factor: int | None = 10  # re-rank k × this candidates with the full vectors (None: no re-ranking)
-    ef: int | None = None  # HNSW: candidates kept while searching the graph (None: LanceDB's default)
-
-
-def where_clause(section: str | None = None, speaker: str | None = None) -> str | None:
-    """A LanceDB (SQL) filter for one play / section and one speaker; None filters nothing."""
-    parts = [f"{col} = '{val.replace(chr(39), chr(39) * 2)}'" for col, val in (("section", section), ("speaker", speaker))
-             if val]
-    return " AND ".join(parts) or None
-
-
-# --- a table ------------------------------------------------------------------------------------------
-
-class VectorTable:
-    """One LanceDB table of chunks and vectors, with its provenance and its embedder."""
+class VectorTable(Searchable):
+    """One LanceDB table of chunks and vectors, with its provenance and its embedder (its searches are
+    llmviz.retrieval.search.Searchable's)."""
 
     def __init__(self, db_dir: Path, name: str, table, provenance: Provenance):
         self.db_dir, self.name, self.table, self.provenance = Path(db_dir), name, table, provenance
@@ -201,11 +51,11 @@ class VectorTable:
             have = list_tables(db_dir)
             raise VectorDBError(f"there is no table {name!r} in {db_dir}"
                                 + (f"; it has: {', '.join(have)}." if have else ": it has no tables yet."))
-        table = _connect(db_dir).open_table(name)
-        meta = (table.schema.metadata or {}).get(METADATA_KEY)
-        if meta is None:
+        table = connect(db_dir).open_table(name)
+        recorded = Provenance.of_schema(table.schema)
+        if recorded is None:
             raise VectorDBError(f"the table {name!r} was not made by llmviz: it does not say how its vectors were made.")
-        return cls(db_dir, name, table, Provenance.from_json(meta))
+        return cls(db_dir, name, table, recorded)
 
     @classmethod
     def create(cls, db_dir: str | Path, name: str, chunks: list[Chunk], vectors: np.ndarray,
@@ -218,20 +68,9 @@ class VectorTable:
             table = cls.open(db_dir, name)
             table.add(chunks, vectors, embedder)
             return table
-        schema = _schema(embedder.dim, provenance)
-        sidecar = db_dir / SIDECAR / name
-        staging = db_dir / SIDECAR / f".{name}.{os.getpid()}.part"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        try:
-            embedder.save(staging)
-            (staging / "provenance.json").write_text(provenance.to_json())  # readable without opening the table
-            table = _connect(db_dir).create_table(name, _rows(chunks, vectors, schema), schema=schema, mode="overwrite")
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        shutil.rmtree(sidecar, ignore_errors=True)
-        staging.replace(sidecar)
+        schema = table_schema(embedder.dim, provenance)
+        with sidecar.saving(db_dir, name, embedder, provenance):
+            table = connect(db_dir).create_table(name, table_rows(chunks, vectors, schema), schema=schema, mode="overwrite")
         out = cls(db_dir, name, table, provenance)
         out._embedder = embedder
         return out
@@ -241,7 +80,7 @@ class VectorTable:
         (The recorded provenance still describes the build that made the table.)"""
         self.check_embedder(embedder)
         _check_vectors(vectors, len(chunks), embedder)
-        self.table.add(_rows(chunks, vectors, self.table.schema))
+        self.table.add(table_rows(chunks, vectors, self.table.schema))
 
     def check_embedder(self, embedder: embedders.Embedder) -> None:
         mine = self.provenance.embedder
@@ -260,11 +99,7 @@ class VectorTable:
     def embedder(self) -> embedders.Embedder:
         """The embedder that made the table's vectors (read from beside the table on first use)."""
         if self._embedder is None:
-            e = embedders.load(self.db_dir / SIDECAR / self.name, self.provenance.embedder["kind"])
-            if e.fingerprint != self.provenance.embedder["fingerprint"]:
-                raise VectorDBError(f"the embedder saved beside {self.name!r} is not the one that built it: "
-                                    "rebuild the table.")
-            self._embedder = e
+            self._embedder = sidecar.load_embedder(self.db_dir, self.name, self.provenance)
         return self._embedder
 
     # --- what it holds ---
@@ -296,8 +131,6 @@ class VectorTable:
 
     def values(self, column: str) -> list[str]:
         """The distinct non-empty values of a text column (the plays, the speakers), most rows first."""
-        from collections import Counter
-
         counts = Counter(self.columns([column])[column].to_pylist())
         return [v for v, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if v]
 
@@ -319,77 +152,6 @@ class VectorTable:
                 "build_seconds": p.build_seconds, "embedder": p.embedder["kind"], "corpus": p.corpus.get("name"),
                 "chunking": p.chunking, "chunks": p.n_chunks, "skipped": p.skipped, "built_at": p.built_at,
                 "index": self.index_info()}
-
-    # --- searching ---
-    def search_vector(self, vector, k: int = 10, where: str | None = None, exact: bool = True,
-                      params: SearchParams = SearchParams()) -> tuple[list[Hit], float]:
-        """The k rows closest to a vector by cosine similarity, best first, and the milliseconds it took."""
-        v = np.asarray(vector, dtype=np.float32).ravel()
-        if v.shape[0] != self.dim:
-            raise VectorDBError(f"a vector of {v.shape[0]} dimensions cannot be searched in {self.name!r}, "
-                                f"whose vectors have {self.dim}.")
-        if k < 1:
-            raise VectorDBError(f"k must be at least 1 (it is {k}).")
-        q = self.table.search(v, vector_column_name="vector").distance_type("cosine")
-        if exact:
-            q = q.bypass_vector_index()
-        else:
-            if not (self._indexed if self._indexed is not None else self.index_info() is not None):
-                raise VectorDBError(f"the table {self.name!r} has no approximate index yet: build one, or search exactly.")
-            q = q.nprobes(params.nprobes)
-            if params.refine_factor:
-                q = q.refine_factor(params.refine_factor)
-            if params.ef:
-                q = q.ef(params.ef)
-        if where:
-            q = q.where(where, prefilter=True)
-        q = q.select(["id", "text", "section", "speaker", "start", "end"]).limit(k)
-        t0 = time.perf_counter()
-        try:
-            out = q.to_arrow()
-        except ValueError as e:
-            if where:
-                raise VectorDBError(f"the filter {where!r} cannot be used: {str(e).splitlines()[0]}") from None
-            raise
-        ms = (time.perf_counter() - t0) * 1000
-        rows = out.to_pylist()
-        return [Hit(r["id"], 1.0 - float(r["_distance"]), r["text"], r["section"], r["speaker"], r["start"], r["end"])
-                for r in rows], ms
-
-    def embed_query(self, query: str) -> tuple[np.ndarray | None, list[str], list[str]]:
-        """The question's vector (None when none of its words is known), the known and the ignored words."""
-        if not query or not query.strip():
-            raise VectorDBError("type a question first: an empty question has nothing to search for.")
-        known, unknown = self.embedder.split_known(query)
-        vector = self.embedder.embed([query])[0] if known else None
-        if vector is not None and not np.any(vector):
-            vector = None
-        return vector, known, unknown
-
-    def search(self, query: str, k: int = 10, where: str | None = None, exact: bool = True,
-               params: SearchParams = SearchParams()) -> SearchResult:
-        """Embed a question with the table's own embedder and return its k nearest chunks.
-        A question with no known word returns no hit (and says so) rather than arbitrary chunks."""
-        vector, known, unknown = self.embed_query(query)
-        notes = []
-        if vector is None:
-            what = "character" if self.embedder.kind == "lm" else "word"
-            return SearchResult(query, [], exact, 0.0, known, unknown, None,
-                                f"none of the {what}s of the question is known to the {self.embedder.kind} embedder "
-                                f"({', '.join(unknown[:10]) or 'none'}), so it has no vector: nothing was searched.")
-        if unknown:
-            notes.append("ignored (not in the embedder's vocabulary): " + ", ".join(dict.fromkeys(unknown)))
-        if k < 1:
-            raise VectorDBError(f"k must be at least 1 (it is {k}).")
-        rows = self.rows
-        if k > rows:
-            notes.append(f"the table has {rows} chunks, fewer than k = {k}: all of them are returned.")
-            k = rows
-        hits, ms = self.search_vector(vector, k, where, exact, params)
-        if where and not hits:
-            notes.append(f"no chunk matches the filter {where}.")
-        return SearchResult(query, hits, exact, ms, known, unknown, vector, " ".join(notes))
-
 
 
 def _check_vectors(vectors: np.ndarray, n: int, embedder: embedders.Embedder) -> None:

@@ -2,7 +2,11 @@
 
     engine.py         dynamic batching: one thread steps every active request in one forward pass
     protocol.py       OpenAI's API as spoken here: request fields, their checks, errors, response pieces
-    api.py            the OpenAI-compatible HTTP API (FastAPI): models, completions, chat, streaming, errors
+    request_log.py    the live request log a page shows
+    served.py         the one model an app serves: engine, log, limits, API key, model card
+    choices.py        one request's sequences in the engine, their deltas collected as they arrive
+    replies.py        what each endpoint answers: request -> engine jobs; choices as streamed pieces or whole
+    api.py            the OpenAI-compatible HTTP API (FastAPI): routes, one event stream, errors
     server.py         run it under uvicorn, in the foreground (the command line) or a background thread (the app)
     langchain_llm.py  the model as a LangChain LLM / chat model, in-process or over HTTP
     agent.py          prompt template, chain, memory, and an agent with a calculator tool

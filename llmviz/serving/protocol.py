@@ -45,6 +45,30 @@ def error_response(e: APIError) -> JSONResponse:
     return JSONResponse(e.body(), status_code=e.status)
 
 
+def invalid_request(errors: list[dict]) -> APIError:
+    """A body that FastAPI could not read into a request (its validation errors), as OpenAI words it."""
+    first = errors[0] if errors else {}
+    loc = [str(x) for x in first.get("loc", ()) if x != "body"]
+    param = loc[0] if loc else None
+    if first.get("type") == "json_invalid" or (not loc and first.get("type") in ("model_attributes_type", "dict_type")):
+        return APIError(400, "We could not parse the JSON body of your request: send a JSON object "
+                             "(Content-Type: application/json).", None, "invalid_json")
+    if first.get("type") == "missing":
+        return APIError(400, f"Missing required parameter: '{'.'.join(loc)}'.", param, "missing_required_parameter")
+    return APIError(400, f"Invalid value for '{'.'.join(loc)}': {first.get('msg', 'invalid')}.", param, "invalid_value")
+
+
+def unknown_url(status: int, method: str, path: str, detail: str) -> APIError:
+    """An HTTP error of the routing itself (no such URL, a method the URL does not take)."""
+    message = {404: f"Unknown request URL: {method} {path}.",
+               405: f"Method {method} is not allowed on {path}."}.get(status, detail)
+    return APIError(status, message, None, "unknown_url" if status == 404 else None)
+
+
+def generation_failed(message: str) -> APIError:
+    return APIError(500, message or "generation failed", type="server_error")
+
+
 # --- requests (the fields this server honours; any other field is ignored) -------------------------------
 
 class StreamOptions(BaseModel):
@@ -231,5 +255,29 @@ def chat_logprobs(tokens) -> dict:
             "refusal": None}
 
 
+def text_choice(index: int, text: str, logprobs: dict | None, finish_reason: str | None) -> dict:
+    """A completion's choice, whole or as a streamed piece."""
+    return {"text": text, "index": index, "logprobs": logprobs, "finish_reason": finish_reason}
+
+
+def chat_choice(index: int, content: str, logprobs: dict | None, finish_reason: str | None) -> dict:
+    """A chat answer's choice, whole."""
+    return {"index": index, "message": {"role": "assistant", "content": content, "refusal": None},
+            "logprobs": logprobs, "finish_reason": finish_reason}
+
+
+def chat_delta(index: int, delta: dict, logprobs: dict | None = None, finish_reason: str | None = None) -> dict:
+    """A piece of a streamed chat answer's choice: its role first, then its content, then why it ended."""
+    return {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}
+
+
+def response(head: dict, choices: list[dict], usage: dict | None = None) -> dict:
+    """A response, or one event of a stream: the head (id, object, created, model), choices, usage."""
+    return {**head, "choices": choices} if usage is None else {**head, "choices": choices, "usage": usage}
+
+
 def sse(obj) -> str:
     return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
+
+
+SSE_DONE = "data: [DONE]\n\n"  # a stream's last event

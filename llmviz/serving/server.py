@@ -11,12 +11,14 @@ The server is bound to 127.0.0.1 unless told otherwise: a model on your laptop i
 from __future__ import annotations
 
 import copy
-import json
 import ipaddress
+import json
+import sys
 import threading
 import time
 
-from llmviz.serving.api import RequestLog, create_app
+from llmviz.serving.api import create_app
+from llmviz.serving.request_log import RequestLog
 
 
 def is_loopback(host: str) -> bool:
@@ -93,14 +95,12 @@ class Server:
 
     @property
     def engine(self):
-        return self.app.state.engine
+        return self.app.state.served.engine
 
 
 def serve_forever(model, tokenizer, model_name: str, host: str = "127.0.0.1", port: int = 8000,
                   api_key: str | None = None, **app_kwargs) -> None:
     """Serve in the foreground until Ctrl-C (the command line)."""
-    import sys
-
     import uvicorn
 
     # two threads share the interpreter: the event loop (HTTP) and the batch engine. Python hands the

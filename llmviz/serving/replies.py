@@ -1,0 +1,150 @@
+"""What each endpoint answers: its request checked and turned into engine jobs (one per choice), and its
+choices in OpenAI's shapes, as streamed pieces or whole. llmviz.serving.api sends them either way.
+
+    reply = await for_completion(request_body, served)   # or for_chat(...)
+    reply.jobs                      # (prompt ids, SamplingParams) per choice, for the engine
+    reply.opening()                 # pieces sent before any token (chat: each choice's role)
+    reply.pieces(index, delta)      # the pieces one engine Delta of a choice makes
+    reply.whole(index, seq)         # a choice once its sequence has finished
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import replace
+
+from starlette.concurrency import run_in_threadpool
+
+from llmviz.errors import LearnerError
+from llmviz.serving import protocol
+from llmviz.serving.engine import SamplingParams, prompt_logprobs
+from llmviz.serving.served import ServedModel
+from llmviz.tasks import chat
+
+
+class Reply:
+    """One request's answer in the making (a subclass per endpoint gives its choices' shapes)."""
+    endpoint = ""  # the URL the request log names
+
+    def __init__(self, head: dict, jobs: list[tuple[list[int], SamplingParams]], n_prompt: int, stream: bool,
+                 include_usage: bool):
+        self.head, self.jobs, self.n_prompt = head, jobs, n_prompt  # head: id, object, created, model
+        self.stream, self.include_usage = stream, include_usage
+
+    def opening(self) -> list[dict]:
+        return []
+
+    def pieces(self, index: int, delta) -> list[dict]:
+        raise NotImplementedError
+
+    def whole(self, index: int, seq) -> dict:
+        raise NotImplementedError
+
+
+class CompletionReply(Reply):
+    """Choices are texts; with echo each starts with its prompt (and the prompt's logprobs)."""
+    endpoint = "/v1/completions"
+
+    def __init__(self, head, jobs, n_prompt, stream, include_usage, *, per_prompt: int, prefixes: list[str],
+                 echoed: list[dict], logprobs: int | None):
+        super().__init__(head, jobs, n_prompt, stream, include_usage)
+        self.per_prompt, self.prefixes, self.echoed, self.logprobs = per_prompt, prefixes, echoed, logprobs
+        self.started: set[int] = set()  # choices whose first piece was sent
+
+    def _choice(self, i: int, text: str, tokens, finish_reason: str | None, first: bool) -> dict:
+        k = i // self.per_prompt  # the prompt of choice i
+        lp = protocol.logprobs_block(tokens, len(self.prefixes[k])) if self.logprobs is not None else None
+        if first:
+            text = self.prefixes[k] + text
+            if lp is not None and self.echoed:
+                lp = protocol.join(self.echoed[k], lp)
+        return protocol.text_choice(i, text, lp, finish_reason)
+
+    def pieces(self, index, delta):
+        first = index not in self.started
+        self.started.add(index)
+        return [self._choice(index, delta.text, delta.tokens, delta.finish_reason, first)]
+
+    def whole(self, index, seq):
+        return self._choice(index, seq.text, seq.tokens[:seq.tokens_sent], seq.finish_reason, True)
+
+
+class ChatReply(Reply):
+    """Choices are assistant messages; a stream sends each one's role, its content, then why it ended."""
+    endpoint = "/v1/chat/completions"
+
+    def __init__(self, head, jobs, n_prompt, stream, include_usage, *, logprobs: bool):
+        super().__init__(head, jobs, n_prompt, stream, include_usage)
+        self.logprobs = logprobs
+
+    def opening(self):
+        return [protocol.chat_delta(i, {"role": "assistant", "content": ""}) for i in range(len(self.jobs))]
+
+    def pieces(self, index, delta):
+        out = []
+        if delta.text or delta.tokens:
+            lp = protocol.chat_logprobs(delta.tokens) if self.logprobs else None
+            out.append(protocol.chat_delta(index, {"content": delta.text}, lp))
+        if delta.finish_reason:
+            out.append(protocol.chat_delta(index, {}, None, delta.finish_reason))
+        return out
+
+    def whole(self, index, seq):
+        lp = protocol.chat_logprobs(seq.tokens[:seq.tokens_sent]) if self.logprobs else None
+        return protocol.chat_choice(index, seq.text, lp, seq.finish_reason)
+
+
+def _head(prefix: str, kind: str, served: ServedModel) -> dict:
+    return {"id": f"{prefix}-{uuid.uuid4().hex}", "object": kind, "created": int(time.time()), "model": served.name}
+
+
+def _include_usage(req: protocol.SamplingRequest) -> bool:
+    return bool(req.stream_options and req.stream_options.include_usage)
+
+
+async def for_completion(req: protocol.CompletionRequest, served: ServedModel) -> CompletionReply:
+    """POST /v1/completions: each prompt continued n times (the model's own log-probabilities of an echoed
+    prompt computed off the event loop)."""
+    served.check_model(req.model)
+    tokenizer = served.tokenizer
+    protocol.in_range(req.logprobs, 0, protocol.MAX_LOGPROBS, "logprobs")
+    params = protocol.sampling(req, req.max_tokens, 16, served.limits, req.logprobs, bool(req.echo))
+    if chat.END in tokenizer.special_tokens:
+        params = replace(params, stop_token_ids=(tokenizer.special_id(chat.END),))
+    prompts = protocol.prompts(req.prompt, tokenizer)
+    per_prompt = req.n or 1
+    jobs = [(ids or protocol.start_ids(tokenizer), params) for _, ids in prompts for _ in range(per_prompt)]
+    jobs = [(ids, protocol.seeded(p, i)) for i, (ids, p) in enumerate(jobs)]
+    head = _head("cmpl", "text_completion", served)
+    echoed = []
+    if req.echo and req.logprobs is not None:
+        for _, ids in prompts:
+            ptoks = await run_in_threadpool(prompt_logprobs, served.model, ids, req.logprobs, tokenizer)
+            echoed.append(protocol.prompt_block(ptoks, ids, tokenizer))
+    return CompletionReply(head, jobs, sum(len(ids) for _, ids in prompts), bool(req.stream), _include_usage(req),
+                           per_prompt=per_prompt, prefixes=[text if req.echo else "" for text, _ in prompts],
+                           echoed=echoed, logprobs=req.logprobs)
+
+
+def for_chat(req: protocol.ChatRequest, served: ServedModel) -> ChatReply:
+    """POST /v1/chat/completions: the conversation in the model's chat format (llmviz.tasks.chat), answered
+    n times."""
+    served.check_model(req.model)
+    if not req.messages:
+        raise protocol.APIError(400, "messages must hold at least one message.", "messages")
+    protocol.in_range(req.top_logprobs, 0, protocol.MAX_TOP_LOGPROBS, "top_logprobs")
+    max_tokens = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
+    k = (req.top_logprobs or 0) if req.logprobs else None
+    params = protocol.sampling(req, max_tokens, min(protocol.CHAT_DEFAULT_TOKENS, served.limits.max_tokens),
+                               served.limits, k)
+    messages = [{"role": m.role, "content": protocol.text_content(m.content)} for m in req.messages]
+    try:
+        fmt = chat.format_chat(messages, served.tokenizer)
+    except LearnerError as e:
+        raise protocol.APIError(400, str(e), "messages") from None
+    ids = list(fmt.ids) if fmt.ids is not None else protocol.encode(served.tokenizer, fmt.prompt, "messages")
+    params = replace(params, stop=params.stop + fmt.stop, stop_token_ids=fmt.stop_token_ids)
+    jobs = [(ids, protocol.seeded(params, i)) for i in range(req.n or 1)]
+    head = _head("chatcmpl", "chat.completion.chunk" if req.stream else "chat.completion", served)
+    return ChatReply(head, jobs, len(ids), bool(req.stream), _include_usage(req), logprobs=bool(req.logprobs))
