@@ -14,7 +14,8 @@ from llmviz.training.batches import TextBatches, get_batch, split_data
 from llmviz.training.loss import estimate_loss
 from llmviz.training.optim import learning_rate_at
 from llmviz.training.config import TrainConfig, validate
-from llmviz.training.train import Record, TrainingError, TrainingRun
+from llmviz.training.record import Record
+from llmviz.training.train import TrainingError, TrainingRun
 
 torch.set_num_threads(1)  # tiny models: one thread is far faster (see llmviz.device.threads_for)
 
