@@ -43,7 +43,13 @@ from llmviz.training.loss import divergence_message, estimate_loss
 from llmviz.training.optim import learning_rate_at
 from llmviz.training.record import Record
 
-READ_EVERY = 10  # steps between two reads of the per-step loss on a GPU (every step on a CPU)
+READ_EVERY = 10  # steps between two reads of the per-step loss on a GPU
+
+
+def read_every(device: str) -> int:
+    """Steps between two reads of the per-step loss: every step on a CPU (a read costs nothing there),
+    READ_EVERY on a GPU (each read waits until the device has done all it was given)."""
+    return 1 if device == "cpu" else READ_EVERY
 
 
 class TrainingError(LearnerError):
@@ -74,7 +80,7 @@ class Loop:
         self.cfg = run.train_cfg
         self.step = job.peek().step  # 0, a checkpoint's step, or where a stopped run paused
         self.lr = learning_rate_at(self.step, self.cfg)  # the learning rate of the last step
-        self.read_every = 1 if run.device == "cpu" else READ_EVERY
+        self.read_every = read_every(run.device)
         self.unread: list[tuple[int, float, torch.Tensor]] = []  # (step, lr, loss on the device) not read yet
         history = job.peek().history
         self.t0 = time.perf_counter() - (history[-1].elapsed if history else 0.0)  # elapsed goes on across pauses
