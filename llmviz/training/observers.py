@@ -24,7 +24,7 @@ from llmviz.training.record import Record
 
 
 class TimeLeft(Observer):
-    """The time left: predicted from the model's size (`guess`) until the first forward pass is measured."""
+    """The time left, as the job's ETA: the pace's prediction until its first steps and passes are measured."""
 
     def __init__(self, pace: Pace):
         self.pace = pace
