@@ -21,7 +21,7 @@ def test_one_hot_growth_labels_and_axis():
 
 
 def test_reference_lines_are_named_in_the_legend_not_written_on_the_curves():
-    from llmviz.training.train import Record
+    from llmviz.training.record import Record
 
     hist = [Record(0, 4.2, 4.2, 3e-4, 0, 0), Record(100, 3.0, 3.1, 3e-4, 1e4, 5.0)]
     fig = training.loss_curves({"a": hist}, reference={"tutorial lm5: 2.102": 2.102, "tutorial lm4: 2.09": 2.09},

@@ -14,7 +14,9 @@ from llmviz.training.batches import TextBatches, get_batch, split_data
 from llmviz.training.loss import estimate_loss
 from llmviz.training.optim import learning_rate_at
 from llmviz.training.config import TrainConfig, validate
-from llmviz.training.train import Record, TrainingError, TrainingRun
+from llmviz.training import loop
+from llmviz.training.record import Record
+from llmviz.training.train import TrainingError, TrainingRun
 
 torch.set_num_threads(1)  # tiny models: one thread is far faster (see llmviz.device.threads_for)
 
@@ -135,6 +137,43 @@ def test_huge_learning_rate_is_diagnosed():
     # the step named is the step the progress bar shows
     assert f"at step {run.snapshot().step:,}" in msg
     assert ("NaN" in msg) or ("exploded" in msg)
+
+
+def test_on_a_gpu_the_step_losses_are_read_every_few_steps_with_the_same_result(monkeypatch):
+    cfg = fast(max_iters=20, eval_interval=10)
+    every_step = TrainingRun.new(tiny_cfg(dropout=0.1), cfg, TEXT).train()
+    reads, read = [], loop.Loop.read_losses
+    monkeypatch.setattr(loop.Loop, "read_losses", lambda self: (reads.append(self.step), read(self))[1])
+    monkeypatch.setattr(loop, "read_every", lambda device: 4)  # as on a GPU: no wait for the device every step
+    deferred = TrainingRun.new(tiny_cfg(dropout=0.1), cfg, TEXT).train()
+    assert reads == [4, 8, 10, 12, 16, 20]  # and at each evaluation
+    losses = lambda h: [(r.step, r.train_loss, r.val_loss) for r in h]  # noqa: E731
+    assert losses(deferred.history) == losses(every_step.history)
+    assert deferred.extra["batch_loss"] == every_step.extra["batch_loss"] and deferred.extra["lr"] == every_step.extra["lr"]
+    # a divergence read late is named at its own step, the one the progress bar then shows
+    diverging = dict(learning_rate=1e4, max_iters=300, eval_interval=1000)
+    messages = []
+    for every in (1, 50):
+        monkeypatch.setattr(loop, "read_every", lambda device: every)  # noqa: B023
+        run = TrainingRun.new(tiny_cfg(), fast(**diverging), TEXT)
+        with pytest.raises(TrainingError) as err:
+            run.train()
+        assert f"at step {run.snapshot().step:,}" in str(err.value) and run.snapshot().step < 50
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
+
+
+def test_a_run_trains_the_same_without_its_observers(monkeypatch):
+    # samples, the look inside, the time left: none of them may touch the random streams or the weights
+    cfg = fast(max_iters=30, eval_interval=10)
+    watched = TrainingRun.new(tiny_cfg(dropout=0.1), cfg, TEXT)
+    watched.inside_every = 1e-4
+    snap = watched.train()
+    assert "inside" in snap.extra and snap.extra["samples"][30]
+    monkeypatch.setattr(TrainingRun, "_observers", lambda self: [])
+    alone = TrainingRun.new(tiny_cfg(dropout=0.1), cfg, TEXT).train()
+    assert "inside" not in alone.extra and "samples" not in alone.extra
+    assert [(r.train_loss, r.val_loss) for r in alone.history] == [(r.train_loss, r.val_loss) for r in snap.history]
 
 
 def test_seeded_runs_are_reproducible():

@@ -476,7 +476,7 @@ def _train(args, world) -> int:
 
 def _throughput(run, snap) -> dict:
     """Training tokens per second (mean over the evaluations) and, on a GPU whose peak is known, MFU."""
-    from llmviz.training.train import mean_tokens_per_s
+    from llmviz.training.record import mean_tokens_per_s
 
     tokens_per_s = mean_tokens_per_s(snap.history)
     mfu = run.mfu(tokens_per_s)

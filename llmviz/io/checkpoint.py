@@ -44,7 +44,7 @@ from llmviz.nn.model import LanguageModel, ModelConfig
 from llmviz.text.saved import tokenizer_from_dict
 from llmviz.text.tokenizers import Tokenizer
 from llmviz.training.config import TrainConfig
-from llmviz.training.train import Record
+from llmviz.training.record import Record
 from llmviz.nn.encoder_decoder import ARCHITECTURES, EncoderDecoderConfig, build_model
 
 FORMAT, VERSION = "llmviz-checkpoint", 2

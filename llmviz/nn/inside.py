@@ -1,6 +1,6 @@
 """Looking inside a model while it learns (tutorial part 2): what the training panel shows live.
 
-Taken by the trainer itself between two optimizer steps (llmviz.training.train.TrainingRun), so every figure
+Taken by the trainer itself between two optimizer steps (llmviz.training.observers.LookInside), so every figure
 comes from one consistent set of weights, never from a half-updated step; a page only reads the
 published result. Each probe is cheap (one forward pass over one window, a 2-D projection of the
 token-embedding table, one norm per layer), and the trainer takes one at most every few tenths of a

@@ -26,7 +26,8 @@ from llmviz.nn import lora
 from llmviz.errors import LearnerError
 from llmviz.text.tokenizers import CharTokenizer, Tokenizer
 from llmviz.training.config import TrainConfig
-from llmviz.training.train import TrainingError, TrainingRun, mean_tokens_per_s
+from llmviz.training.record import mean_tokens_per_s
+from llmviz.training.train import TrainingError, TrainingRun
 
 METHODS = {
     "full": "full fine-tuning: every weight trains",

@@ -4,7 +4,10 @@
     batches.py      batch sources: random windows of a text; targets a loss ignores
     loss.py         the loss estimated over many batches; diagnosing a blow-up
     optim.py        AdamW: what decays, the learning-rate schedule, state by name
-    train.py        the training run: set-up, the loop, snapshots for a page
+    record.py       the history: one Record per loss estimate, the throughput over a run
+    loop.py         the loop itself (batch, forward, backward, step, evaluate) and the moments it tells
+    observers.py    what a run does besides training: time left, look inside, text samples, measures, ranks agreeing
+    train.py        the training run: set-up, start/stop, snapshots for a page
     distributed.py  the same trainer under torchrun: DistributedDataParallel, rank 0 speaks
     presets.py      LM1-LM5 (and fast-cpu, the translation) as typed, checked settings
     runs.py         a session's runs beside the tutorial's results

@@ -29,6 +29,7 @@ Without torchrun (no RANK in the environment) nothing here does anything: `world
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -142,6 +143,25 @@ def train_seed(seed: int, rank: int) -> int:
 def eval_seed(seed: int, rank: int) -> int:
     """The seed of rank's evaluation batches: seed + 2·rank + 1 (never another stream's seed)."""
     return seed + 2 * rank + 1
+
+
+def random_streams(seed: int, w: World, saved: dict | None, steps_done: int,
+                   draw: Callable[[torch.Generator], object]) -> torch.Generator:
+    """This rank's random streams: the batches' generator (returned) and torch's global one (dropout masks).
+    Rank 0 (the single process's) goes on from a resumed run's saved streams; a fresh run, and another
+    rank, starts from train_seed; a resumed run saved rank 0's streams only, so another rank then draws
+    (draw(generator)) the batches of the steps done again, as the same processes running on would have."""
+    gen = torch.Generator()
+    if saved is not None and w.is_main:
+        gen.set_state(saved["batches"])
+        torch.set_rng_state(saved["torch"])
+        return gen
+    gen.manual_seed(train_seed(seed, w.rank))
+    torch.manual_seed(train_seed(seed, w.rank))
+    if saved is not None:
+        for _ in range(steps_done):
+            draw(gen)
+    return gen
 
 
 def all_reduce_mean(values: list[float], w: World | None = None) -> list[float]:

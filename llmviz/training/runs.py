@@ -55,7 +55,7 @@ class RunRecord:
 
 def record_of(name: str, run, preset: str = "") -> RunRecord:
     """The comparable summary of a llmviz.training.train.TrainingRun."""
-    from llmviz.training.train import mean_tokens_per_s
+    from llmviz.training.record import mean_tokens_per_s
 
     snap = run.snapshot()
     hist = snap.history

@@ -1,10 +1,9 @@
-"""Training a language model (tutorial part 2, "boilerplate"): draw (x, y) batches from a batch source,
-take AdamW steps, and estimate the loss now and then.
+"""Training a language model (tutorial part 2, "boilerplate"): the run's set-up, and what a page uses.
 
 `TrainingRun` is the one trainer: it takes a model, a batch source (llmviz.training.batches) and a `TrainConfig`,
-and runs the loop in a background `llmviz.jobs.Job`, so a page can watch the loss curve, read text
-samples as the model learns, and stop it; `TrainingRun.train()` runs it to the end for the command line
-and the tests. A run starts in one of four explicit ways:
+and runs the loop (llmviz.training.loop) in a background `llmviz.jobs.Job`, so a page can watch the loss curve,
+read text samples as the model learns (llmviz.training.observers), and stop it; `TrainingRun.train()` runs it
+to the end for the command line and the tests. A run starts in one of four explicit ways:
 
     TrainingRun.new(model_cfg, train_cfg, text)       # fresh weights on a text, step 0
     TrainingRun.resume(checkpoint, train_cfg, text)   # the same optimizer, the same step, the same history
@@ -20,46 +19,25 @@ from __future__ import annotations
 
 import contextlib
 import math
-import threading
 import time
 from dataclasses import dataclass, replace
-from typing import Callable, NamedTuple
+from typing import Callable
 
 import torch
 
-from llmviz.training import distributed
 from llmviz import jobs
-from llmviz.training.batches import BatchSource, TextBatches, WithReference, batch_loss
 from llmviz.device import autocast_dtype, cpu_count, pick_device, threads_for
-from llmviz.errors import LearnerError
-from llmviz.training.config import TrainConfig, validate
-from llmviz.training.loss import divergence_message, estimate_loss
+from llmviz.nn import flops
 from llmviz.nn.model import LanguageModel, ModelConfig
-from llmviz.training.presets import preset_config, preset_train_config
-from llmviz.training.pace import Pace, Prediction, predict
-from llmviz.training.optim import learning_rate_at, load_state_by_name, make_optimizer, state_by_name
 from llmviz.text.tokenizers import CharTokenizer, Tokenizer
-
-
-class Record(NamedTuple):
-    """One row of the training history, written at each evaluation."""
-    step: int  # optimizer steps done
-    train_loss: float  # estimated over eval_iters batches of the training split
-    val_loss: float  # the same on the validation split
-    lr: float  # learning rate of the last step
-    tokens_per_s: float  # training throughput since the previous row
-    elapsed: float  # seconds since the start of this run
-    other: dict | None = None  # further figures: other splits' losses ({"original": 2.1}), accuracies, ...
-
-
-def mean_tokens_per_s(history) -> float:
-    """Training throughput over a run: the mean of its rows' (the first row, before any step, has none)."""
-    speeds = [r.tokens_per_s for r in history if r.tokens_per_s > 0]
-    return sum(speeds) / len(speeds) if speeds else 0.0
-
-
-class TrainingError(LearnerError):
-    """Training could not run or ended badly; the message is meant for the learner."""
+from llmviz.training import distributed
+from llmviz.training.batches import BatchSource, TextBatches, WithReference
+from llmviz.training.config import TrainConfig, validate
+from llmviz.training.loop import Loop, TrainingError
+from llmviz.training.observers import Agreement, LookInside, Measure, TextSamples, TimeLeft
+from llmviz.training.optim import load_state_by_name, make_optimizer, state_by_name
+from llmviz.training.pace import Pace, Prediction, predict
+from llmviz.training.presets import preset_config, preset_train_config
 
 
 @dataclass
@@ -70,15 +48,22 @@ class Resume:
     optimizer_state: dict | None = None  # parameter name -> AdamW state (llmviz.training.optim.state_by_name)
     rng_state: dict | None = None  # {"batches", "torch"}: so a resumed run draws what an uninterrupted one would
 
+    @classmethod
+    def of(cls, checkpoint) -> "Resume":
+        return cls(checkpoint.step, tuple(checkpoint.history), checkpoint.optimizer_state, checkpoint.rng_state)
 
-def _encode(tokenizer: Tokenizer, text: str):
-    """The text's token ids: a compact array for the character tokenizer (no list of millions of ints)."""
-    try:
-        if isinstance(tokenizer, CharTokenizer):
-            return torch.from_numpy(tokenizer.encode_array(text))
-        return tokenizer.encode(text)
+
+def _text_batches(tokenizer: Tokenizer, model_cfg: ModelConfig, train_cfg: TrainConfig, text: str) -> TextBatches:
+    """The text's batches for this model, or a TrainingError that says why it cannot train on them."""
+    try:  # a compact array for the character tokenizer (no list of millions of ints)
+        ids = (torch.from_numpy(tokenizer.encode_array(text)) if isinstance(tokenizer, CharTokenizer)
+               else tokenizer.encode(text))
     except ValueError as e:
         raise TrainingError(f"this text does not fit the model's tokenizer: {e}") from None
+    problems = validate(model_cfg, train_cfg, len(ids))
+    if problems:
+        raise TrainingError(" ".join(problems))
+    return TextBatches(ids, model_cfg.block_size, train_cfg.val_fraction, pick_device(train_cfg.device))
 
 
 class TrainingRun:
@@ -137,8 +122,7 @@ class TrainingRun:
         self._pending_optim = resume.optimizer_state  # a checkpoint's AdamW memory, until the optimizer exists
         self._rng_state = resume.rng_state
         self._gen: torch.Generator | None = None
-        self._eval_owed = False  # a Stop interrupted the loss estimate of the current step: do it on start
-        self._pace: Pace | None = None
+        self.eval_owed = False  # a Stop interrupted the loss estimate of the current step: do it on start
         self.job = jobs.Job(self._work, total=train_cfg.max_iters, name="train")
         self.job.advance(resume.step)
         for r in resume.history:
@@ -152,16 +136,10 @@ class TrainingRun:
         if not text:
             raise TrainingError("there is no text to train on")
         tokenizer = tokenizer or CharTokenizer().train(text)
-        ids = _encode(tokenizer, text)
         model_cfg = replace(model_cfg, vocab_size=tokenizer.vocab_size)  # a preset made for 65 characters adapts
-        problems = validate(model_cfg, train_cfg, len(ids))
-        if problems:
-            raise TrainingError(" ".join(problems))
+        batches = _text_batches(tokenizer, model_cfg, train_cfg, text)
         torch.manual_seed(train_cfg.seed)  # the initial weights
-        model = LanguageModel(model_cfg)
-        device = pick_device(train_cfg.device)
-        return cls(model, tokenizer, TextBatches(ids, model_cfg.block_size, train_cfg.val_fraction, device),
-                   train_cfg, preset=preset)
+        return cls(LanguageModel(model_cfg), tokenizer, batches, train_cfg, preset=preset)
 
     @classmethod
     def from_preset(cls, name: str, text: str, **train_overrides) -> "TrainingRun":
@@ -170,19 +148,14 @@ class TrainingRun:
 
     @classmethod
     def _on_text(cls, checkpoint, train_cfg: TrainConfig, text: str) -> TextBatches:
-        ids = _encode(checkpoint.tokenizer, text)
-        problems = validate(checkpoint.model_config, train_cfg, len(ids))
-        if problems:
-            raise TrainingError(" ".join(problems))
-        return TextBatches(ids, checkpoint.model_config.block_size, train_cfg.val_fraction, pick_device(train_cfg.device))
+        return _text_batches(checkpoint.tokenizer, checkpoint.model_config, train_cfg, text)
 
     @classmethod
     def resume(cls, checkpoint, train_cfg: TrainConfig, text: str) -> "TrainingRun":
         """Go on training a checkpoint up to train_cfg.max_iters steps: its optimizer, step, history and
         random streams, so 15 + 15 steps give the weights 30 would (on the same CPU)."""
         return cls(checkpoint.model, checkpoint.tokenizer, cls._on_text(checkpoint, train_cfg, text), train_cfg,
-                   resume=Resume(checkpoint.step, tuple(checkpoint.history), checkpoint.optimizer_state,
-                                 checkpoint.rng_state), preset=checkpoint.preset)
+                   resume=Resume.of(checkpoint), preset=checkpoint.preset)
 
     @classmethod
     def fine_tune(cls, checkpoint, train_cfg: TrainConfig, text: str,
@@ -206,8 +179,7 @@ class TrainingRun:
         """A checkpoint to look inside (generate, probabilities, attention, save), not to train."""
         cfg = replace(checkpoint.train_config, max_iters=max(1, checkpoint.step))
         return cls(checkpoint.model, checkpoint.tokenizer, None, cfg, preset=checkpoint.preset, inspect_only=why,
-                   resume=Resume(checkpoint.step, tuple(checkpoint.history), checkpoint.optimizer_state,
-                                 checkpoint.rng_state))
+                   resume=Resume.of(checkpoint))
 
     # --- what a page uses ---
     @property
@@ -282,8 +254,6 @@ class TrainingRun:
         Under torchrun the throughput counts all processes' tokens: each GPU's share is measured against its peak."""
         if self.device != "cuda" or type(self.model) is not LanguageModel:  # the count is a decoder-only one
             return None
-        from llmviz.nn import flops
-
         return flops.mfu(tokens_per_s / self.world.size, self.model, torch.cuda.get_device_name(),
                          bfloat16=self.autocast is not None)
 
@@ -325,7 +295,7 @@ class TrainingRun:
         return snap
 
     # --- the work, in the job's thread ---
-    def _autocast(self):
+    def autocast_context(self):
         """The context of a forward pass that learns or estimates: bfloat16 products where chosen."""
         if self.autocast is None:
             return contextlib.nullcontext()
@@ -333,29 +303,15 @@ class TrainingRun:
 
     def _prepare(self) -> None:
         """Threads, random streams and the optimizer, on the first start (and the same ones after a pause)."""
-        cfg = self.train_cfg
-        w = self.world
+        cfg, w = self.train_cfg, self.world
         distributed.bind_device(w)  # this thread's current GPU is this rank's
         if self.device == "cpu":
             torch.set_num_threads(self.threads)
         elif self.device == "cuda":
             torch.set_float32_matmul_precision("high")  # TF32 matmuls: several times faster, plenty precise here
-        if self._gen is None:
-            # the random streams: batches, and (torch's global generator) dropout masks; rank r of several
-            # processes draws its own (llmviz.training.distributed.train_seed), rank 0 the single process's
-            self._gen = torch.Generator()
-            if self._rng_state is not None and w.is_main:
-                self._gen.set_state(self._rng_state["batches"])
-                torch.set_rng_state(self._rng_state["torch"])
-            else:
-                seed = distributed.train_seed(cfg.seed, w.rank)
-                self._gen.manual_seed(seed)
-                torch.manual_seed(seed)
-                if self._rng_state is not None:
-                    # a resumed run saved rank 0's streams only: another rank skips the batches it drew
-                    # before, as the same number of processes running on without a pause would have
-                    for _ in range(self.job.peek().step):
-                        self.batches.batch("train", cfg.batch_size, self._gen)
+        if self._gen is None:  # the random streams: batches, and (torch's global generator) dropout masks
+            self._gen = distributed.random_streams(cfg.seed, w, self._rng_state, self.step,
+                                                   draw=lambda gen: self.batches.batch("train", cfg.batch_size, gen))
         if self._step_model is None:
             # DDP starts every rank from rank 0's weights and averages the gradients in backward; compiled,
             # the steps run as fused kernels after a first, slow compilation; loss estimates and text samples
@@ -368,198 +324,26 @@ class TrainingRun:
                 load_state_by_name(self.optimizer, self.model, self._pending_optim)
             self._pending_optim = None
 
-    def _sample(self, job: jobs.Job, step: int) -> str:
-        from llmviz.nn.generate import generate_stream
-
-        n = self.train_cfg.sample_tokens
-        if n <= 0:
-            return ""
-        if hasattr(self.batches, "sample"):  # a source with its own way to show progress (e.g. translations)
-            return self.batches.sample(self.model)
-        start, ids, t = self.batches.prompt(), [], time.perf_counter()
-        for tok in generate_stream(self.model, start, n, seed=self.train_cfg.seed):
-            ids.append(tok)
-            if not self.world.distributed:  # several processes stop together, between two steps only
-                job.check_stop()  # one forward pass per token: Stop is heard between two of them
-            if len(ids) % 20 == 0:
-                self._pace.saw_tokens(len(ids), time.perf_counter() - t)
-                job.set_eta(self._pace.time_left(step, tokens_left_now=n - len(ids)))
-        self._pace.saw_tokens(len(ids), time.perf_counter() - t)
-        return self.tokenizer.decode(start + ids)
-
-    def _evaluate(self, job: jobs.Job, step: int, lr: float, tokens_per_s: float, elapsed: float) -> None:
-        """Estimate both losses (Stop is heard between their forward passes: then nothing is recorded and
-        the estimate is owed to the next start), record them, then write a text sample."""
-        cfg, w = self.train_cfg, self.world
-        # every estimate uses the same batches; each rank its own (llmviz.training.distributed.eval_seed)
-        eval_gen = torch.Generator().manual_seed(distributed.eval_seed(cfg.seed, w.rank))
-        self._eval_owed = True
-
-        def on_pass(done: int, total: int, seconds: float) -> None:
-            self._pace.saw_pass(seconds)
-            left = self._pace.time_left(step, total - done, cfg.sample_tokens)
-            if left is not None:
-                job.set_eta(left)
-
-        # several processes cannot stop in the middle of an estimate: they stop together, between steps
-        with self._autocast():
-            losses = estimate_loss(self.model, self.batches, cfg.batch_size, cfg.eval_iters, eval_gen,
-                                   should_stop=None if w.distributed else job.should_stop, on_pass=on_pass)
-        if w.distributed:  # the mean over all ranks' batches: the same figures, so the same decisions, on all
-            losses = dict(zip(losses, distributed.all_reduce_mean(list(losses.values()), w)))
-        other = {k: v for k, v in losses.items() if k not in ("train", "val")}
-        if self.measure is not None and w.is_main:  # the same weights on every rank: measured once
-            other.update(self.measure(self.model))
-        other = other or None
-        rec = Record(step, losses["train"], losses["val"], lr, tokens_per_s, elapsed, other)
-        for value in (rec.train_loss, rec.val_loss):
-            msg = divergence_message(value, step, lr, self.model_cfg.vocab_size)
-            if msg:
-                raise TrainingError(msg)
-        job.record(rec)
-        self._eval_owed = False
-        job.set(best_val_loss=self.best_val_loss)
-        if cfg.target_loss > 0 and rec.val_loss <= cfg.target_loss and not self.reached_target:
-            self.reached_target = True  # the loop ends after this evaluation (on every rank: the same mean)
-            job.set(reached_target=step)
-        if not w.is_main:  # text samples are rank 0's (no collectives in them)
-            return
-        sample = self._sample(job, step)  # a Stop here keeps the record, without this step's sample
-        samples = {**job.peek().extra.get("samples", {}), step: sample}  # a new dict: readers keep theirs
-        job.set(sample=sample, samples=samples)
-
-    def _stop_hooks(self, job: jobs.Job) -> list:
-        """Checks of the stop flag at every block of this thread's forward passes, and at every block's
-        output on the way back (backward): a big model's step is interrupted within a fraction of a pass.
-        Other threads using the model (none while it trains) are never interrupted."""
-        worker = threading.get_ident()
-
-        def before(module, args):
-            if threading.get_ident() == worker:
-                job.check_stop()
-
-        def after(module, args, out):
-            if threading.get_ident() == worker and isinstance(out, torch.Tensor) and out.requires_grad:
-                out.register_hook(lambda grad: job.check_stop())
-
-        blocks = list(self.model.blocks) if hasattr(self.model, "blocks") else [self.model]
-        return ([b.register_forward_pre_hook(before) for b in blocks]
-                + [b.register_forward_hook(after) for b in blocks])
-
-    def _window(self) -> list[int]:
-        """A fixed window of validation text whose attention the live view shows."""
-        source = getattr(self.batches, "inner", self.batches)
-        data = getattr(source, "data", None)
-        if isinstance(data, dict) and isinstance(data.get("val"), torch.Tensor):
-            return data["val"][: self.model_cfg.block_size].tolist()
-        prompt = self.batches.prompt()  # another kind of source (e.g. conversations): its sample's start
-        if not (isinstance(prompt, list) and all(isinstance(i, int) for i in prompt)):
-            raise TypeError("this batch source has no window of token ids to show")
-        return prompt
-
-    def _look_inside(self, job: jobs.Job, step: int, norms: dict) -> None:
-        """Publish a look inside, between two steps (one consistent set of weights)."""
-        from llmviz.nn import inside
-
-        extra = job.peek().extra
-        try:
-            look = inside.probe(self.model, self._window(), self.tokenizer.decode, step, extra.get("inside"))
-        except (ValueError, TypeError, IndexError, AttributeError):  # no window of text to show, or no such
-            look = None  # model parts: the gradient norms are still published
-        except jobs.Stopped:  # Stop was pressed during the look: skip it, the loop stops at its next check
-            return
-        grads = (*extra.get("grad_norms", ()), (step, norms))  # a new tuple: readers keep theirs
-        job.set(inside=look, grad_norms=grads)
+    def _observers(self) -> list:
+        """What this start does besides training (llmviz.training.observers), in the order they are told."""
+        w, cfg = self.world, self.train_cfg
+        # the time left: predicted from the model's size (before the random streams are seeded: the
+        # prediction's measure of this machine draws random numbers) until the first forward pass is measured
+        pace = Pace(self.model_cfg, cfg, guess=predict(self.model_cfg, cfg, self.device, self.step),
+                    n_splits=len(self.batches.splits))
+        watching = [Agreement(w)] if w.distributed else []
+        if not w.is_main:  # the same weights on every rank: rank 0 measures, looks inside and samples
+            return [*watching, TimeLeft(pace)]
+        if self.measure is not None:
+            watching.append(Measure(self.model, self.measure))
+        if self.inside_every > 0:
+            watching.append(LookInside(self.model, self.batches, self.tokenizer.decode, self.inside_every))
+        return [*watching, TextSamples(self.model, self.batches, self.tokenizer, cfg.sample_tokens, cfg.seed),
+                TimeLeft(pace)]
 
     def _work(self, job: jobs.Job) -> int:
-        # a compiled model cannot run Python hooks inside its kernels, and several processes must all run
-        # every step's collectives: then Stop is heard between steps
-        hooks = [] if self.train_cfg.compile or self.world.distributed else self._stop_hooks(job)
-        try:
-            return self._loop(job)
-        finally:
-            for h in hooks:
-                h.remove()
-
-    def _stop_agreed(self, job: jobs.Job, loss: float) -> tuple[float, bool]:
-        """The step's loss averaged over all ranks, and whether any rank was asked to stop: one
-        collective per step, so every rank stops after the same step (a rank stopping alone would
-        leave the others waiting in the next one). One process: its own loss; it checks its stop flag
-        itself, before each step and within it."""
-        if not self.world.distributed:
-            return loss, False
-        loss, stop = distributed.all_reduce_mean([loss, float(job.should_stop())], self.world)
-        if stop > 0:
-            job.stop()  # a rank that was not asked itself stops too, and says it was asked
-        return loss, stop > 0
-
-    def _loop(self, job: jobs.Job) -> int:
-        cfg = self.train_cfg
-        done = job.peek().history
-        step = job.peek().step  # 0, a checkpoint's step, or where a stopped run paused
-        # the time left: predicted from the model's size until the first forward pass is measured
-        self._pace = Pace(self.model_cfg, cfg, guess=predict(self.model_cfg, cfg, self.device, step),
-                          n_splits=len(self.batches.splits))
-        job.set_eta(self._pace.time_left(step, self._pace.passes_per_eval if not done else 0))
+        observers = self._observers()
         self._prepare()
-        opt, w = self.optimizer, self.world
-        params = [p for p in self.model.parameters() if p.requires_grad]
         job.set(params=self.n_params, trainable=self.n_trainable, device=self.device, threads=self.threads)
-        t0 = time.perf_counter() - (done[-1].elapsed if done else 0.0)  # elapsed goes on across pauses
-        t_mark, tokens = t0, 0
-        lr = learning_rate_at(step, cfg)
-        next_look = time.perf_counter()  # the first step is looked at, then at most every inside_every seconds
-        if not done or self._eval_owed:
-            # the loss before any training (≈ ln vocab_size), or the estimate a Stop interrupted
-            self._evaluate(job, step, lr, 0.0, time.perf_counter() - t0)
-            t_mark = time.perf_counter()
-        t_last = time.perf_counter()  # the end of the previous step: a step's time is all that happens between two
-        stop = False
-        while step < cfg.max_iters and not self.reached_target:
-            if stop or not w.distributed:  # several processes: only the stop they agreed on
-                job.check_stop()
-            lr = learning_rate_at(step, cfg)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            rng = (self._gen.get_state(), torch.get_rng_state())
-            try:
-                b = self.batches.batch("train", cfg.batch_size, self._gen)
-                with self._autocast():
-                    loss = batch_loss(self._step_model, b, train=True)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-            except jobs.Stopped:
-                # interrupted inside the step: as if it never began (same batch and dropout on the next start)
-                self._gen.set_state(rng[0])
-                torch.set_rng_state(rng[1])
-                opt.zero_grad(set_to_none=True)
-                raise
-            look = self.inside_every > 0 and w.is_main and time.perf_counter() >= next_look
-            if look:
-                from llmviz.nn.inside import grad_norms
-
-                norms = grad_norms(self.model)  # before clipping: the gradient as backpropagation made it
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step()
-            step += 1
-            if look:
-                self._look_inside(job, step, norms)
-                next_look = time.perf_counter() + self.inside_every
-            tokens += b.targets.numel() * w.size  # all ranks' batches (the same shape on every rank)
-            # read after the update is queued: no wait for the forward pass on a GPU
-            value, stop = self._stop_agreed(job, loss.item())
-            job.advance(step)  # the bar shows the step a divergence names
-            msg = divergence_message(value, step, lr, self.model_cfg.vocab_size)
-            if msg:
-                raise TrainingError(msg)
-            job.set(batch_loss=value, lr=lr)
-            now = time.perf_counter()
-            self._pace.saw_step(now - t_last)
-            t_last = now
-            job.set_eta(self._pace.time_left(step))
-            if step % cfg.eval_interval == 0 or step == cfg.max_iters:
-                self._evaluate(job, step, lr, tokens / (now - t_mark) if tokens else 0.0, now - t0)
-                t_mark, tokens = time.perf_counter(), 0  # do not count evaluation time as training
-                t_last = t_mark
-        return step
+        # several processes must all run every step's collectives: they stop together, between steps
+        return Loop(self, job, observers, interruptible=not self.world.distributed).run_to_end()
