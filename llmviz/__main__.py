@@ -1,4 +1,4 @@
-"""python -m llmviz: see llmviz/cli/main.py."""
+"""python -m llmviz: see llmviz.cli (the commands) and llmviz.cli.main (the parser)."""
 
 import sys
 

@@ -214,3 +214,63 @@ def test_crafted_checkpoints_are_refused_in_words_by_the_cli(corpus, tmp_path, c
     assert "do not match the model configuration" in capsys.readouterr().err
     assert main(["train", "--corpus", corpus, "--resume", str(crafted), "--quiet"]) == 2
     assert "do not match the model configuration" in capsys.readouterr().err
+
+
+def test_every_config_field_is_a_flag_with_its_own_sentence(monkeypatch, capsys):
+    from dataclasses import fields
+
+    from llmviz.nn.encoder_decoder import EncoderDecoderConfig
+    from llmviz.nn.model import ModelConfig
+    from llmviz.training.config import TrainConfig
+
+    monkeypatch.setenv("COLUMNS", "250")  # one line an option: a sentence is not wrapped
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--help"])
+    assert stop.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    for cls in (ModelConfig, EncoderDecoderConfig, TrainConfig):
+        for f in fields(cls):
+            sentence = f.metadata.get("help")
+            assert sentence, f"{cls.__name__}.{f.name} has no help sentence"
+            if f.name in ("vocab_size", "src_vocab_size"):  # set by the text, not by a flag
+                continue
+            flag = "--" + f.name.replace("_", "-")
+            i = next(i for i, x in enumerate(lines) if x.lstrip().startswith((flag + " ", flag + ",")))
+            # the sentence after the flag, or on the next line when the flag is long
+            assert lines[i].endswith("  " + sentence) or lines[i + 1].strip() == sentence, lines[i:i + 2]
+
+
+def test_a_finished_run_that_cannot_be_saved_says_so_and_exits_1(corpus, tmp_path, capsys, monkeypatch):
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "save_run", disk_full)
+    out = tmp_path / "ck.safetensors"
+    assert main(["train", "--corpus", corpus, "--iters", "2", "--out", str(out), "--quiet", *SMALL]) == 1
+    err = capsys.readouterr().err
+    assert f"error: the checkpoint could not be written to {out}: No space left on device" in err
+    assert "Traceback" not in err
+
+
+def test_a_bad_torchrun_launch_is_refused_in_words(corpus, capsys, monkeypatch):
+    monkeypatch.setenv("RANK", "one")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["train", "--corpus", corpus, "--quiet", *SMALL]) == 2
+    assert capsys.readouterr().err == "error: RANK must be a whole number (it is 'one')\n"
+
+
+def test_in_words_turns_only_the_named_errors_into_the_learners():
+    from llmviz.cli.failure import in_words
+    from llmviz.errors import LearnerError
+    from llmviz.text.corpora import CorpusError
+
+    with pytest.raises(LearnerError, match="^bad value$") as caught:
+        with in_words(ValueError, OSError):
+            raise ValueError("bad value")
+    assert isinstance(caught.value.__cause__, ValueError)
+    with pytest.raises(CorpusError):  # already the learner's: kept as it is
+        with in_words(ValueError):
+            raise CorpusError("no such corpus")
+    with pytest.raises(TypeError):  # a bug stays a bug
+        with in_words(ValueError):
+            raise TypeError("not the learner's")

@@ -1,4 +1,4 @@
-"""The command line of the vector database (part of `python -m llmviz`, see llmviz.cli.main):
+"""`python -m llmviz index` and `search`: the vector database from the command line.
 
     python -m llmviz index --corpus shakespeare --embedder lsa --json
     python -m llmviz index --corpus play.txt --embedder lm --checkpoint lm5.safetensors --db ./vectors --json
@@ -12,14 +12,19 @@ checkpoint (`python -m llmviz train ... --out lm5.safetensors`). Each table keep
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
+from llmviz.concepts.word2vec import Word2VecConfig, train_word2vec, word_tokens
 from llmviz.errors import LearnerError
+from llmviz.io import checkpoint
+from llmviz.retrieval import ann, embedders, rag, vectordb
+from llmviz.retrieval.chunking import ChunkConfig
+from llmviz.retrieval.vectordb import SearchParams
+from llmviz.text.corpora import get_corpus
 
 
-def add_parsers(sub) -> None:
+def add_index(sub) -> None:
     ix = sub.add_parser("index", help="chunk a corpus, embed the chunks and store them in a vector table")
     ix.add_argument("--corpus", default="shakespeare",
                     help="shakespeare, python-docs, tiny-shakespeare, or the path of a UTF-8 text file")
@@ -37,7 +42,10 @@ def add_parsers(sub) -> None:
                     help="also build an approximate index (needs at least 256 chunks)")
     ix.add_argument("--replace", action="store_true", help="replace a table of the same name")
     ix.add_argument("--json", action="store_true", help="print one JSON line with the table's figures")
+    ix.set_defaults(func=cmd_index)
 
+
+def add_search(sub) -> None:
     se = sub.add_parser("search", help="the chunks of a vector table nearest to a question")
     se.add_argument("--db", help="database folder (default: ~/.cache/llmviz/vectors)")
     se.add_argument("--table", help="table name (may be left out when the folder has one table)")
@@ -49,55 +57,38 @@ def add_parsers(sub) -> None:
     se.add_argument("--refine-factor", type=int, default=10, help="index: re-rank k x this candidates exactly (0: off)")
     se.add_argument("--check", action="store_true", help="also run the exact search: recall@k and both latencies")
     se.add_argument("--json", action="store_true", help="print one JSON line")
-
-
-def _error(msg: str) -> int:
-    print(f"error: {msg}", file=sys.stderr)
-    return 2
+    se.set_defaults(func=cmd_search)
 
 
 def _embedder(args, corpus):
-    from llmviz.retrieval import embedders
-
     if args.embedder == "lsa":
         return embedders.LSAConfig(dim=args.dim or 128)
     if args.embedder == "word2vec":
-        from llmviz.concepts.word2vec import Word2VecConfig, train_word2vec, word_tokens
-
         print(f"training word2vec on {corpus.name} ({args.w2v_epochs} epochs)…", file=sys.stderr)
         result = train_word2vec(word_tokens(corpus.text), Word2VecConfig(dim=args.dim or 50, epochs=args.w2v_epochs))
         return embedders.Word2VecEmbedder.from_result(result)
     if not args.checkpoint:
         raise LearnerError("the lm embedder reads a trained language model: give --checkpoint FILE (make one with "
                            "`python -m llmviz train --preset lm5 --out lm5.safetensors`).")
-    from llmviz.io import checkpoint
-
     ck = checkpoint.load(args.checkpoint)
     return embedders.LMEmbedder(ck.model, ck.tokenizer)
 
 
 def cmd_index(args) -> int:
-    from llmviz.retrieval import ann, rag, vectordb
-    from llmviz.retrieval.chunking import ChunkConfig
-    from llmviz.text.corpora import get_corpus
-
-    try:
-        corpus = get_corpus(args.corpus)
-        db = vectordb.writable_dir(args.db or vectordb.default_dir())
-        name = args.table or vectordb.slug(f"{corpus.name}-{args.embedder}")
-        if name in vectordb.list_tables(db) and not args.replace:
-            have = vectordb.VectorTable.open(db, name).provenance
-            if have.embedder["kind"] != args.embedder:
-                raise vectordb.VectorDBError(
-                    f"the table {name!r} holds {have.embedder['kind']} vectors ({have.dim} dimensions); it cannot take "
-                    f"{args.embedder} vectors. Use another --table, or --replace it. It was left as it was.")
-        embedder = _embedder(args, corpus)
-        table = rag.build(corpus, ChunkConfig(args.by, args.size, args.overlap), embedder, db, name, args.replace)
-        index_seconds = None
-        if args.index != "none":
-            index_seconds = ann.build_index(table, ann.IndexConfig(kind=args.index))
-    except LearnerError as e:
-        return _error(str(e))
+    corpus = get_corpus(args.corpus)
+    db = vectordb.writable_dir(args.db or vectordb.default_dir())
+    name = args.table or vectordb.slug(f"{corpus.name}-{args.embedder}")
+    if name in vectordb.list_tables(db) and not args.replace:
+        have = vectordb.VectorTable.open(db, name).provenance
+        if have.embedder["kind"] != args.embedder:
+            raise vectordb.VectorDBError(
+                f"the table {name!r} holds {have.embedder['kind']} vectors ({have.dim} dimensions); it cannot take "
+                f"{args.embedder} vectors. Use another --table, or --replace it. It was left as it was.")
+    embedder = _embedder(args, corpus)
+    table = rag.build(corpus, ChunkConfig(args.by, args.size, args.overlap), embedder, db, name, args.replace)
+    index_seconds = None
+    if args.index != "none":
+        index_seconds = ann.build_index(table, ann.IndexConfig(kind=args.index))
     stats = table.stats()
     out = {**stats, "db": str(db), "embedder_description": table.embedder.describe(),
            "index_seconds": round(index_seconds, 3) if index_seconds is not None else None}
@@ -111,8 +102,6 @@ def cmd_index(args) -> int:
 
 
 def _open(args):
-    from llmviz.retrieval import vectordb
-
     db = args.db or vectordb.default_dir()
     name = args.table
     if not name:
@@ -125,24 +114,18 @@ def _open(args):
 
 
 def cmd_search(args) -> int:
-    from llmviz.retrieval import ann
-    from llmviz.retrieval.vectordb import SearchParams
-
-    try:
-        table = _open(args)
-        params = SearchParams(nprobes=args.nprobes, refine_factor=args.refine_factor or None)
-        exact = args.exact or table.index_info() is None
-        result = table.search(args.query, args.k, args.where, exact, params)
-        check = None
-        if args.check and result.vector is not None:
-            if table.index_info() is None:
-                check = {"note": "the table has no approximate index: every search is exact (recall 1.0)"}
-            else:
-                c = ann.compare(table, result.vector, len(result.hits) or args.k, args.where, params)
-                check = {"recall": c.recall, "k": c.k, "exact_ms": round(c.exact_ms, 3), "index_ms": round(c.index_ms, 3),
-                         "speedup": round(c.speedup, 2), "exact_ids": c.exact_ids, "index_ids": c.index_ids}
-    except LearnerError as e:
-        return _error(str(e))
+    table = _open(args)
+    params = SearchParams(nprobes=args.nprobes, refine_factor=args.refine_factor or None)
+    exact = args.exact or table.index_info() is None
+    result = table.search(args.query, args.k, args.where, exact, params)
+    check = None
+    if args.check and result.vector is not None:
+        if table.index_info() is None:
+            check = {"note": "the table has no approximate index: every search is exact (recall 1.0)"}
+        else:
+            c = ann.compare(table, result.vector, len(result.hits) or args.k, args.where, params)
+            check = {"recall": c.recall, "k": c.k, "exact_ms": round(c.exact_ms, 3), "index_ms": round(c.index_ms, 3),
+                     "speedup": round(c.speedup, 2), "exact_ids": c.exact_ids, "index_ids": c.index_ids}
     hits = [{"id": h.id, "score": round(h.score, 6), "section": h.section, "speaker": h.speaker, "text": h.text}
             for h in result.hits]
     if args.json:
@@ -158,11 +141,3 @@ def cmd_search(args) -> int:
         print(json.dumps(check), file=sys.stderr)
     return 0
 
-
-def run(args: argparse.Namespace) -> int | None:
-    """Run `index` or `search`; None for any other command."""
-    if args.command == "index":
-        return cmd_index(args)
-    if args.command == "search":
-        return cmd_search(args)
-    return None

@@ -17,7 +17,7 @@ targets are IGNORE so the loss leaves them out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn as nn
@@ -32,9 +32,10 @@ ARCHITECTURES = ("decoder-only", "encoder-decoder")
 class EncoderDecoderConfig(ModelConfig):
     """A ModelConfig for the decoder (vocab_size, block_size, n_layer: the target side) plus a source side.
     Every other field (n_embd, n_head, ffwd, residual, layer_norm, dropout ...) applies to both stacks."""
-    src_vocab_size: int = 64  # distinct tokens of the source language (the encoder's input)
-    src_block_size: int = 16  # the longest source sentence, in tokens
-    n_encoder_layer: int = 2  # encoder blocks (n_layer counts the decoder's)
+    src_vocab_size: int = field(default=64, metadata={
+        "help": "distinct tokens of the source language (the encoder's input)"})
+    src_block_size: int = field(default=16, metadata={"help": "the longest source sentence, in tokens"})
+    n_encoder_layer: int = field(default=2, metadata={"help": "encoder blocks (n_layer counts the decoder's)"})
 
     def problems(self) -> list[str]:
         out = super().problems()

@@ -14,7 +14,7 @@ tutorial's settings for each model are in llmviz.training.presets.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 import torch
 import torch.nn as nn
@@ -26,20 +26,28 @@ IGNORE = -100  # a target with this id is not learned from (torch's cross-entrop
 
 @dataclass(frozen=True)
 class ModelConfig:
-    vocab_size: int = 65  # distinct tokens (Tiny Shakespeare has 65 characters)
-    block_size: int = 16  # context length: the most tokens the model looks at
-    n_embd: int = 32  # width of each token's vector
-    n_head: int = 2  # attention heads per block; each head has n_embd // n_head dimensions
-    n_layer: int = 1  # blocks stacked one after the other
-    causal: bool = True  # mask the future: a position may only attend to itself and the past
-    pos_emb: bool = True  # add a learned position embedding, so the order of tokens is visible
-    ffwd: str = "mlp"  # after attention: "none", "relu" (Linear+ReLU, LM3), "mlp" (Linear-ReLU-Linear, LM4+)
-    ff_mult: int = 4  # hidden width of the "mlp" feed-forward, as a multiple of n_embd
-    residual: bool = True  # add each sub-layer's input to its output (x + f(x))
-    layer_norm: bool = True  # pre-norm layer normalisation in each block, plus one before the head
-    dropout: float = 0.0  # probability of zeroing activations while training
-    proj: bool = True  # a linear projection mixing the heads' outputs (LM1's single head has none)
-    init_std: float = 0.0  # 0: PyTorch's default init, as in the tutorial; > 0: normal(0, init_std), as GPT-2
+    vocab_size: int = field(default=65, metadata={"help": "distinct tokens (Tiny Shakespeare has 65 characters)"})
+    block_size: int = field(default=16, metadata={"help": "context length: the most tokens the model looks at"})
+    n_embd: int = field(default=32, metadata={"help": "width of each token's vector"})
+    n_head: int = field(default=2, metadata={
+        "help": "attention heads per block; each head has n_embd // n_head dimensions"})
+    n_layer: int = field(default=1, metadata={"help": "blocks stacked one after the other"})
+    causal: bool = field(default=True, metadata={
+        "help": "mask the future: a position may only attend to itself and the past"})
+    pos_emb: bool = field(default=True, metadata={
+        "help": "add a learned position embedding, so the order of tokens is visible"})
+    ffwd: str = field(default="mlp", metadata={
+        "help": 'after attention: "none", "relu" (Linear+ReLU, LM3), "mlp" (Linear-ReLU-Linear, LM4+)'})
+    ff_mult: int = field(default=4, metadata={
+        "help": 'hidden width of the "mlp" feed-forward, as a multiple of n_embd'})
+    residual: bool = field(default=True, metadata={"help": "add each sub-layer's input to its output (x + f(x))"})
+    layer_norm: bool = field(default=True, metadata={
+        "help": "pre-norm layer normalisation in each block, plus one before the head"})
+    dropout: float = field(default=0.0, metadata={"help": "probability of zeroing activations while training"})
+    proj: bool = field(default=True, metadata={
+        "help": "a linear projection mixing the heads' outputs (LM1's single head has none)"})
+    init_std: float = field(default=0.0, metadata={
+        "help": "0: PyTorch's default init, as in the tutorial; > 0: normal(0, init_std), as GPT-2"})
 
     def problems(self) -> list[str]:
         """What makes this configuration unusable, in plain words (empty when it is fine)."""

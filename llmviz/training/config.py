@@ -8,7 +8,7 @@ its schedule, the batch, how long, how often the loss is estimated, AdamW's knob
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 from llmviz.training.batches import text_problems
 from llmviz.device import PRECISIONS, pick_device
@@ -17,26 +17,34 @@ from llmviz.nn.model import ModelConfig
 
 @dataclass(frozen=True)
 class TrainConfig:
-    learning_rate: float = 3e-4  # AdamW step size (the tutorial's value)
-    batch_size: int = 64  # sequences per step
-    max_iters: int = 5000  # optimizer steps in total (a resumed run continues up to this step)
-    eval_interval: int = 200  # estimate the losses every this many steps (and at the last step)
-    eval_iters: int = 100  # batches averaged per split for each estimate
-    warmup_iters: int = 0  # steps over which the learning rate ramps up from 0
-    lr_decay: bool = False  # cosine decay from learning_rate to min_lr by max_iters
-    min_lr: float = 3e-5  # the learning rate at the end of the cosine decay
-    grad_clip: float = 0.0  # clip the gradient norm to this (0: no clipping)
-    weight_decay: float = 0.01  # AdamW's decoupled weight decay, on matrices only (torch's default value)
-    beta1: float = 0.9  # AdamW's momentum of the gradient
-    beta2: float = 0.999  # AdamW's momentum of the squared gradient
-    val_fraction: float = 0.2  # the end of the text held out for validation (the tutorial: 80/20)
-    seed: int = 1337  # same seed, same settings, same CPU: the same run
-    device: str = "auto"  # "auto", "cpu", "cuda" or "mps"
-    threads: int | None = None  # CPU threads (None: chosen from the model size)
-    sample_tokens: int = 200  # length of the text sample generated at each evaluation (0: none)
-    precision: str = "auto"  # "auto" (bfloat16 on a GPU that has it, float32 elsewhere), "float32" or "bfloat16"
-    compile: bool = False  # torch.compile the training steps (a compilation first; pays off on a GPU)
-    target_loss: float = 0.0  # stop as soon as a validation estimate is at or below this (0: never)
+    learning_rate: float = field(default=3e-4, metadata={"help": "AdamW step size (the tutorial's value)"})
+    batch_size: int = field(default=64, metadata={"help": "sequences per step"})
+    max_iters: int = field(default=5000, metadata={
+        "help": "optimizer steps in total (a resumed run continues up to this step)"})
+    eval_interval: int = field(default=200, metadata={
+        "help": "estimate the losses every this many steps (and at the last step)"})
+    eval_iters: int = field(default=100, metadata={"help": "batches averaged per split for each estimate"})
+    warmup_iters: int = field(default=0, metadata={"help": "steps over which the learning rate ramps up from 0"})
+    lr_decay: bool = field(default=False, metadata={"help": "cosine decay from learning_rate to min_lr by max_iters"})
+    min_lr: float = field(default=3e-5, metadata={"help": "the learning rate at the end of the cosine decay"})
+    grad_clip: float = field(default=0.0, metadata={"help": "clip the gradient norm to this (0: no clipping)"})
+    weight_decay: float = field(default=0.01, metadata={
+        "help": "AdamW's decoupled weight decay, on matrices only (torch's default value)"})
+    beta1: float = field(default=0.9, metadata={"help": "AdamW's momentum of the gradient"})
+    beta2: float = field(default=0.999, metadata={"help": "AdamW's momentum of the squared gradient"})
+    val_fraction: float = field(default=0.2, metadata={
+        "help": "the end of the text held out for validation (the tutorial: 80/20)"})
+    seed: int = field(default=1337, metadata={"help": "same seed, same settings, same CPU: the same run"})
+    device: str = field(default="auto", metadata={"help": '"auto", "cpu", "cuda" or "mps"'})
+    threads: int | None = field(default=None, metadata={"help": "CPU threads (None: chosen from the model size)"})
+    sample_tokens: int = field(default=200, metadata={
+        "help": "length of the text sample generated at each evaluation (0: none)"})
+    precision: str = field(default="auto", metadata={
+        "help": '"auto" (bfloat16 on a GPU that has it, float32 elsewhere), "float32" or "bfloat16"'})
+    compile: bool = field(default=False, metadata={
+        "help": "torch.compile the training steps (a compilation first; pays off on a GPU)"})
+    target_loss: float = field(default=0.0, metadata={
+        "help": "stop as soon as a validation estimate is at or below this (0: never)"})
 
     def problems(self) -> list[str]:
         """What makes these settings unusable, in plain words (empty when they are fine)."""

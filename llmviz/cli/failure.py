@@ -1,0 +1,36 @@
+"""How a command fails in words: it raises a `LearnerError` with the plain message, and `main` prints
+`error: <message>` on stderr and exits with status 2 (the request is refused) or 1 (`Unfinished`: the work
+started and could not be finished). argparse's own errors stay argparse's."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+from llmviz.errors import LearnerError
+
+REFUSED = 2
+FAILED = 1
+
+
+class Unfinished(LearnerError):
+    """The command did its work but could not finish it (a checkpoint that could not be written)."""
+
+
+def complain(error: Exception | str) -> None:
+    print(f"error: {error}", file=sys.stderr)
+
+
+def exit_status(error: LearnerError) -> int:
+    return FAILED if isinstance(error, Unfinished) else REFUSED
+
+
+@contextlib.contextmanager
+def in_words(*kinds: type[Exception]):
+    """Errors of these kinds raised inside are the learner's: raised again as a LearnerError, same words."""
+    try:
+        yield
+    except LearnerError:
+        raise
+    except kinds as e:
+        raise LearnerError(str(e)) from e

@@ -1,0 +1,96 @@
+"""`python -m llmviz generate` and `chat`: text from a checkpoint, streamed or as a conversation.
+
+    python -m llmviz generate --checkpoint lm5.safetensors --prompt "ROMEO:" --max-new-tokens 300 --top-k 10
+    python -m llmviz chat --checkpoint chat.safetensors
+"""
+
+from __future__ import annotations
+
+import sys
+
+from llmviz.cli.failure import complain
+from llmviz.errors import LearnerError
+from llmviz.io import checkpoint
+from llmviz.nn.generate import generate_stream, sampling_problems
+from llmviz.tasks import chat, instruct
+from llmviz.tasks.chat import Message
+
+
+def add_generate(sub) -> None:
+    ge = sub.add_parser("generate", help="stream text from a checkpoint")
+    ge.add_argument("--checkpoint", required=True)
+    ge.add_argument("--prompt", default="\n")
+    ge.add_argument("--max-new-tokens", type=int, default=500)
+    ge.add_argument("--temperature", type=float, default=1.0)
+    ge.add_argument("--top-k", type=int, default=None)
+    ge.add_argument("--top-p", type=float, default=None)
+    ge.add_argument("--seed", type=int, default=None)
+    ge.set_defaults(func=cmd_generate)
+
+
+def add_chat(sub) -> None:
+    ch = sub.add_parser("chat", help="chat with an instruct checkpoint in the terminal")
+    ch.add_argument("--checkpoint", required=True)
+    ch.add_argument("--system", default="", help="a system message to start the conversation")
+    ch.add_argument("--no-tool", action="store_true", help="do not run the calculator for the model")
+    ch.set_defaults(func=cmd_chat)
+
+
+def cmd_generate(args) -> int:
+    problems = sampling_problems(args.temperature, args.top_k, args.top_p, args.max_new_tokens)
+    if args.seed is not None and not 0 <= args.seed < 2**63:
+        problems.append(f"the seed must be between 0 and 2**63 - 1 (it is {args.seed}).")
+    if problems:
+        raise LearnerError(" ".join(problems))
+    ck = checkpoint.load(args.checkpoint)
+    try:
+        ids = ck.tokenizer.encode(args.prompt)
+    except ValueError as e:
+        raise LearnerError(f"the prompt cannot be encoded: {e}") from e
+    if not ids:
+        ids = [0]
+    out = sys.stdout
+    out.write(args.prompt)
+    new: list[int] = []
+    shown = ""
+    for tok in generate_stream(ck.model, ids, args.max_new_tokens, temperature=args.temperature,
+                               top_k=args.top_k, top_p=args.top_p, seed=args.seed):
+        new.append(tok)
+        text = ck.tokenizer.decode(new)  # decode the whole tail: a token may complete a multi-byte character
+        out.write(text[len(shown):])
+        out.flush()
+        shown = text
+    out.write("\n")
+    return 0
+
+
+def cmd_chat(args) -> int:
+    ck = checkpoint.load(args.checkpoint)
+    if not chat.has_chat_template(ck.tokenizer):
+        raise LearnerError("this checkpoint has no chat tokens: instruction-tune it first (python -m llmviz instruct)")
+    block = ck.model_config.block_size
+    turns = [Message("system", args.system)] if args.system else []
+    print(f"chatting with {args.checkpoint} (context: {block} tokens); an empty line or Ctrl-D ends", file=sys.stderr)
+    while True:
+        try:
+            line = input("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not line:
+            break
+        try:
+            turns.append(Message("user", line))
+            ids, _ = chat.encode(ck.tokenizer, turns, generation_prompt=True)
+            forgotten, kept = chat.fit_context(ids, block)
+            print(f"[prompt: {len(ids)} tokens" + (f"; out of the context, forgotten: {chat.render(ck.tokenizer, forgotten)!r}"
+                                                   if forgotten else "") + "]", file=sys.stderr)
+            reply, steps = instruct.answer(ck.model, ck.tokenizer, turns, use_tool=not args.no_tool)
+        except LearnerError as e:  # this question is refused; the conversation goes on
+            complain(e)
+            turns.pop()
+            continue
+        for m in steps[:-1]:
+            print(f"  [{m.role}: {m.content}]", file=sys.stderr)
+        print(f"model> {reply}")
+        turns += steps
+    return 0

@@ -1,0 +1,141 @@
+"""`python -m llmviz finetune` and `instruct`: a trained checkpoint (or the app's pre-trained base) trained
+further, on a domain text (full, frozen body or LoRA) or on the generated chat tasks.
+
+    python -m llmviz finetune --base pretrained --corpus python-docs --method lora --out adapters.safetensors
+    python -m llmviz instruct --base pretrained --out chat.safetensors --json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from llmviz.cli import runs
+from llmviz.cli.failure import in_words
+from llmviz.errors import LearnerError
+from llmviz.io import checkpoint
+from llmviz.tasks import finetune, instruct
+from llmviz.text import corpora
+from llmviz.training.config import TrainConfig
+
+BASE_HELP = "a checkpoint, or 'pretrained' for the app's pre-trained Shakespeare base (made once, cached)"
+
+
+def add_finetune(sub) -> None:
+    ft = sub.add_parser("finetune", help="fine-tune a checkpoint on a domain text: full, frozen body or LoRA")
+    ft.add_argument("--base", required=True, help=BASE_HELP)
+    ft.add_argument("--corpus", default="python-docs", help="the domain text (a corpus name or a file)")
+    ft.add_argument("--original-corpus", help="the text the base learned, to measure forgetting "
+                                              "(default: the corpus its checkpoint names)")
+    ft.add_argument("--method", choices=list(finetune.METHODS), default="lora")
+    ft.add_argument("--rank", type=int, default=4, help="LoRA's rank r")
+    ft.add_argument("--alpha", type=float, default=8.0, help="LoRA's alpha: ΔW = B·A · alpha / r")
+    ft.add_argument("--targets", nargs="+", default=["query", "value"],
+                    help="the matrices LoRA adapts: query key value attn_out ffwd")
+    ft.add_argument("--drop-unknown", action="store_true",
+                    help="drop the characters of the domain text the base's tokenizer cannot spell")
+    ft.add_argument("--out", help="where to save: the adapters alone for LoRA, the whole model otherwise")
+    runs.add_report_flags(ft)
+    runs.add_dataclass_flags(ft, TrainConfig)
+    ft.set_defaults(func=cmd_finetune)
+
+
+def add_instruct(sub) -> None:
+    it = sub.add_parser("instruct", help="instruction-tune a checkpoint on the generated chat tasks")
+    it.add_argument("--base", required=True, help=BASE_HELP)
+    it.add_argument("--per-task", type=int, default=50, help="held-out questions per task for the final accuracy")
+    it.add_argument("--out", help="where to save the instruct model (.safetensors)")
+    runs.add_report_flags(it)
+    runs.add_dataclass_flags(it, TrainConfig)
+    it.set_defaults(func=cmd_instruct)
+
+
+def _base_checkpoint(name: str, quiet: bool):
+    """A checkpoint from a file, or the app's pre-trained base (pre-trained once and cached)."""
+    if name != "pretrained":
+        return checkpoint.load(name)
+    if finetune.cached_base() is None and not quiet:
+        print("pre-training the base once (it is cached for next time)…", file=sys.stderr)
+    base = finetune.pretrained_base(on_step=None if quiet else runs.progress)
+    if not quiet:
+        print(file=sys.stderr)
+    return base
+
+
+def cmd_finetune(args) -> int:
+    runs.one_thread_here()
+    if args.out:
+        runs.check_out(args.out, add_suffix=False)
+    with in_words(ValueError):
+        base = _base_checkpoint(args.base, args.quiet)
+        text = corpora.get_corpus(args.corpus).text
+        if args.drop_unknown:
+            text, kept = finetune.drop_unspellable(base.tokenizer, text)
+            if not args.quiet:
+                print(f"kept {kept:.1%} of the domain text (the characters the base can spell)", file=sys.stderr)
+        original = None
+        if args.original_corpus:
+            original = corpora.get_corpus(args.original_corpus).text
+        elif base.extra.get("corpus"):
+            try:  # the corpus the base's checkpoint names, if it is one this command knows
+                original = corpora.get_corpus(base.extra["corpus"]).text
+            except LearnerError:
+                if not args.quiet:
+                    print(f"(not measuring forgetting: no text named {base.extra['corpus']!r}; "
+                          f"give --original-corpus)", file=sys.stderr)
+        how = finetune.FineTuning(args.method, args.rank, args.alpha, tuple(args.targets))
+        tcfg = replace(finetune.default_config(base.train_config, args.method), **runs.overrides(args, TrainConfig))
+        run = finetune.start(base, text, tcfg, how, original)
+    if not args.quiet:
+        print(f"{finetune.METHODS[args.method]}: {run.n_trainable:,} of {run.n_params:,} parameters train "
+              f"({100 * run.n_trainable / run.n_params:.2f} %)", file=sys.stderr)
+    done = runs.train_to_end(run, args, "fine-tuning")
+    if done is None:
+        return 1
+    snap, seconds = done
+    path, size = None, None
+    if args.out:
+        extra = {"corpus": args.corpus, "base": args.base, "method": args.method}
+        data = (checkpoint.adapter_to_bytes(run.model, run.tokenizer, run.train_cfg, run.history, extra=extra)
+                if args.method == "lora" else checkpoint.run_to_bytes(run, extra=extra))
+        path = Path(args.out)
+        path.write_bytes(data)
+        size = len(data)
+    last = snap.history[-1]
+    result = {"method": args.method, "trainable": run.n_trainable, "params": run.n_params,
+              "trainable_pct": round(100 * run.n_trainable / run.n_params, 3), "iterations": snap.step,
+              "val_loss_new": last.val_loss, "val_loss_original": (last.other or {}).get("original"),
+              "ms_per_iter": round(1000 * seconds / max(1, snap.step), 3), "bytes": size,
+              "file": str(path) if path else None}
+    if args.json:
+        print(json.dumps(result))
+    elif not args.quiet:
+        print(json.dumps(result, indent=1), file=sys.stderr)
+    return 0
+
+
+def cmd_instruct(args) -> int:
+    runs.one_thread_here()
+    if args.out:
+        runs.check_out(args.out)
+    with in_words(ValueError, OSError):
+        base = _base_checkpoint(args.base, args.quiet)
+        cfg = replace(instruct.default_config(), **runs.overrides(args, TrainConfig))
+        run, held = instruct.start(base, cfg, style_text=corpora.shakespeare().text)
+    done = runs.train_to_end(run, args, "instruction tuning")
+    if done is None:
+        return 1
+    _, seconds = done
+    tuned = instruct.accuracy(run.model, run.tokenizer, held, args.per_task)
+    result = {"iterations": run.step, "seconds": round(seconds, 1),
+              "base_accuracy": instruct.accuracy(base.model, base.tokenizer, held, args.per_task),
+              "tuned_accuracy": tuned,
+              "tool_alone_accuracy": instruct.accuracy(run.model, run.tokenizer, held, args.per_task,
+                                                       use_tool=False)["tool"],
+              "tool_executed_accuracy": tuned["tool"], "checkpoint": None}
+    if args.out:
+        result["checkpoint"] = str(checkpoint.save_run(args.out, run, extra={"instruct": True, "base": args.base}))
+    print(json.dumps(result) if args.json else json.dumps(result, indent=1))
+    return 0
