@@ -75,7 +75,7 @@ def generate_stream(model, ids: Sequence[int] | torch.Tensor, max_new_tokens: in
     device = _model_device(model)
     generator = None
     if seed is not None:
-        # multinomial on an accelerator needs a generator living there
+        # the noise drawn on an accelerator needs a generator living there
         generator = torch.Generator(device=device).manual_seed(seed)
     idx = _as_ids(ids, device)  # (1, T)
     if idx.size(1) == 0:
