@@ -3,7 +3,8 @@
 import torch
 import torch.nn.functional as F
 
-from llmviz.nn.generate import filter_logits, generate_stream, generate_text, next_token_probs, sample_next
+from llmviz.nn.generate import generate_stream, generate_text, next_token_probs
+from llmviz.nn.sampling import Sampling, filter_logits, sample_rows
 from llmviz.nn.model import LanguageModel, ModelConfig
 from llmviz.text.tokenizers import CharTokenizer
 
@@ -84,8 +85,9 @@ def test_sampling_follows_the_distribution():
     model = small_model(seed=2)
     probs = next_token_probs(model, [5])
     logits, _ = model(torch.tensor([[5]]))
-    draws = sample_next(logits[:, -1].expand(4000, -1), generator=torch.Generator().manual_seed(0))  # (4000, 1)
-    freq = torch.bincount(draws.flatten(), minlength=20) / 4000
+    g = torch.Generator().manual_seed(0)
+    draws = sample_rows(logits[:, -1].expand(4000, -1), [Sampling()] * 4000, [g] * 4000)  # 4000 tokens
+    freq = torch.bincount(torch.tensor(draws), minlength=20) / 4000
     # every token is drawn about as often as its probability says (4 standard errors at most)
     assert torch.all((freq - probs).abs() <= 4 * (probs * (1 - probs) / 4000).sqrt() + 1e-3)
     # the stream draws the same way: its first token, over seeds, lands on likely tokens

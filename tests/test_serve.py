@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from llmviz.tasks import chat
-from llmviz.nn.generate import filter_logits
+from llmviz.nn.sampling import filter_logits
 from llmviz.nn.model import LanguageModel, ModelConfig
 from llmviz.serving.engine import BatchEngine, SamplingParams, sample_rows
 from llmviz.serving.server import Server

@@ -16,9 +16,8 @@ import random
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
-from llmviz.nn.generate import filter_logits
+from llmviz.nn.sampling import Sampling, probabilities, sample_rows
 from llmviz.nn.model import LanguageModel, ModelConfig
 from llmviz.text.tokenizers import Tokenizer, WordTokenizer
 
@@ -88,14 +87,11 @@ def trace(model: LanguageModel, ids, tokenizer: Tokenizer, temperature: float = 
     rec: dict = {}
     logits, _ = model(torch.tensor([ids], dtype=torch.long, device=device), record=rec)  # (1, T, vocab)
     logits = logits[0, -1].float()  # (vocab,) the last position predicts
-    if temperature <= 0:
-        probs = F.one_hot(logits.argmax(), logits.numel()).float()
-    else:
-        probs = F.softmax(filter_logits(logits, temperature, top_k, top_p), dim=-1)
+    probs = probabilities(logits, temperature, top_k, top_p)
     g = torch.Generator(device=probs.device)
     if seed is not None:
         g.manual_seed(seed)
-    sampled = int(torch.multinomial(probs, 1, generator=g))
+    sampled = sample_rows(logits.view(1, -1), [Sampling(temperature, top_k, top_p)], [g])[0]
     pos = rec["pos_emb"]
     return Trace([tokenizer.decode([i]) for i in ids], ids, rec["token_emb"][0].cpu(),
                  pos.cpu() if pos is not None else None, [w[0].cpu() for w in rec["attention"]],

@@ -1,7 +1,13 @@
 """Generating text (tutorial part 2, "predicting"): turn the last position's logits into a probability
 distribution, reshape it with temperature, top-k and top-p, sample one token, append it, repeat.
 
-The context is cropped to the model's block_size, because that is all it was trained to look at.
+The context is cropped to the model's block_size, because that is all it was trained to look at. The
+sampling itself is llmviz.nn.sampling's, the same the server's batch engine uses.
+
+`StreamText` turns generated tokens into the text a stream can show: decoded as they come, cut before
+the first stop string, never showing half a character or the start of what may become a stop string.
+The server's engine, the LangChain adapter and instruction tuning's answers all end their text with it
+(through `generate_until` where the tokens come from `generate_stream`).
 
 Generation never changes the model: no switching between training and evaluation modes (dropout is
 off unless the trainer asks for it), no gradients. Many threads can generate from one model at once,
@@ -10,7 +16,7 @@ and a seed gives the same text whoever else is generating.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from typing import NamedTuple
 
 import math
@@ -19,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from llmviz.errors import LearnerError
+from llmviz.nn.sampling import Sampling, probabilities, sample_rows
 
 
 def sampling_problems(temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
@@ -45,34 +52,6 @@ def _as_ids(ids, device) -> torch.Tensor:
     return t.view(1, -1)  # (1, T)
 
 
-def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
-                  top_p: float | None = None) -> torch.Tensor:
-    """Logits (..., vocab) reshaped for sampling: divided by the temperature, then everything outside
-    the top_k most likely tokens and outside the smallest set whose probability reaches top_p is set to
-    -inf (so its probability becomes exactly 0)."""
-    logits = logits / max(temperature, 1e-8)
-    if top_k is not None and 0 < top_k < logits.size(-1):
-        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]  # (..., 1) the k-th largest logit
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None and 0 < top_p < 1:
-        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-        cum = F.softmax(sorted_logits, dim=-1).cumsum(-1)  # (..., vocab)
-        # drop a token when the more likely ones before it already reach top_p (the first always stays)
-        drop_sorted = (cum - F.softmax(sorted_logits, dim=-1)) >= top_p
-        drop = drop_sorted.scatter(-1, order, drop_sorted)  # back to vocabulary order
-        logits = logits.masked_fill(drop, float("-inf"))
-    return logits
-
-
-def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
-                top_p: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-    """One token per row of logits (B, vocab) -> (B, 1). Temperature 0 means always the most likely."""
-    if temperature <= 0:
-        return logits.argmax(dim=-1, keepdim=True)
-    probs = F.softmax(filter_logits(logits, temperature, top_k, top_p), dim=-1)  # (B, vocab)
-    return torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
-
-
 @torch.no_grad()
 def next_token_probs(model, ids: Sequence[int] | torch.Tensor, temperature: float = 1.0,
                      top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
@@ -82,9 +61,7 @@ def next_token_probs(model, ids: Sequence[int] | torch.Tensor, temperature: floa
         raise ValueError("give at least one token of context")
     logits, _ = model(idx)
     logits = logits[0, -1].float()  # (vocab,) the last position predicts the next token
-    if temperature <= 0:
-        return F.one_hot(logits.argmax(), logits.numel()).float().cpu()
-    return F.softmax(filter_logits(logits, temperature, top_k, top_p), dim=-1).cpu()
+    return probabilities(logits, temperature, top_k, top_p).cpu()
 
 
 @torch.no_grad()
@@ -98,16 +75,100 @@ def generate_stream(model, ids: Sequence[int] | torch.Tensor, max_new_tokens: in
     device = _model_device(model)
     generator = None
     if seed is not None:
-        # multinomial on an accelerator needs a generator living there
+        # the noise drawn on an accelerator needs a generator living there
         generator = torch.Generator(device=device).manual_seed(seed)
     idx = _as_ids(ids, device)  # (1, T)
     if idx.size(1) == 0:
         raise ValueError("give at least one token of context (e.g. a newline)")
+    how = [Sampling(temperature, top_k, top_p)]
     for _ in range(max_new_tokens):
         logits, _ = model(idx[:, -model.config.block_size:])  # crop: the model sees block_size tokens at most
-        nxt = sample_next(logits[:, -1, :], temperature, top_k, top_p, generator)  # (1, 1)
-        idx = torch.cat([idx[:, -model.config.block_size:], nxt], dim=1)  # keep only what is still needed
-        yield int(nxt)
+        nxt = sample_rows(logits[:, -1, :], how, [generator])[0]
+        idx = torch.cat([idx[:, -model.config.block_size:], idx.new_tensor([[nxt]])], dim=1)  # keep what is still needed
+        yield nxt
+
+
+class StreamText:
+    """Generated tokens as text: decoded as they come, cut before the first stop string, and what is safe
+    to show so far.
+
+        out = StreamText(tokenizer, stop=("\\n\\n",))
+        for token in tokens:
+            if out.add(token):  # a stop string: out.text ends before it
+                break
+            show(out.take())  # the new text, less a possible start of a stop string or half a character
+        show(out.take(final=True))  # the generation is over: the rest
+    """
+
+    def __init__(self, tokenizer, stop: Sequence[str] = ()):
+        self.tokenizer, self.stop = tokenizer, tuple(stop)
+        self.text = ""  # the text so far, cut before a stop string once one is reached
+        self.stopped = False  # a stop string was reached
+        self.shown = 0  # characters of text handed out by take()
+        self._pending: list[int] = []  # the tokens after the last complete character
+        self._stable = ""  # the text of the tokens before them, decoded for good
+        self._searched = 0  # stop strings were looked for up to here
+
+    def _decode(self) -> str:
+        """The text so far. Characters and bytes decode piece by piece, so only the tokens since the last
+        complete character are decoded again (a long stream stays linear); other tokenizers decode whole."""
+        tail = self.tokenizer.decode(self._pending)
+        text = self._stable + tail
+        if getattr(self.tokenizer, "kind", "") in ("char", "bpe") and not tail.endswith("\ufffd"):
+            self._stable, self._pending = text, []  # no half character pending
+        return text
+
+    def add(self, token: int) -> bool:
+        """Take one generated token; True once the text has reached a stop string (it is then cut before
+        the first one)."""
+        self._pending.append(token)
+        text = self._decode()
+        if self.stop:
+            start = max(0, self._searched - max(map(len, self.stop)) + 1)  # a stop string may end in the new text
+            hits = [i for i in (text.find(s, start) for s in self.stop) if i >= 0]
+            self._searched = len(text)
+            if hits:
+                text, self.stopped = text[:min(hits)], True
+        self.text = text
+        return self.stopped
+
+    def safe(self) -> int:
+        """How many characters of the text can be shown: all but a start of a stop string at its end, or half
+        a character (a byte-level token may end in the middle of one)."""
+        if self.stopped:
+            return len(self.text)
+        n = 0
+        for s in self.stop:
+            for k in range(min(len(s) - 1, len(self.text)), n, -1):
+                if self.text.endswith(s[:k]):
+                    n = k
+                    break
+        if self.text.endswith("\ufffd"):
+            n = max(n, 1)
+        return len(self.text) - n
+
+    def take(self, final: bool = False) -> str:
+        """The text not handed out yet that can be shown now; final (nothing more will come): all of it."""
+        upto = len(self.text) if final else self.safe()
+        out, self.shown = self.text[self.shown:upto], max(self.shown, upto)
+        return out
+
+
+def generate_until(model, tokenizer, ids: Sequence[int], max_new_tokens: int, stop: Sequence[str] = (),
+                   stop_token_ids: Container[int] = (), on_text: Callable[[str], None] | None = None,
+                   **sampling) -> str:
+    """The text generated after ids, ended before the first stop string or stop token (neither included).
+    on_text, if given, receives the text piece by piece as it becomes safe to show (see StreamText).
+    sampling: generate_stream's temperature, top_k, top_p and seed."""
+    out = StreamText(tokenizer, stop)
+    for token in generate_stream(model, ids, max_new_tokens, **sampling):
+        if token in stop_token_ids or out.add(token):
+            break
+        if on_text is not None and (piece := out.take()):
+            on_text(piece)
+    if on_text is not None and (rest := out.take(final=True)):
+        on_text(rest)
+    return out.text
 
 
 def generate_text(model, tokenizer, prompt: str, max_new_tokens: int, **kwargs) -> str:
@@ -134,11 +195,12 @@ def generate_traced(model, ids: Sequence[int] | torch.Tensor, max_new_tokens: in
     idx = _as_ids(ids, device)  # (1, T)
     if idx.size(1) == 0:
         raise ValueError("give at least one token of context (e.g. a newline)")
+    how = [Sampling(temperature, top_k, top_p)]
     for _ in range(max_new_tokens):
         logits, _ = model(idx[:, -model.config.block_size:])
         last = logits[:, -1, :]  # (1, vocab)
-        nxt = sample_next(last, temperature, top_k, top_p, generator)  # (1, 1)
+        nxt = sample_rows(last, how, [generator])[0]
         probs = F.softmax(last[0].float(), dim=-1)  # (vocab,) the model's own distribution
         p, i = torch.topk(probs, min(k, probs.numel()))
-        idx = torch.cat([idx[:, -model.config.block_size:], nxt], dim=1)
-        yield Choice(int(nxt), float(probs[int(nxt)]), tuple(zip(i.tolist(), p.tolist())))
+        idx = torch.cat([idx[:, -model.config.block_size:], idx.new_tensor([[nxt]])], dim=1)
+        yield Choice(nxt, float(probs[nxt]), tuple(zip(i.tolist(), p.tolist())))

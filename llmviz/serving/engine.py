@@ -9,8 +9,9 @@ at the next step; a request that ends leaves at once.
 Each sequence is right-padded to the model's block_size, so every forward pass has the same shape
 whatever the company: the causal mask keeps padding out of the real positions, and a fixed shape
 makes a row's logits identical however many rows the batch has. Each request samples with its own
-seeded `torch.Generator` (`sample_rows`, the whole batch at once), so a request with a seed gets
-exactly the text it gets when it is alone.
+seeded `torch.Generator` (llmviz.nn.sampling's `sample_rows`, the one sampler, the whole batch at once),
+so a request with a seed gets exactly the text it gets when it is alone. Its text is a
+llmviz.nn.generate.StreamText: cut before a stop string, streamed without half of one.
 
 The engine never blocks on a consumer: it hands results to a callback (the HTTP layer puts them on
 its own queue), so a slow or vanished client cannot stall the others.
@@ -30,6 +31,8 @@ import torch
 import torch.nn.functional as F
 
 from llmviz.errors import LearnerError
+from llmviz.nn.generate import StreamText
+from llmviz.nn.sampling import sample_rows
 
 
 class EngineBusy(LearnerError):
@@ -79,16 +82,20 @@ class Seq:
     n_prompt: int
     generated: list[int] = field(default_factory=list)  # the completion's tokens (a stop token not included)
     n_sampled: int = 0  # tokens sampled, a final stop token included (the usage count)
-    text: str = ""  # the completion so far (decoded)
-    sent: int = 0  # characters of text already handed out
+    out: StreamText = field(init=False, repr=False)  # the completion's text, cut at a stop string; what was handed out
     tokens: list[TokenLogprob] = field(default_factory=list)
     tokens_sent: int = 0
-    searched: int = 0  # stop strings were looked for up to here
-    stable: int = 0  # the first `stable` generated tokens are decoded for good, into stable_text
-    stable_text: str = ""
     finish_reason: str | None = None
     cancelled: bool = False
     t_submit: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self):
+        self.out = StreamText(self.tokenizer, self.params.stop)
+
+    @property
+    def text(self) -> str:
+        """The completion so far (decoded)."""
+        return self.out.text
 
     @property
     def done(self) -> bool:
@@ -98,41 +105,17 @@ class Seq:
         """Drop this request at the next step (its client went away)."""
         self.cancelled = True
 
-    def _decode(self) -> str:
-        """The completion's text. Characters and bytes decode piece by piece, so only the tokens since the
-        last complete character are decoded again (a long stream stays linear); others decode whole."""
-        if getattr(self.tokenizer, "kind", "") not in ("char", "bpe"):
-            return self.tokenizer.decode(self.generated)
-        tail = self.tokenizer.decode(self.generated[self.stable:])
-        text = self.stable_text + tail
-        if not tail.endswith("\ufffd"):  # no half character pending
-            self.stable, self.stable_text = len(self.generated), text
-        return text
-
     def _needs_text(self) -> bool:
         p = self.params
         return p.stream or bool(p.stop) or p.logprobs is not None
 
-    def _holdback(self) -> int:
-        """Characters at the end of the text not to hand out yet: the start of a stop string, or half a
-        character (a byte-level token may end in the middle of one)."""
-        n = 0
-        for s in self.params.stop:
-            for k in range(min(len(s) - 1, len(self.text)), n, -1):
-                if self.text.endswith(s[:k]):
-                    n = k
-                    break
-        if self.text.endswith("\ufffd"):
-            n = max(n, 1)
-        return n
-
-    def _release(self, upto: int, finish: str | None) -> None:
-        """Hand out the text up to `upto` and the tokens that start before it; at the end, drop the rest
-        (the tokens of a stop string)."""
+    def _release(self, finish: str | None) -> None:
+        """Hand out the text that is safe to show and the tokens that start in it; at the end, all the text
+        and drop the other tokens (those of a stop string)."""
+        text = self.out.take(final=finish is not None)
         fresh = self.tokens[self.tokens_sent:]
-        tokens = tuple(t for t in fresh if t.offset < upto)
+        tokens = tuple(t for t in fresh if t.offset < self.out.shown)
         self.tokens_sent = len(self.tokens) if finish else self.tokens_sent + len(tokens)
-        text, self.sent = self.text[self.sent:upto], max(self.sent, upto)
         if text or tokens or finish:
             self.on_delta(Delta(text, tokens, finish))
 
@@ -145,27 +128,22 @@ class Seq:
             return self.finish("stop")
         self.generated.append(token)
         if self._needs_text():
-            before = len(self.text)
-            self.text = self._decode()
+            before = len(self.out.text)
+            stopped = self.out.add(token)
             if logprob is not None:
-                self.tokens.append(logprob._replace(offset=min(before, len(self.text))))
-            if p.stop:
-                start = max(0, self.searched - max(map(len, p.stop)) + 1)
-                hits = [i for i in (self.text.find(s, start) for s in p.stop) if i >= 0]
-                self.searched = len(self.text)
-                if hits:
-                    self.text = self.text[:min(hits)]
-                    return self.finish("stop")
+                self.tokens.append(logprob._replace(offset=min(before, len(self.out.text))))
+            if stopped:
+                return self.finish("stop")
         if len(self.generated) >= p.max_tokens:
             return self.finish("length")
         if p.stream:
-            self._release(len(self.text) - self._holdback(), None)
+            self._release(None)
 
     def finish(self, reason: str) -> None:
         if not self._needs_text():
-            self.text = self.tokenizer.decode(self.generated)
+            self.out.text = self.tokenizer.decode(self.generated)
         self.finish_reason = reason
-        self._release(len(self.text), reason)
+        self._release(reason)
 
 
 class BatchEngine:
@@ -301,37 +279,6 @@ class BatchEngine:
                 s.add(tok, info)
             except Exception:  # the consumer failed (e.g. its event loop closed): drop this request only
                 s.cancel()
-
-
-def sample_rows(logits: torch.Tensor, params: Sequence[SamplingParams], generators: Sequence[torch.Generator]) -> list[int]:
-    """One token per row of logits (B, vocab), each row with its own temperature, top-k, top-p and generator.
-
-    The same distribution as llmviz.nn.generate.sample_next, computed for the whole batch at once: each row's
-    probabilities are divided by noise drawn from that row's own generator, Exp(1), and the largest
-    quotient wins (the "exponential race": token i wins with probability p_i). Every row's result depends
-    only on its logits and its generator, never on the other rows."""
-    B, V = logits.shape
-    x = logits.float() / torch.tensor([[max(p.temperature, 1e-8)] for p in params], device=logits.device)  # (B, V)
-    ks = [p.top_k if p.top_k and 0 < p.top_k < V else V for p in params]
-    tops = [p.top_p if p.top_p is not None and 0 < p.top_p < 1 else None for p in params]
-    if any(k < V for k in ks) or any(t is not None for t in tops):
-        sorted_x, order = torch.sort(x, descending=True, dim=-1)  # (B, V)
-        if any(k < V for k in ks):
-            kth = sorted_x[torch.arange(B), torch.tensor(ks) - 1].view(B, 1)  # each row's k-th largest logit
-            x = x.masked_fill(x < kth, float("-inf"))
-            sorted_x = sorted_x.masked_fill(sorted_x < kth, float("-inf"))
-        if any(t is not None for t in tops):
-            p_sorted = F.softmax(sorted_x, dim=-1)
-            limit = torch.tensor([[t if t is not None else float("inf")] for t in tops], device=logits.device)
-            drop_sorted = (p_sorted.cumsum(-1) - p_sorted) >= limit  # the more likely ones already reach top_p
-            x = x.masked_fill(drop_sorted.scatter(-1, order, drop_sorted), float("-inf"))
-    probs = F.softmax(x, dim=-1)  # (B, V)
-    noise = torch.empty_like(probs)
-    for i, g in enumerate(generators):
-        noise[i].exponential_(generator=g)
-    race = (probs / noise).argmax(dim=-1)  # (B,)
-    greedy = logits.argmax(dim=-1)
-    return [int(greedy[i]) if p.temperature <= 0 else int(race[i]) for i, p in enumerate(params)]
 
 
 def _safe_call(s: Seq, d: Delta) -> None:

@@ -22,32 +22,21 @@ from langchain_core.language_models.llms import LLM
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from pydantic import BaseModel, ConfigDict
 
-from llmviz.tasks.chat import format_chat
 from llmviz.errors import LearnerError
+from llmviz.nn.generate import generate_until
+from llmviz.tasks.chat import format_chat
 
 
 def complete(model, tokenizer, prompt: str | list[int], stop=(), max_tokens: int = 200, temperature: float = 0.8,
              top_k: int | None = None, seed: int | None = None, stop_token_ids=(), on_text=None) -> str:
     """The model's continuation of `prompt` (text, or ids already made by llmviz.tasks.chat.format_chat), ended
-    before the first stop string (or stop token)."""
-    from llmviz.nn.generate import generate_stream
-
+    before the first stop string (or stop token); on_text receives it piece by piece, never half a stop string."""
     try:
         ids = (list(prompt) if not isinstance(prompt, str) else tokenizer.encode(prompt)) or [0]
     except ValueError as e:
         raise LearnerError(f"this model's tokenizer cannot spell the prompt: {e}") from None
-    new, text = [], ""
-    for token in generate_stream(model, ids, max_tokens, temperature, top_k, seed=seed):
-        if token in stop_token_ids:
-            break
-        new.append(token)
-        piece, text = text, tokenizer.decode(new)
-        cuts = [text.find(s) for s in stop or () if s in text]
-        if cuts:
-            return text[:min(cuts)]  # honour stop: the text before the first stop string
-        if on_text is not None:
-            on_text(text[len(piece):])
-    return text
+    return generate_until(model, tokenizer, ids, max_tokens, stop or (), stop_token_ids, on_text,
+                          temperature=temperature, top_k=top_k, seed=seed)
 
 
 class CheckpointLLM(LLM):

@@ -17,17 +17,22 @@ and numbers in combinations the training set never shows.
 
 from __future__ import annotations
 
+import copy
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
-from llmviz.tasks import chat
-from llmviz.training.batches import Batch
-from llmviz.tasks.chat import Message
+from llmviz.device import pick_device
 from llmviz.errors import LearnerError
+from llmviz.nn.generate import generate_until, next_token_probs
 from llmviz.nn.model import IGNORE, LanguageModel
+from llmviz.tasks import chat
+from llmviz.tasks.chat import Message
+from llmviz.training.batches import Batch
+from llmviz.training.config import TrainConfig
+from llmviz.training.train import TrainingError, TrainingRun
 
 TASKS = {
     "context": "answer from a sentence given in the prompt",
@@ -200,9 +205,6 @@ def with_vocabulary(model: LanguageModel, vocab_size: int) -> LanguageModel:
     """A copy of the model whose vocabulary has grown to vocab_size: the old tokens keep their rows; each
     new token starts as the average of the old ones (an embedding and an output row that say "nothing
     in particular"), and training gives it a meaning."""
-    import copy
-    from dataclasses import replace
-
     old = model.config.vocab_size
     if vocab_size < old:
         raise LearnerError("a vocabulary can only grow")
@@ -240,29 +242,22 @@ def answer(model, tokenizer, prompt, use_tool: bool = True) -> tuple[str, list[M
     if chat.parse_call(first) is None:
         return first, turns[len(prompt):]
     if use_tool:
-        turns.append(Message("tool", chat.calculator(first)))
-        turns.append(Message("assistant", reply(model, tokenizer, turns)))
+        result = chat.calculator(first)
     else:  # the model guesses the tool's answer itself, then answers from its guess
         ids, _ = chat.encode(tokenizer, turns)
-        ids.append(tokenizer.special_id("<|tool|>"))
-        guess = _until_end(model, tokenizer, ids, 12)
-        turns.append(Message("tool", guess))
-        turns.append(Message("assistant", reply(model, tokenizer, turns)))
+        result = _until_end(model, tokenizer, ids + [tokenizer.special_id("<|tool|>")], 12)
+    turns.append(Message("tool", result))
+    turns.append(Message("assistant", reply(model, tokenizer, turns)))
     return turns[-1].content, turns[len(prompt):]
 
 
 def _until_end(model, tokenizer, ids: list[int], max_new_tokens: int, temperature: float = 0.0,
                seed: int | None = None) -> str:
     """The text the model writes after ids (cut to its context) until it closes the turn (or any tag)."""
-    from llmviz.nn.generate import generate_stream
-
     _, ids = chat.fit_context(ids, model.config.block_size)
-    out = []
-    for t in generate_stream(model, ids, max_new_tokens, temperature=temperature, seed=seed):
-        if t >= tokenizer.ordinary_vocab_size:  # "<|end|>" or another tag: the turn is over
-            break
-        out.append(t)
-    return tokenizer.decode(out)
+    tags = range(tokenizer.ordinary_vocab_size, model.config.vocab_size)  # "<|end|>" or another: the turn is over
+    return generate_until(model, tokenizer, ids, max_new_tokens, stop_token_ids=tags, temperature=temperature,
+                          seed=seed)
 
 
 def correct(example: Example, got: str) -> bool:
@@ -274,16 +269,13 @@ def correct(example: Example, got: str) -> bool:
 
 def base_answer(model, tokenizer, prompt, max_new_tokens: int = 30) -> str:
     """What a model without chat tokens writes after a plain transcript: up to the end of its line."""
-    from llmviz.nn.generate import generate_stream
-
     text = chat.format_chat(prompt).prompt + " "
     try:
         ids = tokenizer.encode(text)
     except ValueError:
         return ""
     _, ids = chat.fit_context(ids, model.config.block_size)
-    out = tokenizer.decode(list(generate_stream(model, ids, max_new_tokens, temperature=0)))
-    return out.split("\n")[0]
+    return generate_until(model, tokenizer, ids, max_new_tokens, stop=("\n",), temperature=0)
 
 
 def accuracy(model, tokenizer, held: list[Example], per_task: int = 20, use_tool: bool = True) -> dict[str, float]:
@@ -307,8 +299,6 @@ def accuracy(model, tokenizer, held: list[Example], per_task: int = 20, use_tool
 def default_config(steps: int = 5000, device: str = "auto"):
     """Instruction tuning's settings (measured with bench/bench_instruct.py): 32 conversations a step, a
     warm-up and a cosine decay, no weight decay, accuracy measured every 500 steps."""
-    from llmviz.training.config import TrainConfig
-
     return TrainConfig(learning_rate=2e-3, min_lr=2e-4, lr_decay=True, warmup_iters=100, batch_size=32,
                        max_iters=steps, eval_interval=min(500, steps), eval_iters=10, weight_decay=0.0,
                        sample_tokens=40, device=device)
@@ -318,9 +308,6 @@ def start(base, train_cfg, style_text: str = "", seed: int = 0, per_task: int = 
     """(run, held-out examples): an instruction-tuning run (not started) from a copy of a base checkpoint's
     weights, its vocabulary grown by the chat tokens, on the generated conversations; held-out accuracy per
     task is measured at every evaluation (Record.other["acc <task>"])."""
-    from llmviz.device import pick_device
-    from llmviz.training.train import TrainingError, TrainingRun
-
     if base.model.adapters is not None:
         raise TrainingError("instruction-tune a whole model, not one with LoRA adapters")
     try:
@@ -354,8 +341,6 @@ def wordings(example: Example, shots: list[Example]) -> dict[str, list[Message]]
 
 def first_token_probs(model, tokenizer, messages) -> "torch.Tensor":
     """The probability of every token to start the assistant's answer (what the bars show)."""
-    from llmviz.nn.generate import next_token_probs
-
     ids, _ = chat.encode(tokenizer, messages, generation_prompt=True)
     return next_token_probs(model, chat.fit_context(ids, model.config.block_size)[1])
 
