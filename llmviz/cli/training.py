@@ -28,7 +28,8 @@ from llmviz.training import distributed
 from llmviz.training.config import TrainConfig
 from llmviz.training.pace import describe
 from llmviz.training.presets import PRESETS, preset_config
-from llmviz.training.train import TrainingRun, mean_tokens_per_s
+from llmviz.training.record import mean_tokens_per_s
+from llmviz.training.train import TrainingRun
 
 
 def add_presets(sub) -> None:
