@@ -11,7 +11,7 @@ import sys
 from llmviz.cli.failure import complain
 from llmviz.errors import LearnerError
 from llmviz.io import checkpoint
-from llmviz.nn.generate import generate_stream, sampling_problems
+from llmviz.nn.generate import StreamText, generate_stream, sampling_problems
 from llmviz.tasks import chat, instruct
 from llmviz.tasks.chat import Message
 
@@ -51,16 +51,13 @@ def cmd_generate(args) -> int:
         ids = [0]
     out = sys.stdout
     out.write(args.prompt)
-    new: list[int] = []
-    shown = ""
+    text = StreamText(ck.tokenizer)  # a byte-level token may end in the middle of a character: held back
     for tok in generate_stream(ck.model, ids, args.max_new_tokens, temperature=args.temperature,
                                top_k=args.top_k, top_p=args.top_p, seed=args.seed):
-        new.append(tok)
-        text = ck.tokenizer.decode(new)  # decode the whole tail: a token may complete a multi-byte character
-        out.write(text[len(shown):])
+        text.add(tok)
+        out.write(text.take())
         out.flush()
-        shown = text
-    out.write("\n")
+    out.write(text.take(final=True) + "\n")
     return 0
 
 
