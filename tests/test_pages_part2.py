@@ -12,7 +12,7 @@ import torch
 from llmviz.io import checkpoint
 from llmviz.text import corpora
 from llmviz.plots.text import shown_token
-from llmviz.training.presets import preset_config
+from llmviz.training.presets import PRESETS, preset_config
 from llmviz.training.config import TrainConfig
 from llmviz.training.train import TrainingError, TrainingRun
 from tests.conftest import open_page
@@ -360,7 +360,7 @@ def test_architecture_diagram_follows_the_model_and_highlights_what_is_new(prese
     from llmviz.plots import training as training_plots
 
     cfg = preset_config(preset, 65)
-    dot = training_plots.architecture_dot(cfg, training_plots.NEW_PARTS[preset])
+    dot = training_plots.architecture_dot(cfg, PRESETS[preset].new_parts)
     assert dot.startswith("digraph") and dot.count("{") == dot.count("}")
     edges = _re.findall(r"^\s+(\w+) -> (\w+);$", dot, _re.M)
     chain = [edges[0][0]] + [b for _, b in edges]
@@ -380,7 +380,7 @@ def test_architecture_diagram_follows_the_model_and_highlights_what_is_new(prese
     else:
         assert not skips
     # readable on a dark background: transparent, light text; the light theme keeps dark text
-    dark = training_plots.architecture_dot(cfg, training_plots.NEW_PARTS[preset], dark=True)
+    dark = training_plots.architecture_dot(cfg, PRESETS[preset].new_parts, dark=True)
     assert 'bgcolor="transparent"' in dark and 'fontcolor="#eeeeee"' in dark and "#222222" not in dark
     assert 'fillcolor="#eef3fb"' not in dark and 'fontcolor="#222222"' in dot
 
