@@ -77,6 +77,35 @@ def test_model_page_trains_a_few_steps_then_offers_the_tools(prefix):
     clean(at)
 
 
+# the widget key of each model setting a page can offer (kept in the page's URL)
+KNOB_KEYS = {"block_size": "block", "n_embd": "embd", "n_head": "heads", "n_layer": "layers", "dropout": "dropout"}
+
+
+@pytest.mark.parametrize("prefix", MODELS)
+def test_model_page_is_drawn_from_its_preset(prefix):
+    at = open_page(f"pages/{prefix}.py")
+    p = PRESETS[prefix]
+    assert [t.value for t in at.title] == [p.page.title or p.title]
+    text = [m.value for m in at.markdown] + [i.value for i in at.info]
+    assert p.description in text and all(paragraph in text for paragraph in p.page.paragraphs)
+    assert not p.page.caption or p.page.caption in [c.value for c in at.caption]
+    offered = {k for k, suffix in KNOB_KEYS.items()
+               if any(w.key == f"{prefix}_{suffix}" for w in list(at.slider) + list(at.select_slider))}
+    assert offered == set(p.knobs)
+    ref = p.reference
+    assert any(f"{ref.params:,} parameters" in c.value and f"validation {ref.val_loss}" in c.value for c in at.caption)
+
+
+def test_a_broken_preset_is_refused_when_the_presets_are_loaded():
+    from llmviz.training import presets
+
+    presets._check({"lm2": PRESETS["lm2"]})
+    for broken in (replace(PRESETS["lm2"], knobs=("n_heads",)), replace(PRESETS["lm2"], new_parts=frozenset({"moe"})),
+                   replace(PRESETS["lm2"], description="")):
+        with pytest.raises(ValueError, match="preset 'lm2' is broken"):
+            presets._check({"lm2": broken})
+
+
 def test_generated_text_and_next_token_bars_come_from_the_model():
     at = open_page("pages/lm2.py", session_state=small("lm2"))
     at.button(key="lm2_train").click().run()
