@@ -12,7 +12,7 @@ import torch
 from llmviz.io import checkpoint
 from llmviz.text import corpora
 from llmviz.plots.text import shown_token
-from llmviz.training.presets import preset_config
+from llmviz.training.presets import PRESETS, preset_config
 from llmviz.training.config import TrainConfig
 from llmviz.training.train import TrainingError, TrainingRun
 from tests.conftest import open_page
@@ -75,6 +75,35 @@ def test_model_page_trains_a_few_steps_then_offers_the_tools(prefix):
     assert at.button(key=f"{prefix}_generate") and at.button(key=f"{prefix}_stop").disabled
     at.button(key=f"{prefix}_generate").click().run()
     clean(at)
+
+
+# the widget key of each model setting a page can offer (kept in the page's URL)
+KNOB_KEYS = {"block_size": "block", "n_embd": "embd", "n_head": "heads", "n_layer": "layers", "dropout": "dropout"}
+
+
+@pytest.mark.parametrize("prefix", MODELS)
+def test_model_page_is_drawn_from_its_preset(prefix):
+    at = open_page(f"pages/{prefix}.py")
+    p = PRESETS[prefix]
+    assert [t.value for t in at.title] == [p.page.title or p.title]
+    text = [m.value for m in at.markdown] + [i.value for i in at.info]
+    assert p.description in text and all(paragraph in text for paragraph in p.page.paragraphs)
+    assert not p.page.caption or p.page.caption in [c.value for c in at.caption]
+    offered = {k for k, suffix in KNOB_KEYS.items()
+               if any(w.key == f"{prefix}_{suffix}" for w in list(at.slider) + list(at.select_slider))}
+    assert offered == set(p.knobs)
+    ref = p.reference
+    assert any(f"{ref.params:,} parameters" in c.value and f"validation {ref.val_loss}" in c.value for c in at.caption)
+
+
+def test_a_broken_preset_is_refused_when_the_presets_are_loaded():
+    from llmviz.training import presets
+
+    presets._check({"lm2": PRESETS["lm2"]})
+    for broken in (replace(PRESETS["lm2"], knobs=("n_heads",)), replace(PRESETS["lm2"], new_parts=frozenset({"moe"})),
+                   replace(PRESETS["lm2"], description="")):
+        with pytest.raises(ValueError, match="preset 'lm2' is broken"):
+            presets._check({"lm2": broken})
 
 
 def test_generated_text_and_next_token_bars_come_from_the_model():
@@ -360,7 +389,7 @@ def test_architecture_diagram_follows_the_model_and_highlights_what_is_new(prese
     from llmviz.plots import training as training_plots
 
     cfg = preset_config(preset, 65)
-    dot = training_plots.architecture_dot(cfg, training_plots.NEW_PARTS[preset])
+    dot = training_plots.architecture_dot(cfg, PRESETS[preset].new_parts)
     assert dot.startswith("digraph") and dot.count("{") == dot.count("}")
     edges = _re.findall(r"^\s+(\w+) -> (\w+);$", dot, _re.M)
     chain = [edges[0][0]] + [b for _, b in edges]
@@ -380,7 +409,7 @@ def test_architecture_diagram_follows_the_model_and_highlights_what_is_new(prese
     else:
         assert not skips
     # readable on a dark background: transparent, light text; the light theme keeps dark text
-    dark = training_plots.architecture_dot(cfg, training_plots.NEW_PARTS[preset], dark=True)
+    dark = training_plots.architecture_dot(cfg, PRESETS[preset].new_parts, dark=True)
     assert 'bgcolor="transparent"' in dark and 'fontcolor="#eeeeee"' in dark and "#222222" not in dark
     assert 'fillcolor="#eef3fb"' not in dark and 'fontcolor="#222222"' in dot
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from llmviz.text.whitespace import visible
 
@@ -26,8 +26,28 @@ PAIR_STEPS = 500
 PAIR_LEARNING_RATE = 3e-3
 PAIR_EVAL_ITERS = 20
 
+# the punchline as the LM1 page tells it, before the pair is trained
+PUNCHLINE = (
+    "During training every position of a block must predict the token after it — and **without the mask, "
+    "attention also draws on the tokens after it**, the answer among them. LM1 has no position embedding, so it "
+    "cannot tell *where* a token sits and cannot simply copy \"the next position\". What it can use is *which* "
+    "characters are in the window: its attention averages their vectors, a bag of the characters present, and the "
+    "one it must predict is always in that bag. That narrows the guess to the dozen or so characters of a "
+    "16-character window out of 65, but not to one of them: the loss drops, only modestly (the tutorial: 2.22 "
+    "vs 2.48 on Tiny Shakespeare). At generation time the last position has no future in its window; favouring "
+    "\"characters that are present\" now misleads it, and its text falls apart (often into newlines or one "
+    "repeated letter). The masked model's loss is the honest one, and its samples start to look like text."
+)
+
 CLEAR_GAP = 0.15  # validation loss (nats) by which the cheat must win to call it clear (tutorial: 0.25)
 CLEAR_WORSE = 0.15  # how much further from the text's mix of characters the cheat's sample must be
+
+
+def pair_settings(train_cfg, learning_rate: float, steps: int):
+    """The page's training settings (a llmviz.training.config.TrainConfig) for the pair: its own learning rate
+    and steps, about ten evaluations of PAIR_EVAL_ITERS batches, and a text sample at each."""
+    return replace(train_cfg, learning_rate=learning_rate, max_iters=steps, eval_interval=max(10, steps // 10),
+                   eval_iters=PAIR_EVAL_ITERS, sample_tokens=train_cfg.sample_tokens or 200)
 
 
 def char_mix_distance(sample: str, text: str) -> float:

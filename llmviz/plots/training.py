@@ -97,18 +97,6 @@ def param_breakdown(parts: Mapping[str, int], title: str = "Parameters by compon
     return fig
 
 
-# what each preset adds to the one before it (diagram nodes to highlight)
-NEW_PARTS = {
-    "lm1": {"attention"},
-    "lm1-masked": {"mask"},
-    "lm2": {"attention", "position"},
-    "lm3": {"ffwd"},
-    "lm4": {"blocks", "residual", "ffwd"},
-    "lm5": {"norm", "dropout"},
-    "lm5-scaled": set(),
-}
-
-
 # the diagram's colours in the app's light and dark themes (the background stays transparent)
 DIAGRAM_THEMES = {
     "light": dict(font="#222222", edge="#555555", fill="#eef3fb", line="#7f9cc7", new_fill="#ffd8cc",
@@ -120,7 +108,7 @@ DIAGRAM_THEMES = {
 
 def architecture_dot(cfg, new: set[str] = frozenset(), dark: bool = False) -> str:
     """Graphviz DOT source of the model's data flow for st.graphviz_chart; `new` parts are highlighted
-    (attention, mask, position, ffwd, blocks, residual, norm, dropout). With residual connections, the
+    (attention, mask, position, ffwd, blocks, residual, norm, dropout: a preset's new_parts). With residual connections, the
     block's input x skips past attention and past the feed-forward layer to the "+" that adds it back:
     those skip edges are the residual path. `dark`: colours for a dark background."""
     get = (lambda k: cfg[k]) if isinstance(cfg, Mapping) else (lambda k: getattr(cfg, k))

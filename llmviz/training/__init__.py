@@ -9,7 +9,9 @@
     observers.py    what a run does besides training: time left, look inside, text samples, measures, ranks agreeing
     train.py        the training run: set-up, start/stop, snapshots for a page
     distributed.py  the same trainer under torchrun: DistributedDataParallel, rank 0 speaks
-    presets.py      LM1-LM5 (and fast-cpu, the translation) as typed, checked settings
+    presets.py      LM1-LM5 (and fast-cpu, the translation) as typed, checked settings, and all else about
+                    each: the tutorial's result, its diagram's new parts, its page's sliders, code and text
+    plan.py         a run as a page sets it up: the preset with the learner's changes, checked, timed, built
     runs.py         a session's runs beside the tutorial's results
     pace.py         how long a run takes: predicted before it starts, measured while it runs
 """

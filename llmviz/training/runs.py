@@ -14,16 +14,9 @@ import math
 import weakref
 from dataclasses import dataclass
 
-# the tutorial's results on Tiny Shakespeare after 5000 iterations: preset -> (params, train, val)
-REFERENCE: dict[str, tuple[int, float, float]] = {
-    "lm1": (7_297, 2.216, 2.262),
-    "lm1-masked": (7_297, 2.475, 2.512),
-    "lm2": (8_865, 2.347, 2.383),
-    "lm3": (9_921, 2.516, 2.539),
-    "lm4": (54_657, 2.026, 2.090),
-    "lm5": (30_017, 2.050, 2.102),
-    "lm5-scaled": (10_788_929, 1.030, 1.626),
-}
+from llmviz.training.presets import PRESETS, Reference
+from llmviz.training.record import mean_tokens_per_s
+
 REFERENCE_NOTE = ("the tutorial's single-seed runs on Tiny Shakespeare (character level, 5000 steps, "
                   "its default settings): expect ±0.05 noise")
 
@@ -49,14 +42,14 @@ class RunRecord:
     differs: tuple = ()  # how its settings differ from the tutorial's model of the same name, in words
 
 
-    def reference(self) -> tuple[int, float, float] | None:
-        return REFERENCE.get(self.preset)
+    def reference(self) -> Reference | None:
+        """The tutorial's result for this run's model (llmviz.training.presets), None if it has none."""
+        p = PRESETS.get(self.preset)
+        return p.reference if p else None
 
 
 def record_of(name: str, run, preset: str = "") -> RunRecord:
     """The comparable summary of a llmviz.training.train.TrainingRun."""
-    from llmviz.training.record import mean_tokens_per_s
-
     snap = run.snapshot()
     hist = snap.history
     last = hist[-1] if hist else None
@@ -88,10 +81,8 @@ def _fmt(v) -> str:
 def differences(preset: str, model_cfg, train_cfg, steps: int) -> list[str]:
     """How a run differs from the tutorial's run of `preset` (the one whose figures it is compared
     with), e.g. ["n_layer 3 (tutorial 2)", "300 steps (tutorial 5000)"]; empty when it is the same."""
-    from llmviz.training.presets import PRESETS  # presets -> train -> ... : imported late, only when needed
-
     p = PRESETS.get(preset)
-    if p is None or preset not in REFERENCE:
+    if p is None or p.reference is None:
         return []
     out = [f"{k} {_fmt(getattr(model_cfg, k))} (tutorial {_fmt(getattr(p.model, k))})"
            for k in _COMPARED_MODEL if getattr(model_cfg, k) != getattr(p.model, k)]
@@ -144,8 +135,8 @@ def table_rows(records: list[RunRecord], with_reference: bool = True) -> list[di
 def reference_rows(titles: dict[str, str] | None = None) -> list[dict]:
     """The tutorial's table itself: model, params, train loss, validation loss."""
     titles = titles or {}
-    return [{"model": titles.get(k, k), "params": p, "train loss": tr, "val loss": va}
-            for k, (p, tr, va) in REFERENCE.items()]
+    return [{"model": titles.get(k, k), "params": p.reference.params, "train loss": p.reference.train_loss,
+             "val loss": p.reference.val_loss} for k, p in PRESETS.items() if p.reference]
 
 
 def to_csv(rows: list[dict]) -> str:
