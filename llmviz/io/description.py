@@ -16,8 +16,8 @@ from dataclasses import fields
 from typing import Annotated, Any, Literal, get_type_hints
 
 from annotated_types import MaxLen, MinLen
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, ValidationInfo, create_model, field_validator
-from pydantic import model_validator
+from pydantic import (AfterValidator, BeforeValidator, ConfigDict, Field, PlainValidator, ValidationInfo, create_model,
+                      field_validator, model_validator)
 
 from llmviz.device import PRECISIONS
 from llmviz.io.validation import Checked, check, distinct, number, refusal, show, text, whole
@@ -226,15 +226,25 @@ class Optimizer(Checked):
     scalars: Annotated[dict[Annotated[str, AfterValidator(_named_state)], number(0.0, 1e15)], MaxLen(100_000)] = {}
 
 
+def _model_config(data, info: ValidationInfo) -> ModelConfig:
+    """The configuration of the description's architecture (a ModelConfig for an unknown one)."""
+    architecture = info.data.get("architecture")
+    checked = CONFIG_MODELS.get(architecture, CONFIG_MODELS["decoder-only"]).model_validate(data)
+    return CONFIGS.get(architecture, ModelConfig)(**checked.model_dump())
+
+
+def _train_config(data) -> TrainConfig:
+    return TrainConfig(**TRAIN_MODEL.model_validate(data).model_dump())
+
+
 class Description(Checked):
     """The llmviz document of a checkpoint (or of an adapters-only file), checked."""
     model_config = ConfigDict(protected_namespaces=())
 
     architecture: text(100) = "decoder-only"  # an unknown one is named by llmviz.io.checkpoint
-    model_cfg: dict = Field(alias="model_config")  # becomes the architecture's configuration
+    model_cfg: Annotated[ModelConfig, PlainValidator(_model_config)] = Field(alias="model_config")
     tokenizer: by_kind({**SIDES, "pair": Pair})
-    train_cfg: Annotated[TRAIN_MODEL, AfterValidator(lambda m: TrainConfig(**m.model_dump()))] = Field(
-        alias="train_config")
+    train_cfg: Annotated[TrainConfig, PlainValidator(_train_config)] = Field(alias="train_config")
     history: Annotated[list[Row], MaxLen(MAX_HISTORY)]
     best_val_loss: Annotated[number(0.0, 1e6, nan=True) | None,
                              AfterValidator(lambda v: math.nan if v is None else v)] = math.nan
@@ -252,14 +262,6 @@ class Description(Checked):
         if isinstance(info, dict) and "preset" not in info and isinstance(info.get("extra"), dict):
             return {**info, "preset": info["extra"].get("preset", "")}
         return info
-
-    @field_validator("model_cfg")
-    @classmethod
-    def _of_its_architecture(cls, data: dict, info: ValidationInfo) -> ModelConfig:
-        architecture = info.data.get("architecture")
-        config = CONFIGS.get(architecture, ModelConfig)
-        fields_ = CONFIG_MODELS.get(architecture, CONFIG_MODELS["decoder-only"]).model_validate(data)
-        return config(**fields_.model_dump())
 
     @property
     def records(self) -> tuple[Record, ...]:

@@ -10,6 +10,7 @@ entry is checked against the file's own length before a single tensor is read; n
 from __future__ import annotations
 
 import json
+import math
 import struct
 from typing import Annotated, Literal
 
@@ -48,9 +49,7 @@ class Entry(Checked):
         if end > data_len:
             raise refusal((), f"ends at byte {end:,} of the data but the file holds {data_len:,}: the file is "
                               "truncated (or damaged)")
-        numel = 1
-        for d in self.shape:
-            numel *= d
+        numel = math.prod(self.shape)
         if end - begin != numel * DTYPE_BYTES[self.dtype]:
             raise refusal((), f"declares a shape of {numel:,} values ({numel * DTYPE_BYTES[self.dtype]:,} bytes) "
                               f"but holds {end - begin:,} bytes")
