@@ -76,7 +76,7 @@ def run_llmviz(text: str, iters: int, eval_interval: int, seed: int, threads: in
 
 def profile(text: str, ids: np.ndarray, threads: int, steps: int = 30, rounds: int = 5) -> None:
     """Where one step's time goes, phase by phase (wall clock, alternating rounds, median), on both sides:
-    nanoGPT's step as its train.py takes it, and the body of llmviz's TrainingRun._loop step."""
+    nanoGPT's step as its train.py takes it, and the body of llmviz's training loop step (llmviz.training.loop)."""
     from llmviz.training.batches import batch_loss
 
     torch.set_num_threads(threads)

@@ -1,5 +1,9 @@
 """A model on disk.
 
-    checkpoint.py  safetensors + JSON save and load, format v2 (v1 still loads; never unpickles)
-    schema.py      an untrusted checkpoint's description checked: types, ranges, size bounds
+    validation.py   untrusted JSON checked the one way llmviz does: strict pydantic models, refusals in words
+    fileformat.py   the safetensors file: its header, its table of tensors checked against the file, the version
+    description.py  a checkpoint's description checked: types, ranges, size bounds
+    weights.py      the file's tensors onto the model they describe, checked on the meta device first
+    adapters.py     adapters-only files: LoRA adapters saved alone, loaded onto their exact base only
+    checkpoint.py   save and load a whole model, format v2 (v1 still loads; never unpickles)
 """

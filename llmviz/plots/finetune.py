@@ -15,7 +15,7 @@ from llmviz.plots.training import PALETTE
 
 def forgetting(series: Mapping[str, Sequence]) -> go.Figure:
     """Validation loss on the NEW text (left) and on the ORIGINAL text (right) of each fine-tuning run
-    (llmviz.training.train.Record rows with other["original"]), over the steps."""
+    (llmviz.training.record.Record rows with other["original"]), over the steps."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("the new text (learning)", "the original text (forgetting)"),
                         horizontal_spacing=0.08)
     for i, (name, hist) in enumerate(series.items()):

@@ -47,7 +47,7 @@ def token_strip(tokens: Sequence[str], kinds: Sequence[str], per_row: int = 12, 
 
 
 def accuracy_curves(history: Sequence, tasks: Sequence[str]) -> go.Figure:
-    """Held-out accuracy of each task over the steps (llmviz.training.train.Record rows with other["acc <task>"])."""
+    """Held-out accuracy of each task over the steps (llmviz.training.record.Record rows with other["acc <task>"])."""
     fig = go.Figure()
     for i, task in enumerate(tasks):
         xs = [r.step for r in history if r.other and f"acc {task}" in r.other]

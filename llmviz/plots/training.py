@@ -21,7 +21,7 @@ X_TITLES = {"step": "training step", "elapsed": "wall time (s)"}
 
 def loss_curves(series: Mapping[str, Sequence], x: str = "step", title: str = "", reference: Mapping[str, float] | None = None,
                 height: int = 360, baseline: float | None = None) -> go.Figure:
-    """Train (solid) and validation (dashed) loss of each named history of llmviz.training.train.Record rows,
+    """Train (solid) and validation (dashed) loss of each named history of llmviz.training.record.Record rows,
     one colour per run, against the step or the wall time (x = "step" or "elapsed"); hovering a point
     gives its perplexity (e^loss) too.
     `reference`: name -> a validation loss drawn as a dotted horizontal line (e.g. the tutorial's), named

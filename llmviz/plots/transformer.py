@@ -18,12 +18,12 @@ METRICS = {"exact_match": ("held-out exact match", "solid"), "bleu": ("held-out 
 
 
 def has_metrics(history: Sequence) -> bool:
-    """Do these llmviz.training.train.Record rows carry translation scores (in Record.other)?"""
+    """Do these llmviz.training.record.Record rows carry translation scores (in Record.other)?"""
     return any(r.other and "exact_match" in r.other for r in history)
 
 
 def metric_curves(series: Mapping[str, Sequence], height: int = 300) -> go.Figure:
-    """Held-out exact match (%) and BLEU (0-100) of each named history of llmviz.training.train.Record rows
+    """Held-out exact match (%) and BLEU (0-100) of each named history of llmviz.training.record.Record rows
     (kept in Record.other by the run's `measure`)."""
     fig = go.Figure()
     for i, (name, hist) in enumerate(series.items()):
