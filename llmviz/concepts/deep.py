@@ -20,17 +20,17 @@ from typing import NamedTuple
 import torch
 
 from llmviz import jobs
-from llmviz.training.batches import TextBatches, text_problems
+from llmviz.device import threads_for
 from llmviz.errors import LearnerError
-from llmviz.training.loss import divergence_message, estimate_loss
 from llmviz.nn.model import LanguageModel, ModelConfig
-from llmviz.training.optim import param_groups
 from llmviz.text.tokenizers import CharTokenizer
+from llmviz.training.batches import TextBatches, text_problems
+from llmviz.training.loss import divergence_message, estimate_loss
+from llmviz.training.optim import param_groups
 
 
 class DeepError(LearnerError):
     """Settings or text that cannot be used, with a message meant for the learner."""
-
 
 @dataclass(frozen=True)
 class Variant:
@@ -137,7 +137,6 @@ def check(text: str, variants: list[Variant], cfg: DeepConfig) -> str:
 def train_variants(text: str, variants: list[Variant], cfg: DeepConfig, job: jobs.Job | None = None) -> DeepResult:
     """Train every variant for cfg.steps steps, one step each in turn on the same batch, recording
     StepStats every log_every steps and EvalStats every eval_every steps (and at the end)."""
-    from llmviz.device import threads_for
 
     text = check(text, variants, cfg)
     tok = CharTokenizer().train(text)

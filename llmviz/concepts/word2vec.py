@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from llmviz.device import threads_for
 from llmviz.errors import EmbeddingError
+from llmviz.jobs import Job
 
 # fewer words than this and neither training nor a projection says anything
 MIN_VOCAB = 5
@@ -171,7 +173,6 @@ def _torch_sgns():
 
     class SkipGram(nn.Module):
         """Two tables: a word's vector as a center (v) and as a context (u)."""
-
         def __init__(self, vocab_size: int, dim: int):
             super().__init__()
             self.center = nn.Embedding(vocab_size, dim)
@@ -196,7 +197,6 @@ def train_word2vec(tokens: list[str], cfg: Word2VecConfig, job=None) -> Word2Vec
     the vectors after each epoch and stops early on request (what was learned is kept)."""
     import torch
 
-    from llmviz.device import threads_for
 
     vocab = build_vocab(tokens, cfg.min_count, cfg.max_vocab)
     ids = vocab.encode(tokens)
@@ -259,7 +259,5 @@ def _vectors(model) -> np.ndarray:
 
 def word2vec_job(tokens: list[str], cfg: Word2VecConfig):
     """A not-yet-started Job that trains word2vec; its result is a Word2VecResult."""
-    from llmviz.jobs import Job
-
     build_vocab(tokens, cfg.min_count, cfg.max_vocab)  # refuse bad input before a thread starts
     return Job(lambda job: train_word2vec(tokens, cfg, job), total=1, name="word2vec")

@@ -19,10 +19,17 @@ from typing import Any
 
 from langchain_core.language_models.chat_models import SimpleChatModel
 from langchain_core.language_models.llms import LLM
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 from pydantic import BaseModel, ConfigDict
 
 from llmviz.errors import LearnerError
+from llmviz.io import checkpoint
 from llmviz.nn.generate import generate_until
 from llmviz.tasks.chat import format_chat
 
@@ -41,7 +48,6 @@ def complete(model, tokenizer, prompt: str | list[int], stop=(), max_tokens: int
 
 class CheckpointLLM(LLM):
     """A trained llmviz model as a LangChain LLM: `CheckpointLLM.from_file("lm5.safetensors").invoke("ROMEO:")`."""
-
     model_config = ConfigDict(arbitrary_types_allowed=True)
     network: Any  # the llmviz.nn.model.LanguageModel
     tokenizer: Any
@@ -52,7 +58,6 @@ class CheckpointLLM(LLM):
 
     @classmethod
     def from_file(cls, path, **kwargs) -> "CheckpointLLM":
-        from llmviz.io import checkpoint
 
         ck = checkpoint.load(path)
         return cls(network=ck.model, tokenizer=ck.tokenizer, **kwargs)
@@ -86,7 +91,6 @@ def as_roles(messages: list[BaseMessage]) -> list[dict]:
 
 class CheckpointChatModel(SimpleChatModel):
     """A trained llmviz model as a LangChain chat model: messages -> llmviz.tasks.chat.format_chat -> text."""
-
     model_config = ConfigDict(arbitrary_types_allowed=True)
     network: Any
     tokenizer: Any
@@ -142,7 +146,6 @@ class _Remote(BaseModel):
 
 class OpenAICompatibleLLM(LLM, _Remote):
     """Any OpenAI-compatible /v1/completions endpoint as a LangChain LLM."""
-
     @property
     def _llm_type(self) -> str:
         return "openai-compatible"
@@ -154,7 +157,6 @@ class OpenAICompatibleLLM(LLM, _Remote):
 
 class OpenAICompatibleChatModel(SimpleChatModel, _Remote):
     """Any OpenAI-compatible /v1/chat/completions endpoint as a LangChain chat model."""
-
     @property
     def _llm_type(self) -> str:
         return "openai-compatible-chat"

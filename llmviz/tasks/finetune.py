@@ -22,10 +22,16 @@ import string
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from llmviz.nn import lora
 from llmviz.errors import LearnerError
+from llmviz.io import checkpoint
+from llmviz.io.checkpoint import VERSION
+from llmviz.nn import lora
+from llmviz.nn.model import LanguageModel
+from llmviz.text import corpora
+from llmviz.text.corpora import cache_dir
 from llmviz.text.tokenizers import CharTokenizer, Tokenizer
 from llmviz.training.config import TrainConfig
+from llmviz.training.presets import preset_config, preset_train_config
 from llmviz.training.record import mean_tokens_per_s
 from llmviz.training.train import TrainingError, TrainingRun
 
@@ -136,23 +142,17 @@ class Pretraining:
 
     def key(self) -> str:
         """A name for the cached file that changes whenever anything that shapes the model changes."""
-        from llmviz.io.checkpoint import VERSION
-
         blob = json.dumps({**asdict(self), "format": VERSION, "recipe": 1}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def base_path(how: Pretraining = Pretraining(), cache: Path | None = None) -> Path:
-    from llmviz.text.corpora import cache_dir
 
     return (cache or cache_dir() / "bases") / f"{how.preset}-{how.key()}.safetensors"
 
 
 def pretraining_run(how: Pretraining = Pretraining()) -> TrainingRun:
     """A run (not started) that pre-trains the base on the built-in Shakespeare with a broad vocabulary."""
-    from llmviz.text import corpora
-    from llmviz.training.presets import preset_config, preset_train_config
-
     text = corpora.shakespeare(how.plays or corpora.DEFAULT_PLAYS).text
     tok = base_vocabulary(text, corpora.python_docs().text)
     cfg = preset_train_config(how.preset, max_iters=how.max_iters, seed=how.seed)
@@ -160,15 +160,12 @@ def pretraining_run(how: Pretraining = Pretraining()) -> TrainingRun:
 
 
 def save_base(run: TrainingRun, how: Pretraining = Pretraining(), cache: Path | None = None) -> Path:
-    from llmviz.io import checkpoint
 
     return checkpoint.save_run(base_path(how, cache), run, extra={"corpus": "shakespeare", "pretraining": how.key()})
 
 
 def pretrained_base(how: Pretraining = Pretraining(), on_step=None):
     """The cached pre-trained base; pre-trained now (on_step(snapshot) hears its progress) and cached if missing."""
-    from llmviz.io import checkpoint
-
     base = cached_base(how)
     if base is None:
         run = pretraining_run(how)
@@ -179,8 +176,6 @@ def pretrained_base(how: Pretraining = Pretraining(), on_step=None):
 
 def cached_base(how: Pretraining = Pretraining(), cache: Path | None = None):
     """The cached pre-trained base checkpoint, or None when it has not been made yet (or is unreadable)."""
-    from llmviz.io import checkpoint
-
     path = base_path(how, cache)
     if not path.is_file():
         return None
@@ -200,7 +195,6 @@ def config_for(base: TrainConfig, method: str, steps: int, device: str = "auto")
 def to_keep(run: TrainingRun) -> bytes:
     """What must be kept to use the result: the adapters alone for LoRA, the whole model otherwise (weights,
     tokenizer, settings; no optimizer state)."""
-    from llmviz.io import checkpoint
 
     if run.model.adapters is not None:
         return checkpoint.adapter_to_bytes(run.model, run.tokenizer, run.train_cfg, run.history, preset=run.preset)
@@ -237,8 +231,6 @@ def adapter_round_trip(run: TrainingRun, base, prompt_ids: list[int]) -> dict:
     run's) and onto another base of the same shape (refused): what the "LoRA, inside" page shows."""
     import torch
 
-    from llmviz.io import checkpoint
-    from llmviz.nn.model import LanguageModel
 
     data = to_keep(run)
     idx = torch.tensor([prompt_ids[-run.model_cfg.block_size:]])

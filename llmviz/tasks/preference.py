@@ -22,10 +22,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from llmviz.tasks import chat, instruct
-from llmviz.training.batches import Batch
-from llmviz.tasks.chat import Message
+from llmviz.device import pick_device
 from llmviz.nn.model import IGNORE
+from llmviz.tasks import chat, instruct
+from llmviz.tasks.chat import Message
+from llmviz.training.batches import Batch
+from llmviz.training.train import TrainingError, TrainingRun
 
 RULE = "prefer answers that end their sentence (with '.', '!' or '?')"
 
@@ -80,7 +82,6 @@ def sequence_logprob(model, x: torch.Tensor, y: torch.Tensor, train: bool = Fals
 
 class PreferenceBatches:
     """Chosen/rejected pairs whose batches carry the DPO objective against a frozen reference model."""
-
     splits = ("train", "val")
 
     def __init__(self, tokenizer, reference, train: list[Pair], held: list[Pair], block_size: int,
@@ -137,9 +138,6 @@ def drift(model, reference, tokenizer, prompts, seed: int = 0) -> float:
 
 def start(model, tokenizer, train_cfg, style_text: str, beta: float = 0.5, n_pairs: int = 4000, seed: int = 0):
     """(run, held-out prompts): DPO on a copy of an instruct model; the model passed in is the reference."""
-    from llmviz.device import pick_device
-    from llmviz.training.train import TrainingError, TrainingRun
-
     if not chat.has_chat_template(tokenizer):
         raise TrainingError("preference tuning starts from an instruct model: instruction-tune one first")
     held = make_pairs(style_text, 200, seed, held=True)

@@ -16,12 +16,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from llmviz.training.batches import Batch
+from llmviz.concepts.embeddings import project
+from llmviz.device import pick_device
+from llmviz.nn.encoder_decoder import EncoderDecoder, EncoderDecoderConfig
 from llmviz.nn.model import IGNORE
+from llmviz.tasks.translation import TUTORIAL, Corpus, make_corpus, words_fr
 from llmviz.text.saved import PairTokenizer
 from llmviz.text.tokenizers import WordTokenizer
-from llmviz.tasks.translation import TUTORIAL, Corpus, make_corpus, words_fr
-from llmviz.nn.encoder_decoder import EncoderDecoder, EncoderDecoderConfig
+from llmviz.training.batches import Batch
+from llmviz.training.train import Resume, TrainingError, TrainingRun
 
 N_EVAL = 400  # held-out sentences translated at each evaluation (exact match and BLEU)
 
@@ -294,9 +297,6 @@ def cosines(c: Contextual) -> tuple[np.ndarray, np.ndarray]:
 
 def new_run(model_cfg: EncoderDecoderConfig, train_cfg, corpus_: Corpus | None = None, preset: str = "translation"):
     """A fresh (seeded) encoder-decoder on the language, ready for TrainingRun.start() / train()."""
-    from llmviz.device import pick_device
-    from llmviz.training.train import TrainingError, TrainingRun
-
     corpus_ = corpus_ or corpus()
     tok = corpus_.tokenizer
     model_cfg = replace(model_cfg, vocab_size=tok.target.vocab_size, src_vocab_size=tok.source.vocab_size)
@@ -314,9 +314,6 @@ def new_run(model_cfg: EncoderDecoderConfig, train_cfg, corpus_: Corpus | None =
 
 def resume_run(checkpoint, train_cfg):
     """Go on training an encoder-decoder checkpoint on the language it was trained on."""
-    from llmviz.device import pick_device
-    from llmviz.training.train import Resume, TrainingError, TrainingRun
-
     settings = checkpoint.extra.get("language") or {}
     corpus_ = corpus(**settings)
     if corpus_.tokenizer.to_dict() != checkpoint.tokenizer.to_dict():
@@ -324,8 +321,7 @@ def resume_run(checkpoint, train_cfg):
     batches = PairBatches(corpus_, pick_device(train_cfg.device))
     return TrainingRun(checkpoint.model, checkpoint.tokenizer, batches, train_cfg, preset=checkpoint.preset,
                        measure=batches.metrics,
-                       resume=Resume(checkpoint.step, tuple(checkpoint.history), checkpoint.optimizer_state,
-                                     checkpoint.rng_state))
+                       resume=Resume.of(checkpoint))
 
 
 def language_of(run) -> dict:
@@ -346,7 +342,5 @@ def beam_translations(model: EncoderDecoder, tokenizer: PairTokenizer, sentence:
 
 def project_contextual(c: Contextual) -> tuple[np.ndarray, np.ndarray]:
     """2-D PCA of the static embedding (row 0) and the contextual vectors; (coords, share of variance per axis)."""
-    from llmviz.concepts.embeddings import project
-
     p = project(np.vstack([c.static[None], c.vectors]), [c.word] * (len(c.vectors) + 1), "pca", 2)
     return p.coords, p.explained

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from llmviz.concepts.lookup import closest_key
 from llmviz.text.saved import PairTokenizer
 from llmviz.text.tokenizers import WordTokenizer
 
@@ -214,7 +215,6 @@ def words_fr(text: str) -> list[str]:
 
 class Grammar:
     """Draws random clauses; adjective–noun combinations in `banned` are never used."""
-
     def __init__(self, rng: random.Random, banned: frozenset = frozenset(), p_two_clauses: float = 0.15):
         self.rng, self.banned, self.p_two = rng, banned, p_two_clauses
 
@@ -317,8 +317,6 @@ def vocabularies() -> PairTokenizer:
 
 def known_or_closest(word: str, tokenizer: WordTokenizer) -> tuple[bool, str | None, int]:
     """Is the word in the vocabulary? If not, its closest known word by Levenshtein distance (Part 1)."""
-    from llmviz.concepts.lookup import closest_key
-
     if word in tokenizer.index:
         return True, word, 0
     best = closest_key(word, tokenizer.words)

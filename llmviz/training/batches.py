@@ -17,6 +17,8 @@ from typing import NamedTuple, Protocol
 
 import torch
 
+from llmviz.errors import LearnerError
+
 
 class Batch(NamedTuple):
     inputs: dict  # keyword arguments of the model's forward, e.g. {"idx": (B, T) token ids}
@@ -35,7 +37,6 @@ def batch_loss(model, batch: Batch, train: bool = False) -> torch.Tensor:
 
 class BatchSource(Protocol):
     """What a trainer needs from its data."""
-
     splits: tuple[str, ...]  # e.g. ("train", "val"): the trainer learns from "train" and reports every split
 
     def batch(self, split: str, batch_size: int, generator: torch.Generator | None = None) -> Batch: ...
@@ -85,13 +86,11 @@ def text_problems(n_tokens: int, block_size: int, val_fraction: float) -> list[s
 
 class TextBatches:
     """Random windows of block_size tokens from one token sequence, cut into training and validation."""
-
     splits = ("train", "val")
 
     def __init__(self, ids, block_size: int, val_fraction: float, device: str = "cpu"):
         problems = text_problems(len(ids), block_size, val_fraction)
         if problems:
-            from llmviz.errors import LearnerError
 
             raise LearnerError(problems[0])
         self.block_size = block_size

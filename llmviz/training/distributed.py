@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 import torch
 
+from llmviz.device import pick_device
+
 BACKENDS = {"cpu": "gloo", "cuda": "nccl"}
 
 
@@ -81,7 +83,6 @@ def setup(requested_device: str | None = None) -> World:
     Without torchrun, returns SINGLE and starts nothing."""
     import torch.distributed as dist
 
-    from llmviz.device import pick_device
 
     if not launched():
         return SINGLE
