@@ -7,7 +7,7 @@ import streamlit as st
 from llmviz.tasks import finetune
 from llmviz.nn import generate, lora
 from llmviz.plots import finetune as finetune_plots
-from pages.shared import base_model, session_runs, training_panel, ui
+from pages.shared import base_model, run_view, session_runs, ui
 
 st.title("Pre-training and fine-tuning")
 st.markdown(
@@ -94,7 +94,7 @@ if st.button("Fine-tune", key="ft_go", type="primary", icon=":material/play_arro
     st.rerun()
 
 if names:
-    training_panel.watch(list(names.values()), "ft_live")
+    run_view.watch(list(names.values()), "ft_live")
     runs = {m: session_runs.get(n) for m, n in names.items() if session_runs.get(n) is not None}
 
     @st.fragment(run_every=1.0 if running else None)

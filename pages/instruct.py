@@ -8,7 +8,7 @@ from llmviz.tasks import chat, finetune, instruct, preference
 from llmviz.text import corpora
 from llmviz.errors import LearnerError
 from llmviz.plots import instruct as instruct_plots
-from pages.shared import base_model, session_runs, training_panel, ui
+from pages.shared import base_model, run_view, session_runs, ui
 
 st.title("Instruct models")
 st.markdown(
@@ -68,7 +68,7 @@ if stop and run is not None:
     run.stop()
 if run is not None:
     name = st.session_state[RUN]
-    training_panel.watch([name], "it_live")
+    run_view.watch([name], "it_live")
 
     @st.fragment(run_every=1.0 if run.running else None)
     def live_accuracy():
@@ -133,7 +133,7 @@ else:
     if stop_ and dpo is not None:
         dpo.stop()
     if dpo is not None:
-        training_panel.watch([st.session_state["it_dpo"]], "it_dpo_live")
+        run_view.watch([st.session_state["it_dpo"]], "it_dpo_live")
 
         @st.fragment(run_every=1.0 if dpo.running else None)
         def live_preference():

@@ -4,7 +4,7 @@ import streamlit as st
 
 from llmviz.concepts import cheating
 from llmviz.training.presets import PRESETS
-from pages.shared import session_runs, training_panel, ui
+from pages.shared import run_view, session_runs, training_panel, ui
 
 
 def choose() -> str:
@@ -23,9 +23,9 @@ st.markdown(f"**Train both, side by side**, with the settings above except these
             f"{cheating.PAIR_STEPS} steps at {cheating.PAIR_LEARNING_RATE:g}, about a minute on a small CPU, enough "
             "for the cheat to pay):")
 c = st.columns(4)
-pair_iters = training_panel.widget(c[0].slider, "Steps for the pair", "lm1_pair_iters", cheating.PAIR_STEPS,
+pair_iters = run_view.widget(c[0].slider, "Steps for the pair", "lm1_pair_iters", cheating.PAIR_STEPS,
                                    min_value=50, max_value=5000, step=50)
-pair_lr = training_panel.widget(c[1].select_slider, "Learning rate for the pair", "lm1_pair_lr",
+pair_lr = run_view.widget(c[1].select_slider, "Learning rate for the pair", "lm1_pair_lr",
                                 cheating.PAIR_LEARNING_RATE, options=training_panel.LR_OPTIONS,
                                 format_func=lambda v: f"{v:g}")
 names = training_panel.pair("lm1", {"LM1 unmasked": ("lm1", {"causal": False}),

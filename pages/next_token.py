@@ -6,7 +6,7 @@ from llmviz.concepts import next_token
 from llmviz.plots import training as training_plots
 from llmviz.text.tokenizers import CharTokenizer
 from llmviz.text.whitespace import visible
-from pages.shared import session_runs, training_panel, ui
+from pages.shared import playground, session_runs, ui
 
 st.title("Predicting the next token")
 st.markdown(
@@ -74,7 +74,7 @@ if choice == SLIDES:
                + ", ".join(mtok.words))
 else:
     model, mtok = runs[choice].model, runs[choice].tokenizer
-    default = training_panel.default_prompt(mtok)
+    default = playground.default_prompt(mtok)
 c1, c2, c3 = st.columns(3)
 prompt = c1.text_input("Prompt", default, key=f"nt_prompt_{choice}")
 temperature = c2.slider("Temperature", 0.0, 2.0, 1.0, 0.05, key="nt_temp")

@@ -11,11 +11,11 @@ from llmviz.plots import transformer as transformer_plots
 from llmviz.training.presets import PRESETS, preset_config
 from llmviz.training.train import TrainingError
 from llmviz.nn.encoder_decoder import EncoderDecoder
-from pages.shared import session_runs, training_panel, ui
+from pages.shared import run_view, session_runs, ui
 
 PRESET, PREFIX = "translation", "tr"
 preset = PRESETS[PRESET]
-widget = training_panel.widget
+widget = run_view.widget
 
 st.title("The transformer: encoder and decoder")
 st.markdown(
@@ -106,7 +106,7 @@ def start() -> str | None:
 
 name = st.session_state.get(f"{PREFIX}_current")
 run = session_runs.get(name)
-training_panel.controls(PREFIX, run, start, problems, train_cfg.max_iters)
+run_view.controls(PREFIX, run, start, problems, train_cfg.max_iters)
 if run is None:
     st.info("Press **Train**: the default settings reach about 90 % of held-out sentences exactly right in about a "
             "minute on a laptop CPU. The loss curves, the held-out exact match and BLEU, and a few translations "
@@ -114,7 +114,7 @@ if run is None:
 else:
     st.caption(f"Run **{name}** · {run.n_params:,} parameters · {run.device.upper()}"
                + (f" · {run.threads} thread(s)" if run.device == "cpu" else ""))
-    training_panel.watch([name], PREFIX)
+    run_view.watch([name], PREFIX)
     st.caption("Validation = the held-out sentences. Exact match: the share of them translated word for word right. "
                "BLEU (by sacrebleu): how many of the reference's 1- to 4-word sequences the translation contains, "
                "0 to 100.")

@@ -8,7 +8,7 @@ import streamlit as st
 from llmviz.io import checkpoint
 from llmviz.text import corpora
 from llmviz.tasks import finetune
-from pages.shared import session_runs, training_panel, ui
+from pages.shared import run_view, session_runs, ui
 
 BUILTIN = "The app's pre-trained base (Shakespeare)"
 PRETRAIN = "base_pretrain"  # the session's pre-training run, shared by every Part 3 page
@@ -28,7 +28,7 @@ def _builtin():
         st.session_state[PRETRAIN] = session_runs.add(ui.start_job(finetune.pretraining_run()), "pre-trained base")
         st.rerun()
     if pre is not None:
-        training_panel.watch([st.session_state[PRETRAIN]], PRETRAIN)
+        run_view.watch([st.session_state[PRETRAIN]], PRETRAIN)
     return None
 
 

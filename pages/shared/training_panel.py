@@ -19,9 +19,8 @@ from llmviz.training import pace, plan
 from llmviz.training.presets import PRESETS, settings_code, short_name
 from llmviz.training.train import TrainingError
 from pages.shared import session_runs, ui
-# other pages read these as training_panel.default_prompt, .widget, .controls and .watch
-from pages.shared.playground import default_prompt, samples_over_time, tools, upload  # noqa: F401
-from pages.shared.run_view import controls, watch, widget  # noqa: F401
+from pages.shared.playground import samples_over_time, tools, upload
+from pages.shared.run_view import controls, watch, widget
 
 LR_OPTIONS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0]
 
