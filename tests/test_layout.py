@@ -86,3 +86,20 @@ def test_llmviz_has_no_import_cycle():
     assert len(graph) > 40 and "llmviz.training.train" in graph
     assert "llmviz.nn.model" in graph["llmviz.training.train"]  # the graph sees real imports
     assert cycles(graph) == []
+
+
+def test_each_package_lists_its_modules():
+    # README's map names the packages; each package's docstring is the map of its modules
+    for init in PACKAGE.rglob("__init__.py"):
+        if init.parent == PACKAGE:
+            continue
+        doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or ""
+        for module in init.parent.glob("*.py"):
+            if module.name != "__init__.py":
+                assert module.name in doc, f"{init.relative_to(ROOT)} does not list {module.name}"
+
+
+def test_modules_stay_short_enough_to_hold_one_idea():
+    long = {str(f.relative_to(ROOT)): n for f in PACKAGE.rglob("*.py")
+            if (n := len(f.read_text(encoding="utf-8").splitlines())) > 360}
+    assert not long, f"split these by idea: {long}"
