@@ -35,6 +35,7 @@ def test_verdict_says_what_happened():
     assert cheating.judge(2.6, 2.3, SOUP, PROSE, TEXT).kind == "reversed"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1337])
 def test_the_pairs_defaults_show_the_cheat_on_the_default_text(seed):
     """The LM1 page's "Train both" with its defaults (the page's model settings, the pair's steps and

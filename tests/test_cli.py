@@ -106,6 +106,7 @@ def test_finetune_with_lora_writes_the_adapters_alone_and_reports_both_losses(co
     assert "cannot spell" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_instruct_then_chat_in_the_terminal(tmp_path, capsys, monkeypatch):
     from llmviz.text import corpora
     from llmviz.tasks import finetune, instruct

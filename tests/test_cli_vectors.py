@@ -29,6 +29,7 @@ def run(capsys, *argv):
     return code, (json.loads(out.out.strip().splitlines()[-1]) if code == 0 and "--json" in argv else None), out.err
 
 
+@pytest.mark.slow
 def test_index_then_search_in_a_later_command(tmp_path, text_file, capsys):
     db = tmp_path / "db"
     code, built, _ = run(capsys, "index", "--corpus", text_file, "--embedder", "lsa", "--dim", 16, "--by", "speech",

@@ -82,6 +82,7 @@ def test_residuals_off_shrinks_the_early_layers_gradients(text):
     assert g_off[1] < g_off[4] < g_off[8]
 
 
+@pytest.mark.slow
 def test_depth_helps_with_residuals_and_norm_but_not_without(text):
     cfg = deep.DeepConfig(steps=60, log_every=20, learning_rate=3e-3)
     variants = [deep.Variant(8, False, False), deep.Variant(8, True, True)]
@@ -90,6 +91,7 @@ def test_depth_helps_with_residuals_and_norm_but_not_without(text):
     assert both < plain - 0.3, (plain, both)
 
 
+@pytest.mark.slow
 def test_dropout_shrinks_the_train_validation_gap(text):
     cfg = deep.DeepConfig(n_embd=32, n_head=2, block_size=16, batch_size=32, steps=150, learning_rate=1e-2,
                        log_every=50, eval_every=150, eval_iters=5, max_chars=2000)

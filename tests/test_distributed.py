@@ -55,6 +55,7 @@ def _one_step(ck, text: str, both_ranks: bool) -> dict:
     return run.model.state_dict()
 
 
+@pytest.mark.slow
 def test_two_processes_take_the_step_one_process_takes_on_both_batches(tmp_path):
     corpus = tmp_path / "york.txt"
     corpus.write_text(TEXT, encoding="utf-8")

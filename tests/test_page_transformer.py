@@ -1,6 +1,7 @@
 """The transformer page in AppTest: it renders with no run, trains a small encoder-decoder live, then
 translates token by token, draws cross-attention and contextual embeddings, and answers unknown words."""
 
+import pytest
 import json
 
 import torch
@@ -32,6 +33,7 @@ def test_the_page_explains_before_any_run():
     assert "le chat est sous la table" in list(at.dataframe[1].value["French"])
 
 
+@pytest.mark.slow
 def test_train_then_translate_look_at_attention_and_contextual_vectors():
     at = open_page(PAGE, session_state=SMALL)
     at.button(key="tr_train").click().run()

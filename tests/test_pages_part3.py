@@ -56,6 +56,7 @@ def test_without_a_cached_base_the_page_offers_to_pre_train_it(empty_cache):
     assert any("not made yet" in i.value for i in at.info)
 
 
+@pytest.mark.slow
 def test_fine_tune_three_ways_then_look_inside_lora(cached_base):
     at = open_page(FT)
     assert not at.exception and not at.error
@@ -93,6 +94,7 @@ def test_lora_page_without_runs_points_back(empty_cache):
     assert not at.exception and any("Fine-tune a base with LoRA" in i.value for i in at.info)
 
 
+@pytest.mark.slow
 def test_instruction_tune_then_chat_with_context_prompts_and_a_tool(cached_base):
     at = open_page("pages/instruct.py")
     assert not at.exception and not at.error

@@ -3,6 +3,7 @@ returns at once and the run ends within a forward pass, Reset lets no second run
 still computes, Continue follows the max_iters set now, and a session whose browser is gone has its
 runs stopped within seconds."""
 
+import pytest
 import time
 
 import torch
@@ -89,6 +90,7 @@ def test_continue_on_a_loaded_checkpoint_trains_the_max_iters_set_now():
     assert loaded.join(60).snapshot().step == 40 and loaded.state == "finished"
 
 
+@pytest.mark.slow
 def test_a_session_whose_browser_is_gone_has_its_run_stopped_within_seconds(monkeypatch):
     import pages.shared.ui
 

@@ -35,6 +35,7 @@ def test_auto_precision_is_bfloat16_only_where_it_was_measured_to_pay():
     assert autocast_dtype("mps", "auto", large) is None
 
 
+@pytest.mark.slow
 def test_bfloat16_loss_curve_stays_within_002_of_float32_at_the_same_steps():
     # real text (on a tiny text learned by heart in a few steps, the two runs part by up to 0.08 where the
     # loss falls steeply: rounding moves the steep fall by a step)
@@ -63,6 +64,7 @@ def test_training_stops_at_the_first_estimate_that_reaches_the_target():
 
 @pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
                     reason="torch.compile's CPU kernels need a C compiler")
+@pytest.mark.slow
 def test_compiled_training_takes_the_same_steps_and_keeps_plain_weights():
     # one compilation, about 30 s on 2 cores: the kernels fuse, the arithmetic stays float32
     plain, compiled = (run(max_iters=20, eval_interval=10, compile=c) for c in (False, True))

@@ -354,6 +354,7 @@ def test_the_request_log_counts_model_tokens(server):
     assert any(e.status == 400 for e in entries) and any(e.status == 404 for e in entries)
 
 
+@pytest.mark.slow
 def test_the_serve_command(run, tmp_path):
     import subprocess
     import sys

@@ -40,6 +40,7 @@ def wait_for(cond, timeout=60.0):
         time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_stop_inside_a_long_first_loss_estimate_takes_effect_at_once():
     # the first estimate alone is 2 x 200 forward passes (minutes on a small CPU)
     run = big_run()
@@ -109,6 +110,7 @@ def test_a_long_run_is_predicted_before_it_starts():
     assert n_evaluations(0, 1050, 200) == 6  # and one at the end
 
 
+@pytest.mark.slow
 def test_a_job_nobody_watches_stops_itself_and_says_why():
     ticks = []
 

@@ -209,6 +209,7 @@ def trained_run(small_corpus):
     return run
 
 
+@pytest.mark.slow
 def test_a_short_run_learns_to_translate(trained_run):
     hist = trained_run.history
     em = [r.other["exact_match"] for r in hist]
@@ -273,6 +274,7 @@ def test_bleu_is_sacrebleu_and_exact_match_counts_sentences():
     assert seq2seq.exact_match(hyps, refs) == pytest.approx(100 / 3)
 
 
+@pytest.mark.slow
 def test_the_cli_trains_the_translation_preset_and_reports_exact_match_and_bleu(tmp_path, capsys):
     import json
 
