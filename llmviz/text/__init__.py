@@ -5,4 +5,5 @@
     saved.py       any tokenizer rebuilt from its saved form; the translation's pair of tokenizers
     corpora.py     the texts a model learns from: built-in plays, the Python reference, uploads, Tiny Shakespeare
     whitespace.py  one look for spaces, newlines and tabs (␣ ⏎ ⇥)
+    world.py       a generated world: passages about invented people, questions whose answer passage is known
 """
