@@ -3,6 +3,7 @@
     config.py       the training settings (TrainConfig), checked in plain words
     batches.py      batch sources: random windows of a text; targets a loss ignores
     loss.py         the loss estimated over many batches; diagnosing a blow-up
+    muon.py         Muon: momentum orthogonalised by Newton–Schulz, for the blocks' matrices (the speedrun)
     optim.py        AdamW: what decays, the learning-rate schedule, state by name
     record.py       the history: one Record per loss estimate, the throughput over a run
     loop.py         the loop itself (batch, forward, backward, step, evaluate) and the moments it tells
