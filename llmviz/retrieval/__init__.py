@@ -12,5 +12,6 @@
     vectordb.py       a LanceDB table of chunks and vectors: make, open, add, what it holds
     ann.py            IVF-PQ / HNSW indexes, recall@k and latency against exact search
     rag.py            build a table from a corpus; RAG prompts and answers; the 2-D map
+    rag_eval.py       RAG measured: a world's questions answered with and without retrieval, graded
     langchain_rag.py  the same pipeline as a LangChain retriever and chain
 """
