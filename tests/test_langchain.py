@@ -73,11 +73,11 @@ def test_chat_memory_puts_the_history_back_into_the_prompt(run):
 
 def test_calculator_is_arithmetic_only():
     assert agent.calculate("12*(3+4)") == "84"
-    assert agent.calculate("2**10 / 4") == "256"
-    assert agent.calculator.invoke("7 // 2") == "3"
+    assert agent.calculate("1024 / 4") == "256"
+    assert agent.calculator.invoke("7 / 2") == "3.5"
     assert agent.calculate("1/0") == "error: division by zero"
     assert agent.calculate("__import__('os').system('true')").startswith("error")
-    assert agent.calculate("9**9**9").startswith("error")
+    assert agent.calculate("9**9**9").startswith("error")  # powers are not offered
 
 
 def test_agent_trace_with_a_model_that_follows_the_format():

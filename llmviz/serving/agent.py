@@ -13,8 +13,6 @@ trained to; `scripted_llm` stands in for one, so the loop's mechanics can be see
 
 from __future__ import annotations
 
-import ast
-import operator
 import re
 from typing import NamedTuple
 
@@ -24,39 +22,13 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder, PromptTemplate
 from langchain_core.tools import tool
 
-# --- a tool: arithmetic, evaluated safely (never Python's eval) ---------------------------------------
+from llmviz.tasks.tools import calculator as calculate
 
-_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-        ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
-        ast.USub: operator.neg, ast.UAdd: operator.pos}
-
-
-def calculate(expression: str) -> str:
-    """The value of an arithmetic expression (numbers, + - * / // % **, parentheses), or why not."""
-    def ev(node):
-        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
-            return node.value
-        if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-            left, right = ev(node.left), ev(node.right)
-            if isinstance(node.op, ast.Pow) and abs(right) > 100:
-                raise ValueError("exponent too large")
-            return _OPS[type(node.op)](left, right)
-        if isinstance(node, ast.UnaryOp) and type(node.op) in _OPS:
-            return _OPS[type(node.op)](ev(node.operand))
-        raise ValueError(f"not arithmetic: {ast.unparse(node)!r}")
-
-    try:
-        value = ev(ast.parse(expression.strip(), mode="eval").body)
-    except ZeroDivisionError:
-        return "error: division by zero"
-    except (SyntaxError, ValueError, TypeError, OverflowError, RecursionError) as e:
-        return f"error: {e}"
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
+# --- a tool: arithmetic, by the app's one safe evaluator (llmviz.tasks.tools.calculator; never eval) ----
 
 @tool
 def calculator(expression: str) -> str:
-    """Evaluate an arithmetic expression, e.g. 12*(3+4) or 2**10."""
+    """Evaluate an arithmetic expression: numbers, + - * / and brackets, e.g. 12*(3+4)."""
     return calculate(expression)
 
 
