@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from llmviz.tasks import chat, instruct
+from llmviz.tasks import chat, instruct, tools
 from llmviz.text import corpora
 from llmviz.tasks.chat import Message
 from llmviz.errors import LearnerError
@@ -119,7 +119,7 @@ st.caption("A tiny model trained on one wording often fails on another, and exam
 
 # --- a tool ------------------------------------------------------------------------------------------------
 st.header("4 · A tool: the agent idea in miniature")
-st.markdown("Asked for 3-digit arithmetic, the model writes `calc(a+b)`. Either the program runs the calculator and "
+st.markdown("Asked for 3-digit arithmetic, the model writes a call, `<|call|>calculator{\"expression\":\"a+b\"}`. Either the program runs the calculator and "
             "gives the result back as a `tool` turn, or the model must guess the result itself.")
 if st.button("Measure on 30 held-out sums: alone vs with the tool", key="cc_tool"):
     with st.spinner("Asking…"):
@@ -129,4 +129,4 @@ if st.button("Measure on 30 held-out sums: alone vs with the tool", key="cc_tool
 if "cc_tool_acc" in st.session_state:
     ui.plot(instruct_plots.accuracy_bars({k: {"arithmetic": v} for k, v in st.session_state["cc_tool_acc"].items()}),
              key="cc_tool_bars")
-ui.code_expander(chat.fit_context, instruct.answer, chat.calculator)
+ui.code_expander(chat.fit_context, instruct.answer, tools.calculator)

@@ -1,5 +1,6 @@
 """Instruction tuning: the chat template, loss masking, the generated tasks, the tool, the context window."""
 
+import string
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,7 +14,7 @@ from llmviz.text.tokenizers import CharTokenizer
 torch.set_num_threads(1)
 
 TOK = chat.with_chat_tokens(CharTokenizer(sorted(set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                                     "0123456789 .,:?!'()+-*<|>\n"))))
+                                                     "0123456789 .,:?!'()+-*<|>{}\"\n"))))
 
 
 def test_the_template_round_trips_and_only_the_assistant_is_learned():
@@ -73,18 +74,10 @@ def test_the_generated_tasks_are_deterministic_and_held_out_questions_are_new():
         if e.task == "context":  # the answer is a span of the question
             assert e.answer in e.messages[0].content
         if e.task == "tool":
-            assert chat.parse_call(e.messages[1].content) and e.messages[2].content == e.answer
-    # every conversation fits the app's base model's context (64 tokens)
-    tok = chat.with_chat_tokens(CharTokenizer(sorted(set("".join(m.content for e in a_train for m in e.messages)))))
-    assert max(len(chat.encode(tok, e.messages)[0]) for e in a_train) <= 65
-
-
-def test_the_calculator_parses_strictly_and_never_evaluates():
-    assert chat.calculator("calc(123+456)") == "579" and chat.calculator("calc(900-901)") == "-1"
-    assert chat.calculator("calc(12*12)") == "144"
-    for bad in ("calc(__import__('os').system('ls'))", "calc(1+2+3)", "calc(1/0)", "eval(1+1)", "calc(1e9+1)",
-                "calc(1234567+1)", ""):
-        assert chat.calculator(bad).startswith("error:"), bad
+            assert e.messages[1].tool_calls and e.messages[2].content == e.answer
+    # every conversation of the four short tasks fits a context of 128 tokens
+    tok = chat.with_chat_tokens(CharTokenizer(sorted(set(string.printable))))
+    assert max(len(chat.encode(tok, e.messages)[0]) for e in a_train) <= 129
 
 
 def test_the_context_window_forgets_the_oldest_tokens_first():
@@ -122,15 +115,14 @@ def test_a_short_instruction_tuning_run_learns_the_format(tmp_path):
     snap = run.train()
     assert snap.history[-1].val_loss < snap.history[0].val_loss
     assert {k for k in snap.history[-1].other} == {f"acc {t}" for t in instruct.TASKS}
-    assert run.tokenizer.special_tokens == list(chat.CHAT_TOKENS)
+    assert run.tokenizer.special_tokens == list(chat.ALL_TOKENS)
     saved = checkpoint.from_bytes(checkpoint.run_to_bytes(run))
     assert chat.has_chat_template(saved.tokenizer)
 
 
 def test_a_third_of_the_training_rows_follow_an_earlier_exchange_cut_as_a_chat_cuts_it():
     train, held = instruct.make_examples(300, 8, seed=1)
-    tok = chat.with_chat_tokens(CharTokenizer(sorted(set("".join(m.content for e in train + held
-                                                                for m in e.messages)))))
+    tok = chat.with_chat_tokens(CharTokenizer(sorted(set(string.printable))))
     b = instruct.InstructBatches(tok, train, held, 64)
     x, y = b.data["train"]
     user = tok.special_id("<|user|>")

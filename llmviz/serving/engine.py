@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from llmviz.errors import LearnerError
 from llmviz.nn.generate import StreamText
-from llmviz.nn.sampling import sample_rows
+from llmviz.nn.sampling import Constraint, sample_rows
 
 
 class EngineBusy(LearnerError):
@@ -54,6 +54,10 @@ class SamplingParams:
     stop_token_ids: tuple[int, ...] = ()  # generation ends at one of these tokens (not included)
     logprobs: int | None = None  # also return the model's top-k log-probabilities per token (None: none)
     stream: bool = False  # hand out text as it is generated, not only at the end
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, number added to its logit), llmviz.nn.sampling
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    constraint: Callable[[], Constraint] | None = None  # makes each sequence's constraint (constrained decoding)
 
 
 class TokenLogprob(NamedTuple):
@@ -83,6 +87,7 @@ class Seq:
     generated: list[int] = field(default_factory=list)  # the completion's tokens (a stop token not included)
     n_sampled: int = 0  # tokens sampled, a final stop token included (the usage count)
     out: StreamText = field(init=False, repr=False)  # the completion's text, cut at a stop string; what was handed out
+    constraint: Constraint | None = field(init=False, repr=False)  # what may come next (constrained decoding)
     tokens: list[TokenLogprob] = field(default_factory=list)
     tokens_sent: int = 0
     finish_reason: str | None = None
@@ -91,6 +96,7 @@ class Seq:
 
     def __post_init__(self):
         self.out = StreamText(self.tokenizer, self.params.stop)
+        self.constraint = self.params.constraint() if self.params.constraint is not None else None
 
     @property
     def text(self) -> str:
@@ -124,6 +130,8 @@ class Seq:
         p = self.params
         self.ids.append(token)
         self.n_sampled += 1
+        if self.constraint is not None:
+            self.constraint.advance(token)
         if token in p.stop_token_ids:
             return self.finish("stop")
         self.generated.append(token)
@@ -268,7 +276,9 @@ class BatchEngine:
         logits = logits[torch.arange(len(batch), device=self.device), torch.tensor(last, device=self.device)]  # (B, vocab)
         want = [s.params.logprobs for s in batch]
         logp = F.log_softmax(logits.float(), dim=-1).cpu() if any(k is not None for k in want) else None
-        tokens = sample_rows(logits, [s.params for s in batch], [s.generator for s in batch])
+        masks = [s.constraint.allowed() if s.constraint is not None else None for s in batch]
+        tokens = sample_rows(logits, [s.params for s in batch], [s.generator for s in batch],
+                             [s.generated for s in batch], masks)
         self.steps += 1
         self.batch_sizes[len(batch)] += 1
         for i, (s, tok) in enumerate(zip(batch, tokens)):

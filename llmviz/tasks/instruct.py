@@ -6,7 +6,7 @@ in the input but masked out of the loss (their targets are IGNORE). The data set
 deterministically, as four tasks small enough for a character-level model to learn in minutes:
 
     context  a fact, then a question whose answer is a span of it (what retrieval relies on, Part 4)
-    tool     3-digit arithmetic, which a tiny model cannot do: it writes calc(a+b), the program computes
+    tool     3-digit arithmetic, which a tiny model cannot do: it calls calculator{"expression":"a+b"}, the program computes
              it, and the model answers from the result (an agent, in miniature)
     shout    a transformation of your text: the same words in capitals
     style    "Speak as HAMLET.": a line in that speaker's format; only the format can be checked
@@ -29,7 +29,9 @@ from llmviz.errors import LearnerError
 from llmviz.nn.generate import generate_until, next_token_probs
 from llmviz.nn.model import IGNORE, LanguageModel
 from llmviz.tasks import chat
+from llmviz.tasks import tools
 from llmviz.tasks.chat import Message
+from llmviz.tasks.tools import ToolCall
 from llmviz.training.batches import Batch
 from llmviz.training.config import TrainConfig
 from llmviz.training.train import TrainingError, TrainingRun
@@ -98,9 +100,9 @@ def _tool(rng: random.Random, held: bool) -> Example:
         if ((a * 7 + b) % 5 == 0) == held:  # a fixed fifth of the pairs never trains
             break
     op = rng.choice("+-")
-    call = f"calc({a}{op}{b})"
-    result = chat.calculator(call)
-    msgs = (Message("user", f"What is {a}{op}{b}?"), Message("assistant", call), Message("tool", result),
+    call = ToolCall("calculator", {"expression": f"{a}{op}{b}"})
+    result = tools.calculator(call.arguments["expression"])
+    msgs = (Message("user", f"What is {a}{op}{b}?"), Message("assistant", "", (call,)), Message("tool", result),
             Message("assistant", result))
     return Example("tool", msgs, result)
 
@@ -237,12 +239,12 @@ def answer(model, tokenizer, prompt, use_tool: bool = True) -> tuple[str, list[M
     """The final answer to a prompt, and the turns that led to it. When the model calls the calculator, the
     program runs it (use_tool) or the model must write the tool's result itself (not use_tool)."""
     turns = list(prompt)
-    first = reply(model, tokenizer, turns)
-    turns.append(Message("assistant", first))
-    if chat.parse_call(first) is None:
-        return first, turns[len(prompt):]
+    first = chat.assistant_message(reply(model, tokenizer, turns))
+    turns.append(first)
+    if not first.tool_calls:
+        return first.content, turns[len(prompt):]
     if use_tool:
-        result = chat.calculator(first)
+        result = tools.run_tool(first.tool_calls[0], tools.BUILT_IN)
     else:  # the model guesses the tool's answer itself, then answers from its guess
         ids, _ = chat.encode(tokenizer, turns)
         result = _until_end(model, tokenizer, ids + [tokenizer.special_id("<|tool|>")], 12)
@@ -255,7 +257,7 @@ def _until_end(model, tokenizer, ids: list[int], max_new_tokens: int, temperatur
                seed: int | None = None) -> str:
     """The text the model writes after ids (cut to its context) until it closes the turn (or any tag)."""
     _, ids = chat.fit_context(ids, model.config.block_size)
-    tags = range(tokenizer.ordinary_vocab_size, model.config.vocab_size)  # "<|end|>" or another: the turn is over
+    tags = chat.stop_ids(tokenizer)  # "<|end|>" or another tag but "<|call|>": the turn is over
     return generate_until(model, tokenizer, ids, max_new_tokens, stop_token_ids=tags, temperature=temperature,
                           seed=seed)
 
