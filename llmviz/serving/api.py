@@ -12,7 +12,12 @@ model's tokens, `finish_reason` "stop" or "length", server-sent events ending wi
 Fields it does not implement (penalties, logit_bias, tools, ...) are accepted and ignored.
 
 Errors have OpenAI's shape, {"error": {"message", "type", "param", "code"}}, with the HTTP status an
-OpenAI client expects; the server never sends a traceback. The request fields, their checks and the
+OpenAI client expects; the server never sends a traceback, and a bug answers 500 without dropping the
+client's keep-alive connection. What reaches the port is bounded before it costs anything: the API key
+is checked before a byte of the body is read, and the body (however it is sent, chunked included) is
+counted as it arrives and refused past protocol.MAX_BODY. (FastAPI's own `max_body_size` counts the
+same way but answers a declared-too-large body in plain text, outside every middleware, so not in
+OpenAI's shape: hence _Guard.) The request fields, their checks and the
 pieces of the responses are in llmviz.serving.protocol; what each endpoint answers is in
 llmviz.serving.replies; requests are decoded together by llmviz.serving.engine.BatchEngine.
 """
@@ -20,18 +25,22 @@ llmviz.serving.replies; requests are decoded together by llmviz.serving.engine.B
 from __future__ import annotations
 
 import contextlib
+import json
+import sys
 import time
+import traceback
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from llmviz.errors import LearnerError
 from llmviz.serving import protocol, replies
 from llmviz.serving.choices import Choices
 from llmviz.serving.engine import BatchEngine
 from llmviz.serving.request_log import RequestLog
-from llmviz.serving.served import ServedModel
+from llmviz.serving.served import ClientGone, ServedModel
 
 
 def create_app(model, tokenizer, model_name: str = "llmviz", *, api_key: str | None = None,
@@ -40,6 +49,8 @@ def create_app(model, tokenizer, model_name: str = "llmviz", *, api_key: str | N
     """The FastAPI app serving `model` under the name `model_name`. Its batch engine starts and stops
     with the app (uvicorn's lifespan). With api_key set, every /v1 request must carry
     `Authorization: Bearer <api_key>`."""
+    if api_key is not None and not api_key.strip():
+        raise LearnerError("the API key is empty: nobody could send it. Give a key, or none to serve without one.")
     app = FastAPI(title="llmviz model server", version="1", lifespan=_lifespan,
                   description=f"An OpenAI-compatible API over the llmviz model '{model_name}'.")
     app.state.served = ServedModel(model, tokenizer, model_name, engine or BatchEngine(model, tokenizer, max_batch=max_batch),
@@ -48,7 +59,7 @@ def create_app(model, tokenizer, model_name: str = "llmviz", *, api_key: str | N
     app.add_exception_handler(RequestValidationError, _on_invalid)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(Exception, _on_bug)
-    app.add_middleware(_BodyLimit)
+    app.add_middleware(_Guard)
     app.include_router(router)
     return app
 
@@ -67,13 +78,9 @@ def served_by(request: Request) -> ServedModel:
     return request.app.state.served
 
 
-def authorised(request: Request) -> None:
-    served_by(request).authorise(request.headers.get("authorization", ""))
+# --- the routes (the key is checked by _Guard, before the body is read) ----------------------------------
 
-
-# --- the routes ------------------------------------------------------------------------------------
-
-router = APIRouter(dependencies=[Depends(authorised)])
+router = APIRouter()
 
 
 @router.get("/v1/models")
@@ -90,7 +97,12 @@ async def get_model(name: str, request: Request):
 
 @router.post("/v1/completions")
 async def completions(req: protocol.CompletionRequest, request: Request):
-    return await answer(request, await replies.for_completion(req, served_by(request)))
+    try:
+        reply = await replies.for_completion(req, served_by(request), request.is_disconnected)
+    except ClientGone:
+        served_by(request).log.record("/v1/completions", 499, request.scope["t0"], detail="client disconnected")
+        return JSONResponse({}, status_code=499)  # nobody reads this
+    return await answer(request, reply)
 
 
 @router.post("/v1/chat/completions")
@@ -149,10 +161,21 @@ async def _events(request: Request, reply: replies.Reply, choices: Choices, log:
 
 # --- errors, all in OpenAI's shape --------------------------------------------------------------------
 
+def error_response(e: protocol.APIError) -> JSONResponse:
+    """An error in OpenAI's shape, its text escaped to ASCII: a message that quotes what the client sent
+    (a model name that is a lone surrogate) can always be sent back."""
+    return _ASCIIJSON(e.body(), status_code=e.status)
+
+
+class _ASCIIJSON(JSONResponse):
+    def render(self, content) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
 async def _on_api_error(request: Request, e: protocol.APIError):
     served_by(request).log.record(request.url.path, e.status, request.scope.get("t0", time.perf_counter()),
                                   detail=e.message)
-    return protocol.error_response(e)
+    return error_response(e)
 
 
 async def _on_invalid(request: Request, e: RequestValidationError):
@@ -160,27 +183,70 @@ async def _on_invalid(request: Request, e: RequestValidationError):
 
 
 async def _on_http(request: Request, e: StarletteHTTPException):
-    return protocol.error_response(protocol.unknown_url(e.status_code, request.method, request.url.path, str(e.detail)))
+    if e.status_code == 413:  # _Guard's count of the body as it arrived
+        return await _on_api_error(request, _too_large())
+    return error_response(protocol.unknown_url(e.status_code, request.method, request.url.path, str(e.detail)))
 
 
-async def _on_bug(request: Request, e: Exception):
-    served_by(request).log.record(request.url.path, 500, time.perf_counter(), detail=f"{type(e).__name__}")
-    return protocol.error_response(protocol.APIError(500, "The server had an error while processing your request.",
-                                                     None, None, "server_error"))
+def _too_large() -> protocol.APIError:
+    return protocol.APIError(413, f"The request body is larger than {protocol.MAX_BODY // 1024} KiB.")
 
 
-class _BodyLimit:
-    """Refuse a body larger than protocol.MAX_BODY before reading it, and note when each request arrived (a plain
-    ASGI middleware: Starlette's @app.middleware("http") costs a task per request)."""
+def _server_error() -> protocol.APIError:
+    return protocol.APIError(500, "The server had an error while processing your request.", None, None, "server_error")
+
+
+async def _on_bug(request: Request, e: Exception):  # the last resort; _Guard answers bugs first
+    served_by(request).log.record(request.url.path, 500, request.scope.get("t0", time.perf_counter()),
+                                  detail=f"{type(e).__name__}")
+    return error_response(_server_error())
+
+
+class _Guard:
+    """Every HTTP request, before the app reads it: note when it arrived, refuse a missing or wrong API key
+    (and a body whose declared length is too large) without reading the body, and answer a bug with a 500
+    in OpenAI's shape without raising it further, which would make uvicorn drop the connection. A plain
+    ASGI middleware: Starlette's @app.middleware("http") costs a task per request."""
 
     def __init__(self, app):
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            scope["t0"] = time.perf_counter()
-            length = dict(scope["headers"]).get(b"content-length", b"")
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        scope["t0"] = time.perf_counter()
+        served: ServedModel = scope["app"].state.served
+        headers = dict(scope["headers"])
+        try:
+            if scope["path"].startswith("/v1"):
+                served.authorise(headers.get(b"authorization", b"").decode("latin-1"))
+            length = headers.get(b"content-length", b"")
             if length.isdigit() and int(length) > protocol.MAX_BODY:
-                e = protocol.APIError(413, f"The request body is larger than {protocol.MAX_BODY // 1024} KiB.")
-                return await protocol.error_response(e)(scope, receive, send)
-        await self.app(scope, receive, send)
+                raise _too_large()
+        except protocol.APIError as e:
+            served.log.record(scope["path"], e.status, scope["t0"], detail=e.message)
+            return await error_response(e)(scope, receive, send)
+        started, received = False, 0
+
+        async def receive_counting():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > protocol.MAX_BODY:  # FastAPI raises an HTTPException as it is: _on_http answers it
+                    raise StarletteHTTPException(413)
+            return message
+
+        async def send_noting(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive_counting, send_noting)
+        except Exception as e:
+            if started:
+                raise  # half a response is out: only closing the connection can end it
+            traceback.print_exc(file=sys.stderr)  # for the operator; the client gets words
+            served.log.record(scope["path"], 500, scope["t0"], detail=type(e).__name__)
+            await error_response(_server_error())(scope, receive, send)

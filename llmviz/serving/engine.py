@@ -14,12 +14,15 @@ so a request with a seed gets exactly the text it gets when it is alone. Its tex
 llmviz.nn.generate.StreamText: cut before a stop string, streamed without half of one.
 
 The engine never blocks on a consumer: it hands results to a callback (the HTTP layer puts them on
-its own queue), so a slow or vanished client cannot stall the others.
+its own queue), so a slow or vanished client cannot stall the others. Every request it accepted ends
+with one final Delta, whatever happens: finished, failed ("error", with words), or shut down; only a
+request its client cancelled ends without one (nobody is waiting for it).
 """
 
 from __future__ import annotations
 
 import collections
+import logging
 import secrets
 import threading
 import time
@@ -34,6 +37,8 @@ from llmviz.errors import LearnerError
 from llmviz.nn.generate import StreamText
 from llmviz.nn.sampling import Constraint, sample_rows
 
+log = logging.getLogger(__name__)
+
 
 class EngineBusy(LearnerError):
     """Too many requests are waiting; try again shortly."""
@@ -41,6 +46,10 @@ class EngineBusy(LearnerError):
 
 class EngineError(RuntimeError):
     """The model failed while computing a step (a bug, not the request's fault)."""
+
+
+class Cancelled(Exception):
+    """A computation was stopped because nobody waits for its result any more."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +156,14 @@ class Seq:
         if p.stream:
             self._release(None)
 
+    def fail(self, message: str) -> None:
+        """End with finish_reason "error" and one final Delta saying why (a consumer that fails too is logged)."""
+        self.finish_reason = "error"
+        try:
+            self.on_delta(Delta("", (), "error", message))
+        except Exception:
+            log.exception("a request's consumer failed while being told that it failed")
+
     def finish(self, reason: str) -> None:
         if not self._needs_text():
             self.out.text = self.tokenizer.decode(self.generated)
@@ -163,6 +180,12 @@ class BatchEngine:
     """
 
     def __init__(self, model, tokenizer, max_batch: int = 64, max_waiting: int = 1024):
+        if getattr(model, "architecture", "decoder-only") != "decoder-only":
+            raise LearnerError(f"this is an {model.architecture} model: it answers a source sentence, not a prompt, "
+                               "so it cannot be served as a completion API. Serve a decoder-only language model.")
+        if max_batch < 1 or max_waiting < 1:
+            raise LearnerError(f"the batch engine needs room for at least one request (max_batch={max_batch}, "
+                               f"max_waiting={max_waiting}).")
         self.model, self.tokenizer = model, tokenizer
         self.block_size = model.config.block_size
         self.device = next(model.parameters()).device
@@ -186,33 +209,40 @@ class BatchEngine:
         return self
 
     def stop(self, timeout: float = 10) -> None:
-        """Finish the step in progress, end every request (finish_reason "error"), stop the thread."""
+        """Finish the step in progress, end every request (finish_reason "error"), stop the thread. A step
+        still running after `timeout` sends nothing more: its requests have had their final Delta."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        if self._thread is not None:
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
-        for s in list(self._waiting) + self._active:
+        with self._cond:  # submit() refuses from now on: nothing can join these lists after they are emptied
+            ending = list(self._waiting) + self._active
+            self._waiting.clear()
+            self._active = []
+        for s in ending:
             if not s.done:
-                s.finish_reason = "error"
-                _safe_call(s, Delta("", (), "error", "the server is shutting down"))
-        self._waiting.clear()
-        self._active.clear()
+                s.fail("the server is shutting down")
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and not self._stopping
+        with self._cond:
+            return self._thread is not None and self._thread.is_alive() and not self._stopping
 
     @property
     def load(self) -> tuple[int, int]:
         """(requests being decoded, requests waiting for a place in the batch)."""
-        return len(self._active), len(self._waiting)
+        with self._cond:
+            return len(self._active), len(self._waiting)
+
+    def batch_size_counts(self) -> dict[int, int]:
+        """How many steps ran with each batch size so far (a copy: the engine thread goes on counting)."""
+        with self._cond:
+            return dict(self.batch_sizes)
 
     def submit(self, prompt_ids: Sequence[int], params: SamplingParams, on_delta: Callable[[Delta], None]) -> Seq:
         """Queue one request; on_delta is called from the scheduler thread (keep it quick: hand the delta
         to a queue). With params.stream, deltas come as text is generated; otherwise one, at the end."""
-        if not self.running:
-            raise EngineError("the engine is not running")
         ids = list(prompt_ids)
         if not ids:
             raise LearnerError("give at least one token of context")
@@ -223,6 +253,8 @@ class BatchEngine:
             seq.finish("length")
             return seq
         with self._cond:
+            if self._stopping or self._thread is None or not self._thread.is_alive():
+                raise EngineError("the engine is not running")
             if len(self._waiting) >= self.max_waiting:
                 raise EngineBusy(f"{len(self._waiting)} requests are already waiting; try again shortly")
             self._waiting.append(seq)
@@ -253,13 +285,10 @@ class BatchEngine:
                 try:
                     self._step(batch)
                 except Exception as e:  # a bug in a step must not take the server down with it
-                    import traceback
-
-                    traceback.print_exc()
+                    log.exception("a batch step failed")
                     for s in batch:
                         if not s.done:
-                            s.finish_reason = "error"
-                            _safe_call(s, Delta("", (), "error", f"{type(e).__name__} while generating"))
+                            s.fail(f"{type(e).__name__} while generating")
             with self._cond:
                 self._active = [s for s in self._active if not s.done]
 
@@ -279,23 +308,20 @@ class BatchEngine:
         masks = [s.constraint.allowed() if s.constraint is not None else None for s in batch]
         tokens = sample_rows(logits, [s.params for s in batch], [s.generator for s in batch],
                              [s.generated for s in batch], masks)
-        self.steps += 1
-        self.batch_sizes[len(batch)] += 1
+        with self._cond:
+            self.steps += 1
+            self.batch_sizes[len(batch)] += 1
+            self.tokens_generated += len(batch)
         for i, (s, tok) in enumerate(zip(batch, tokens)):
+            if s.done:  # cancelled meanwhile, or ended by stop() while this step ran
+                continue
             p = s.params
-            info = token_logprob(logp[i], tok, p.logprobs, self.tokenizer) if p.logprobs is not None else None
-            self.tokens_generated += 1
             try:
+                info = token_logprob(logp[i], tok, p.logprobs, self.tokenizer) if p.logprobs is not None else None
                 s.add(tok, info)
-            except Exception:  # the consumer failed (e.g. its event loop closed): drop this request only
-                s.cancel()
-
-
-def _safe_call(s: Seq, d: Delta) -> None:
-    try:
-        s.on_delta(d)
-    except Exception:
-        pass
+            except Exception as e:  # this request's text or its consumer failed: it alone ends, and says so
+                log.exception("a request failed while taking its token")
+                s.fail(f"{type(e).__name__} while handing out the text")
 
 
 def token_logprob(logp: torch.Tensor, token: int, k: int, tokenizer) -> TokenLogprob:
@@ -308,15 +334,19 @@ def token_logprob(logp: torch.Tensor, token: int, k: int, tokenizer) -> TokenLog
 
 
 @torch.no_grad()
-def prompt_logprobs(model, ids: Sequence[int], k: int, tokenizer) -> list[TokenLogprob | None]:
+def prompt_logprobs(model, ids: Sequence[int], k: int, tokenizer,
+                    cancelled: Callable[[], bool] | None = None) -> list[TokenLogprob | None]:
     """For each prompt token, its log-probability given the tokens before it (None for the first: nothing
-    comes before it), each window cropped to block_size and padded like the engine's batches."""
+    comes before it), each window cropped to block_size and padded like the engine's batches. Raises
+    Cancelled between batches of windows once `cancelled()` is true (its client left)."""
     T = model.config.block_size
     device = next(model.parameters()).device
     ids = list(ids)
     out: list[TokenLogprob | None] = [None]
     offset = len(tokenizer.decode(ids[:1])) if ids else 0
     for start in range(1, len(ids), 256):  # 256 positions per forward pass
+        if cancelled is not None and cancelled():
+            raise Cancelled()
         positions = range(start, min(len(ids), start + 256))
         rows, last = [], []
         for j in positions:

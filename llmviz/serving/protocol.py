@@ -202,6 +202,7 @@ def sampling(req, max_tokens: int | None, default_tokens: int, limits: Limits, l
     if req.top_p is not None and not 0 < req.top_p <= 1:
         raise APIError(400, f"top_p must be above 0 and at most 1 (got {req.top_p}).", "top_p")
     in_range(req.n, 1, MAX_N, "n")
+    in_range(req.seed, -2**63, 2**64 - MAX_N, "seed", " (a 64-bit integer)")  # seed + choice index must fit
     if req.top_k is not None and req.top_k < 0:
         raise APIError(400, f"top_k cannot be negative (got {req.top_k}).", "top_k")
     return SamplingParams(

@@ -14,11 +14,9 @@ import time
 import uuid
 from dataclasses import replace
 
-from starlette.concurrency import run_in_threadpool
-
 from llmviz.errors import LearnerError
 from llmviz.serving import protocol
-from llmviz.serving.engine import SamplingParams, prompt_logprobs
+from llmviz.serving.engine import SamplingParams
 from llmviz.serving.served import ServedModel
 from llmviz.serving import tool_calls
 from llmviz.tasks import chat
@@ -151,9 +149,9 @@ def _include_usage(req: protocol.SamplingRequest) -> bool:
     return bool(req.stream_options and req.stream_options.include_usage)
 
 
-async def for_completion(req: protocol.CompletionRequest, served: ServedModel) -> CompletionReply:
+async def for_completion(req: protocol.CompletionRequest, served: ServedModel, disconnected=None) -> CompletionReply:
     """POST /v1/completions: each prompt continued n times (the model's own log-probabilities of an echoed
-    prompt computed off the event loop)."""
+    prompt computed off the event loop, stopped when `disconnected()` says the client left)."""
     served.check_model(req.model)
     protocol.refuse_unsupported(req)
     tokenizer = served.tokenizer
@@ -164,13 +162,15 @@ async def for_completion(req: protocol.CompletionRequest, served: ServedModel) -
         params = replace(params, stop_token_ids=(tokenizer.special_id(chat.END),))
     prompts = protocol.prompts(req.prompt, tokenizer)
     per_prompt = req.n or 1
+    scored = sum(len(ids) for _, ids in prompts) if req.echo and req.logprobs is not None else 0
+    served.admit(len(prompts) * per_prompt, scored)  # before any work: what could never be done is refused
     jobs = [(ids or protocol.start_ids(tokenizer), params) for _, ids in prompts for _ in range(per_prompt)]
     jobs = [(ids, protocol.seeded(p, i)) for i, (ids, p) in enumerate(jobs)]
     head = _head("cmpl", "text_completion", served)
     echoed = []
     if req.echo and req.logprobs is not None:
         for _, ids in prompts:
-            ptoks = await run_in_threadpool(prompt_logprobs, served.model, ids, req.logprobs, tokenizer)
+            ptoks = await served.score_prompt(ids, req.logprobs, disconnected)
             echoed.append(protocol.prompt_block(ptoks, ids, tokenizer))
     return CompletionReply(head, jobs, sum(len(ids) for _, ids in prompts), bool(req.stream), _include_usage(req),
                            per_prompt=per_prompt, prefixes=[text if req.echo else "" for text, _ in prompts],

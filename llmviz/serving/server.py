@@ -99,16 +99,19 @@ class Server:
 
 
 def serve_forever(model, tokenizer, model_name: str, host: str = "127.0.0.1", port: int = 8000,
-                  api_key: str | None = None, **app_kwargs) -> None:
-    """Serve in the foreground until Ctrl-C (the command line)."""
+                  api_key: str | None = None, announce=None, **app_kwargs) -> None:
+    """Serve in the foreground until Ctrl-C (the command line). The app is made first, so what cannot be
+    served is refused (a LearnerError) before `announce()` says that it is."""
     import uvicorn
+
+    app = create_app(model, tokenizer, model_name, api_key=api_key, **app_kwargs)
+    if announce is not None:
+        announce()
 
     # two threads share the interpreter: the event loop (HTTP) and the batch engine. Python hands the
     # interpreter lock from a busy thread to a waiting one every 5 ms by default, and the event loop waits
     # for it after every network call; a shorter interval keeps requests flowing while the engine is busy
     sys.setswitchinterval(0.0005)
-
-    app = create_app(model, tokenizer, model_name, api_key=api_key, **app_kwargs)
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=2)
 
 
