@@ -1,6 +1,7 @@
 """Serving a trained model to other programs (tutorial part 4, frameworks).
 
     engine.py         dynamic batching: one thread steps every active request in one forward pass
+    scoring.py        a prompt's own log-probabilities (echo + logprobs), stopped when its client leaves
     protocol.py       OpenAI's API as spoken here: request fields, their checks, errors, response pieces
     request_log.py    the live request log a page shows
     served.py         the one model an app serves: engine, log, limits, API key, model card

@@ -202,6 +202,9 @@ def for_chat(req: protocol.ChatRequest, served: ServedModel) -> ChatReply:
     params = protocol.sampling(req, max_tokens, min(protocol.CHAT_DEFAULT_TOKENS, served.limits.max_tokens),
                                served.limits, k)
     params = replace(params, **protocol.adjustments(req, served.tokenizer.vocab_size))
+    unknown = next((m.role for m in req.messages if m.role not in chat.ROLES), None)
+    if unknown is not None:
+        raise protocol.APIError(400, f"unknown chat role {unknown!r}: use one of {', '.join(chat.ROLES)}", "messages")
     tools = _tool_request(req)
     messages = [{"role": m.role, "content": protocol.text_content(m.content), "tool_calls": m.tool_calls,
                  "tool_call_id": m.tool_call_id} for m in req.messages]
