@@ -35,7 +35,7 @@ from llmviz.errors import LearnerError
 from llmviz.io import checkpoint
 from llmviz.nn.generate import generate_until
 from llmviz.serving import tool_calls
-from llmviz.tasks.chat import format_chat
+from llmviz.tasks.chat import format_chat, has_tool_calls
 
 
 def complete(model, tokenizer, prompt: str | list[int], stop=(), max_tokens: int = 200, temperature: float = 0.8,
@@ -136,6 +136,8 @@ class CheckpointChatModel(BaseChatModel):
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager=None,
                   tools: list[dict] | None = None, tool_choice=None, **kwargs) -> ChatResult:
         request = tool_calls.read_choice(tool_calls.read_tools(tools), tool_choice) if tools else None
+        if request is not None and request.choice != "required" and not has_tool_calls(self.tokenizer):
+            request = None  # a model that cannot call tools is not shown them (it answers in words)
         fmt = format_chat(tool_calls.read_history(as_roles(messages)), self.tokenizer,
                           tools=request.tools if request else ())
         make = tool_calls.grammar(self.tokenizer, request, self.max_tokens) if request else None
