@@ -50,3 +50,18 @@ def test_langchain_page_in_process_memory_and_the_agent(run):
     shown = [m.value for m in at.markdown]
     assert any("**HumanMessage**" in v for v in shown) and any("**AIMessage (the answer)**" in v for v in shown)
     assert not any("**AIMessage with a tool call**" in v for v in shown)
+
+
+def test_the_api_model_name_follows_the_run_and_an_instruct_run_comes_first(run):
+    import copy
+
+    from tests.test_tool_calls import TOKENIZER
+
+    instruct = copy.copy(run)
+    instruct.tokenizer = TOKENIZER  # a tokenizer with the chat and call tokens: what makes it an instruct run
+    at = open_page("pages/serve.py", session_state={"runs": {NAME: run, "instruct run": instruct}})
+    assert not at.exception
+    assert at.selectbox(key="serve_run").value == "instruct run"
+    assert at.text_input(key="serve_name:instruct run").value == "instruct-run"
+    at.selectbox(key="serve_run").set_value(NAME).run()
+    assert at.text_input(key=f"serve_name:{NAME}").value == NAME

@@ -204,3 +204,25 @@ class OpenAICompatibleChatModel(SimpleChatModel, _Remote):
         out = post(self.base_url, "/chat/completions", {**self._body(stop), "messages": as_roles(messages)},
                    self.api_key)
         return out["choices"][0]["message"]["content"] or ""
+
+
+def tool_round_trip(base_url: str, model_name: str, question: str = "What is 123+456?",
+                    api_key: str | None = None) -> list[dict]:
+    """A question sent with the calculator tool, as any OpenAI client sends it: the model's call, the
+    program's result (a `tool` message), the model's answer; the messages, in order."""
+    from llmviz.tasks.tools import CALCULATOR, calculator, openai_schema
+
+    messages = [{"role": "user", "content": question}]
+    body = {"model": model_name, "tools": [openai_schema(CALCULATOR)], "temperature": 0, "max_tokens": 80}
+    for _ in range(3):
+        reply = post(base_url, "/chat/completions", {**body, "messages": messages}, api_key)["choices"][0]["message"]
+        messages.append({k: v for k, v in reply.items() if v is not None and k != "refusal"})
+        if not reply.get("tool_calls"):
+            break
+        for call in reply["tool_calls"]:
+            try:
+                expression = json.loads(call["function"]["arguments"]).get("expression", "")
+            except ValueError:
+                expression = ""
+            messages.append({"role": "tool", "tool_call_id": call["id"], "content": calculator(expression)})
+    return messages
