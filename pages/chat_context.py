@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from llmviz.tasks import chat, instruct, tools
+from llmviz.tasks import chat, instruct, instruct_data, tools
 from llmviz.text import corpora
 from llmviz.tasks.chat import Message
 from llmviz.errors import LearnerError
@@ -95,7 +95,7 @@ def held_out():
 
 train, held = held_out()
 st.header("3 · Prompt engineering: the same question, other words")
-task = st.radio("Task", list(instruct.CHECKABLE), horizontal=True, key="cc_task")
+task = st.radio("Task", list(instruct_data.CHECKABLE), horizontal=True, key="cc_task")
 cases = [e for e in held if e.task == task and len(e.messages) == 2][:10] or [e for e in held if e.task == task][:10]
 i = st.selectbox("Question", range(len(cases)), format_func=lambda k: cases[k].prompt[-1].content, key="cc_case")
 variants = instruct.wordings(cases[i], [e for e in train if e.task == task][:3])
