@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from llmviz.text import corpora  # noqa: E402
-from llmviz.tasks import finetune, instruct, instruct_data
+from llmviz.tasks import finetune, instruct, instruct_data  # noqa: E402
 
 
 def main(argv=None):

@@ -80,6 +80,12 @@ class InstructBatches:
     def prompt(self) -> list[int]:
         return chat.encode(self.tokenizer, self.first.prompt, generation_prompt=True, tools=self.first.tools)[0]
 
+    def sample(self, model) -> str:
+        """What the live view shows: the first held-out prompt as the model sees it (its tags written out) and
+        the model's turn, greedy, ending where the turn ends (at "<|end|>", never running past it)."""
+        ids = self.prompt()
+        return chat.render(self.tokenizer, ids) + _until_end(model, self.tokenizer, ids, 60) + chat.END
+
 
 # --- the model: the base's weights, a vocabulary grown by the chat tokens -----------------------------
 
