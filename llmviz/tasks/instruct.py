@@ -146,19 +146,25 @@ def prepare(base, needed: str = "") -> tuple[LanguageModel, object, list[str]]:
 # --- using it ----------------------------------------------------------------------------------------
 
 @torch.no_grad()
-def reply(model, tokenizer, messages, max_new_tokens: int = 40, temperature: float = 0.0, seed: int | None = None,
-          tool_list=()) -> str:
+def turn(model, tokenizer, messages, max_new_tokens: int = 40, temperature: float = 0.0, seed: int | None = None,
+         tool_list=()) -> str:
     """The assistant's next turn as it wrote it, up to its end tag ("<|call|>" written out when it calls a
     tool; greedy unless a temperature is given); the prompt is cut to the context if needed."""
     ids, _ = chat.encode(tokenizer, messages, generation_prompt=True, tools=tool_list)
     return _until_end(model, tokenizer, ids, max_new_tokens, temperature, seed)
 
 
+def reply(model, tokenizer, messages, max_new_tokens: int = 40, temperature: float = 0.0, seed: int | None = None,
+          tool_list=()) -> str:
+    """The text of the assistant's next turn, no tag in it ("" when it calls a tool instead)."""
+    return chat.assistant_message(turn(model, tokenizer, messages, max_new_tokens, temperature, seed, tool_list)).content
+
+
 def answer(model, tokenizer, prompt, use_tool: bool = True, tool_list=()) -> tuple[str, list[Message]]:
     """The final answer to a prompt, and the turns that led to it. When the model calls a tool of
     tool_list, the program runs it (use_tool) or the model must write the tool's result itself (not use_tool)."""
     turns = list(prompt)
-    first = chat.assistant_message(reply(model, tokenizer, turns, tool_list=tool_list))
+    first = chat.assistant_message(turn(model, tokenizer, turns, tool_list=tool_list))
     turns.append(first)
     if not first.tool_calls:
         return first.content, turns[len(prompt):]
@@ -168,7 +174,7 @@ def answer(model, tokenizer, prompt, use_tool: bool = True, tool_list=()) -> tup
         ids, _ = chat.encode(tokenizer, turns, tools=tool_list)
         result = chat.assistant_message(_until_end(model, tokenizer, ids + [tokenizer.special_id("<|tool|>")], 12)).content
     turns.append(Message("tool", result))
-    turns.append(chat.assistant_message(reply(model, tokenizer, turns, tool_list=tool_list)))
+    turns.append(chat.assistant_message(turn(model, tokenizer, turns, tool_list=tool_list)))
     return turns[-1].content, turns[len(prompt):]
 
 
