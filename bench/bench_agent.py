@@ -32,7 +32,7 @@ from llmviz.serving import agent  # noqa: E402
 from llmviz.serving.server import Server  # noqa: E402
 from llmviz.tasks import tools  # noqa: E402
 
-HELD = lambda a, b: ((a - 100) * 7 + (b - 100) * 3) % 5 == 0  # noqa: E731  a fixed fifth of the pairs
+HELD = lambda a, b: (a * 7 + b) % 5 == 0  # noqa: E731  the fifth of the pairs instruct_data's tool task never trains
 
 
 def held_out_sums(n: int, seed: int = 0) -> list[tuple[int, int]]:
