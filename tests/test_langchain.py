@@ -93,8 +93,8 @@ def test_langchain_create_agent_in_process_calls_the_calculator():
 
 
 def test_langchain_create_agent_over_http_with_chat_openai(scripted):
-    server, _ = scripted
-    model = ChatOpenAI(model="scripted", base_url=server.base_url, api_key="unused", max_tokens=60, max_retries=0)
+    stand_in, _ = scripted
+    model = ChatOpenAI(model="scripted", base_url=stand_in.base_url, api_key="unused", max_tokens=60, max_retries=0)
     messages = list(agent.run_langchain_agent(model, "What is 321+100?"))
     assert [s.kind for s in agent.steps(messages)] == ["question", "call", "result", "answer"]
     assert messages[-1].content == "421"
@@ -106,6 +106,15 @@ def test_the_hand_written_loop_does_what_the_framework_does():
     framework = list(agent.run_langchain_agent(model, "What is 5*6?"))
     assert [(s.kind, s.text) for s in agent.steps(by_hand)] == [(s.kind, s.text) for s in agent.steps(framework)]
     assert by_hand[-1].content == "30"
+
+
+def test_a_tool_error_reaches_the_model_and_nothing_breaks():
+    model = CheckpointChatModel(network=Scripted(TOKENIZER, block_size=512), tokenizer=TOKENIZER, max_tokens=300,
+                                temperature=0)
+    for question, error in (("What is 1/0?", "error: division by zero"),
+                            ("What is " + "9" * 250 + "+1?", "error: the expression is longer than 200 characters")):
+        messages = list(agent.run_langchain_agent(model, question))
+        assert [(s.kind, s.text) for s in agent.steps(messages)][2:] == [("result", error), ("answer", error)]
 
 
 def test_agent_with_a_base_model_answers_without_a_tool():

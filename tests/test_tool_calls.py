@@ -263,3 +263,13 @@ def test_a_model_without_the_call_token_refuses_a_forced_call():
     with pytest.raises(Exception, match="not trained to call tools"):
         tool_calls.grammar(old, req, 50)
     assert tool_calls.grammar(old, req._replace(choice="auto"), 50) is None  # auto: it answers in words
+
+
+def test_the_serve_pages_round_trip_shows_the_call_the_result_and_the_answer(scripted):
+    from llmviz.serving.langchain_llm import tool_round_trip
+
+    server, _ = scripted
+    messages = tool_round_trip(server.base_url, "scripted", "What is 123+456?")
+    assert [m["role"] for m in messages] == ["user", "assistant", "tool", "assistant"]
+    assert messages[1]["tool_calls"][0]["function"]["name"] == "calculator"
+    assert messages[2]["content"] == "579" and messages[3]["content"] == "579"

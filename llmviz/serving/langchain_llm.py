@@ -35,7 +35,7 @@ from llmviz.errors import LearnerError
 from llmviz.io import checkpoint
 from llmviz.nn.generate import generate_until
 from llmviz.serving import tool_calls
-from llmviz.tasks.chat import format_chat
+from llmviz.tasks.chat import format_chat, has_tool_calls
 
 
 def complete(model, tokenizer, prompt: str | list[int], stop=(), max_tokens: int = 200, temperature: float = 0.8,
@@ -136,6 +136,8 @@ class CheckpointChatModel(BaseChatModel):
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager=None,
                   tools: list[dict] | None = None, tool_choice=None, **kwargs) -> ChatResult:
         request = tool_calls.read_choice(tool_calls.read_tools(tools), tool_choice) if tools else None
+        if request is not None and request.choice != "required" and not has_tool_calls(self.tokenizer):
+            request = None  # a model that cannot call tools is not shown them (it answers in words)
         fmt = format_chat(tool_calls.read_history(as_roles(messages)), self.tokenizer,
                           tools=request.tools if request else ())
         make = tool_calls.grammar(self.tokenizer, request, self.max_tokens) if request else None
@@ -202,3 +204,25 @@ class OpenAICompatibleChatModel(SimpleChatModel, _Remote):
         out = post(self.base_url, "/chat/completions", {**self._body(stop), "messages": as_roles(messages)},
                    self.api_key)
         return out["choices"][0]["message"]["content"] or ""
+
+
+def tool_round_trip(base_url: str, model_name: str, question: str = "What is 123+456?",
+                    api_key: str | None = None) -> list[dict]:
+    """A question sent with the calculator tool, as any OpenAI client sends it: the model's call, the
+    program's result (a `tool` message), the model's answer; the messages, in order."""
+    from llmviz.tasks.tools import CALCULATOR, calculator, openai_schema
+
+    messages = [{"role": "user", "content": question}]
+    body = {"model": model_name, "tools": [openai_schema(CALCULATOR)], "temperature": 0, "max_tokens": 80}
+    for _ in range(3):
+        reply = post(base_url, "/chat/completions", {**body, "messages": messages}, api_key)["choices"][0]["message"]
+        messages.append({k: v for k, v in reply.items() if v is not None and k != "refusal"})
+        if not reply.get("tool_calls"):
+            break
+        for call in reply["tool_calls"]:
+            try:
+                expression = json.loads(call["function"]["arguments"]).get("expression", "")
+            except ValueError:
+                expression = ""
+            messages.append({"role": "tool", "tool_call_id": call["id"], "content": calculator(expression)})
+    return messages

@@ -206,6 +206,8 @@ def for_chat(req: protocol.ChatRequest, served: ServedModel) -> ChatReply:
     if unknown is not None:
         raise protocol.APIError(400, f"unknown chat role {unknown!r}: use one of {', '.join(chat.ROLES)}", "messages")
     tools = _tool_request(req)
+    if tools is not None and tools.choice != "required" and not chat.has_tool_calls(served.tokenizer):
+        tools = None  # a model that cannot call tools is not shown them: it answers in words
     messages = [{"role": m.role, "content": protocol.text_content(m.content), "tool_calls": m.tool_calls,
                  "tool_call_id": m.tool_call_id} for m in req.messages]
     try:

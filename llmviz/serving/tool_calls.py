@@ -88,6 +88,8 @@ def read_history(messages: Sequence[dict]) -> list[chat.Message]:
     out, open_calls = [], {}
     for k, m in enumerate(messages):
         role, content = m["role"], m.get("content") or ""
+        if role not in chat.ROLES:
+            raise LearnerError(f"messages[{k}] has the unknown role {role!r}: use one of {', '.join(chat.ROLES)}")
         calls = ()
         if role == "assistant" and m.get("tool_calls"):
             try:
