@@ -133,7 +133,7 @@ def test_a_third_of_the_training_rows_follow_an_earlier_exchange_cut_as_a_chat_c
     train, held = instruct_data.make_examples(300, 8, seed=1, tasks=("context", "shout", "style"))
     tok = chat.with_chat_tokens(CharTokenizer(sorted(set(string.printable))))
     b = instruct.InstructBatches(tok, train, held, 64)
-    x, y = b.data["train"]
+    x, y, _ = b.data["train"]
     user = tok.special_id("<|user|>")
     assert x.shape[1] == 64
     with_history = [r for r in range(len(x)) if (x[r] == user).sum() >= 2 or x[r, 0] != user]
@@ -142,6 +142,33 @@ def test_a_third_of_the_training_rows_follow_an_earlier_exchange_cut_as_a_chat_c
         learned = [int(t) for t in y[r] if t != IGNORE]
         last_user = max(i for i, t in enumerate(x[r].tolist()) if t == user)
         assert all(int(y[r, i]) == IGNORE for i in range(last_user)) and learned
+
+
+def test_a_batch_takes_rows_of_about_one_length_cut_to_the_longest_and_every_row_is_drawn_alike():
+    train, held = instruct_data.make_examples(400, 8, seed=3, tasks=("context", "shout", "memory"))
+    tok = chat.with_chat_tokens(CharTokenizer(sorted(set(string.printable))))
+    b = instruct.InstructBatches(tok, train, held, 256)
+    x, y, (order, lengths) = b.data["train"]
+    gen = torch.Generator().manual_seed(0)
+    counts, widths = torch.zeros(len(x)), []
+    for _ in range(400):
+        batch = b.batch("train", 8, gen)
+        idx = batch.inputs["idx"]
+        # each row of the batch is one of the padded rows, cut to the batch's longest: nothing real is cut
+        rows = [next(r for r in range(len(x)) if torch.equal(x[r, :idx.shape[1]], row)
+                     and int(lengths[r]) <= idx.shape[1]) for row in idx]
+        assert idx.shape[1] == max(int(lengths[r]) for r in rows) <= 256
+        widths.append(idx.shape[1])
+        assert torch.equal(batch.targets, y[rows, :idx.shape[1]])
+        spread = [int(lengths[r]) for r in rows]
+        assert max(spread) - min(spread) < int(lengths.max()) - int(lengths.min())  # one group, not all lengths
+        counts[rows] += 1
+    # drawn alike: the shortest and the longest rows as often as the middle ones (within sampling noise)
+    by_length = counts[order]
+    third = len(x) // 3
+    parts = [by_length[:third].mean(), by_length[third:2 * third].mean(), by_length[2 * third:].mean()]
+    assert max(parts) / min(parts) < 1.3
+    assert sum(widths) / len(widths) < 0.6 * 256  # the point: most batches are much shorter than the context
 
 
 def test_memory_answers_come_from_the_first_turn_three_or_more_turns_back():
