@@ -10,6 +10,7 @@ from llmviz.tasks.chat import Message
 from llmviz.errors import LearnerError
 from llmviz.nn.model import IGNORE, LanguageModel, ModelConfig
 from llmviz.text.tokenizers import CharTokenizer
+from llmviz.training.batches import batch_loss
 
 torch.set_num_threads(1)
 
@@ -144,31 +145,20 @@ def test_a_third_of_the_training_rows_follow_an_earlier_exchange_cut_as_a_chat_c
         assert all(int(y[r, i]) == IGNORE for i in range(last_user)) and learned
 
 
-def test_a_batch_takes_rows_of_about_one_length_cut_to_the_longest_and_every_row_is_drawn_alike():
-    train, held = instruct_data.make_examples(400, 8, seed=3, tasks=("context", "shout", "memory"))
+def test_a_batch_in_micro_batches_of_one_length_gives_the_whole_padded_batch_loss_for_less_compute():
+    train, held = instruct_data.make_examples(400, 8, seed=3, tasks=("context", "shout", "style", "memory"))
     tok = chat.with_chat_tokens(CharTokenizer(sorted(set(string.printable))))
     b = instruct.InstructBatches(tok, train, held, 256)
-    x, y, (order, lengths) = b.data["train"]
-    gen = torch.Generator().manual_seed(0)
-    counts, widths = torch.zeros(len(x)), []
-    for _ in range(400):
-        batch = b.batch("train", 8, gen)
-        idx = batch.inputs["idx"]
-        # each row of the batch is one of the padded rows, cut to the batch's longest: nothing real is cut
-        rows = [next(r for r in range(len(x)) if torch.equal(x[r, :idx.shape[1]], row)
-                     and int(lengths[r]) <= idx.shape[1]) for row in idx]
-        assert idx.shape[1] == max(int(lengths[r]) for r in rows) <= 256
-        widths.append(idx.shape[1])
-        assert torch.equal(batch.targets, y[rows, :idx.shape[1]])
-        spread = [int(lengths[r]) for r in rows]
-        assert max(spread) - min(spread) < int(lengths.max()) - int(lengths.min())  # one group, not all lengths
-        counts[rows] += 1
-    # drawn alike: the shortest and the longest rows as often as the middle ones (within sampling noise)
-    by_length = counts[order]
-    third = len(x) // 3
-    parts = [by_length[:third].mean(), by_length[third:2 * third].mean(), by_length[2 * third:].mean()]
-    assert max(parts) / min(parts) < 1.3
-    assert sum(widths) / len(widths) < 0.6 * 256  # the point: most batches are much shorter than the context
+    x, y, lengths = b.data["train"]
+    model = LanguageModel(ModelConfig(vocab_size=tok.vocab_size, block_size=256, n_embd=16, n_head=2, n_layer=1))
+    for seed in range(3):
+        batch = b.batch("train", 32, torch.Generator().manual_seed(seed))
+        ix = torch.randint(len(x), (32,), generator=torch.Generator().manual_seed(seed))  # the same rows
+        whole = model(idx=x[ix], targets=y[ix])[1]  # the reference: every row padded to the context
+        assert torch.allclose(batch_loss(model, batch), whole, atol=1e-5)
+        computed = batch.targets.numel()
+        assert computed == sum(8 * int(lengths[c].max()) for c in ix[torch.argsort(lengths[ix], stable=True)].split(8))
+        assert computed < 0.7 * x[ix].numel()
 
 
 def test_memory_answers_come_from_the_first_turn_three_or_more_turns_back():

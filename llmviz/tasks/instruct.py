@@ -37,13 +37,13 @@ class InstructBatches:
     third of the training conversations come after an earlier exchange, cut the same way, and the model
     learns to answer the last question whatever came before it.
 
-    Conversations differ in length (a shout is ~20 tokens, three passages ~280): a batch takes rows of
-    about the same length (grouped by length, as Hugging Face's `group_by_length` does) and is cut to its
-    longest row, so a step computes on ~80 tokens a row on average instead of the whole context. Every row
-    is still drawn equally often."""
+    Conversations differ in length (a shout is ~20 tokens, three passages ~280): a step's rows, drawn at
+    random as always, are sorted by length and cut into micro-batches, each cut to its own longest row; the
+    loss is their mean weighted by answer tokens, the same number the whole padded batch gives, for about
+    a third of the compute."""
 
     splits = ("train", "val")
-    GROUP = 8  # batches' worth of rows in one length group
+    MICRO = 8  # rows in one micro-batch
 
     def __init__(self, tokenizer, train: list[Example], held: list[Example], block_size: int, device: str = "cpu"):
         self.tokenizer, self.block_size = tokenizer, block_size
@@ -77,20 +77,24 @@ class InstructBatches:
             ys.append(y + [IGNORE] * pad)
         if not xs:
             raise LearnerError(f"no conversation fits in a context of {self.block_size} tokens")
-        order = sorted(range(len(lengths)), key=lambda j: (lengths[j], (j * 7919) % 10007))  # by length
-        return torch.tensor(xs), torch.tensor(ys), (torch.tensor(order), torch.tensor(lengths))
+        return torch.tensor(xs), torch.tensor(ys), torch.tensor(lengths)
 
     def batch(self, split: str, batch_size: int, generator: torch.Generator | None = None) -> Batch:
-        """batch_size rows from one length group (the group of a row drawn at random, so each row is drawn
-        equally often), cut to the longest of them."""
-        x, y, (order, lengths) = self.data[split]
-        group = batch_size * self.GROUP
-        first = (int(torch.randint(len(order), (1,), generator=generator)) // group) * group
-        members = order[first:first + group]
-        ix = members[torch.randint(len(members), (batch_size,), generator=generator)]
-        width = int(lengths[ix].max())
-        ix = ix.to(x.device)
-        return Batch({"idx": x[ix, :width]}, y[ix, :width])
+        """batch_size random rows; sorted by length into micro-batches, each cut to its longest row."""
+        x, y, lengths = self.data[split]
+        ix = torch.randint(len(x), (batch_size,), generator=generator)
+        ix = ix[torch.argsort(lengths[ix], stable=True)]
+        parts = []
+        for chunk in ix.split(self.MICRO):
+            width, chunk = int(lengths[chunk].max()), chunk.to(x.device)
+            parts.append((x[chunk, :width], y[chunk, :width]))
+        counts = [int((t != IGNORE).sum()) for _, t in parts]
+
+        def loss(model, train: bool) -> torch.Tensor:  # the mean over every answer token of the batch
+            return sum(model(idx=i, targets=t, train=train)[1] * (n / sum(counts))
+                       for (i, t), n in zip(parts, counts) if n)
+
+        return Batch({"idx": parts[-1][0]}, torch.cat([t.flatten() for _, t in parts]), loss)
 
     def prompt(self) -> list[int]:
         return chat.encode(self.tokenizer, self.first.prompt, generation_prompt=True, tools=self.first.tools)[0]
