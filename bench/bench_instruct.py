@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from llmviz.text import corpora  # noqa: E402
-from llmviz.tasks import finetune, instruct
+from llmviz.tasks import finetune, instruct, instruct_data  # noqa: E402
 
 
 def main(argv=None):
@@ -43,7 +43,7 @@ def main(argv=None):
     print()
     print("| task | first ≥ 90 % at step | wall time then | best while training |")
     print("|---|---|---|---|")
-    for task in instruct.CHECKABLE:
+    for task in instruct_data.CHECKABLE:
         key = f"acc {task}"
         hit = next((r for r in snap.history if r.other and r.other.get(key, 0) >= 0.9), None)
         best = max(r.other.get(key, 0) for r in snap.history if r.other)

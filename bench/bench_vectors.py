@@ -106,7 +106,7 @@ def synthetic_table(db: Path, n: int, dim: int, seed: int = 0):
     chunks = [Chunk(i, "", 0, 0, "", "") for i in range(n)]
     prov = Provenance({"name": "synthetic"}, {}, Synthetic(dim).identity(), dim, n_chunks=n)
     t0 = time.perf_counter()
-    table = VectorTable.create(db, "synthetic", chunks, vectors, Synthetic(dim), prov, replace=True)
+    table = VectorTable.create(db, "synthetic", chunks, vectors, Synthetic(dim), prov, replace=True, full_text=False)
     return table, draw, time.perf_counter() - t0, vectors
 
 

@@ -67,6 +67,8 @@ PAGES: list[PageSpec] = [
              "Four stacked blocks with residual connections: depth that helps."),
     PageSpec(PART2, "pages/lm5.py", "LM5 · layer norm and dropout", ":material/tune:",
              "Layer normalisation and dropout: as good as LM4 with half the blocks."),
+    PageSpec(PART2, "pages/since_gpt2.py", "What changed since GPT-2", ":material/speed:",
+             "The speedrun's recipe (RoPE, QK-norm, ReLU², Muon...) trained against LM5's, judged by wall time."),
     PageSpec(PART2, "pages/compare_runs.py", "Compare runs", ":material/stacked_line_chart:",
              "Every run of the session overlaid and tabulated beside the tutorial's results; export as CSV."),
     PageSpec(PART2, "pages/deep_networks.py", "Training deep networks", ":material/layers:",

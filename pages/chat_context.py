@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from llmviz.tasks import chat, instruct
+from llmviz.tasks import chat, instruct, instruct_data, tools
 from llmviz.text import corpora
 from llmviz.tasks.chat import Message
 from llmviz.errors import LearnerError
@@ -41,6 +41,7 @@ if not models:
 name = st.selectbox("Instruct model", list(models), key="cc_model")
 run = models[name]
 model, tok, block = run.model, run.tokenizer, run.model_cfg.block_size
+offered = tools.BUILT_IN if chat.has_tool_calls(tok) else ()  # the tools the model is told it has
 
 # --- chat and memory ---------------------------------------------------------------------------------
 st.header("1 · A chat, and the prompt behind it")
@@ -49,11 +50,13 @@ left, right = st.columns([1, 1])
 with left:
     for m in history:
         with st.chat_message("assistant" if m.role in ("assistant", "tool") else "user"):
-            st.markdown(f"`{m.role}` {m.content}" if m.role == "tool" else m.content)
-    said = st.chat_input("Ask: Ann lives in Rome. Where does Ann live?  ·  What is 123+456?  ·  Shout: to be", key="cc_in")
+            st.markdown(f"`{m.role}` {m.content}" if m.role == "tool" else
+                        f"`calls {tools.format_call(m.tool_calls[0])}`" if m.tool_calls else m.content)
+    said = st.chat_input("Ask: Remember this: Ann lives in Rome.  ·  What is 123+456?  ·  Where does Ann live?",
+                         key="cc_in")
     if said:
         try:
-            _, steps = instruct.answer(model, tok, [*history, Message("user", said)])
+            _, steps = instruct.answer(model, tok, [*history, Message("user", said)], tool_list=offered)
             history += [Message("user", said), *steps]
         except LearnerError as e:
             st.warning(str(e))
@@ -63,7 +66,7 @@ with left:
         st.rerun()
 with right:
     if history:
-        ids, learned = chat.encode(tok, history, generation_prompt=True)
+        ids, learned = chat.encode(tok, history, generation_prompt=True, tools=offered)
         forgotten, kept = chat.fit_context(ids, block)
         ui.plot(instruct_plots.token_strip(*chat.token_kinds(tok, ids, [False] * len(ids), len(forgotten))), key="cc_prompt")
         st.caption(f"The next prompt: {len(ids)} tokens for a context of {block}. "
@@ -71,6 +74,18 @@ with right:
                       if forgotten else "All of it fits: the model sees the whole conversation."))
     else:
         st.caption("The whole prompt sent at each turn appears here.")
+if st.button("Measure memory: a fact three or more turns back, in the context and pushed out of it", key="cc_mem"):
+    with st.spinner("Asking…"):
+        examples = instruct.make_examples(0, 120, seed=0, tasks=("memory", "shout"))[1]
+        st.session_state["cc_mem_acc"] = {"in the context": instruct.accuracy(model, tok, examples, 20).get("memory", 0.0),
+                                          "pushed out": instruct.forgetting(model, tok, examples, 20) or 0.0}
+if "cc_mem_acc" in st.session_state:
+    acc = st.session_state["cc_mem_acc"]
+    ui.plot(instruct_plots.accuracy_bars({k: {"memory": v} for k, v in acc.items()}), key="cc_mem_bars")
+    st.caption(f"With the first turn in its {block}-token context the model answers {acc['in the context']:.0%} of "
+               f"the memory questions; with it pushed out, {acc['pushed out']:.0%}: "
+               + ("what is outside the context is forgotten." if acc["pushed out"] < acc["in the context"]
+                  else "no difference: this model has not learned to use the first turn."))
 
 # --- context -------------------------------------------------------------------------------------------
 st.header("2 · Context: a sentence in the prompt")
@@ -95,7 +110,7 @@ def held_out():
 
 train, held = held_out()
 st.header("3 · Prompt engineering: the same question, other words")
-task = st.radio("Task", list(instruct.CHECKABLE), horizontal=True, key="cc_task")
+task = st.radio("Task", [t for t in instruct_data.CHECKABLE if t != "tool"], horizontal=True, key="cc_task")
 cases = [e for e in held if e.task == task and len(e.messages) == 2][:10] or [e for e in held if e.task == task][:10]
 i = st.selectbox("Question", range(len(cases)), format_func=lambda k: cases[k].prompt[-1].content, key="cc_case")
 variants = instruct.wordings(cases[i], [e for e in train if e.task == task][:3])
@@ -119,7 +134,7 @@ st.caption("A tiny model trained on one wording often fails on another, and exam
 
 # --- a tool ------------------------------------------------------------------------------------------------
 st.header("4 · A tool: the agent idea in miniature")
-st.markdown("Asked for 3-digit arithmetic, the model writes `calc(a+b)`. Either the program runs the calculator and "
+st.markdown("Asked for 3-digit arithmetic, the model writes a call, `<|call|>calculator{\"expression\":\"a+b\"}`. Either the program runs the calculator and "
             "gives the result back as a `tool` turn, or the model must guess the result itself.")
 if st.button("Measure on 30 held-out sums: alone vs with the tool", key="cc_tool"):
     with st.spinner("Asking…"):
@@ -129,4 +144,4 @@ if st.button("Measure on 30 held-out sums: alone vs with the tool", key="cc_tool
 if "cc_tool_acc" in st.session_state:
     ui.plot(instruct_plots.accuracy_bars({k: {"arithmetic": v} for k, v in st.session_state["cc_tool_acc"].items()}),
              key="cc_tool_bars")
-ui.code_expander(chat.fit_context, instruct.answer, chat.calculator)
+ui.code_expander(chat.fit_context, instruct.answer, tools.calculator)

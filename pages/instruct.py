@@ -40,7 +40,7 @@ st.header("1 · The chat format, as the model sees it")
 task = st.radio("Task", list(instruct.TASKS), horizontal=True, key="it_task")
 example = next(e for e in train if e.task == task)
 tok_demo = demo_tokenizer()
-ids, learned = chat.encode(tok_demo, example.messages)
+ids, learned = chat.encode(tok_demo, example.messages, tools=example.tools)
 ui.plot(instruct_plots.token_strip(*chat.token_kinds(tok_demo, ids, learned)), key="it_strip")
 st.caption(f"{len(ids)} tokens. Each role tag and the end of each turn is ONE special token (blue); the model reads "
            "the grey ones and learns to write only the green ones: their targets are kept, every other target is "
@@ -85,14 +85,16 @@ q = st.selectbox("A held-out question", range(len(questions)), key="it_q",
 e = questions[q]
 cols = st.columns(2)
 cols[0].markdown(f"**The base** ({label}) continues the transcript:")
-cols[0].code(chat.format_chat(e.prompt).prompt + instruct.base_answer(base.model, base.tokenizer, e.prompt),
+cols[0].code(chat.format_chat(e.prompt, tools=e.tools).prompt
+             + instruct.base_answer(base.model, base.tokenizer, e.prompt, tool_list=e.tools),
              language=None, wrap_lines=True)
 if tuned is None:
     cols[1].info("Instruction-tune it above to see the tuned model answer.")
 else:
-    got, steps_taken = instruct.answer(tuned.model, tuned.tokenizer, e.prompt)
-    cols[1].markdown("**The tuned model** answers" + (" (calling the calculator):" if len(steps_taken) > 1 else ":"))
-    cols[1].code("\n".join(f"{m.role}: {m.content}" for m in steps_taken), language=None, wrap_lines=True)
+    got, steps_taken = instruct.answer(tuned.model, tuned.tokenizer, e.prompt, tool_list=e.tools)
+    cols[1].markdown("**The tuned model** answers" + (" (calling a tool):" if len(steps_taken) > 1 else ":"))
+    cols[1].code(chat.format_chat([*e.prompt, *steps_taken], tuned.tokenizer, False, e.tools).prompt,
+                 language=None, wrap_lines=True)
     cols[1].caption(("✓ right" if instruct.correct(e, got) else f"✗ expected {e.answer!r}"))
     if st.button("Measure held-out accuracy, base vs tuned (20 questions a task)", key="it_measure"):
         with st.spinner("Asking both models…"):

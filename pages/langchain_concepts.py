@@ -46,16 +46,22 @@ else:
     llm, chat_model = OpenAICompatibleLLM(**kw), OpenAICompatibleChatModel(**kw)
 
 instruct = tokenizer is not None and chat.has_chat_template(tokenizer)
+chat_model_tools = tokenizer is None or chat.has_tool_calls(tokenizer)
+agent_model = chat_model
+if where.startswith("Our server"):
+    from langchain_openai import ChatOpenAI  # the standard client, over HTTP to the page's server
+
+    agent_model = ChatOpenAI(base_url=server.base_url, model=server.model_name, api_key=server.api_key or "none",
+                             max_tokens=max_tokens, temperature=temperature, max_retries=0)
 if tokenizer is None:
     st.caption("A model behind another server may be a base model (it continues text) or an instruct model (it "
-               "answers, and can follow the agent's format); try both agents below.")
+               "answers, and may call tools).")
     instruct = True  # let the learner's model decide by default
 elif not instruct:
     st.info("No instruct model here yet: a base model trained on plain text only **continues text**. It fills a "
-            "template well, but it has never learned to answer a question or to follow the agent's format — "
-            "that is what instruction tuning (Part 3) teaches. Each step below still runs on it, so you see what "
-            "a base model does; the agent can also run with a scripted stand-in that answers as an instruct "
-            "model would.", icon=":material/info:")
+            "template well, but it has never learned to answer a question or to call a tool — that is what "
+            "instruction tuning (Part 3) teaches. Each step below still runs on it, so you see what a base model "
+            "does; the agent gets an answer in words, never a tool call.", icon=":material/info:")
 
 
 def attempt(fn):
@@ -107,23 +113,28 @@ with t_memory:
     st.caption("What the model receives for the next turn (llmviz.tasks.chat.format_chat):")
     st.code(chat.format_chat(roles, tokenizer).prompt, language=None, wrap_lines=True)
 with t_agent:
-    st.markdown("An **agent** is a loop: the model writes a *thought* and an *action* (a tool and its input); "
-                "the program runs the tool and appends its *observation*; the model goes on until it writes a "
-                "*final answer*. The stop string `\\nObservation:` keeps the model from inventing the result.")
-    question = st.text_input("Question", "What is 12*(3+4)?", key="lc_question")
-    who = st.radio("Who decides", ["Your model", "A scripted stand-in for an instruct model"], horizontal=True,
-                   key="lc_agent_who", index=0 if instruct else 1)
+    st.markdown("An **agent** is a loop: the model is sent the question *and the tools*; when it answers with a "
+                "**tool call**, the program runs the tool and sends back a `ToolMessage`; it goes on until the model "
+                "answers in words. This is LangChain's own agent, `create_agent(model, tools=[calculator])`, on "
+                "your model: over HTTP it is `ChatOpenAI(base_url=...)` talking to the server, in-process "
+                "`CheckpointChatModel`, whose `bind_tools` lists the tools in the prompt.")
+    question = st.text_input("Question", "What is 123+456?", key="lc_question")
+    if not chat_model_tools:
+        st.caption("This model has no `<|call|>` token: it was not tuned to call tools, so it will answer in words.")
     if st.button("Run the agent", key="lc_agent", icon=":material/smart_toy:"):
-        expression = "".join(ch for ch in question if ch in "0123456789+-*/().% ").strip() or "1+1"
-        brain = llm if who == "Your model" else agent.scripted_llm(question, expression)
-        trace = attempt(lambda: agent.run_agent(brain, question))
-        for step in trace or []:
-            icon = {"thought": "💭", "action": "🛠️", "observation": "👀", "answer": "✅", "no format": "❓"}[step.kind]
-            st.markdown(f"{icon} **{step.kind}**")
-            st.code(step.text, language=None, wrap_lines=True)
-        if trace and trace[-1].kind == "no format":
-            st.caption("The model did not write an action or a final answer in the agent's format: the loop ends here.")
-    with st.expander("The agent's prompt", icon=":material/description:"):
-        st.code(agent.REACT.template, language=None)
+        icons = {"question": ":material/person:", "call": ":material/build:", "result": ":material/calculate:",
+                 "answer": ":material/check_circle:"}
+        names = {"question": "HumanMessage", "call": "AIMessage with a tool call", "result": "ToolMessage",
+                 "answer": "AIMessage (the answer)"}
 
-ui.code_expander(CheckpointLLM, agent.run_agent)
+        def flow():
+            for message in agent.run_langchain_agent(agent_model, question):
+                for step in agent.steps([message]):
+                    st.markdown(f"{icons[step.kind]} **{names[step.kind]}**")
+                    st.code(step.text, language=None, wrap_lines=True)
+        attempt(flow)
+    st.caption("What an agent framework does inside: the same loop written out by hand (bind the tools, invoke, "
+               "run each call, append its result, invoke again).")
+    ui.code_expander(agent.agent_loop, title="What an agent framework does inside")
+
+ui.code_expander(CheckpointLLM, agent.run_langchain_agent)

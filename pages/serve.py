@@ -8,6 +8,9 @@ import streamlit as st
 
 from llmviz.plots import serving as serving_plots
 from llmviz.serving import engine, server as S
+from llmviz.errors import LearnerError
+from llmviz.serving.langchain_llm import tool_round_trip
+from llmviz.tasks import chat
 from pages.shared import session_runs, model_server, ui
 from pages.shared.playground import upload
 
@@ -33,7 +36,11 @@ with left:
     name = "llmviz"
     if source == "A run of this session":
         if runs:
-            run_name = st.selectbox("Run", list(runs), key="serve_run", disabled=server is not None)
+            names = list(runs)
+            best = next((k for k, n in enumerate(names) if chat.has_tool_calls(runs[n].tokenizer)),
+                        next((k for k, n in enumerate(names) if chat.has_chat_template(runs[n].tokenizer)), 0))
+            run_name = st.selectbox("Run", names, index=best, key="serve_run", disabled=server is not None,
+                                    help="An instruct model (one that answers, and calls tools) is chosen first.")
             run = runs[run_name]
             model, tokenizer, name = run.model, run.tokenizer, run_name
         else:
@@ -49,7 +56,8 @@ with left:
             st.caption(f"{file_name}: {ck.model.num_params():,} parameters, {ck.step:,} steps trained")
 with right:
     model_name = st.text_input("Model name in the API", re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "llmviz",
-                               key="serve_name", disabled=server is not None)
+                               key=f"serve_name:{name}", disabled=server is not None,
+                               help="It follows the model chosen; clients send it as `model`.")
     api_key = st.text_input("API key (optional)", key="serve_key", type="password", disabled=server is not None,
                             help="If set, every request must send 'Authorization: Bearer <key>'.")
     port = st.number_input("Port (0: any free port)", 0, 65535, 0, key="serve_port", disabled=server is not None)
@@ -74,12 +82,22 @@ else:
     st.success(f"Serving **{server.model_name}** at `{server.base_url}`", icon=":material/dns:")
     st.code(server.base_url, language=None)
     code = S.snippets(server.base_url, server.model_name, server.api_key)
-    t1, t2, t3 = st.tabs(["curl", "Python (openai)", "LangChain"])
+    t1, t2, t3, t4 = st.tabs(["curl", "Python (openai)", "LangChain", "A tool call"])
     t1.code(code["curl"], language="bash")
     t2.code(code["openai"], language="python")
     t2.caption("`pip install openai` first.")
     t3.code(code["langchain"], language="python")
     t3.caption("`pip install langchain-openai` first. The **LangChain** page runs chains and an agent on this server.")
+    with t4:
+        st.caption("The question goes with the calculator's definition (`tools`); an instruct model tuned with tools "
+                   "answers with `tool_calls`; the program computes the result and sends it back as a `tool` message.")
+        question = st.text_input("Question", "What is 123+456?", key="serve_tool_question")
+        if st.button("Send with the calculator tool", key="serve_tool", icon=":material/build:"):
+            try:
+                for message in tool_round_trip(server.base_url, server.model_name, question, server.api_key):
+                    st.json(message, expanded=True)
+            except LearnerError as e:
+                st.error(str(e), icon=":material/error:")
 
     @st.fragment(run_every=1.0)
     def live_log():

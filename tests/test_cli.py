@@ -109,15 +109,15 @@ def test_finetune_with_lora_writes_the_adapters_alone_and_reports_both_losses(co
 @pytest.mark.slow
 def test_instruct_then_chat_in_the_terminal(tmp_path, capsys, monkeypatch):
     from llmviz.text import corpora
-    from llmviz.tasks import finetune, instruct
+    from llmviz.tasks import instruct, instruct_data
     from llmviz.nn.model import ModelConfig
     from llmviz.training.config import TrainConfig
     from llmviz.training.train import TrainingRun
 
     text = corpora.shakespeare(corpora.DEFAULT_PLAYS, 20_000).text
+    # the learner's own small base: a character model of the plays, its vocabulary their characters alone
     run = TrainingRun.new(ModelConfig(vocab_size=0, block_size=64, n_embd=32, n_head=2, n_layer=1),
-                          TrainConfig(max_iters=5, eval_interval=5, eval_iters=1, batch_size=4, sample_tokens=0), text,
-                          tokenizer=finetune.base_vocabulary(corpora.shakespeare().text))
+                          TrainConfig(max_iters=5, eval_interval=5, eval_iters=1, batch_size=4, sample_tokens=0), text)
     base = tmp_path / "base.safetensors"
     checkpoint.save_run(base, run)
     out = tmp_path / "chat.safetensors"
@@ -125,9 +125,13 @@ def test_instruct_then_chat_in_the_terminal(tmp_path, capsys, monkeypatch):
     assert main(["instruct", "--base", str(base), "--max-iters", "20", "--eval-interval", "20", "--eval-iters", "1",
                  "--per-task", "2", "--out", str(out), "--json", "--quiet"]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert res["iterations"] == 20 and set(res["tuned_accuracy"]) == set(instruct.TASKS)
-    assert set(res["base_accuracy"]) == set(instruct.TASKS) and 0 <= res["tool_alone_accuracy"] <= 1
-    assert res["checkpoint"] == str(out)
+    # its 64 tokens hold the short tasks, not three passages or a long conversation
+    assert res["iterations"] == 20 and res["block_size"] == 64 and set(res["tuned_accuracy"]) == set(res["tasks"])
+    assert {"context", "shout"} <= set(res["tasks"]) and not {"memory", "passages"} & set(res["tasks"])
+    assert set(res["base_accuracy"]) == set(res["tasks"]) <= set(instruct.TASKS)
+    missing = sorted(set(instruct_data.spelled(instruct_data.make_examples(400, 0)[0])) - set(text))
+    assert res["added_tokens"][:len(missing)] == missing and res["added_tokens"][-1] == "<|call|>"
+    assert res["checkpoint"] == str(out) and checkpoint.load(out).extra["added_tokens"] == res["added_tokens"]
     answers = iter(["What is 123+456?", ""])
     monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
     assert main(["chat", "--checkpoint", str(out)]) == 0

@@ -98,3 +98,23 @@ def test_the_pretrained_base_is_cached_under_a_key_of_its_settings(tmp_path, bas
     assert path.parent == tmp_path and finetune.cached_base(b, tmp_path).step == base.step
     path.write_bytes(b"not a checkpoint")
     assert finetune.cached_base(b, tmp_path) is None  # a damaged cache is made again, not trusted
+
+
+def test_the_small_base_keeps_its_cache_key_and_the_assistant_base_reads_800_characters():
+    import hashlib
+    import json
+
+    from llmviz.io.checkpoint import VERSION
+    from llmviz.text import corpora
+
+    before = json.dumps({"preset": "fast-cpu", "plays": [], "max_iters": 1800, "seed": 1337, "format": VERSION,
+                         "recipe": 1}, sort_keys=True)
+    assert finetune.SMALL_BASE.key() == hashlib.sha256(before.encode()).hexdigest()[:16]
+    assert finetune.ASSISTANT_BASE.key() != finetune.SMALL_BASE.key()
+    run = finetune.pretraining_run(finetune.ASSISTANT_BASE)
+    block = run.model_cfg.block_size
+    assert block >= 256 and run.preset == "assistant"
+    text = corpora.shakespeare(corpora.DEFAULT_PLAYS).text
+    windows = [run.tokenizer.decode(run.tokenizer.encode(text[i:i + 4000])[:block]) for i in range(0, 400_000, 40_000)]
+    assert min(len(w) for w in windows) >= 800  # a context of 384 tokens holds 800 characters of the plays
+    assert finetune.pretraining_eta(run) > 0

@@ -1,5 +1,6 @@
 """LangChain on the learner's model: langchain-openai's OpenAI and ChatOpenAI against our server, the
-in-process adapter in a chain (honouring stop), chat memory, and the agent loop with its calculator."""
+in-process adapter in a chain (honouring stop), chat memory, and LangChain's own agent (create_agent) calling
+the calculator, in-process and over HTTP."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from llmviz.text.tokenizers import CharTokenizer
 from llmviz.serving.langchain_llm import (CheckpointChatModel, CheckpointLLM, OpenAICompatibleChatModel,
                                   OpenAICompatibleLLM)
 from tests.test_serve import NAME, client, run, server  # noqa: F401  (fixtures)
+from tests.test_tool_calls import TOKENIZER, Scripted, scripted  # noqa: F401  (a fixture)
 
 
 def test_langchain_openai_completion_model_honours_stop(server, client):
@@ -73,24 +75,52 @@ def test_chat_memory_puts_the_history_back_into_the_prompt(run):
 
 def test_calculator_is_arithmetic_only():
     assert agent.calculate("12*(3+4)") == "84"
-    assert agent.calculate("2**10 / 4") == "256"
-    assert agent.calculator.invoke("7 // 2") == "3"
+    assert agent.calculate("1024 / 4") == "256"
+    assert agent.calculator.invoke("7 / 2") == "3.5"
     assert agent.calculate("1/0") == "error: division by zero"
     assert agent.calculate("__import__('os').system('true')").startswith("error")
-    assert agent.calculate("9**9**9").startswith("error")
+    assert agent.calculate("9**9**9").startswith("error")  # powers are not offered
 
 
-def test_agent_trace_with_a_model_that_follows_the_format():
-    trace = agent.run_agent(agent.scripted_llm(), "What is 12*(3+4)?")
-    assert [s.kind for s in trace] == ["thought", "action", "observation", "thought", "answer"]
-    assert trace[1].text == "calculator(12*(3+4))" and trace[2].text == "84" and trace[-1].text == "84"
+def test_langchain_create_agent_in_process_calls_the_calculator():
+    # the stand-in writes what a trained instruct model writes (a protocol test; the trained model: test_agent_*)
+    model = CheckpointChatModel(network=Scripted(TOKENIZER), tokenizer=TOKENIZER, max_tokens=60, temperature=0)
+    messages = list(agent.run_langchain_agent(model, "What is 123+456?"))
+    kinds = [s.kind for s in agent.steps(messages)]
+    assert kinds == ["question", "call", "result", "answer"]
+    assert messages[1].tool_calls[0]["args"] == {"expression": "123+456"} and messages[2].content == "579"
+    assert messages[-1].content == "579"
 
 
-def test_agent_with_a_base_model_shows_what_it_did():
+def test_langchain_create_agent_over_http_with_chat_openai(scripted):
+    stand_in, _ = scripted
+    model = ChatOpenAI(model="scripted", base_url=stand_in.base_url, api_key="unused", max_tokens=60, max_retries=0)
+    messages = list(agent.run_langchain_agent(model, "What is 321+100?"))
+    assert [s.kind for s in agent.steps(messages)] == ["question", "call", "result", "answer"]
+    assert messages[-1].content == "421"
+
+
+def test_the_hand_written_loop_does_what_the_framework_does():
+    model = CheckpointChatModel(network=Scripted(TOKENIZER), tokenizer=TOKENIZER, max_tokens=60, temperature=0)
+    by_hand = agent.agent_loop(model, "What is 5*6?")
+    framework = list(agent.run_langchain_agent(model, "What is 5*6?"))
+    assert [(s.kind, s.text) for s in agent.steps(by_hand)] == [(s.kind, s.text) for s in agent.steps(framework)]
+    assert by_hand[-1].content == "30"
+
+
+def test_a_tool_error_reaches_the_model_and_nothing_breaks():
+    model = CheckpointChatModel(network=Scripted(TOKENIZER, block_size=512), tokenizer=TOKENIZER, max_tokens=300,
+                                temperature=0)
+    for question, error in (("What is 1/0?", "error: division by zero"),
+                            ("What is " + "9" * 250 + "+1?", "error: the expression is longer than 200 characters")):
+        messages = list(agent.run_langchain_agent(model, question))
+        assert [(s.kind, s.text) for s in agent.steps(messages)][2:] == [("result", error), ("answer", error)]
+
+
+def test_agent_with_a_base_model_answers_without_a_tool():
     tok = CharTokenizer().train(string.printable)
     torch.manual_seed(0)
-    model = LanguageModel(ModelConfig(vocab_size=tok.vocab_size, block_size=16, n_embd=16, n_head=2))
-    llm = CheckpointLLM(network=model, tokenizer=tok, max_tokens=30, seed=0)
-    trace = agent.run_agent(llm, "What is 1+1?", max_steps=2)
-    assert trace and trace[-1].kind == "no format"  # an untrained model does not follow the format
-    assert "Observation:" not in trace[-1].text  # the stop string cut it off before a made-up observation
+    model = LanguageModel(ModelConfig(vocab_size=tok.vocab_size, block_size=64, n_embd=16, n_head=2))
+    chat_model = CheckpointChatModel(network=model, tokenizer=tok, max_tokens=20, seed=0)
+    kinds = [s.kind for s in agent.steps(agent.run_langchain_agent(chat_model, "What is 1+1?"))]
+    assert kinds == ["question", "answer"]  # a base model has no <|call|> token: it can only answer in words

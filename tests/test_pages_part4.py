@@ -35,7 +35,7 @@ def test_serve_page_starts_a_server_that_answers_and_stops_it(run):
     assert not server.running and "model_server" not in at.session_state
 
 
-def test_langchain_page_in_process_memory_and_scripted_agent(run):
+def test_langchain_page_in_process_memory_and_the_agent(run):
     at = open_page("pages/langchain_concepts.py", session_state={"runs": {NAME: run}})
     assert not at.exception and not at.error
     assert at.radio(key="lc_where").value.startswith("A run")
@@ -44,10 +44,24 @@ def test_langchain_page_in_process_memory_and_scripted_agent(run):
     at.chat_input(key="lc_chat").set_value("O Romeo").run()
     assert not at.error and len(at.session_state["lc_history"]) == 2
     assert any("system: Be kind\nuser: O Romeo\nassistant: " in c.value for c in at.code)  # the next prompt carries the memory
-    at.radio(key="lc_agent_who").set_value("A scripted stand-in for an instruct model").run()
-    at.button(key="lc_agent").click().run()
+    at.text_input(key="lc_question").set_value("O Romeo").run()  # what this tiny vocabulary can spell
+    at.button(key="lc_agent").click().run()  # LangChain's create_agent on a base model: it answers in words
     assert not at.exception and not at.error
-    assert any(c.value == "calculator(12*(3+4))" for c in at.code) and any(c.value == "84" for c in at.code)
-    at.radio(key="lc_agent_who").set_value("Your model").run()
-    at.button(key="lc_agent").click().run()
-    assert not at.exception  # a base model's answer is shown as it is (or the reason it cannot read the prompt)
+    shown = [m.value for m in at.markdown]
+    assert any("**HumanMessage**" in v for v in shown) and any("**AIMessage (the answer)**" in v for v in shown)
+    assert not any("**AIMessage with a tool call**" in v for v in shown)
+
+
+def test_the_api_model_name_follows_the_run_and_an_instruct_run_comes_first(run):
+    import copy
+
+    from tests.test_tool_calls import TOKENIZER
+
+    instruct = copy.copy(run)
+    instruct.tokenizer = TOKENIZER  # a tokenizer with the chat and call tokens: what makes it an instruct run
+    at = open_page("pages/serve.py", session_state={"runs": {NAME: run, "instruct run": instruct}})
+    assert not at.exception
+    assert at.selectbox(key="serve_run").value == "instruct run"
+    assert at.text_input(key="serve_name:instruct run").value == "instruct-run"
+    at.selectbox(key="serve_run").set_value(NAME).run()
+    assert at.text_input(key=f"serve_name:{NAME}").value == NAME

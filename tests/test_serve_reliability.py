@@ -18,7 +18,8 @@ from llmviz.errors import LearnerError
 from llmviz.nn.encoder_decoder import EncoderDecoder, EncoderDecoderConfig
 from llmviz.nn.model import LanguageModel, ModelConfig
 from llmviz.serving import protocol, served
-from llmviz.serving.engine import BatchEngine, Cancelled, EngineError, SamplingParams, prompt_logprobs
+from llmviz.serving.engine import BatchEngine, Cancelled, EngineError, SamplingParams
+from llmviz.serving.scoring import prompt_logprobs
 from llmviz.serving.server import Server
 from llmviz.text.tokenizers import CharTokenizer
 

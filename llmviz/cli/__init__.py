@@ -8,4 +8,5 @@
     generation.py  generate (streamed text) and chat (a conversation in the terminal)
     serve.py       serve: a checkpoint behind an OpenAI-compatible API
     vectors.py     index and search: the vector database from the command line
+    retrieval_eval.py  search-eval and rag-eval: retrieval and RAG measured on questions with known answers
 """

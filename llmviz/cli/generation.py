@@ -12,7 +12,7 @@ from llmviz.cli.failure import complain
 from llmviz.errors import LearnerError
 from llmviz.io import checkpoint
 from llmviz.nn.generate import StreamText, generate_stream, sampling_problems
-from llmviz.tasks import chat, instruct
+from llmviz.tasks import chat, instruct, tools
 from llmviz.tasks.chat import Message
 
 
@@ -32,7 +32,8 @@ def add_chat(sub) -> None:
     ch = sub.add_parser("chat", help="chat with an instruct checkpoint in the terminal")
     ch.add_argument("--checkpoint", required=True)
     ch.add_argument("--system", default="", help="a system message to start the conversation")
-    ch.add_argument("--no-tool", action="store_true", help="do not run the calculator for the model")
+    ch.add_argument("--no-tool", action="store_true",
+                    help="do not run the tools (calculator, weather, lookup) for the model: it must guess their results")
     ch.set_defaults(func=cmd_chat)
 
 
@@ -66,6 +67,7 @@ def cmd_chat(args) -> int:
     if not chat.has_chat_template(ck.tokenizer):
         raise LearnerError("this checkpoint has no chat tokens: instruction-tune it first (python -m llmviz instruct)")
     block = ck.model_config.block_size
+    offered = tools.BUILT_IN if chat.has_tool_calls(ck.tokenizer) else ()
     turns = [Message("system", args.system)] if args.system else []
     print(f"chatting with {args.checkpoint} (context: {block} tokens); an empty line or Ctrl-D ends", file=sys.stderr)
     while True:
@@ -77,17 +79,18 @@ def cmd_chat(args) -> int:
             break
         try:
             turns.append(Message("user", line))
-            ids, _ = chat.encode(ck.tokenizer, turns, generation_prompt=True)
+            ids, _ = chat.encode(ck.tokenizer, turns, generation_prompt=True, tools=offered)
             forgotten, kept = chat.fit_context(ids, block)
             print(f"[prompt: {len(ids)} tokens" + (f"; out of the context, forgotten: {chat.render(ck.tokenizer, forgotten)!r}"
                                                    if forgotten else "") + "]", file=sys.stderr)
-            reply, steps = instruct.answer(ck.model, ck.tokenizer, turns, use_tool=not args.no_tool)
+            reply, steps = instruct.answer(ck.model, ck.tokenizer, turns, use_tool=not args.no_tool, tool_list=offered)
         except LearnerError as e:  # this question is refused; the conversation goes on
             complain(e)
             turns.pop()
             continue
         for m in steps[:-1]:
-            print(f"  [{m.role}: {m.content}]", file=sys.stderr)
+            said = f"calls {tools.format_call(m.tool_calls[0])}" if m.tool_calls else m.content
+            print(f"  [{m.role}: {said}]", file=sys.stderr)
         print(f"model> {reply}")
         turns += steps
     return 0

@@ -8,6 +8,8 @@
     python -m llmviz serve --checkpoint lm5.safetensors --port 8000 --api-key KEY   # an OpenAI-compatible API
     python -m llmviz index --corpus shakespeare --embedder lsa --json      (see llmviz.cli.vectors)
     python -m llmviz search --query "the ghost of my father" --k 5 --check --json
+    python -m llmviz search-eval --db DIR --json      recall@k and MRR per method (see llmviz.cli.retrieval_eval)
+    python -m llmviz rag-eval --checkpoint chat.safetensors --db DIR --json
 
 Every ModelConfig and TrainConfig field is a flag (--n-embd, --learning-rate, --lr-decay/--no-lr-decay,
 ...); a flag left out keeps the preset's value. Each command is a function of its parsed arguments
@@ -21,13 +23,14 @@ import contextlib
 import io
 import os
 
-from llmviz.cli import failure, generation, serve, training, tuning, vectors
+from llmviz.cli import failure, generation, retrieval_eval, serve, training, tuning, vectors
 from llmviz.errors import LearnerError
 from llmviz.training import distributed
 
 # each adds one command, in the order `--help` lists them
 COMMANDS = (training.add_presets, training.add_train, generation.add_generate, tuning.add_finetune,
-            tuning.add_instruct, generation.add_chat, serve.add_serve, vectors.add_index, vectors.add_search)
+            tuning.add_instruct, generation.add_chat, serve.add_serve, vectors.add_index, vectors.add_search,
+            retrieval_eval.add_search_eval, retrieval_eval.add_rag_eval)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,9 +18,11 @@ from llmviz.errors import LearnerError
 from llmviz.io import checkpoint
 from llmviz.tasks import finetune, instruct
 from llmviz.text import corpora
+from llmviz.training import pace
 from llmviz.training.config import TrainConfig
 
-BASE_HELP = "a checkpoint, or 'pretrained' for the app's pre-trained Shakespeare base (made once, cached)"
+BASE_HELP = ("a checkpoint, or 'pretrained' for the app's assistant base (a 384-token BPE model of the plays, made "
+             "once and cached), or 'pretrained-small' for the quick 64-character base")
 
 
 def add_finetune(sub) -> None:
@@ -52,14 +54,21 @@ def add_instruct(sub) -> None:
     it.set_defaults(func=cmd_instruct)
 
 
+PRETRAINED = {"pretrained": finetune.ASSISTANT_BASE, "pretrained-small": finetune.SMALL_BASE}
+
+
 def _base_checkpoint(name: str, quiet: bool):
-    """A checkpoint from a file, or the app's pre-trained base (pre-trained once and cached)."""
-    if name != "pretrained":
+    """A checkpoint from a file, or one of the app's pre-trained bases (pre-trained once and cached)."""
+    if name not in PRETRAINED:
         return checkpoint.load(name)
-    if finetune.cached_base() is None and not quiet:
-        print("pre-training the base once (it is cached for next time)…", file=sys.stderr)
-    base = finetune.pretrained_base(on_step=None if quiet else runs.progress)
-    if not quiet:
+    how = PRETRAINED[name]
+
+    def said(seconds):
+        if not quiet:
+            print(f"pre-training the base once (it is cached for next time): about {pace.describe(seconds)} "
+                  f"here; Ctrl-C stops it", file=sys.stderr)
+    base = finetune.pretrained_base(how, on_step=None if quiet else runs.progress, on_start=said)
+    if not quiet and "pretrain_seconds" in base.extra:
         print(file=sys.stderr)
     return base
 
@@ -124,18 +133,26 @@ def cmd_instruct(args) -> int:
         base = _base_checkpoint(args.base, args.quiet)
         cfg = replace(instruct.default_config(), **runs.overrides(args, TrainConfig))
         run, held = instruct.start(base, cfg, style_text=corpora.shakespeare().text)
+    if not args.quiet and run.added_tokens:
+        print(f"the base's vocabulary grows by {len(run.added_tokens)} tokens, which start untrained (the average "
+              f"of the old rows): {' '.join(run.added_tokens)}", file=sys.stderr)
     done = runs.train_to_end(run, args, "instruction tuning")
     if done is None:
         return 1
     _, seconds = done
     tuned = instruct.accuracy(run.model, run.tokenizer, held, args.per_task)
-    result = {"iterations": run.step, "seconds": round(seconds, 1),
+    alone = instruct.accuracy(run.model, run.tokenizer, [e for e in held if e.task == "tool"], args.per_task,
+                              use_tool=False)
+    result = {"iterations": run.step, "seconds": round(seconds, 1), "block_size": run.model_cfg.block_size,
+              "pretrain_seconds": base.extra.get("pretrain_seconds"), "added_tokens": run.added_tokens,
+              "tasks": sorted({e.task for e in held}),
               "base_accuracy": instruct.accuracy(base.model, base.tokenizer, held, args.per_task),
               "tuned_accuracy": tuned,
-              "tool_alone_accuracy": instruct.accuracy(run.model, run.tokenizer, held, args.per_task,
-                                                       use_tool=False)["tool"],
-              "tool_executed_accuracy": tuned["tool"], "checkpoint": None}
+              "forgotten_accuracy": instruct.forgetting(run.model, run.tokenizer, held, args.per_task),
+              "tool_alone_accuracy": alone.get("tool"), "tool_executed_accuracy": tuned.get("tool"),
+              "checkpoint": None}
     if args.out:
-        result["checkpoint"] = str(checkpoint.save_run(args.out, run, extra={"instruct": True, "base": args.base}))
+        extra = {"instruct": True, "base": args.base, "added_tokens": run.added_tokens}
+        result["checkpoint"] = str(checkpoint.save_run(args.out, run, extra=extra))
     print(json.dumps(result) if args.json else json.dumps(result, indent=1))
     return 0

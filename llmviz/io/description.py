@@ -25,7 +25,7 @@ from llmviz.nn.encoder_decoder import EncoderDecoderConfig
 from llmviz.nn.lora import AdapterSpec
 from llmviz.nn.model import FFWD_KINDS, ModelConfig
 from llmviz.text.bpe import GPT2_SPLIT_PATTERN
-from llmviz.training.config import TrainConfig
+from llmviz.training.config import OPTIMIZERS, TrainConfig
 from llmviz.training.presets import PRESETS
 from llmviz.training.record import Record
 
@@ -55,6 +55,8 @@ TRAIN_BOUNDS = {
     "beta2": number(0.0, 1.0, high_open=True), "val_fraction": number(0.0, 1.0, low_open=True, high_open=True),
     "seed": whole(0, 2**63 - 1), "device": Literal[DEVICES], "threads": whole(1, 1024) | None,
     "sample_tokens": whole(0, 100_000), "precision": Literal[PRECISIONS], "target_loss": number(0.0, 1e6),
+    "optimizer": Literal[OPTIMIZERS], "muon_lr": number(0.0, 10.0, low_open=True),
+    "muon_momentum": number(0.0, 1.0, high_open=True), "cooldown_frac": number(0.0, 1.0),
 }
 HISTORY_BOUNDS = {  # one row of the training history: a Record
     "step": whole(0, MAX_STEP), "train_loss": number(0.0, 1e6), "val_loss": number(0.0, 1e6),

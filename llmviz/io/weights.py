@@ -19,6 +19,7 @@ from llmviz.nn.model import LanguageModel, ModelConfig
 
 MAX_PARAMS = 200_000_000  # parameters of the model a file describes
 ADAM_KEYS = ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+OPTIMIZER_KEYS = ADAM_KEYS + ("momentum_buffer",)  # AdamW's memory, and Muon's (llmviz.training.muon)
 RNG_STREAMS = ("batches", "torch")
 
 
@@ -54,7 +55,7 @@ def _parameter_of(key: str, where: str, version: int, order: dict) -> tuple[str,
         name, k = key.rsplit(".", 1)
         if name not in order:
             raise CheckpointError(f"this checkpoint's optimizer state names a parameter the model lacks: {name!r}.")
-    if k not in ADAM_KEYS:
+    if k not in OPTIMIZER_KEYS:
         raise CheckpointError(f"this checkpoint's optimizer state has an unknown entry {k!r} ({where}).")
     return name, k
 
@@ -125,7 +126,7 @@ def rng_state(tensors: dict) -> dict | None:
 
 
 def optimizer_state(scalars: dict | None, tensors: dict, version: int, model: LanguageModel) -> dict | None:
-    """AdamW's state by parameter name (None if the file has none). Version 1 numbered parameters in the
+    """The optimizer's state by parameter name (None if the file has none). Version 1 numbered parameters in the
     model's order (one group)."""
     if scalars is None:
         return None
@@ -136,7 +137,8 @@ def optimizer_state(scalars: dict | None, tensors: dict, version: int, model: La
         name, k = _parameter_of(key, "optimizer", version, names)
         by_name.setdefault(name, {})[k] = v
     for name, state in by_name.items():
-        lacking = {"step", "exp_avg", "exp_avg_sq"} - set(state)
+        # a parameter moved by AdamW keeps its step and both averages; one moved by Muon, its momentum
+        lacking = set() if set(state) == {"momentum_buffer"} else {"step", "exp_avg", "exp_avg_sq"} - set(state)
         if lacking:
             raise CheckpointError(f"this checkpoint's optimizer state for {name} lacks {', '.join(sorted(lacking))}.")
     return by_name

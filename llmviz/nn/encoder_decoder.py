@@ -23,7 +23,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from llmviz.nn.model import IGNORE, Block, LanguageModel, ModelConfig, _dropout, param_breakdown
+from llmviz.nn.model import (IGNORE, Block, LanguageModel, ModelConfig, _dropout, make_norm, param_breakdown,
+                             zero_outputs)
 
 ARCHITECTURES = ("decoder-only", "encoder-decoder")
 
@@ -72,16 +73,18 @@ class EncoderDecoder(nn.Module):
         self.src_embedding = nn.Embedding(cfg.src_vocab_size, C)
         self.src_position = nn.Embedding(cfg.src_block_size, C) if cfg.pos_emb else None
         self.encoder = nn.ModuleList(Block(cfg.encoder_config()) for _ in range(cfg.n_encoder_layer))
-        self.ln_enc = nn.LayerNorm(C) if cfg.layer_norm else nn.Identity()
+        self.ln_enc = make_norm(cfg) if cfg.layer_norm else nn.Identity()
         # the decoder: LM5's layout, each block with a cross-attention sub-layer
         self.token_embedding = nn.Embedding(cfg.vocab_size, C)
         self.position_embedding = nn.Embedding(cfg.block_size, C) if cfg.pos_emb else None
         self.decoder = nn.ModuleList(Block(cfg, cross=True) for _ in range(cfg.n_layer))
-        self.ln_f = nn.LayerNorm(C) if cfg.layer_norm else nn.Identity()
+        self.ln_f = make_norm(cfg) if cfg.layer_norm else nn.Identity()
         self.lm_head = nn.Linear(C, cfg.vocab_size)
         self.adapters = None  # no LoRA on this architecture
         if cfg.init_std > 0:
             self.apply(self._init_weights)
+        if cfg.zero_init:
+            zero_outputs(self)
 
     _init_weights = LanguageModel._init_weights  # normal(0, init_std) weights, zero biases
 

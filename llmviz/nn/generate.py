@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from llmviz.errors import LearnerError
-from llmviz.nn.sampling import Sampling, probabilities, sample_rows
+from llmviz.nn.sampling import Constraint, Sampling, probabilities, sample_rows
 
 
 def sampling_problems(temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
@@ -66,9 +66,12 @@ def next_token_probs(model, ids: Sequence[int] | torch.Tensor, temperature: floa
 
 @torch.no_grad()
 def generate_stream(model, ids: Sequence[int] | torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
-                    top_k: int | None = None, top_p: float | None = None, seed: int | None = None) -> Iterator[int]:
+                    top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
+                    logit_bias: dict[int, float] | None = None, presence_penalty: float = 0.0,
+                    frequency_penalty: float = 0.0, constraint: Constraint | None = None) -> Iterator[int]:
     """Yield max_new_tokens sampled token ids one by one, each conditioned on the prompt and the ones before.
-    Impossible settings (a NaN or negative temperature, top-p 0, ...) raise a LearnerError."""
+    logit_bias, the penalties and a constraint (constrained decoding) adjust the logits first (see
+    llmviz.nn.sampling). Impossible settings (a NaN or negative temperature, top-p 0, ...) raise a LearnerError."""
     problems = sampling_problems(temperature, top_k or None, top_p)
     if problems:
         raise LearnerError(" ".join(problems))
@@ -80,10 +83,15 @@ def generate_stream(model, ids: Sequence[int] | torch.Tensor, max_new_tokens: in
     idx = _as_ids(ids, device)  # (1, T)
     if idx.size(1) == 0:
         raise ValueError("give at least one token of context (e.g. a newline)")
-    how = [Sampling(temperature, top_k, top_p)]
+    how = [Sampling(temperature, top_k, top_p, tuple((logit_bias or {}).items()), presence_penalty, frequency_penalty)]
+    generated: list[int] = []
     for _ in range(max_new_tokens):
         logits, _ = model(idx[:, -model.config.block_size:])  # crop: the model sees block_size tokens at most
-        nxt = sample_rows(logits[:, -1, :], how, [generator])[0]
+        mask = constraint.allowed() if constraint is not None else None
+        nxt = sample_rows(logits[:, -1, :], how, [generator], [generated], [mask])[0]
+        generated.append(nxt)
+        if constraint is not None:
+            constraint.advance(nxt)
         idx = torch.cat([idx[:, -model.config.block_size:], idx.new_tensor([[nxt]])], dim=1)  # keep what is still needed
         yield nxt
 

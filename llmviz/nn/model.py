@@ -20,7 +20,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-FFWD_KINDS = ("none", "relu", "mlp")
+from llmviz.nn import rotary
+
+FFWD_KINDS = ("none", "relu", "mlp", "relu2")
 IGNORE = -100  # a target with this id is not learned from (torch's cross-entropy ignore_index)
 
 
@@ -48,6 +50,15 @@ class ModelConfig:
         "help": "a linear projection mixing the heads' outputs (LM1's single head has none)"})
     init_std: float = field(default=0.0, metadata={
         "help": "0: PyTorch's default init, as in the tutorial; > 0: normal(0, init_std), as GPT-2"})
+    # what changed since GPT-2 (the NanoGPT speedrun's recipe); all off in the tutorial's models
+    rope: bool = field(default=False, metadata={
+        "help": "rotary position embeddings: turn each head's queries and keys by their position (use with pos_emb off)"})
+    qk_norm: bool = field(default=False, metadata={
+        "help": "RMS-normalise each head's queries and keys before their dot product, so scores cannot blow up"})
+    rms_norm: bool = field(default=False, metadata={
+        "help": "RMSNorm (divide by the root mean square; no mean, no bias) wherever layer_norm puts a norm"})
+    zero_init: bool = field(default=False, metadata={
+        "help": "start each block's output projections and the head at zero: every block begins as the identity"})
 
     def problems(self) -> list[str]:
         """What makes this configuration unusable, in plain words (empty when it is fine)."""
@@ -64,6 +75,9 @@ class ModelConfig:
             out.append(f"ff_mult must be at least 1 (it is {self.ff_mult}).")
         if not 0.0 <= self.dropout < 1.0:
             out.append(f"dropout is a probability in [0, 1) (it is {self.dropout}).")
+        if self.rope and self.n_head >= 1 and self.n_embd % self.n_head == 0 and (self.n_embd // self.n_head) % 2:
+            out.append(f"rotary embeddings turn pairs of channels: each head's size (n_embd / n_head = "
+                       f"{self.n_embd // self.n_head}) must be even.")
         if not self.proj and self.n_head > 1:
             out.append("several heads need the output projection (proj) to mix their results.")
         return out
@@ -83,6 +97,11 @@ class ModelConfig:
 # app's views call the model with train=False and never switch a shared model between modes, so many
 # threads can use one model at once. The trainer passes train=True.
 
+def make_norm(cfg: ModelConfig) -> nn.Module:
+    """The normalisation of a block's sub-layers: LayerNorm, or RMSNorm with rms_norm."""
+    return nn.RMSNorm(cfg.n_embd) if cfg.rms_norm else nn.LayerNorm(cfg.n_embd)
+
+
 def _dropout(x: torch.Tensor, p: float, train: bool) -> torch.Tensor:
     return F.dropout(x, p, training=True) if train and p > 0 else x
 
@@ -101,6 +120,7 @@ class MultiHeadAttention(nn.Module):
         self.n_head, self.dropout = cfg.n_head, cfg.dropout
         self.causal = cfg.causal and not cross  # the whole source is there to look at: no future to hide
         self.record_as = "cross_attention" if cross else "attention"
+        self.rope, self.qk_norm = cfg.rope, cfg.qk_norm
         # query, key and value projections of every head, in one matrix (rows: W_Q, then W_K, then W_V)
         self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=False)
         self.proj = nn.Linear(cfg.n_embd, cfg.n_embd) if cfg.proj else None
@@ -116,6 +136,11 @@ class MultiHeadAttention(nn.Module):
         S = k.size(1)
         # split the channels into heads: (B, T, C) -> (B, nh, T, hs)
         q, k, v = (t.view(B, t.size(1), self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        if self.qk_norm:
+            q, k = F.rms_norm(q, (q.size(-1),)), F.rms_norm(k, (k.size(-1),))
+        if self.rope and kv is None:
+            phi = rotary.angles(T, q.size(-1), x.device)
+            q, k = rotary.rotate(q, phi), rotary.rotate(k, phi)
         allowed = None  # (B or 1, 1, T, S): where a query may look; None: everywhere
         if self.causal:
             allowed = torch.ones(T, S, dtype=torch.bool, device=x.device).tril()[None, None]
@@ -143,6 +168,13 @@ class MultiHeadAttention(nn.Module):
         return y
 
 
+class ReLUSquared(nn.Module):
+    """relu(x)²: the speedrun's activation (Primer, So et al. 2021): as cheap as ReLU, sharper."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x).square()
+
+
 class FeedForward(nn.Module):
     """Applied to each position on its own: LM3's Linear+ReLU, or the transformer's 4x wider MLP."""
 
@@ -153,7 +185,8 @@ class FeedForward(nn.Module):
             self.net = nn.Sequential(nn.Linear(cfg.n_embd, cfg.n_embd), nn.ReLU())
         else:
             hidden = cfg.ff_mult * cfg.n_embd
-            self.net = nn.Sequential(nn.Linear(cfg.n_embd, hidden), nn.ReLU(), nn.Linear(hidden, cfg.n_embd))
+            act = ReLUSquared() if cfg.ffwd == "relu2" else nn.ReLU()
+            self.net = nn.Sequential(nn.Linear(cfg.n_embd, hidden), act, nn.Linear(hidden, cfg.n_embd))
         self.mlp = cfg.ffwd != "relu"
 
     def forward(self, x: torch.Tensor, train: bool = False) -> torch.Tensor:
@@ -170,7 +203,7 @@ class Block(nn.Module):
     def __init__(self, cfg: ModelConfig, cross: bool = False):
         super().__init__()
         self.residual = cfg.residual
-        norm = (lambda: nn.LayerNorm(cfg.n_embd)) if cfg.layer_norm else nn.Identity
+        norm = (lambda: make_norm(cfg)) if cfg.layer_norm else nn.Identity
         self.ln1 = norm()
         self.attn = MultiHeadAttention(cfg)
         self.ln_cross = norm() if cross else None
@@ -205,11 +238,13 @@ class LanguageModel(nn.Module):
         self.token_embedding = nn.Embedding(cfg.vocab_size, cfg.n_embd)
         self.position_embedding = nn.Embedding(cfg.block_size, cfg.n_embd) if cfg.pos_emb else None
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
-        self.ln_f = nn.LayerNorm(cfg.n_embd) if cfg.layer_norm else nn.Identity()
+        self.ln_f = make_norm(cfg) if cfg.layer_norm else nn.Identity()
         self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size)
         self.adapters = None  # a llmviz.nn.lora.AdapterSpec once llmviz.nn.lora.apply_lora put adapters on it
         if cfg.init_std > 0:
             self.apply(self._init_weights)
+        if cfg.zero_init:
+            zero_outputs(self)
 
     def _init_weights(self, m):
         if isinstance(m, (nn.Linear, nn.Embedding)):
@@ -260,6 +295,28 @@ class LanguageModel(nn.Module):
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+@torch.no_grad()
+def zero_outputs(model: nn.Module) -> None:
+    """Zero every block's output projections (attention's and the feed-forward's last layer) and the head:
+    each residual block then starts by adding nothing, and the first logits are all equal."""
+    for m in model.modules():
+        if isinstance(m, MultiHeadAttention) and m.proj is not None:
+            last = [m.proj]
+        elif isinstance(m, FeedForward) and m.mlp:
+            last = [m.net[-1]]
+        else:
+            continue
+        for layer in last:
+            layer.weight.zero_()
+            if layer.bias is not None:
+                layer.bias.zero_()
+    head = getattr(model, "lm_head", None)
+    if head is not None:
+        head.weight.zero_()
+        if head.bias is not None:
+            head.bias.zero_()
 
 
 def _part_of(name: str) -> str:

@@ -6,8 +6,12 @@
     provenance.py     what a table records about itself (corpus, chunking, embedder) and its columns
     sidecar.py        the embedder (and a copy of the provenance) each table keeps beside it
     search.py         exact and approximate search, filters, hits
+    keywords.py       LanceDB's full-text (BM25) index and search, hybrid search fused by reciprocal rank
+    play_questions.py questions about the built-in plays in other words than the lines that answer them
+    evaluate.py       question sets with known answer chunks (world, plays, quotes); recall@k and MRR per method
     vectordb.py       a LanceDB table of chunks and vectors: make, open, add, what it holds
     ann.py            IVF-PQ / HNSW indexes, recall@k and latency against exact search
     rag.py            build a table from a corpus; RAG prompts and answers; the 2-D map
+    rag_eval.py       RAG measured: a world's questions answered with and without retrieval, graded
     langchain_rag.py  the same pipeline as a LangChain retriever and chain
 """

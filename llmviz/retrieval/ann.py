@@ -27,7 +27,8 @@ from llmviz.retrieval.vectordb import VectorTable
 
 KINDS = {"ivf_pq": "IVF-PQ", "hnsw": "HNSW (IVF_HNSW_SQ)"}
 MIN_ROWS = 256  # an 8-bit product quantizer learns 256 codes per sub-vector from the rows
-ROWS_PER_PARTITION = 256  # LanceDB trains at most rows / 256 partitions: each centre learns from that many rows
+ROWS_PER_PARTITION = 32  # each partition's centre is learned from at least this many rows
+PROBE_SHARE = 0.1  # the default nprobes searches about a tenth of the partitions: approximate, not exact in disguise
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,12 @@ def max_partitions(rows: int) -> int:
 def default_partitions(rows: int) -> int:
     """About √rows clusters (the usual IVF rule of thumb), within what the rows can train."""
     return min(max_partitions(rows), max(1, round(rows ** 0.5)))
+
+
+def default_nprobes(partitions: int) -> int:
+    """About a tenth of the partitions (at least 1, fewer than all when there are several): with every
+    partition probed an "approximate" search would be exact by construction and teach nothing."""
+    return max(1, min(partitions - 1, round(partitions * PROBE_SHARE))) if partitions > 1 else 1
 
 
 def sub_vector_choices(dim: int) -> list[int]:
@@ -148,3 +155,57 @@ def index_job(table: VectorTable, cfg: IndexConfig):
     """A not-yet-started Job that builds the table's index; its result is the seconds it took."""
     check(cfg, table.rows, table.dim)  # refuse bad settings before a thread starts
     return Job(lambda job: build_index(table, cfg), total=1, name="vector-index")
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    nprobes: int
+    refine_factor: int | None
+    recall: float  # mean recall@k against exact search over the questions
+    ms: float  # median latency of one search through the index
+    exact_ms: float  # median latency of the exact search, the same questions
+
+
+def probe_steps(partitions: int) -> tuple[int, ...]:
+    """1, 2, 4, ... up to every partition: the nprobes a curve is measured at."""
+    return tuple(sorted({min(partitions, 2 ** i) for i in range(max(1, partitions).bit_length() + 1)}))
+
+
+def sweep(table: VectorTable, queries, k: int = 10, partitions: int | None = None,
+          refine: tuple[int | None, ...] = (None, 10), job=None) -> list[SweepPoint]:
+    """Recall@k and latency of the index at each nprobes (probe_steps of its partitions) × refine factor,
+    on the same questions (vectors) as exact search: the recall-versus-latency curve."""
+    if table.index_info() is None:
+        raise VectorDBError(f"the table {table.name!r} has no approximate index yet: build one to draw its curve.")
+    probes = probe_steps(partitions or default_partitions(table.rows))
+    k = min(k, table.rows)
+    exact_times, truth = [], []
+    for q in queries:
+        ms, (hits, _) = timed(lambda q=q: table.search_vector(q, k, None, True), 1)
+        exact_times.append(ms)
+        truth.append([h.id for h in hits])
+    exact_ms = statistics.median(exact_times)
+    out = []
+    if job is not None:
+        job.total = len(probes) * len(refine)
+    for p in probes:
+        for r in refine:
+            if job is not None and job.should_stop():
+                return out
+            params = SearchParams(nprobes=p, refine_factor=r)
+            times, recalls = [], []
+            for q, t in zip(queries, truth):
+                ms, (hits, _) = timed(lambda q=q: table.search_vector(q, k, None, False, params), 1)
+                times.append(ms)
+                recalls.append(recall_at_k([h.id for h in hits], t))
+            out.append(SweepPoint(p, r, statistics.fmean(recalls), statistics.median(times), exact_ms))
+            if job is not None:
+                job.advance(len(out))
+    return out
+
+
+def sweep_job(table: VectorTable, queries, k: int = 10, partitions: int | None = None):
+    """A not-yet-started Job that measures the curve; its result is the list of SweepPoints."""
+    if table.index_info() is None:
+        raise VectorDBError(f"the table {table.name!r} has no approximate index yet: build one to draw its curve.")
+    return Job(lambda job: sweep(table, queries, k, partitions, job=job), total=1, name="vector-sweep")

@@ -18,7 +18,7 @@ FORMAT = 1
 
 @dataclass(frozen=True)
 class Provenance:
-    corpus: dict  # name, characters, sha256 of the text
+    corpus: dict  # name, characters, sha256 of the text, and source when it can be made again
     chunking: dict  # ChunkConfig.to_dict()
     embedder: dict  # Embedder.identity(): kind, dim, fingerprint, settings
     dim: int
@@ -49,8 +49,10 @@ class Provenance:
 
 
 def corpus_identity(corpus: corpora.Corpus) -> dict:
-    return {"name": corpus.name, "characters": corpus.n_chars,
-            "sha256": hashlib.sha256(corpus.text.encode()).hexdigest()}
+    out = {"name": corpus.name, "characters": corpus.n_chars, "sha256": hashlib.sha256(corpus.text.encode()).hexdigest()}
+    if corpus.source:  # how to make it again ("world:0:200"): its question set can be rebuilt from it
+        out["source"] = corpus.source
+    return out
 
 
 def table_schema(dim: int, provenance: Provenance):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from llmviz.retrieval import embedders, sidecar
+from llmviz.retrieval import embedders, keywords, sidecar
 from llmviz.retrieval.chunking import Chunk
 from llmviz.retrieval.database import VectorDBError, connect, default_dir, list_tables, slug, writable_dir
 from llmviz.retrieval.provenance import Provenance, corpus_identity, table_rows, table_schema
@@ -59,8 +59,10 @@ class VectorTable(Searchable):
 
     @classmethod
     def create(cls, db_dir: str | Path, name: str, chunks: list[Chunk], vectors: np.ndarray,
-               embedder: embedders.Embedder, provenance: Provenance, replace: bool = False) -> "VectorTable":
-        """Store chunks and their vectors in a new table (or, with replace, instead of an existing one).
+               embedder: embedders.Embedder, provenance: Provenance, replace: bool = False,
+               full_text: bool = True) -> "VectorTable":
+        """Store chunks and their vectors in a new table (or, with replace, instead of an existing one), with
+        a full-text (BM25) index on their text unless full_text is False (synthetic vectors have no text).
         Without replace, an existing table takes the rows only if its embedder is the same (see add)."""
         db_dir = writable_dir(db_dir)
         _check_vectors(vectors, len(chunks), embedder)
@@ -73,6 +75,8 @@ class VectorTable(Searchable):
             table = connect(db_dir).create_table(name, table_rows(chunks, vectors, schema), schema=schema, mode="overwrite")
         out = cls(db_dir, name, table, provenance)
         out._embedder = embedder
+        if full_text:
+            keywords.build_fts(out)
         return out
 
     def add(self, chunks: list[Chunk], vectors: np.ndarray, embedder: embedders.Embedder) -> None:
@@ -151,7 +155,7 @@ class VectorTable(Searchable):
         return {"table": self.name, "rows": self.rows, "dimensions": self.dim, "bytes_on_disk": self.bytes_on_disk(),
                 "build_seconds": p.build_seconds, "embedder": p.embedder["kind"], "corpus": p.corpus.get("name"),
                 "chunking": p.chunking, "chunks": p.n_chunks, "skipped": p.skipped, "built_at": p.built_at,
-                "index": self.index_info()}
+                "index": self.index_info(), "full_text_index": keywords.fts_info(self)}
 
 
 def _check_vectors(vectors: np.ndarray, n: int, embedder: embedders.Embedder) -> None:

@@ -4,59 +4,31 @@ chat memory, tools and an agent, each built from langchain-core's primitives.
 - a prompt template fills named blanks: "{character}:\\n{opening}" -> "ROMEO:\\nBut soft";
 - a chain is runnables piped together: prompt | model | output parser;
 - memory is the conversation so far, put back into every prompt (the model itself remembers nothing);
-- a tool is a function the model may ask for; an agent is the loop that runs what the model asks
-  (thought -> action -> observation) until it gives a final answer.
+- a tool is a function the model may ask for; an agent is the loop that runs what the model asks (a tool
+  call -> the tool's result -> ... ) until it answers. The agent is LangChain's own
+  (`langchain.agents.create_agent`); `agent_loop` is the same loop written out, to read.
 
-A base model only continues text: it will rarely follow the agent's format. An instruct model is
-trained to; `scripted_llm` stands in for one, so the loop's mechanics can be seen either way.
+A base model only continues text: it never calls a tool. An instruct model tuned with tools
+(llmviz.tasks.instruct) writes calls, which reach LangChain as an AIMessage's tool_calls.
 """
 
 from __future__ import annotations
 
-import ast
-import operator
-import re
+import json
 from typing import NamedTuple
 
-from langchain_core.language_models.fake import FakeListLLM
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder, PromptTemplate
 from langchain_core.tools import tool
 
-# --- a tool: arithmetic, evaluated safely (never Python's eval) ---------------------------------------
+from llmviz.tasks.tools import calculator as calculate
 
-_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-        ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
-        ast.USub: operator.neg, ast.UAdd: operator.pos}
-
-
-def calculate(expression: str) -> str:
-    """The value of an arithmetic expression (numbers, + - * / // % **, parentheses), or why not."""
-    def ev(node):
-        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
-            return node.value
-        if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-            left, right = ev(node.left), ev(node.right)
-            if isinstance(node.op, ast.Pow) and abs(right) > 100:
-                raise ValueError("exponent too large")
-            return _OPS[type(node.op)](left, right)
-        if isinstance(node, ast.UnaryOp) and type(node.op) in _OPS:
-            return _OPS[type(node.op)](ev(node.operand))
-        raise ValueError(f"not arithmetic: {ast.unparse(node)!r}")
-
-    try:
-        value = ev(ast.parse(expression.strip(), mode="eval").body)
-    except ZeroDivisionError:
-        return "error: division by zero"
-    except (SyntaxError, ValueError, TypeError, OverflowError, RecursionError) as e:
-        return f"error: {e}"
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
+# --- a tool: arithmetic, by the app's one safe evaluator (llmviz.tasks.tools.calculator; never eval) ----
 
 @tool
 def calculator(expression: str) -> str:
-    """Evaluate an arithmetic expression, e.g. 12*(3+4) or 2**10."""
+    """evaluates arithmetic: + - * / and brackets on numbers"""
     return calculate(expression)
 
 
@@ -95,64 +67,61 @@ class Conversation:
         return reply
 
 
-# --- an agent: a loop around the model and its tools ------------------------------------------------------
+# --- an agent: LangChain's own, and what it does inside ------------------------------------------------
 
-REACT = PromptTemplate.from_template(
-    "Answer the question. You can use these tools:\n{tools}\n\n"
-    "Use this format:\n"
-    "Question: the question\n"
-    "Thought: what to do next\n"
-    "Action: the tool's name\n"
-    "Action Input: the tool's input\n"
-    "Observation: the tool's result\n"
-    "(Thought, Action, Action Input and Observation may repeat)\n"
-    "Thought: I know the answer\n"
-    "Final Answer: the answer\n\n"
-    "Question: {question}\n"
-    "Thought:{scratchpad}")
-STOP = ["\nObservation:"]  # the model must not write the tool's answer itself
-
-
-class AgentStep(NamedTuple):
-    kind: str  # "thought", "action", "observation", "answer", or "no format" (the model did not follow it)
+class Step(NamedTuple):
+    """One message of an agent's run, as a page shows it."""
+    kind: str  # "question", "call" (the model asks for a tool), "result" (the tool's answer), "answer"
     text: str
+    message: BaseMessage
 
 
-_ACTION = re.compile(r"Action\s*:\s*(.*?)\s*\n\s*Action\s*Input\s*:\s*(.*)", re.DOTALL)
-_FINAL = re.compile(r"Final\s*Answer\s*:\s*(.*)", re.DOTALL)
+def steps(messages) -> list[Step]:
+    """An agent's messages (HumanMessage -> AIMessage with tool_calls -> ToolMessage -> ... -> AIMessage)."""
+    out = []
+    for m in messages:
+        if isinstance(m, HumanMessage):
+            out.append(Step("question", str(m.content), m))
+        elif isinstance(m, ToolMessage):
+            out.append(Step("result", str(m.content), m))
+        elif isinstance(m, AIMessage) and m.tool_calls:
+            out += [Step("call", f"{c['name']}({json.dumps(c['args'], ensure_ascii=False)})", m) for c in m.tool_calls]
+        elif isinstance(m, AIMessage):
+            out.append(Step("answer", str(m.content), m))
+    return out
 
 
-def run_agent(llm, question: str, tools=(calculator,), max_steps: int = 4) -> list[AgentStep]:
-    """Thought -> action -> observation ... -> final answer, with `llm` deciding each step."""
+def langchain_agent(chat_model, tools=(calculator,)):
+    """LangChain's agent (`langchain.agents.create_agent`, a LangGraph graph) around a chat model that can
+    call tools: ChatOpenAI against our server, or CheckpointChatModel in-process."""
+    from langchain.agents import create_agent  # LangGraph is a second's import: only when an agent is made
+
+    return create_agent(chat_model, tools=list(tools))
+
+
+def run_langchain_agent(chat_model, question: str, tools=(calculator,), max_steps: int = 6):
+    """The messages of LangChain's agent answering `question`, yielded as they come (one node at a time)."""
+    agent = langchain_agent(chat_model, tools)
+    yield HumanMessage(question)
+    for update in agent.stream({"messages": [HumanMessage(question)]}, {"recursion_limit": 2 * max_steps + 1},
+                               stream_mode="updates"):
+        for node in update.values():
+            yield from (node or {}).get("messages", [])
+
+
+def agent_loop(chat_model, question: str, tools=(calculator,), max_steps: int = 4) -> list[BaseMessage]:
+    """What an agent framework does inside, by hand: send the messages with the tools; while the answer
+    asks for a tool, run it (the program, never the model, computes it) and send its result back."""
     by_name = {t.name: t for t in tools}
-    chain = REACT | llm.bind(stop=STOP) | StrOutputParser()
-    description = "\n".join(f"{t.name}: {t.description}" for t in tools)
-    trace: list[AgentStep] = []
-    scratchpad = ""
+    model = chat_model.bind_tools(list(tools))
+    messages: list[BaseMessage] = [HumanMessage(question)]
     for _ in range(max_steps):
-        out = chain.invoke({"question": question, "tools": description, "scratchpad": scratchpad})
-        final, action = _FINAL.search(out), _ACTION.search(out)
-        cut = min(m.start() for m in (final, action) if m) if (final or action) else len(out)
-        if out[:cut].strip():
-            trace.append(AgentStep("thought", out[:cut].strip()))
-        if final and (not action or final.start() < action.start()):
-            trace.append(AgentStep("answer", final.group(1).strip()))
-            return trace
-        if not action:
-            trace.append(AgentStep("no format", out))
-            return trace
-        name, arg = action.group(1).strip(), action.group(2).strip().splitlines()[0].strip()
-        trace.append(AgentStep("action", f"{name}({arg})"))
-        observation = by_name[name].invoke(arg) if name in by_name else \
-            f"there is no tool {name!r}; the tools are {', '.join(by_name)}"
-        trace.append(AgentStep("observation", str(observation)))
-        scratchpad += f"{out[:action.end()]}\nObservation: {observation}\nThought:"
-    return trace
-
-
-def scripted_llm(question: str = "What is 12*(3+4)?", expression: str = "12*(3+4)") -> FakeListLLM:
-    """A stand-in for an instruct model: it answers the agent's prompt as one would, from a script."""
-    return FakeListLLM(responses=[
-        f" I should compute {expression} with the calculator.\nAction: calculator\nAction Input: {expression}",
-        f" The calculator says {calculate(expression)}.\nFinal Answer: {calculate(expression)}",
-    ])
+        reply = model.invoke(messages)
+        messages.append(reply)
+        if not reply.tool_calls:
+            break
+        for call in reply.tool_calls:
+            result = by_name[call["name"]].invoke(call["args"]) if call["name"] in by_name else \
+                f"error: there is no tool {call['name']!r}"
+            messages.append(ToolMessage(str(result), tool_call_id=call["id"]))
+    return messages

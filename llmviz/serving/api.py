@@ -6,10 +6,11 @@ Any OpenAI client (the `openai` package, LangChain's ChatOpenAI, curl) can talk 
     POST /v1/completions         continue a prompt (a string or a list of them)
     POST /v1/chat/completions    answer a conversation (llmviz.tasks.chat.format_chat turns it into a prompt)
 
-with OpenAI's request fields (max_tokens, temperature, top_p, n, stop, seed, echo, logprobs, stream;
-`top_k` too, as llmviz's own extension) and OpenAI's response shapes: integer `created`, `usage` in the
-model's tokens, `finish_reason` "stop" or "length", server-sent events ending with `data: [DONE]`.
-Fields it does not implement (penalties, logit_bias, tools, ...) are accepted and ignored.
+with OpenAI's request fields (max_tokens, temperature, top_p, n, stop, seed, echo, logprobs, stream,
+logit_bias, the penalties, tools and tool_choice; `top_k` too, as llmviz's own extension) and OpenAI's
+response shapes: integer `created`, `usage` in the model's tokens, `finish_reason` "stop", "length" or
+"tool_calls", server-sent events ending with `data: [DONE]`. Fields it does not implement (best_of, suffix,
+JSON response formats) are refused with a 400 naming them (llmviz.serving.protocol).
 
 Errors have OpenAI's shape, {"error": {"message", "type", "param", "code"}}, with the HTTP status an
 OpenAI client expects; the server never sends a traceback, and a bug answers 500 without dropping the

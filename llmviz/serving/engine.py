@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from llmviz.errors import LearnerError
 from llmviz.nn.generate import StreamText
-from llmviz.nn.sampling import sample_rows
+from llmviz.nn.sampling import Constraint, sample_rows
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,10 @@ class SamplingParams:
     stop_token_ids: tuple[int, ...] = ()  # generation ends at one of these tokens (not included)
     logprobs: int | None = None  # also return the model's top-k log-probabilities per token (None: none)
     stream: bool = False  # hand out text as it is generated, not only at the end
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, number added to its logit), llmviz.nn.sampling
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    constraint: Callable[[], Constraint] | None = None  # makes each sequence's constraint (constrained decoding)
 
 
 class TokenLogprob(NamedTuple):
@@ -92,6 +96,7 @@ class Seq:
     generated: list[int] = field(default_factory=list)  # the completion's tokens (a stop token not included)
     n_sampled: int = 0  # tokens sampled, a final stop token included (the usage count)
     out: StreamText = field(init=False, repr=False)  # the completion's text, cut at a stop string; what was handed out
+    constraint: Constraint | None = field(init=False, repr=False)  # what may come next (constrained decoding)
     tokens: list[TokenLogprob] = field(default_factory=list)
     tokens_sent: int = 0
     finish_reason: str | None = None
@@ -100,6 +105,7 @@ class Seq:
 
     def __post_init__(self):
         self.out = StreamText(self.tokenizer, self.params.stop)
+        self.constraint = self.params.constraint() if self.params.constraint is not None else None
 
     @property
     def text(self) -> str:
@@ -133,6 +139,8 @@ class Seq:
         p = self.params
         self.ids.append(token)
         self.n_sampled += 1
+        if self.constraint is not None:
+            self.constraint.advance(token)
         if token in p.stop_token_ids:
             return self.finish("stop")
         self.generated.append(token)
@@ -297,7 +305,9 @@ class BatchEngine:
         logits = logits[torch.arange(len(batch), device=self.device), torch.tensor(last, device=self.device)]  # (B, vocab)
         want = [s.params.logprobs for s in batch]
         logp = F.log_softmax(logits.float(), dim=-1).cpu() if any(k is not None for k in want) else None
-        tokens = sample_rows(logits, [s.params for s in batch], [s.generator for s in batch])
+        masks = [s.constraint.allowed() if s.constraint is not None else None for s in batch]
+        tokens = sample_rows(logits, [s.params for s in batch], [s.generator for s in batch],
+                             [s.generated for s in batch], masks)
         with self._cond:
             self.steps += 1
             self.batch_sizes[len(batch)] += 1
@@ -321,33 +331,3 @@ def token_logprob(logp: torch.Tensor, token: int, k: int, tokenizer) -> TokenLog
         values, ids = torch.topk(logp, min(k, logp.numel()))
         top = [(tokenizer.decode([int(i)]), float(v)) for v, i in zip(values, ids)]
     return TokenLogprob(tokenizer.decode([token]), float(logp[token]), tuple(top), 0)
-
-
-@torch.no_grad()
-def prompt_logprobs(model, ids: Sequence[int], k: int, tokenizer,
-                    cancelled: Callable[[], bool] | None = None) -> list[TokenLogprob | None]:
-    """For each prompt token, its log-probability given the tokens before it (None for the first: nothing
-    comes before it), each window cropped to block_size and padded like the engine's batches. Raises
-    Cancelled between batches of windows once `cancelled()` is true (its client left)."""
-    T = model.config.block_size
-    device = next(model.parameters()).device
-    ids = list(ids)
-    out: list[TokenLogprob | None] = [None]
-    offset = len(tokenizer.decode(ids[:1])) if ids else 0
-    for start in range(1, len(ids), 256):  # 256 positions per forward pass
-        if cancelled is not None and cancelled():
-            raise Cancelled()
-        positions = range(start, min(len(ids), start + 256))
-        rows, last = [], []
-        for j in positions:
-            ctx = ids[max(0, j - T):j]
-            rows.append(ctx + [0] * (T - len(ctx)))
-            last.append(len(ctx) - 1)
-        logits, _ = model(torch.tensor(rows, dtype=torch.long, device=device))
-        logits = logits[torch.arange(len(rows), device=device), torch.tensor(last, device=device)]
-        logp = F.log_softmax(logits.float(), dim=-1).cpu()
-        for r, j in enumerate(positions):
-            info = token_logprob(logp[r], ids[j], k, tokenizer)
-            out.append(info._replace(offset=offset))
-            offset += len(info.token)
-    return out

@@ -69,7 +69,7 @@ def generation_failed(message: str) -> APIError:
     return APIError(500, message or "generation failed", type="server_error")
 
 
-# --- requests (the fields this server honours; any other field is ignored) -------------------------------
+# --- requests: the fields this server honours, those it refuses by name; any other is ignored -------------
 
 class StreamOptions(BaseModel):
     include_usage: bool = False
@@ -87,6 +87,9 @@ class SamplingRequest(BaseModel):
     seed: int | None = None
     stream: bool | None = False
     stream_options: StreamOptions | None = None
+    logit_bias: dict[str, float] | None = None  # token id (as a string) -> -100..100 added to its logit
+    presence_penalty: float | None = 0.0
+    frequency_penalty: float | None = 0.0
 
 
 class CompletionRequest(SamplingRequest):
@@ -94,12 +97,16 @@ class CompletionRequest(SamplingRequest):
     max_tokens: int | None = 16
     echo: bool | None = False
     logprobs: int | None = None
+    best_of: int | None = None  # refused (above 1)
+    suffix: str | None = None  # refused
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
     role: str
     content: str | list[dict] | None = None
+    tool_calls: list[dict] | None = None  # an assistant's calls, as the server sent them
+    tool_call_id: str | None = None  # a tool message: the call it answers
 
 
 class ChatRequest(SamplingRequest):
@@ -108,6 +115,31 @@ class ChatRequest(SamplingRequest):
     max_completion_tokens: int | None = None
     logprobs: bool | None = False
     top_logprobs: int | None = None
+    tools: list[Any] | None = None  # [{"type": "function", "function": {"name", "description", "parameters"}}]
+    tool_choice: str | dict | None = None  # "none", "auto", "required" or {"type": "function", "function": {"name"}}
+    parallel_tool_calls: bool | None = None  # accepted: this model makes at most one call per turn anyway
+    response_format: dict | None = None  # only {"type": "text"}; JSON modes are refused
+    functions: Any = None  # OpenAI's old spelling of tools: refused
+    function_call: Any = None
+
+
+def refuse_unsupported(req: SamplingRequest) -> None:
+    """A 400 naming each field this server does not implement, rather than ignoring it silently."""
+    if getattr(req, "best_of", None) not in (None, 1):
+        raise APIError(400, "best_of is not supported: ask for n choices (with logprobs) and pick the best yourself.",
+                       "best_of", "unsupported_parameter")
+    if getattr(req, "suffix", None):
+        raise APIError(400, "suffix is not supported: this model only continues text left to right (no insertion).",
+                       "suffix", "unsupported_parameter")
+    fmt = getattr(req, "response_format", None)
+    if fmt is not None and fmt.get("type", "text") != "text":
+        raise APIError(400, f"response_format {fmt.get('type')!r} is not supported: this server only answers in text "
+                            "(leave response_format out, or send {\"type\": \"text\"}).",
+                       "response_format", "unsupported_parameter")
+    for old in ("functions", "function_call"):
+        if getattr(req, old, None) is not None:
+            raise APIError(400, f"{old} is OpenAI's old spelling: send tools and tool_choice instead.", old,
+                           "unsupported_parameter")
 
 
 # --- turning request fields into what the engine needs -----------------------------------------------
@@ -178,6 +210,21 @@ def sampling(req, max_tokens: int | None, default_tokens: int, limits: Limits, l
         top_p=req.top_p if req.top_p is not None and req.top_p < 1 else None, top_k=req.top_k or None,
         seed=req.seed, stop=stops(req.stop), logprobs=logprobs, stream=bool(req.stream))
 
+
+
+def adjustments(req: SamplingRequest, vocab_size: int) -> dict:
+    """logit_bias and the penalties, checked, as SamplingParams' fields (llmviz.nn.sampling applies them)."""
+    in_range(req.presence_penalty, -2, 2, "presence_penalty")
+    in_range(req.frequency_penalty, -2, 2, "frequency_penalty")
+    bias = []
+    for key, value in (req.logit_bias or {}).items():
+        if not key.isdigit() or not 0 <= int(key) < vocab_size:
+            raise APIError(400, f"logit_bias keys are token ids between 0 and {vocab_size - 1} (got {key!r}).",
+                           "logit_bias")
+        in_range(value, -100, 100, "logit_bias", f" for token {key}")
+        bias.append((int(key), float(value)))
+    return {"logit_bias": tuple(bias), "presence_penalty": req.presence_penalty or 0.0,
+            "frequency_penalty": req.frequency_penalty or 0.0}
 
 
 def usage(prompt: int, completion: int) -> dict:
@@ -261,10 +308,13 @@ def text_choice(index: int, text: str, logprobs: dict | None, finish_reason: str
     return {"text": text, "index": index, "logprobs": logprobs, "finish_reason": finish_reason}
 
 
-def chat_choice(index: int, content: str, logprobs: dict | None, finish_reason: str | None) -> dict:
-    """A chat answer's choice, whole."""
-    return {"index": index, "message": {"role": "assistant", "content": content, "refusal": None},
-            "logprobs": logprobs, "finish_reason": finish_reason}
+def chat_choice(index: int, content: str | None, logprobs: dict | None, finish_reason: str | None,
+                tool_calls: list[dict] | None = None) -> dict:
+    """A chat answer's choice, whole: its content, or (content None) its tool calls."""
+    message = {"role": "assistant", "content": content, "refusal": None}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    return {"index": index, "message": message, "logprobs": logprobs, "finish_reason": finish_reason}
 
 
 def chat_delta(index: int, delta: dict, logprobs: dict | None = None, finish_reason: str | None = None) -> dict:

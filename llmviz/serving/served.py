@@ -15,7 +15,8 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from llmviz.serving import protocol
-from llmviz.serving.engine import BatchEngine, Cancelled, prompt_logprobs
+from llmviz.serving.engine import BatchEngine, Cancelled
+from llmviz.serving.scoring import prompt_logprobs
 from llmviz.serving.request_log import RequestLog
 
 MAX_SCORED = 16_384  # prompt tokens that echo with logprobs may score in one request (each costs a window)
@@ -73,7 +74,7 @@ class ServedModel:
                                     "prompt", "prompt_too_long")
 
     async def score_prompt(self, ids: list[int], k: int, disconnected: Callable[[], Awaitable[bool]] | None = None):
-        """engine.prompt_logprobs off the event loop, stopped (ClientGone) as soon as the client leaves."""
+        """scoring.prompt_logprobs off the event loop, stopped (ClientGone) as soon as the client leaves."""
         stop = threading.Event()
         task = asyncio.ensure_future(run_in_threadpool(prompt_logprobs, self.model, ids, k, self.tokenizer, stop.is_set))
         task.add_done_callback(lambda t: t.cancelled() or t.exception())  # a stopped thread's Cancelled is expected

@@ -19,17 +19,21 @@ import copy
 import hashlib
 import json
 import string
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from llmviz.device import pick_device
 from llmviz.errors import LearnerError
 from llmviz.io import checkpoint
 from llmviz.io.checkpoint import VERSION
 from llmviz.nn import lora
 from llmviz.nn.model import LanguageModel
 from llmviz.text import corpora
+from llmviz.text.bpe import BPETokenizer
 from llmviz.text.corpora import cache_dir
 from llmviz.text.tokenizers import CharTokenizer, Tokenizer
+from llmviz.training import pace
 from llmviz.training.config import TrainConfig
 from llmviz.training.presets import preset_config, preset_train_config
 from llmviz.training.record import mean_tokens_per_s
@@ -135,46 +139,81 @@ def start(base, text: str, train_cfg: TrainConfig, how: FineTuning, original: st
 
 @dataclass(frozen=True)
 class Pretraining:
-    preset: str = "fast-cpu"  # the quickest good model on a CPU (llmviz.training.presets)
+    """How a base is pre-trained on the built-in plays: its preset, its tokenizer, its steps."""
+    preset: str = "assistant"  # the assistant's base: a 384-token context (llmviz.training.presets)
     plays: tuple[str, ...] = ()  # () = the corpus's default plays
-    max_iters: int = 1800
+    max_iters: int = 1200
     seed: int = 1337
+    tokenizer: str = "bpe"  # "bpe": byte-level BPE learned on the plays; "char": every printable character
+    vocab_size: int = 2048  # BPE's tokens (bytes, merges), before any special token
 
     def key(self) -> str:
         """A name for the cached file that changes whenever anything that shapes the model changes."""
-        blob = json.dumps({**asdict(self), "format": VERSION, "recipe": 1}, sort_keys=True)
+        fields = asdict(self)
+        if self.tokenizer == "char":  # the small base's key is the one it had before BPE bases existed
+            fields.pop("tokenizer"), fields.pop("vocab_size")
+        blob = json.dumps({**fields, "format": VERSION, "recipe": 1}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def base_path(how: Pretraining = Pretraining(), cache: Path | None = None) -> Path:
+ASSISTANT_BASE = Pretraining()  # the default base of Parts 3 and 4
+SMALL_BASE = Pretraining("fast-cpu", max_iters=1800, tokenizer="char")  # a 64-character context, quick to make
+BASES = {"assistant": ASSISTANT_BASE, "small": SMALL_BASE}
+
+
+def base_named(name: str) -> Pretraining:
+    """The base called "assistant" (the default) or "small"."""
+    if name not in BASES:
+        raise LearnerError(f"unknown base {name!r}: choose one of {', '.join(BASES)}")
+    return BASES[name]
+
+
+def base_path(how: Pretraining = ASSISTANT_BASE, cache: Path | None = None) -> Path:
 
     return (cache or cache_dir() / "bases") / f"{how.preset}-{how.key()}.safetensors"
 
 
-def pretraining_run(how: Pretraining = Pretraining()) -> TrainingRun:
-    """A run (not started) that pre-trains the base on the built-in Shakespeare with a broad vocabulary."""
+def pretraining_run(how: Pretraining = ASSISTANT_BASE) -> TrainingRun:
+    """A run (not started) that pre-trains a base on the built-in Shakespeare: with a BPE learned on the
+    plays, or with a character vocabulary broad enough for the Python reference too."""
     text = corpora.shakespeare(how.plays or corpora.DEFAULT_PLAYS).text
-    tok = base_vocabulary(text, corpora.python_docs().text)
+    if how.tokenizer == "bpe":
+        tok = BPETokenizer().train(text, vocab_size=how.vocab_size)
+    else:
+        tok = base_vocabulary(text, corpora.python_docs().text)
     cfg = preset_train_config(how.preset, max_iters=how.max_iters, seed=how.seed)
     return TrainingRun.new(preset_config(how.preset, tok.vocab_size), cfg, text, tokenizer=tok, preset=how.preset)
 
 
-def save_base(run: TrainingRun, how: Pretraining = Pretraining(), cache: Path | None = None) -> Path:
+def pretraining_eta(run: TrainingRun) -> float:
+    """Seconds a pre-training run is expected to take here, said before it starts (llmviz.training.pace)."""
+    return pace.predict(run.model_cfg, run.train_cfg, pick_device(run.train_cfg.device)).seconds
+
+
+def save_base(run: TrainingRun, how: Pretraining = ASSISTANT_BASE, cache: Path | None = None) -> Path:
 
     return checkpoint.save_run(base_path(how, cache), run, extra={"corpus": "shakespeare", "pretraining": how.key()})
 
 
-def pretrained_base(how: Pretraining = Pretraining(), on_step=None):
-    """The cached pre-trained base; pre-trained now (on_step(snapshot) hears its progress) and cached if missing."""
+def pretrained_base(how: Pretraining = ASSISTANT_BASE, on_step=None, on_start=None):
+    """The cached pre-trained base; pre-trained now and cached if missing: on_start(seconds) hears how long
+    that is expected to take before it starts, on_step(snapshot) its progress. Its checkpoint's extra
+    records "pretrain_seconds" when it was made now."""
     base = cached_base(how)
     if base is None:
         run = pretraining_run(how)
+        if on_start is not None:
+            on_start(pretraining_eta(run))
+        began = time.perf_counter()
         run.train(on_step=on_step)
+        if run.state != "finished":
+            raise TrainingError("the base's pre-training was stopped before it finished; nothing was cached")
         base = checkpoint.load(save_base(run, how))
+        base.extra["pretrain_seconds"] = round(time.perf_counter() - began, 1)
     return base
 
 
-def cached_base(how: Pretraining = Pretraining(), cache: Path | None = None):
+def cached_base(how: Pretraining = ASSISTANT_BASE, cache: Path | None = None):
     """The cached pre-trained base checkpoint, or None when it has not been made yet (or is unreadable)."""
     path = base_path(how, cache)
     if not path.is_file():

@@ -2,25 +2,19 @@
 
 A pre-trained model asked "Where does Ann live?" writes more Shakespeare. Instruction tuning trains it
 on conversations (llmviz.tasks.chat) where only the assistant's words are learned: the prompt's tokens are
-in the input but masked out of the loss (their targets are IGNORE). The data set is generated here,
-deterministically, as four tasks small enough for a character-level model to learn in minutes:
+in the input but masked out of the loss (their targets are IGNORE). The conversations are generated
+(llmviz.tasks.instruct_data: context, tool, shout, style, memory, passages).
 
-    context  a fact, then a question whose answer is a span of it (what retrieval relies on, Part 4)
-    tool     3-digit arithmetic, which a tiny model cannot do: it writes calc(a+b), the program computes
-             it, and the model answers from the result (an agent, in miniature)
-    shout    a transformation of your text: the same words in capitals
-    style    "Speak as HAMLET.": a line in that speaker's format; only the format can be checked
-
-The held-out questions never appear in training: they pair names and places, things and colours, words
-and numbers in combinations the training set never shows.
+A base that cannot spell what the tasks need (a character model of Tiny Shakespeare has no digits, no
+braces) grows its vocabulary: new rows of the embedding and of the head, as practitioners do when they add
+tokens, each starting as the average of the old rows (untrained); the checkpoint records which were added.
+Only what cannot work is refused: an encoder-decoder, adapters, a context too short for any task.
 """
 
 from __future__ import annotations
 
 import copy
-import random
-import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import torch
 
@@ -28,124 +22,13 @@ from llmviz.device import pick_device
 from llmviz.errors import LearnerError
 from llmviz.nn.generate import generate_until, next_token_probs
 from llmviz.nn.model import IGNORE, LanguageModel
-from llmviz.tasks import chat
+from llmviz.tasks import chat, tools
 from llmviz.tasks.chat import Message
+from llmviz.tasks.instruct_data import TASKS, Example, make_examples, spelled
+from llmviz.text.tokenizers import CharTokenizer
 from llmviz.training.batches import Batch
 from llmviz.training.config import TrainConfig
 from llmviz.training.train import TrainingError, TrainingRun
-
-TASKS = {
-    "context": "answer from a sentence given in the prompt",
-    "tool": "call the calculator, then answer from its result",
-    "shout": "repeat the words in capitals",
-    "style": "answer in a character's voice (only the format is checked)",
-}
-CHECKABLE = ("context", "tool", "shout")
-
-NAMES = ("Ann", "Bob", "Cleo", "Dan", "Eve", "Finn", "Gus", "Hal", "Ida", "Jo", "Kay", "Lou", "Max", "Ned", "Oda",
-         "Pat", "Rae", "Sam", "Tom", "Una", "Vic", "Wes", "Zoe", "Ira")
-PLACES = ("Rome", "Paris", "Oslo", "Lima", "Cairo", "Delhi", "Tokyo", "Dover", "Bath", "York", "Kent", "Milan",
-          "Padua", "Verona", "Athens", "Sparta", "Troy", "Vienna", "Elsinore", "Venice")
-COLOURS = ("red", "blue", "green", "black", "white", "grey", "gold", "pink", "brown", "purple")
-THINGS = ("cup", "door", "hat", "ship", "book", "coat", "ring", "sword", "cloak", "crown", "boat", "chair")
-SPEAKERS = ("HAMLET", "ROMEO", "JULIET", "MACBETH", "KING LEAR", "HORATIO", "KENT", "BRUTUS")
-WORDS = ("to be or not to be that is the question whether tis nobler in the mind to suffer the slings and "
-         "arrows of outrageous fortune or to take arms against a sea of troubles and by opposing end them "
-         "good night sweet prince parting is such sweet sorrow what light through yonder window breaks "
-         "now is the winter of our discontent all the world is a stage friends romans countrymen lend me "
-         "your ears").split()
-
-
-@dataclass(frozen=True)
-class Example:
-    task: str
-    messages: tuple[Message, ...]  # the whole conversation, answers included
-    answer: str  # the assistant's final answer (what accuracy compares)
-
-    @property
-    def prompt(self) -> tuple[Message, ...]:
-        """The conversation up to the first assistant turn."""
-        return self.messages[:next(i for i, m in enumerate(self.messages) if m.role == "assistant")]
-
-
-def _held_pair(i: int, j: int) -> bool:
-    """A fixed fifth of all (i, j) combinations is kept for the held-out questions."""
-    return (i * 7 + j * 3) % 5 == 0
-
-
-def _pick_pair(rng: random.Random, a, b, held: bool):
-    while True:
-        i, j = rng.randrange(len(a)), rng.randrange(len(b))
-        if _held_pair(i, j) == held:
-            return a[i], b[j]
-
-
-def _context(rng: random.Random, held: bool) -> Example:
-    # every name, place, thing and colour appears in training; the held-out questions pair them anew,
-    # so only a model that reads the sentence can answer
-    if rng.random() < 0.5:
-        name, place = _pick_pair(rng, NAMES, PLACES, held)
-        q = f"{name} lives in {place}. Where does {name} live?"
-        return Example("context", (Message("user", q), Message("assistant", place)), place)
-    thing, colour = _pick_pair(rng, THINGS, COLOURS, held)
-    q = f"The {thing} is {colour}. What color is the {thing}?"
-    return Example("context", (Message("user", q), Message("assistant", colour)), colour)
-
-
-def _tool(rng: random.Random, held: bool) -> Example:
-    while True:
-        a, b = rng.randint(100, 999), rng.randint(100, 999)
-        if ((a * 7 + b) % 5 == 0) == held:  # a fixed fifth of the pairs never trains
-            break
-    op = rng.choice("+-")
-    call = f"calc({a}{op}{b})"
-    result = chat.calculator(call)
-    msgs = (Message("user", f"What is {a}{op}{b}?"), Message("assistant", call), Message("tool", result),
-            Message("assistant", result))
-    return Example("tool", msgs, result)
-
-
-def _shout(rng: random.Random, held: bool) -> Example:
-    # held out: word pairs that never start a training phrase
-    while True:
-        i, j = rng.randrange(len(WORDS)), rng.randrange(len(WORDS))
-        if _held_pair(i, j) == held:
-            break
-    text = " ".join([WORDS[i], WORDS[j]] + [rng.choice(WORDS) for _ in range(rng.randint(0, 1))])
-    return Example("shout", (Message("user", f"Shout: {text}"), Message("assistant", text.upper())), text.upper())
-
-
-def _style(rng: random.Random, held: bool, lines: dict[str, list[str]]) -> Example:
-    ask, who = _pick_pair(rng, ("Speak as", "Talk like", "Answer as"), SPEAKERS, held)
-    line = rng.choice(lines.get(who) or ["I know not what to say."])
-    answer = f"{who}:\n{line}"
-    return Example("style", (Message("user", f"{ask} {who}."), Message("assistant", answer)), answer)
-
-
-def speaker_lines(text: str, max_len: int = 28) -> dict[str, list[str]]:
-    """The short first lines of each speaker's speeches in a Shakespeare text ("NAME:\\nline")."""
-    out: dict[str, list[str]] = {}
-    for who, line in re.findall(r"^([A-Z][A-Z ]+):\n([^\n]+)$", text, re.M):
-        if len(line) <= max_len:
-            out.setdefault(who, []).append(line)
-    return out
-
-
-def make_examples(n_train: int = 20_000, n_held: int = 200, seed: int = 0, style_text: str = "") -> tuple[list, list]:
-    """(training, held-out) examples, the four tasks in equal shares; the same seed gives the same sets, and
-    no held-out question appears in training."""
-    lines = speaker_lines(style_text)
-    rng = random.Random(seed)
-    makers = (_context, _tool, _shout, lambda r, h: _style(r, h, lines))
-    train = [makers[i % 4](rng, False) for i in range(n_train)]
-    seen = {e.prompt for e in train}
-    held = []
-    while len(held) < n_held:
-        e = makers[len(held) % 4](rng, True)
-        if e.prompt not in seen:
-            held.append(e)
-    return train, held
-
 
 class InstructBatches:
     """Conversations as (x, y) rows with the prompt masked out of y: a batch source for the one trainer.
@@ -160,16 +43,16 @@ class InstructBatches:
         self.tokenizer, self.block_size = tokenizer, block_size
         self.data = {"train": self._rows(train, with_history=True), "val": self._rows(held)}
         self.data = {k: (x.to(device), y.to(device)) for k, (x, y) in self.data.items()}
-        self.first_prompt = held[0].prompt
+        self.first = held[0]
 
     def _rows(self, examples: list[Example], with_history: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         xs, ys = [], []
         for i, e in enumerate(examples):
             messages = e.messages
-            if with_history and i % 3 == 0:  # an earlier exchange first (a fixed choice: the same rows each run)
+            if with_history and i % 3 == 0 and not e.tools:  # an earlier exchange first (a fixed choice)
                 messages = examples[(i * 7919 + 1) % len(examples)].messages + messages
-            ids, learned = chat.encode(self.tokenizer, messages)
-            earlier = len(ids) - len(chat.encode(self.tokenizer, e.messages)[0])
+            ids, learned = chat.encode(self.tokenizer, messages, tools=e.tools)
+            earlier = len(ids) - len(chat.encode(self.tokenizer, e.messages, tools=e.tools)[0])
             learned = [k and j >= earlier for j, k in enumerate(learned)]  # only the last exchange is learned
             end = len(ids)
             if len(ids) > self.block_size + 1:
@@ -195,59 +78,103 @@ class InstructBatches:
         return Batch({"idx": x[ix.to(x.device)]}, y[ix.to(y.device)])
 
     def prompt(self) -> list[int]:
-        return chat.encode(self.tokenizer, self.first_prompt, generation_prompt=True)[0]
+        return chat.encode(self.tokenizer, self.first.prompt, generation_prompt=True, tools=self.first.tools)[0]
+
+    def sample(self, model) -> str:
+        """What the live view shows: the first held-out prompt as the model sees it (its tags written out) and
+        the model's turn, greedy, ending where the turn ends (at "<|end|>", never running past it)."""
+        ids = self.prompt()
+        return chat.render(self.tokenizer, ids) + _until_end(model, self.tokenizer, ids, 60) + chat.END
 
 
 # --- the model: the base's weights, a vocabulary grown by the chat tokens -----------------------------
 
 @torch.no_grad()
-def with_vocabulary(model: LanguageModel, vocab_size: int) -> LanguageModel:
-    """A copy of the model whose vocabulary has grown to vocab_size: the old tokens keep their rows; each
-    new token starts as the average of the old ones (an embedding and an output row that say "nothing
+def with_vocabulary(model: LanguageModel, vocab_size: int, rows: list[int | None] | None = None) -> LanguageModel:
+    """A copy of the model whose vocabulary has grown to vocab_size. rows[new id] is the old id whose
+    embedding and output rows it keeps (None: a new token); by default the old ids stay where they are.
+    Each new token starts as the average of the old rows (an embedding and an output row that say "nothing
     in particular"), and training gives it a meaning."""
     old = model.config.vocab_size
-    if vocab_size < old:
+    rows = list(range(old)) + [None] * (vocab_size - old) if rows is None else rows
+    if vocab_size < old or len(rows) != vocab_size:
         raise LearnerError("a vocabulary can only grow")
     grown = LanguageModel(replace(model.config, vocab_size=vocab_size)).to(model.token_embedding.weight.device)
     state = copy.deepcopy(model.state_dict())
     for name in ("token_embedding.weight", "lm_head.weight", "lm_head.bias"):
         w = state[name]
-        state[name] = torch.cat([w, w.mean(0, keepdim=True).expand(vocab_size - old, *w.shape[1:])])
+        mean = w.mean(0, keepdim=True)
+        state[name] = torch.cat([w[r:r + 1] if r is not None else mean for r in rows])
     grown.load_state_dict(state)
     return grown
 
 
-def prepare(base) -> tuple[LanguageModel, object]:
-    """The base checkpoint's model and tokenizer, with the chat's special tokens added."""
-    tok = chat.with_chat_tokens(base.tokenizer)
-    return with_vocabulary(base.model, tok.vocab_size), tok
+def grown_tokenizer(tokenizer, needed: str):
+    """(the tokenizer with the characters of `needed` it cannot spell and the chat's tokens added, the
+    tokens added, rows: for each new id the old id it keeps or None). A byte-level BPE spells everything
+    already; a character tokenizer gets the missing characters after its own."""
+    added: list[str] = []
+    if isinstance(tokenizer, CharTokenizer):
+        missing = sorted(set(needed) - set(tokenizer.chars))
+        added += missing
+        grown = CharTokenizer([*tokenizer.chars, *missing], special_tokens=tokenizer.special_tokens)
+    else:
+        grown = tokenizer
+        try:
+            grown.encode_ordinary(needed)
+        except ValueError as e:
+            raise LearnerError(f"this base's tokenizer cannot spell the instructions and cannot grow: {e}") from None
+    grown = chat.with_chat_tokens(grown)
+    added += [t for t in grown.special_tokens if t not in tokenizer.special_tokens]
+    old_ordinary = tokenizer.ordinary_vocab_size
+    rows: list[int | None] = []
+    for i in range(grown.vocab_size):
+        if i < grown.ordinary_vocab_size:
+            rows.append(i if i < old_ordinary else None)
+        else:
+            special = grown.special_tokens[i - grown.ordinary_vocab_size]
+            rows.append(tokenizer.special_id(special) if special in tokenizer.special_tokens else None)
+    return grown, added, rows
+
+
+def prepare(base, needed: str = "") -> tuple[LanguageModel, object, list[str]]:
+    """The base checkpoint's model and tokenizer, grown by what the tasks need: (model, tokenizer, added)."""
+    tok, added, rows = grown_tokenizer(base.tokenizer, needed)
+    return with_vocabulary(base.model, tok.vocab_size, rows), tok, added
 
 
 # --- using it ----------------------------------------------------------------------------------------
 
 @torch.no_grad()
-def reply(model, tokenizer, messages, max_new_tokens: int = 40, temperature: float = 0.0, seed: int | None = None) -> str:
-    """The assistant's next turn, up to its end tag (greedy unless a temperature is given); the prompt is
-    cut to the context if needed."""
-    ids, _ = chat.encode(tokenizer, messages, generation_prompt=True)
+def turn(model, tokenizer, messages, max_new_tokens: int = 40, temperature: float = 0.0, seed: int | None = None,
+         tool_list=()) -> str:
+    """The assistant's next turn as it wrote it, up to its end tag ("<|call|>" written out when it calls a
+    tool; greedy unless a temperature is given); the prompt is cut to the context if needed."""
+    ids, _ = chat.encode(tokenizer, messages, generation_prompt=True, tools=tool_list)
     return _until_end(model, tokenizer, ids, max_new_tokens, temperature, seed)
 
 
-def answer(model, tokenizer, prompt, use_tool: bool = True) -> tuple[str, list[Message]]:
-    """The final answer to a prompt, and the turns that led to it. When the model calls the calculator, the
-    program runs it (use_tool) or the model must write the tool's result itself (not use_tool)."""
+def reply(model, tokenizer, messages, max_new_tokens: int = 40, temperature: float = 0.0, seed: int | None = None,
+          tool_list=()) -> str:
+    """The text of the assistant's next turn, no tag in it ("" when it calls a tool instead)."""
+    return chat.assistant_message(turn(model, tokenizer, messages, max_new_tokens, temperature, seed, tool_list)).content
+
+
+def answer(model, tokenizer, prompt, use_tool: bool = True, tool_list=()) -> tuple[str, list[Message]]:
+    """The final answer to a prompt, and the turns that led to it. When the model calls a tool of
+    tool_list, the program runs it (use_tool) or the model must write the tool's result itself (not use_tool)."""
     turns = list(prompt)
-    first = reply(model, tokenizer, turns)
-    turns.append(Message("assistant", first))
-    if chat.parse_call(first) is None:
-        return first, turns[len(prompt):]
+    first = chat.assistant_message(turn(model, tokenizer, turns, tool_list=tool_list))
+    turns.append(first)
+    if not first.tool_calls:
+        return first.content, turns[len(prompt):]
     if use_tool:
-        result = chat.calculator(first)
+        result = tools.run_tool(first.tool_calls[0], tool_list)
     else:  # the model guesses the tool's answer itself, then answers from its guess
-        ids, _ = chat.encode(tokenizer, turns)
-        result = _until_end(model, tokenizer, ids + [tokenizer.special_id("<|tool|>")], 12)
+        ids, _ = chat.encode(tokenizer, turns, tools=tool_list)
+        result = chat.assistant_message(_until_end(model, tokenizer, ids + [tokenizer.special_id("<|tool|>")], 12)).content
     turns.append(Message("tool", result))
-    turns.append(Message("assistant", reply(model, tokenizer, turns)))
+    turns.append(chat.assistant_message(turn(model, tokenizer, turns, tool_list=tool_list)))
     return turns[-1].content, turns[len(prompt):]
 
 
@@ -255,7 +182,7 @@ def _until_end(model, tokenizer, ids: list[int], max_new_tokens: int, temperatur
                seed: int | None = None) -> str:
     """The text the model writes after ids (cut to its context) until it closes the turn (or any tag)."""
     _, ids = chat.fit_context(ids, model.config.block_size)
-    tags = range(tokenizer.ordinary_vocab_size, model.config.vocab_size)  # "<|end|>" or another: the turn is over
+    tags = chat.stop_ids(tokenizer)  # "<|end|>" or another tag but "<|call|>": the turn is over
     return generate_until(model, tokenizer, ids, max_new_tokens, stop_token_ids=tags, temperature=temperature,
                           seed=seed)
 
@@ -267,9 +194,9 @@ def correct(example: Example, got: str) -> bool:
     return got.strip() == example.answer
 
 
-def base_answer(model, tokenizer, prompt, max_new_tokens: int = 30) -> str:
+def base_answer(model, tokenizer, prompt, max_new_tokens: int = 30, tool_list=()) -> str:
     """What a model without chat tokens writes after a plain transcript: up to the end of its line."""
-    text = chat.format_chat(prompt).prompt + " "
+    text = chat.format_chat(prompt, tools=tool_list).prompt + " "
     try:
         ids = tokenizer.encode(text)
     except ValueError:
@@ -288,10 +215,36 @@ def accuracy(model, tokenizer, held: list[Example], per_task: int = 20, use_tool
             continue
         hits = 0
         for e in cases:
-            got = answer(model, tokenizer, e.prompt, use_tool)[0] if tuned else base_answer(model, tokenizer, e.prompt)
+            got = (answer(model, tokenizer, e.prompt, use_tool, e.tools)[0] if tuned
+                   else base_answer(model, tokenizer, e.prompt, tool_list=e.tools))
             hits += correct(e, got)
         out[task] = hits / len(cases)
     return out
+
+
+def pushed_out(example: Example, filler: list[Example], tokenizer, block_size: int) -> Example:
+    """The memory question with other exchanges put in after the first turn until that turn (the fact) is
+    outside the model's context: what forgetting looks like."""
+    first, rest = example.prompt[:2], example.prompt[2:]
+    middle: list[Message] = []
+    for e in filler:
+        forgotten, _ = chat.fit_context(chat.encode(tokenizer, [*first, *middle, *rest], True)[0], block_size, 8)
+        if len(forgotten) >= len(chat.encode(tokenizer, first)[0]):
+            break
+        middle += e.messages
+    msgs = (*first, *middle, *rest)
+    return Example("memory", (*msgs, example.messages[-1]), example.answer, asked=len(msgs))
+
+
+def forgetting(model, tokenizer, held: list[Example], per_task: int = 20) -> float | None:
+    """Accuracy on the held-out memory questions with the first turn pushed out of the context (None when
+    there are none)."""
+    cases = [e for e in held if e.task == "memory"][:per_task]
+    filler = [e for e in held if e.task == "shout"] * 8
+    if not cases or not filler:
+        return None
+    pushed = [pushed_out(e, filler, tokenizer, model.config.block_size) for e in cases]
+    return sum(correct(e, answer(model, tokenizer, e.prompt)[0]) for e in pushed) / len(pushed)
 
 
 # --- a run the app and the command line start -----------------------------------------------------------
@@ -304,24 +257,48 @@ def default_config(steps: int = 5000, device: str = "auto"):
                        sample_tokens=40, device=device)
 
 
-def start(base, train_cfg, style_text: str = "", seed: int = 0, per_task: int = 10):
-    """(run, held-out examples): an instruction-tuning run (not started) from a copy of a base checkpoint's
-    weights, its vocabulary grown by the chat tokens, on the generated conversations; held-out accuracy per
-    task is measured at every evaluation (Record.other["acc <task>"])."""
+MIN_BLOCK = 48  # tokens: below this no task's conversation fits
+
+
+def fitting_tasks(tokenizer, block_size: int, seed: int = 0) -> tuple[str, ...]:
+    """The tasks whose conversations mostly fit a context of block_size tokens (a longer one is cut from
+    the front, which a task can bear only so far)."""
+    sample, _ = make_examples(120, 0, seed=seed)
+    fits = []
+    for task in TASKS:
+        lengths = sorted(len(chat.encode(tokenizer, e.messages, tools=e.tools)[0]) for e in sample if e.task == task)
+        if lengths[len(lengths) * 3 // 4] <= block_size + 1:
+            fits.append(task)
+    return tuple(fits)
+
+
+def start(base, train_cfg, style_text: str = "", seed: int = 0, per_task: int = 10, n_train: int = 20_000):
+    """(run, held-out examples, tokens added): an instruction-tuning run (not started) from a copy of a base
+    checkpoint's weights, its vocabulary grown by what the tasks need, on the generated conversations of
+    the tasks its context holds; held-out accuracy per task is measured at every evaluation
+    (Record.other["acc <task>"])."""
     if base.model.adapters is not None:
-        raise TrainingError("instruction-tune a whole model, not one with LoRA adapters")
+        raise TrainingError("instruction-tune a whole model, not one with LoRA adapters: merge them first")
+    if not isinstance(base.model, LanguageModel):
+        raise TrainingError("instruction tuning needs a decoder (a language model); this is an encoder-decoder")
+    block = base.model.config.block_size
+    if block < MIN_BLOCK:
+        raise TrainingError(f"this base reads {block} tokens; the shortest task needs about {MIN_BLOCK}: start "
+                            f"from the assistant base (--base pretrained, 384 tokens)")
+    probe, _ = make_examples(400, 0, seed=seed, style_text=style_text)
     try:
-        model, tok = prepare(base)
+        model, tok, added = prepare(base, spelled(probe))
     except (AttributeError, LearnerError) as e:
         raise TrainingError(f"this base cannot take chat tokens: {e}") from None
-    train, held = make_examples(seed=seed, style_text=style_text)
-    missing = {c for e in train[:400] for m in e.messages for c in m.content if c not in tok.chars}
-    if missing:
-        raise TrainingError(f"the base's tokenizer cannot spell {''.join(sorted(missing))!r}, which the "
-                            f"instructions use: start from a base with a broader vocabulary (the app's pre-trained one)")
-    batches = InstructBatches(tok, train, held, model.config.block_size, pick_device(train_cfg.device))
+    tasks = fitting_tasks(tok, block, seed)
+    if not tasks:
+        raise TrainingError(f"no task's conversation fits in this base's {block} tokens: start from the "
+                            f"assistant base (--base pretrained, 384 tokens)")
+    train, held = make_examples(n_train, 60 * len(tasks), seed=seed, style_text=style_text, tasks=tasks)
+    batches = InstructBatches(tok, train, held, block, pick_device(train_cfg.device))
     run = TrainingRun(model, tok, batches, train_cfg, preset=base.preset,
                       measure=lambda m: {f"acc {k}": v for k, v in accuracy(m, tok, held, per_task).items()})
+    run.added_tokens = added
     return run, held
 
 

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from llmviz.device import pick_device
 from llmviz.nn.model import IGNORE
-from llmviz.tasks import chat, instruct
+from llmviz.tasks import chat, instruct, instruct_data
 from llmviz.tasks.chat import Message
 from llmviz.training.batches import Batch
 from llmviz.training.train import TrainingError, TrainingRun
@@ -45,11 +45,11 @@ class Pair:
 
 def make_pairs(style_text: str, n: int = 4000, seed: int = 0, held: bool = False) -> list[Pair]:
     """Style-task prompts with a line that ends its sentence (chosen) and one that does not (rejected)."""
-    lines = instruct.speaker_lines(style_text)
+    lines = instruct_data.speaker_lines(style_text)
     rng = random.Random(seed + (1 if held else 0))
     asks = ("Speak as", "Talk like", "Answer as")
     pairs = []
-    speakers = [s for s in instruct.SPEAKERS if any(map(preferred, lines.get(s, ()))) and
+    speakers = [s for s in instruct_data.SPEAKERS if any(map(preferred, lines.get(s, ()))) and
                 any(not preferred(x) for x in lines.get(s, ()))]
     for _ in range(n):
         who = rng.choice(speakers)

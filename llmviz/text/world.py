@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from llmviz.errors import LearnerError
-from llmviz.text.corpora import Corpus
+from llmviz.text.corpus import Corpus
 
 MAX_SEED = 2**31 - 1
 MAX_PEOPLE = 5000
@@ -84,7 +84,7 @@ class World:
             sections.append((offset, p.person))
             offset += len(p.text) + 2
         return Corpus(f"A generated world (seed {self.seed}, {len(self.passages)} people)", self.text(),
-                      tuple(sections))
+                      tuple(sections), source=f"world:{self.seed}:{len(self.passages)}")
 
     def distractors(self, question: Question, k: int, rng: random.Random) -> list[Passage]:
         """k - 1 passages about other people, with the answer's passage at a random place among them:

@@ -3,6 +3,7 @@
     config.py       the training settings (TrainConfig), checked in plain words
     batches.py      batch sources: random windows of a text; targets a loss ignores
     loss.py         the loss estimated over many batches; diagnosing a blow-up
+    muon.py         Muon: momentum orthogonalised by Newton–Schulz, for the blocks' matrices (the speedrun)
     optim.py        AdamW: what decays, the learning-rate schedule, state by name
     record.py       the history: one Record per loss estimate, the throughput over a run
     loop.py         the loop itself (batch, forward, backward, step, evaluate) and the moments it tells
@@ -12,6 +13,7 @@
     presets.py      LM1-LM5 (and fast-cpu, the translation) as typed, checked settings, and all else about
                     each: the tutorial's result, its diagram's new parts, its page's sliders, code and text
     plan.py         a run as a page sets it up: the preset with the learner's changes, checked, timed, built
+    recipes.py      what changed since GPT-2: the speedrun's changes, trained one after another, judged by time
     runs.py         a session's runs beside the tutorial's results
     pace.py         how long a run takes: predicted before it starts, measured while it runs
 """

@@ -14,6 +14,8 @@ from llmviz.training.batches import text_problems
 from llmviz.device import PRECISIONS, pick_device
 from llmviz.nn.model import ModelConfig
 
+OPTIMIZERS = ("adamw", "muon")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -45,6 +47,12 @@ class TrainConfig:
         "help": "torch.compile the training steps (a compilation first; pays off on a GPU)"})
     target_loss: float = field(default=0.0, metadata={
         "help": "stop as soon as a validation estimate is at or below this (0: never)"})
+    optimizer: str = field(default="adamw", metadata={
+        "help": '"adamw", or "muon": the blocks\' matrices move by orthogonalised momentum (the speedrun), the rest by AdamW'})
+    muon_lr: float = field(default=0.02, metadata={"help": "Muon's step size for the blocks' matrices"})
+    muon_momentum: float = field(default=0.95, metadata={"help": "Muon's momentum (Nesterov's)"})
+    cooldown_frac: float = field(default=0.0, metadata={
+        "help": "> 0: warm-up, constant, then a linear decay to min_lr over this last fraction of the steps (WSD)"})
 
     def problems(self) -> list[str]:
         """What makes these settings unusable, in plain words (empty when they are fine)."""
@@ -75,6 +83,14 @@ class TrainConfig:
             out.append(f"threads must be at least 1 (it is {self.threads}).")
         if self.precision not in PRECISIONS:
             out.append(f"precision must be one of {', '.join(PRECISIONS)} (it is {self.precision!r}).")
+        if self.optimizer not in OPTIMIZERS:
+            out.append(f"optimizer must be one of {', '.join(OPTIMIZERS)} (it is {self.optimizer!r}).")
+        if not (math.isfinite(self.muon_lr) and self.muon_lr > 0):
+            out.append(f"muon_lr must be a positive number (it is {self.muon_lr}).")
+        if not (math.isfinite(self.muon_momentum) and 0 <= self.muon_momentum < 1):
+            out.append(f"muon_momentum must be in [0, 1) (it is {self.muon_momentum}).")
+        if not (math.isfinite(self.cooldown_frac) and 0 <= self.cooldown_frac <= 1):
+            out.append(f"cooldown_frac is a fraction of the steps, from 0 to 1 (it is {self.cooldown_frac}).")
         if not (math.isfinite(self.target_loss) and self.target_loss >= 0):
             out.append(f"target_loss must be 0 (never stop early) or a positive loss (it is {self.target_loss}).")
         try:

@@ -112,7 +112,7 @@ class Loop:
                 self.tell("before_step")
                 self.lr = learning_rate_at(self.step, cfg)
                 for group in opt.param_groups:
-                    group["lr"] = self.lr
+                    group["lr"] = self.lr * group.get("lr_scale", 1.0)  # Muon's matrices move at their own rate
                 with self._undone_if_stopped():
                     batch = run.batches.batch("train", cfg.batch_size, run._gen)
                     with run.autocast_context():

@@ -186,6 +186,18 @@ PRESETS: dict[str, Preset] = {
         TrainConfig(learning_rate=4e-3, min_lr=4e-4, warmup_iters=50, lr_decay=True, max_iters=1100, batch_size=16,
                     beta2=0.99, weight_decay=0.1, grad_clip=1.0, val_fraction=0.1, eval_interval=100, eval_iters=20),
     ),
+    "assistant": Preset(
+        "LM5 · the assistant's base (a 384-token context)",
+        "Not in the tutorial: the base of Parts 3 and 4, sized so that a conversation, three passages or an "
+        "agent's prompt fit in what it reads. It reads byte-level BPE tokens (llmviz.text.bpe, 2,048 of them, "
+        "learned on the plays): a token is about 2.9 characters of Shakespeare, so its 384-token context holds "
+        "some 1,100 characters, where a character model would need a context three times as long (measured: "
+        "about twice the compute per 800 characters). LM5's shape, 96-wide embeddings in 3 blocks of 4 heads, "
+        "GPT-2's small initial weights, a warm-up of 50 steps and a cosine decay over 1,200 steps of 16 sequences.",
+        ModelConfig(block_size=384, n_embd=96, n_head=4, n_layer=3, dropout=0.0, init_std=0.02, **_LM5),
+        TrainConfig(learning_rate=3e-3, min_lr=3e-4, warmup_iters=50, lr_decay=True, max_iters=1200, batch_size=16,
+                    beta2=0.99, weight_decay=0.1, grad_clip=1.0, val_fraction=0.1, eval_interval=200, eval_iters=10),
+    ),
     "translation": Preset(
         "The transformer · French → English",
         "The full transformer of 'Attention is all you need', small: an encoder of 2 blocks reads the French "

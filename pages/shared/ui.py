@@ -36,6 +36,11 @@ def python_docs_text() -> corpora.Corpus:
     return corpora.python_docs()
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def world_text(seed: int, people: int) -> corpora.Corpus:
+    return corpora.world(f"{corpora.WORLD}:{seed}:{people}")
+
+
 def current_corpus() -> corpora.Corpus:
     """The text the learner chose in the sidebar (the built-in Shakespeare until they choose)."""
     corpus = st.session_state.get(CORPUS_KEY)
@@ -318,6 +323,7 @@ def code_expander(*objects, title: str = "The code behind this page", snippets: 
 _SOURCES = {
     corpora.SHAKESPEARE: "Shakespeare (built-in)",
     corpora.PYTHON_DOCS: "Python Language Reference (built-in)",
+    corpora.WORLD: "A generated world (invented people, questions with known answers)",
     corpora.UPLOAD: "Your own text (.txt)",
     corpora.TINY_SHAKESPEARE: "Tiny Shakespeare (download once, 1.1 MB)",
 }
@@ -339,6 +345,11 @@ def corpus_picker() -> None:
             _use(shakespeare_text(tuple(plays), cap or None))
         elif source == corpora.PYTHON_DOCS:
             _use(python_docs_text())
+        elif source == corpora.WORLD:
+            seed = st.number_input("Seed of the world", 0, 2**31 - 1, 0, key="corpus_world_seed")
+            people = st.select_slider("People", [50, 100, 200, 500, 1000, 2000], corpora.WORLD_PEOPLE,
+                                      key="corpus_world_people")
+            _use(world_text(int(seed), int(people)))
         elif source == corpora.UPLOAD:
             upload = st.file_uploader("A UTF-8 text file", type=["txt", "md"], key="corpus_upload",
                                       help=f"At most {corpora.MAX_UPLOAD_MB} MB.")
