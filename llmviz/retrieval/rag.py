@@ -24,7 +24,8 @@ from llmviz.tasks import chat
 from llmviz.text import corpora
 from llmviz.retrieval import embedders
 from llmviz.retrieval.chunking import ChunkConfig, check, chunk
-from llmviz.retrieval.database import VectorDBError, default_dir, list_tables, slug, writable_dir
+from llmviz.retrieval.database import (VectorDBError, building, check_name, default_dir, list_tables, slug,
+                                      writable_dir)
 from llmviz.retrieval.provenance import Provenance, corpus_identity
 from llmviz.retrieval.search import Hit
 from llmviz.retrieval.vectordb import VectorTable
@@ -48,15 +49,27 @@ def build(corpus: corpora.Corpus, chunk_cfg: ChunkConfig, embedder: "embedders.E
           job=None, batch: int = 256) -> VectorTable | None:
     """Chunk a corpus, embed the chunks (fitting LSA on them first when given an LSAConfig) and store them
     in a new table. Chunks with no known word (a zero vector, never found) are left out and counted.
-    With a llmviz.jobs.Job: reports progress, and stops on request (nothing written, None returned)."""
-    t0 = time.perf_counter()
+    With a llmviz.jobs.Job: reports progress, and stops on request (nothing written, None returned).
+    While it builds it holds the table's lock (database.building): a second build of the same table, in any
+    process, is refused at once, and without replace no build ever writes over a table that exists."""
     db_dir = writable_dir(db_dir or default_dir())
     kind = "lsa" if isinstance(embedder, embedders.LSAConfig) else embedder.kind
-    name = name or slug(f"{corpus.name}-{kind}")
-    if name in list_tables(db_dir) and not replace:
+    name = check_name(name or slug(f"{corpus.name}-{kind}"))
+    with building(db_dir, name):  # one build of a table at a time, across processes: the other is told
+        return _build(corpus, chunk_cfg, embedder, db_dir, name, replace, job, batch)
+
+
+def _refuse_existing(db_dir: Path, name: str) -> None:
+    if name in list_tables(db_dir):
         existing = VectorTable.open(db_dir, name)
         raise VectorDBError(f"a table named {name!r} already exists ({existing.provenance.describe()}). Choose "
                             "another name, or replace it. It was left as it was.")
+
+
+def _build(corpus, chunk_cfg, embedder, db_dir: Path, name: str, replace: bool, job, batch: int):
+    t0 = time.perf_counter()
+    if not replace:
+        _refuse_existing(db_dir, name)
     chunks = chunk(corpus, chunk_cfg)
     texts = [c.text for c in chunks]
     if job is not None:
@@ -83,6 +96,8 @@ def build(corpus: corpora.Corpus, chunk_cfg: ChunkConfig, embedder: "embedders.E
                             n_chunks=len(chunks), skipped=len(chunks) - len(keep),
                             build_seconds=round(time.perf_counter() - t0, 3),
                             built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    if not replace:
+        _refuse_existing(db_dir, name)  # made meanwhile by something that does not take the lock
     return VectorTable.create(db_dir, name, [chunks[i] for i in keep], vectors[keep], embedder, provenance,
                               replace=True)
 
@@ -90,6 +105,8 @@ def build(corpus: corpora.Corpus, chunk_cfg: ChunkConfig, embedder: "embedders.E
 def build_job(corpus: corpora.Corpus, chunk_cfg: ChunkConfig, embedder, db_dir=None, name=None, replace=False):
     """A not-yet-started Job that builds a table; its result is the VectorTable (None if stopped)."""
     check(chunk_cfg, len(corpus.text.strip()))  # refuse bad settings before a thread starts
+    if name is not None:
+        check_name(name)
     writable_dir(db_dir or default_dir())
     return Job(lambda job: build(corpus, chunk_cfg, embedder, db_dir, name, replace, job), total=1,
                name="vector-build")
