@@ -196,3 +196,12 @@ def test_filters_and_names_are_checked_by_rule():
     for bad in ("", "a b", "../x", "x" * 65, "é"):
         with pytest.raises(LearnerError):
             database.check_name(bad)
+
+
+def test_a_passage_holding_the_slots_is_not_filled_in_again():
+    from llmviz.retrieval.search import Hit
+
+    hits = [Hit(0, 1.0, "He wrote {question} and {context} on the wall.", "", "", 0, 10)]
+    prompt = rag.build_prompt("who wrote it?", hits, "{context}\n\nQ: {question}\nA:")
+    assert prompt == "He wrote {question} and {context} on the wall.\n\nQ: who wrote it?\nA:"
+    assert rag.build_prompt("say {context}", [], "{context}|{question}") == "|say {context}"

@@ -190,7 +190,17 @@ def build_prompt(question: str, hits: list[Hit], template: str = TEMPLATES["cont
         raise VectorDBError("type a question first.")
     if "{question}" not in template:
         raise VectorDBError("the template must contain {question} (and {context} where the passages go).")
-    return template.replace("{context}", context_of(hits)).replace("{question}", question.strip())
+    return fill(template, context_of(hits), question.strip())
+
+
+_SLOTS = re.compile(r"\{context\}|\{question\}")
+
+
+def fill(template: str, context: str, question: str) -> str:
+    """The template's {context} and {question} filled in one pass: a passage or a question that itself
+    holds "{question}" or "{context}" stays as written."""
+    values = {"{context}": context, "{question}": question}
+    return _SLOTS.sub(lambda m: values[m.group()], template)
 
 
 def spellable(tokenizer, text: str) -> tuple[str, list[str]]:
@@ -227,7 +237,7 @@ def answer(model, tokenizer, question: str, hits: list[Hit], template: str = TEM
     from llmviz.nn.generate import generate_text
 
     prompt = build_prompt(question, hits, template)
-    plain = template.replace("{context}", "").replace("{question}", question.strip()).lstrip()
+    plain = fill(template, "", question.strip()).lstrip()
     p1, d1 = spellable(tokenizer, prompt)
     p2, d2 = spellable(tokenizer, plain)
     if chat.has_chat_template(tokenizer):  # an instruct model: the prompt is the user's turn of a chat
