@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -205,3 +206,17 @@ def test_a_passage_holding_the_slots_is_not_filled_in_again():
     prompt = rag.build_prompt("who wrote it?", hits, "{context}\n\nQ: {question}\nA:")
     assert prompt == "He wrote {question} and {context} on the wall.\n\nQ: who wrote it?\nA:"
     assert rag.build_prompt("say {context}", [], "{context}|{question}") == "|say {context}"
+
+
+def test_a_build_job_embeds_with_its_own_copy_of_a_live_model(tmp_path):
+    corpus = speech_corpus(20)
+    live = lm_embedder(corpus)
+    job = rag.build_job(corpus, ChunkConfig("speech", 600, 100), live, tmp_path, "lm")
+    with torch.no_grad():
+        for p in live.model.parameters():  # the learner trains on meanwhile
+            p.add_(1.0)
+    job.start().join(60)
+    table = job.result
+    assert table is not None and table.embedder.model is not live.model
+    expected = lm_embedder(corpus).embed([c.text for c in rag.chunk(corpus, ChunkConfig("speech", 600, 100))[:3]])
+    assert np.allclose(table.vectors()[1][:3], expected, atol=1e-5)  # the weights as they were at the press

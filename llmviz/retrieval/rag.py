@@ -12,6 +12,7 @@ comes before is cut, so `model_view` says what the model really sees.
 
 from __future__ import annotations
 
+import copy
 import re
 import time
 from dataclasses import dataclass
@@ -103,8 +104,11 @@ def _build(corpus, chunk_cfg, embedder, db_dir: Path, name: str, replace: bool, 
 
 
 def build_job(corpus: corpora.Corpus, chunk_cfg: ChunkConfig, embedder, db_dir=None, name=None, replace=False):
-    """A not-yet-started Job that builds a table; its result is the VectorTable (None if stopped)."""
+    """A not-yet-started Job that builds a table; its result is the VectorTable (None if stopped). A language
+    model embeds through its own copy: the learner may go on training the original meanwhile."""
     check(chunk_cfg, len(corpus.text.strip()))  # refuse bad settings before a thread starts
+    if isinstance(embedder, embedders.LMEmbedder):
+        embedder = embedders.LMEmbedder(copy.deepcopy(embedder.model), embedder.tokenizer, embedder.batch_windows)
     if name is not None:
         check_name(name)
     writable_dir(db_dir or default_dir())
