@@ -226,3 +226,18 @@ def test_a_closed_pipe_and_ctrl_c_while_starting_in_real_processes(base):
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130 and "stopped (Ctrl-C)" in err and "Traceback" not in err
+
+
+def test_a_failing_look_inside_is_said_once_and_training_goes_on(corpus, monkeypatch, capsys):
+    from llmviz.nn import inside
+
+    def broken(*args, **kwargs):
+        raise TypeError("a bug in the look")
+
+    monkeypatch.setattr(inside, "probe", broken)
+    run = TrainingRun.new(ModelConfig(vocab_size=0, block_size=8, n_embd=16, n_head=2, n_layer=1),
+                          TrainConfig(max_iters=6, eval_interval=3, eval_iters=1, batch_size=2, sample_tokens=0), TEXT)
+    run.inside_every = 1e-9
+    snap = run.train()
+    assert snap.state == "finished" and "a bug in the look" in snap.extra["inside_failure"]
+    assert capsys.readouterr().err.count("TypeError: a bug in the look") == 1
