@@ -56,3 +56,9 @@ def main(argv=None) -> int:
     except LearnerError as e:
         failure.complain(e)
         return failure.exit_status(e)
+    except KeyboardInterrupt:  # a command that can say more about what Ctrl-C left says it itself
+        failure.complain(f"stopped (Ctrl-C) before `{args.command}` was done: nothing was written.")
+        return failure.INTERRUPTED
+    except BrokenPipeError:  # the reader stopped reading (`| head`): not a failure of the command
+        failure.quiet_stdout()
+        return 0

@@ -84,7 +84,7 @@ def cmd_train(args) -> int:
 
 def _train(args, world) -> int:
     _check_flags(args)
-    if args.out and world.is_main:  # rank 0 writes it
+    if args.out is not None and world.is_main:  # rank 0 writes it; an empty --out is refused, not ignored
         runs.check_out(args.out)
     preset = args.preset or "lm5"
     translation = _architecture(args, preset) == "encoder-decoder"  # no corpus: its own language
@@ -103,7 +103,7 @@ def _train(args, world) -> int:
             print(f"stopped at step {snap.step}", file=sys.stderr)
         if snap.extra.get("sample"):
             print("sample:\n" + snap.extra["sample"], file=sys.stderr)
-    path = _save(args, run, corpus) if args.out and world.is_main else None
+    path = _save(args, run, corpus) if args.out is not None and world.is_main else None
     if args.json and world.is_main:
         result = {"preset": label, **_figures(run, snap, seconds, snap.step - start_step, world),
                   "checkpoint": str(path) if path else None}

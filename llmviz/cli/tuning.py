@@ -8,14 +8,14 @@ further, on a domain text (full, frozen body or LoRA) or on the generated chat t
 from __future__ import annotations
 
 import json
+import math
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 from llmviz.cli import runs
-from llmviz.cli.failure import in_words
+from llmviz.cli.failure import Unfinished, in_words
 from llmviz.errors import LearnerError
-from llmviz.io import checkpoint
+from llmviz.io import atomic, checkpoint
 from llmviz.tasks import finetune, instruct
 from llmviz.text import corpora
 from llmviz.training import pace
@@ -73,9 +73,18 @@ def _base_checkpoint(name: str, quiet: bool):
     return base
 
 
+def _check_lora(args) -> None:
+    if args.method != "lora":
+        return
+    if not (math.isfinite(args.alpha) and args.alpha > 0):
+        raise LearnerError(f"--alpha must be a positive number (it is {args.alpha}): the adapters add B·A · alpha / r "
+                           "to each weight, so with alpha 0 they could never change the model. LoRA's usual: 2 × r.")
+
+
 def cmd_finetune(args) -> int:
     runs.one_thread_here()
-    if args.out:
+    _check_lora(args)
+    if args.out is not None:
         runs.check_out(args.out, add_suffix=False)
     with in_words(ValueError):
         base = _base_checkpoint(args.base, args.quiet)
@@ -109,8 +118,11 @@ def cmd_finetune(args) -> int:
         extra = {"corpus": args.corpus, "base": args.base, "method": args.method}
         data = (checkpoint.adapter_to_bytes(run.model, run.tokenizer, run.train_cfg, run.history, extra=extra)
                 if args.method == "lora" else checkpoint.run_to_bytes(run, extra=extra))
-        path = Path(args.out)
-        path.write_bytes(data)
+        try:  # whole or not at all, through a temporary of its own (two runs may write one file)
+            path = atomic.write_bytes(args.out, data)
+        except OSError as e:  # checked before training; the disk may still fill up meanwhile
+            raise Unfinished(f"the fine-tuned {'adapters' if args.method == 'lora' else 'model'} could not be written "
+                             f"to {args.out}: {e.strerror or e}") from e
         size = len(data)
     last = snap.history[-1]
     result = {"method": args.method, "trainable": run.n_trainable, "params": run.n_params,
@@ -127,7 +139,10 @@ def cmd_finetune(args) -> int:
 
 def cmd_instruct(args) -> int:
     runs.one_thread_here()
-    if args.out:
+    if args.per_task < 1:
+        raise LearnerError(f"--per-task must be at least 1 (it is {args.per_task}): the final accuracy is measured "
+                           "on that many held-out questions of each task.")
+    if args.out is not None:
         runs.check_out(args.out)
     with in_words(ValueError, OSError):
         base = _base_checkpoint(args.base, args.quiet)
@@ -140,6 +155,27 @@ def cmd_instruct(args) -> int:
     if done is None:
         return 1
     _, seconds = done
+    saved = None
+    if args.out is not None:  # saved before the evaluation: a Ctrl-C during it loses no training
+        extra = {"instruct": True, "base": args.base, "added_tokens": run.added_tokens}
+        try:
+            saved = str(checkpoint.save_run(args.out, run, extra=extra))
+        except OSError as e:
+            raise Unfinished(f"the instruct model could not be written to {args.out}: {e.strerror or e}") from e
+        if not args.quiet:
+            print(f"saved {saved}; measuring the accuracies (Ctrl-C skips it, the file stays)", file=sys.stderr)
+    try:
+        result = _instruct_figures(args, run, base, held, seconds)
+    except KeyboardInterrupt:
+        raise Unfinished("stopped (Ctrl-C) while measuring the accuracies: "
+                         + (f"the instruct model was saved to {saved} before they began." if saved
+                            else "no --out was given, so nothing was saved.")) from None
+    result["checkpoint"] = saved
+    print(json.dumps(result) if args.json else json.dumps(result, indent=1))
+    return 0
+
+
+def _instruct_figures(args, run, base, held, seconds) -> dict:
     tuned = instruct.accuracy(run.model, run.tokenizer, held, args.per_task)
     alone = instruct.accuracy(run.model, run.tokenizer, [e for e in held if e.task == "tool"], args.per_task,
                               use_tool=False)
@@ -151,8 +187,4 @@ def cmd_instruct(args) -> int:
               "forgotten_accuracy": instruct.forgetting(run.model, run.tokenizer, held, args.per_task),
               "tool_alone_accuracy": alone.get("tool"), "tool_executed_accuracy": tuned.get("tool"),
               "checkpoint": None}
-    if args.out:
-        extra = {"instruct": True, "base": args.base, "added_tokens": run.added_tokens}
-        result["checkpoint"] = str(checkpoint.save_run(args.out, run, extra=extra))
-    print(json.dumps(result) if args.json else json.dumps(result, indent=1))
-    return 0
+    return result
