@@ -283,7 +283,7 @@ def test_lm1_punchline_trains_unmasked_and_masked_side_by_side():
     at.run()
     clean(at)
     fig = loss_figures(at)[-1]
-    assert {t["name"] for t in fig["data"]} >= {"LM1 unmasked · train", "LM1 masked · validation"}
+    assert {t["name"] for t in fig["data"]} >= {"LM1 unmasked", "LM1 masked · validation"}
     assert any("Unmasked: train" in m.value for m in at.markdown)
     # the verdict judges what happened (60 steps on a small text: not a clear story, and it says so)
     verdicts = [e.value for e in (*at.success, *at.info, *at.warning) if "lower by" in e.value or "Not shown" in e.value]
@@ -365,8 +365,8 @@ def test_compare_runs_overlays_tabulates_and_exports():
     clean(at)
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
     lines = {t["name"]: t for t in fig["data"]}
-    assert lines["LM5 · train"]["x"] == [0, 10, 20, 30]
-    assert set(lines) == {"LM2 · train", "LM2 · validation", "LM5 · train", "LM5 · validation",
+    assert lines["LM5"]["x"] == [0, 10, 20, 30]
+    assert set(lines) == {"LM2", "LM2 · validation", "LM5", "LM5 · validation",
                           "tutorial lm2: 2.383", "tutorial lm5: 2.102",
                           f"knows nothing: ln(vocabulary) = {math.log(len(set(TEXT))):.2f}"}
     table = at.dataframe[0].value
@@ -377,9 +377,34 @@ def test_compare_runs_overlays_tabulates_and_exports():
     at.radio(key="cmp_x").set_value("elapsed").run()
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert fig["data"][0]["x"] == [r.elapsed for r in a.history]
-    at.multiselect(key="cmp_runs").set_value(["LM5"]).run()
+    at.multiselect(key="cmp_runs · language model · nats per character").set_value(["LM5"]).run()
     at.button(key="cmp_forget").click().run()
     assert list(at.session_state["runs"]) == ["LM5"]
+
+
+def test_compare_runs_puts_only_like_with_like_on_one_axis():
+    from llmviz.text.bpe import BPETokenizer
+
+    chars = [finished_run("lm2", iters=10) for _ in range(2)]
+    bpe = TrainingRun.new(preset_config("lm2", 1), TrainConfig(max_iters=10, eval_interval=10, eval_iters=1, batch_size=8,
+                                                                sample_tokens=0), TEXT * 3,
+                          tokenizer=BPETokenizer().train(TEXT * 3, 280), preset="lm2").start().join(60)
+    at = open_page("pages/compare_runs.py", session_state={"runs": {"A": chars[0], "bpe": bpe, "B": chars[1]}})
+    clean(at)
+    # the group with most runs first: a loss per character is not a loss per BPE token
+    assert at.selectbox(key="cmp_measure").value == "language model · nats per character"
+    fig = loss_figures(at)[0]
+    assert {t["name"] for t in fig["data"] if t.get("showlegend", True)} >= {"A", "B"}
+    assert not any(t["name"].startswith("bpe") for t in fig["data"])
+    assert fig["layout"]["yaxis"]["title"]["text"] == "cross-entropy loss per character (nats)"
+    assert any("1 other run measured otherwise" in c.value for c in at.caption)
+    at.selectbox(key="cmp_measure").set_value("language model · nats per BPE token").run()
+    fig = loss_figures(at)[0]
+    assert {t["name"] for t in fig["data"]} >= {"bpe · train", "bpe · validation"} and "A" not in {t["name"] for t in fig["data"]}
+    assert any("2 other runs measured otherwise" in c.value for c in at.caption)
+    # forgetting what is not selected forgets only within this measure's runs
+    at.multiselect(key="cmp_runs · language model · nats per BPE token").set_value([]).run()
+    assert at.button(key="cmp_forget").label == "Forget the 1 run not selected"
 
 
 @pytest.mark.parametrize("preset", MODELS + ["lm1-masked"])

@@ -20,10 +20,14 @@ X_TITLES = {"step": "training step", "elapsed": "wall time (s)"}
 
 
 def loss_curves(series: Mapping[str, Sequence], x: str = "step", title: str = "", reference: Mapping[str, float] | None = None,
-                height: int = 360, baseline: float | None = None) -> go.Figure:
+                height: int = 360, baseline: float | None = None, y_title: str = "cross-entropy loss (nats)",
+                perplexity: bool = True) -> go.Figure:
     """Train (solid) and validation (dashed) loss of each named history of llmviz.training.record.Record rows,
     one colour per run, against the step or the wall time (x = "step" or "elapsed"); hovering a point
-    gives its perplexity (e^loss) too.
+    gives its perplexity (e^loss) too, when the loss is a cross-entropy (`perplexity`).
+    Several named runs get one legend entry each (its train trace, named after the run; the validation trace
+    is "name · validation" and toggles with it); from three runs on, the legend stands beside the plot and
+    scrolls, so that however many runs there are the plot keeps its height.
     `reference`: name -> a validation loss drawn as a dotted horizontal line (e.g. the tutorial's), named
     in the legend (labels written on the plot would pile up on each other and on the curves).
     `baseline`: the loss of a model that knows nothing, ln(vocabulary size), drawn as a dotted line."""
@@ -31,6 +35,7 @@ def loss_curves(series: Mapping[str, Sequence], x: str = "step", title: str = ""
         raise ValueError(f"x must be one of {', '.join(X_TITLES)}")
     fig = go.Figure()
     x_max = 0.0
+    named = len(series) > 1 and any(series)  # one legend entry per run (one run: its train and validation)
     for i, (name, hist) in enumerate(series.items()):
         colour = PALETTE[i % len(PALETTE)]
         xs = [getattr(r, x) for r in hist]
@@ -38,21 +43,29 @@ def loss_curves(series: Mapping[str, Sequence], x: str = "step", title: str = ""
         prefix = f"{name} · " if name else ""
         for field, dash, label in (("train_loss", "solid", "train"), ("val_loss", "dash", "validation")):
             ys = [getattr(r, field) if math.isfinite(getattr(r, field)) else None for r in hist]
-            ppl = [math.exp(y) if y is not None and y < 700 else None for y in ys]
-            fig.add_trace(go.Scatter(x=xs, y=ys, customdata=ppl, mode="lines+markers", name=prefix + label,
+            ppl = [math.exp(y) if y is not None and y < 700 else None for y in ys] if perplexity else None
+            shown = not named or label == "train"
+            fig.add_trace(go.Scatter(x=xs, y=ys, customdata=ppl, mode="lines+markers",
+                                     name=name if named and label == "train" else prefix + label, showlegend=shown,
                                      legendgroup=name, line=dict(color=colour, dash=dash), marker=dict(size=4),
-                                     hovertemplate=f"{prefix}{label}<br>{X_TITLES[x]} %{{x}}<br>loss %{{y:.3f}} "
-                                                   "· perplexity %{customdata:.1f}<extra></extra>"))
+                                     hovertemplate=f"{prefix}{label}<br>{X_TITLES[x]} %{{x}}<br>loss %{{y:.3f}}"
+                                                   + (" · perplexity %{customdata:.1f}" if perplexity else "")
+                                                   + "<extra></extra>"))
     span = [0, x_max or 1]
     lines = [(name, value, "dot", "grey") for name, value in (reference or {}).items()]
     if baseline is not None and math.isfinite(baseline):
         lines.append((f"knows nothing: ln(vocabulary) = {baseline:.2f}", baseline, "dashdot", "#9467bd"))
     for name, value, dash, colour in lines:
+        ppl = f" · perplexity {math.exp(value):.1f}" if perplexity and value < 700 else ""
         fig.add_trace(go.Scatter(x=span, y=[value, value], mode="lines", name=name, line=dict(dash=dash, color=colour, width=1.5),
-                                 hovertemplate=f"{name}<br>loss {value:.3f} · perplexity {math.exp(value):.1f}<extra></extra>"))
+                                 hovertemplate=f"{name}<br>loss {value:.3f}{ppl}<extra></extra>"))
+    beside = len(series) >= 3
+    legend = (dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top") if beside
+              else dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+    if named:
+        legend["title"] = dict(text="solid: train · dashed: validation")
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=50 if title else 20, b=10),
-                      xaxis_title=X_TITLES[x], yaxis_title="cross-entropy loss (nats)",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+                      xaxis_title=X_TITLES[x], yaxis_title=y_title, legend=legend)
     return fig
 
 

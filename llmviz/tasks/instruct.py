@@ -37,6 +37,7 @@ class InstructBatches:
     third of the training conversations come after an earlier exchange, cut the same way, and the model
     learns to answer the last question whatever came before it."""
 
+    loss_measure = "instruction tuning"  # what its loss measures (llmviz.training.runs.measure_of)
     splits = ("train", "val")
 
     def __init__(self, tokenizer, train: list[Example], held: list[Example], block_size: int, device: str = "cpu"):
