@@ -142,7 +142,8 @@ def test_generated_text_and_next_token_bars_come_from_the_model():
 
 
 def test_attention_heatmaps_show_the_causal_mask_only_when_masked():
-    # LM1 unmasked: no −∞ cells; masked: the upper triangle is hidden
+    # LM1 unmasked: nothing hidden; masked: the upper triangle is hidden, and being weights (not scores) its
+    # cells read 0, never −∞
     for masked in (False, True):
         at = open_page("pages/lm1.py", session_state=small("lm1", lm1_mask=masked))
         at.button(key="lm1_train").click().run()
@@ -152,8 +153,11 @@ def test_attention_heatmaps_show_the_causal_mask_only_when_masked():
         clean(at)
         heat = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if "head 1" in json.dumps(json.loads(c.proto.spec)["layout"])]
         assert heat, "an attention heatmap per head"
-        cells = json.dumps(heat[0]["data"][0].get("text"))
-        assert ("−∞" in cells or "\\u2212\\u221e" in cells) == masked
+        text = heat[0]["data"][0].get("text")
+        assert "−∞" not in json.dumps(text, ensure_ascii=False)
+        assert (len(heat[0]["data"]) == 2) == masked  # the grey overlay of the hidden future
+        upper = [text[i][j] for i in range(len(text)) for j in range(i + 1, len(text))]
+        assert (set(upper) == {"0"}) == masked
         assert current_run(at, "lm1").model.config.causal == masked
 
 

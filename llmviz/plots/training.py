@@ -89,11 +89,12 @@ def probability_bars(probs, labels: Sequence[str], top: int = 20, chosen: int | 
 def attention_heatmap(weights, tokens: Sequence[str], causal: bool, title: str = "",
                       annotate: bool | None = None) -> go.Figure:
     """One head's (T, T) attention weights: row = the position that looks, column = where it looks.
-    With the causal mask, the cells above the diagonal are the hidden future, drawn grey "−∞"."""
+    With the causal mask, the cells above the diagonal are the hidden future, drawn grey with their weight,
+    0 (their score was −∞: exp(−∞) = 0)."""
     w = np.asarray(weights, dtype=float)
     labels = [visible(t) for t in tokens]
     mask = np.triu(np.ones_like(w, dtype=bool), 1) if causal else None
-    return heatmap(w, labels, labels, title, zmin=0.0, zmax=1.0, mask=mask, x_title="attends to (key)",
+    return heatmap(w, labels, labels, title, zmin=0.0, zmax=1.0, mask=mask, masked_text="0", x_title="attends to (key)",
                    y_title="position (query)", annotate=w.size <= 256 if annotate is None else annotate)
 
 
