@@ -40,6 +40,26 @@ def test_train_prints_one_json_line_and_saves_a_checkpoint(corpus, tmp_path, cap
     assert ck.train_config.learning_rate == 3e-3 and ck.train_config.max_iters == 20
 
 
+def test_train_without_out_says_nothing_was_saved_and_why_its_thread_count(corpus, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--preset", "lm2", "--corpus", corpus, "--iters", "10", "--json", *SMALL]) == 0
+    captured = capsys.readouterr()
+    res = json.loads(captured.out.strip().splitlines()[-1])
+    assert res["checkpoint"] is None and res["saved"] is False and not list(tmp_path.glob("*.safetensors"))
+    assert "nothing was saved" in captured.err and "--out" in captured.err
+    # one thread, said in the singular, with the reason (a small model on a machine with more cores)
+    assert "(1 thread:" in captured.err and "1 threads" not in captured.err
+
+
+def test_the_thread_count_reason_follows_the_numbers():
+    from llmviz.device import threads_reason
+
+    assert "under 100,000 parameters" in threads_reason(30_000, 1, cores=2) and "--threads 2" in threads_reason(30_000, 1, 2)
+    assert "busy" in threads_reason(5_000_000, 1, cores=2)
+    assert threads_reason(5_000_000, 2, cores=4).startswith("2 of 4 cores")
+    assert threads_reason(30_000, 1, cores=1) == "this machine has one core"
+
+
 def test_resume_trains_more_steps(corpus, tmp_path, capsys):
     first, second = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
     main(["train", "--corpus", corpus, "--iters", "10", "--out", str(first), "--quiet", *SMALL])

@@ -3,8 +3,9 @@
 Before a run starts, `predict(model_cfg, train_cfg)` estimates its duration from the arithmetic it will
 do (about 2 multiply-adds per weight per token for a forward pass, 3 times that for a training step,
 plus attention's T×T products) at this machine's measured speed on a matrix product, plus a fixed cost
-per layer and forward pass. It is rough (within a factor of about 2) but tells a one-minute run from a
-ten-hour one before anything is allocated.
+per layer and forward pass. It is rough, so it is quoted as a range (`say`: the prediction times SPREAD,
+the band that bench/bench_pace.py measured actual / predicted to fall in), which still tells a one-minute
+run from a ten-hour one before anything is allocated.
 
 While a run goes, `Pace` replaces the guesses with measurements: the first forward pass of the first
 loss estimate gives the time per evaluation pass, the first steps the time per step, the first sample
@@ -22,6 +23,8 @@ from llmviz.training.loss import eval_passes
 LONG_RUN_S = 10 * 60  # a run predicted to take longer than this is worth a warning before it starts
 _OVERHEAD_S = (400e-6, 150e-6)  # fixed cost per forward pass and per layer on a CPU (kernel calls, Python)
 _EFFICIENCY = 0.5  # a whole model reaches about half the speed of one large matrix product
+# actual / predicted duration of the pages' default runs fell in this band (bench/bench_pace.py, RESULTS.md)
+SPREAD = (0.75, 1.5)
 
 
 def forward_flops_per_token(cfg) -> float:
@@ -115,6 +118,19 @@ def describe(seconds: float) -> str:
         h, m = divmod(round(seconds / 60), 60)
         return f"{h} h {m} min" if m else f"{h} h"
     return f"{seconds / 86400:.0f} days"
+
+
+def say(seconds: float, spread: tuple[float, float] = SPREAD) -> str:
+    """A predicted duration as the range it is known to within: "30 s to 1 min", "4 to 8 min"; one figure when
+    both ends read the same ("about 2 s" is said "2 s")."""
+    low, high = describe(seconds * spread[0]), describe(seconds * spread[1])
+    if low == high:
+        return low
+    lo_n, _, lo_unit = low.partition(" ")
+    hi_n, _, hi_unit = high.partition(" ")
+    if lo_unit == hi_unit and lo_n.isdigit() and hi_n.isdigit():  # "4 to 8 min", not "4 min to 8 min"
+        return f"{lo_n} to {high}"
+    return f"{low} to {high}"
 
 
 class Pace:
