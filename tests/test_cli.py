@@ -299,3 +299,32 @@ def test_in_words_turns_only_the_named_errors_into_the_learners():
     with pytest.raises(TypeError):  # a bug stays a bug
         with in_words(ValueError):
             raise TypeError("not the learner's")
+
+
+@pytest.mark.slow
+def test_prefer_preference_tunes_an_instruct_model_and_says_the_rules_share(tmp_path, capsys):
+    import torch
+
+    from llmviz.nn.model import LanguageModel, ModelConfig
+    from llmviz.tasks import chat
+    from llmviz.text import corpora
+    from llmviz.text.tokenizers import CharTokenizer
+    from llmviz.training.config import TrainConfig
+
+    tok = chat.with_chat_tokens(CharTokenizer().train(corpora.shakespeare().text))
+    torch.manual_seed(0)
+    model = LanguageModel(ModelConfig(vocab_size=tok.vocab_size, block_size=48, n_embd=16, n_head=2, n_layer=1))
+    chat_file = checkpoint.save(tmp_path / "chat.safetensors", model, tok, TrainConfig())
+    out = tmp_path / "preferred.safetensors"
+    assert main(["prefer", "--checkpoint", str(chat_file), "--iters", "4", "--eval-interval", "2", "--eval-iters", "1",
+                 "--batch-size", "4", "--samples", "1", "--beta", "0.1", "--out", str(out), "--json", "--quiet"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["iterations"] == 4 and res["beta"] == 0.1 and res["saved"] is True and res["checkpoint"] == str(out)
+    assert 0 <= res["preferred_before"] <= 1 and 0 <= res["preferred_after"] <= 1 and "end their sentence" in res["rule"]
+    assert checkpoint.load(out).extra["preference"]["beta"] == 0.1
+    # a model without the chat format is refused in words
+    chars = CharTokenizer().train(corpora.shakespeare().text)
+    plain = checkpoint.save(tmp_path / "plain.safetensors", LanguageModel(
+        ModelConfig(vocab_size=chars.vocab_size, block_size=48, n_embd=16, n_head=2, n_layer=1)), chars, TrainConfig())
+    assert main(["prefer", "--checkpoint", str(plain), "--iters", "4", "--quiet"]) != 0
+    assert "instruct model" in capsys.readouterr().err

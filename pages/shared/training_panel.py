@@ -18,6 +18,7 @@ from llmviz.plots import training as training_plots
 from llmviz.training import pace, plan
 from llmviz.training.presets import PRESETS, settings_code, short_name
 from llmviz.training.train import TrainingError
+from llmviz.wording import plural
 from pages.shared import session_runs, ui
 from pages.shared.playground import samples_over_time, tools, upload
 from pages.shared.run_view import controls, watch, widget
@@ -174,7 +175,7 @@ def panel(preset: str, prefix: str) -> tuple:
                     icon=":material/info:")
         else:
             st.caption(f"Run **{name}** · {run.n_params:,} parameters · {run.device.upper()}"
-                       + (f" · {run.threads} thread(s)" if run.device == "cpu" else "")
+                       + (f" · {plural(run.threads, 'thread')}" if run.device == "cpu" else "")
                        + " · the settings are below")
             if not run.trainable:
                 st.info(f"**{name}** is loaded for inspection only: {run.inspect_only}. Generate, the "
