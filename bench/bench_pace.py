@@ -5,8 +5,8 @@ time the rest actually took.
     python bench/bench_pace.py                 # LM1 pair, LM2-LM5 and the transformer at their pages' defaults
     python bench/bench_pace.py --iters 300     # every run cut to 300 steps (its evaluations kept in proportion)
 
-The band the app quotes around a prediction (llmviz.training.pace.SPREAD) should hold every ratio printed
-here; on a machine shared with other work, say its load (uptime) beside the figures.
+The band the app quotes around a prediction (llmviz.training.pace.SPREAD) should hold every language model's
+ratio printed here (the encoder-decoder's prediction is not calibrated, and its page does not quote it); on a machine shared with other work, say its load (uptime) beside the figures.
 """
 
 from __future__ import annotations
@@ -67,12 +67,13 @@ def main() -> None:
             time.sleep(0.05)
         end = time.perf_counter()
         actual = end - t0
-        ratios.append(actual / predicted)
+        if name != "transformer":  # its prediction is not calibrated (llmviz.training.pace): shown, not counted
+            ratios.append(actual / predicted)
         left = f"{said:16.1f} {end - took_from:9.1f} {(end - took_from) / said:6.2f}" if said else f"{'-':>16}"
         print(f"{name:24} {run.train_cfg.max_iters:6} {predicted:10.1f} {actual:8.1f} {actual / predicted:6.2f}  {left}",
               flush=True)
     low, high = pace.SPREAD
-    print(f"actual / predicted: {min(ratios):.2f} to {max(ratios):.2f}; the band the app quotes: {low:g} to {high:g} "
+    print(f"actual / predicted, language models: {min(ratios):.2f} to {max(ratios):.2f}; the band the app quotes: {low:g} to {high:g} "
           f"({'holds' if low <= min(ratios) and max(ratios) <= high else 'does NOT hold'})")
 
 

@@ -451,3 +451,16 @@ def test_probability_bars_leave_out_filtered_tokens_and_mark_the_chosen_one():
     assert list(bar.marker.color) == ["#1f77b4", "#e4572e", "#1f77b4"]
     with pytest.raises(ValueError):
         training_plots.loss_curves({}, x="tokens")
+
+
+def test_lm1_pair_says_its_predicted_time_from_the_estimate(monkeypatch):
+    from llmviz.training import pace
+
+    said = []
+    for fake in (12.0, 600.0):  # other numbers, other words
+        monkeypatch.setattr(pace, "predict", lambda *a, fake=fake, **k: pace.Prediction(fake, 0.01, 0.01, 0.0))
+        at = open_page("pages/lm1.py", session_state=small("lm1"))
+        text = next(m.value for m in at.markdown if "Train both, side by side" in m.value)
+        assert pace.say(fake) in text and "a minute" not in text
+        said.append(text)
+    assert said[0] != said[1]

@@ -23,7 +23,11 @@ from llmviz.training.loss import eval_passes
 LONG_RUN_S = 10 * 60  # a run predicted to take longer than this is worth a warning before it starts
 _OVERHEAD_S = (400e-6, 150e-6)  # fixed cost per forward pass and per layer on a CPU (kernel calls, Python)
 _EFFICIENCY = 0.5  # a whole model reaches about half the speed of one large matrix product
-# actual / predicted duration of the pages' default runs fell in this band (bench/bench_pace.py, RESULTS.md)
+# the arithmetic above, against the pages' default language models timed on a 2-core CPU (bench/bench_pace.py):
+# they took 1.3 to 2.4 times as long (Python between the products, the optimizer, the first steps' warm-up), so
+# the estimate is scaled by their middle and quoted as the band that then holds them all. Not calibrated: the
+# encoder-decoder (its padded batches and held-out translations at each evaluation), said as measured instead
+_CALIBRATION = 1.6
 SPREAD = (0.75, 1.5)
 
 
@@ -97,10 +101,10 @@ def predict(model_cfg, train_cfg, device: str = "cpu", start_step: int = 0, rate
     """How long training model_cfg with train_cfg from start_step would take on this device, roughly."""
     rate = rate or machine_flops(device)
     t = train_cfg
-    step_s = 3 * _forward_s(model_cfg, t.batch_size * model_cfg.block_size, rate)
+    step_s = 3 * _CALIBRATION * _forward_s(model_cfg, t.batch_size * model_cfg.block_size, rate)
     per_call, passes = eval_passes(model_cfg, t.batch_size, t.eval_iters)
-    pass_s = _forward_s(model_cfg, per_call * t.batch_size * model_cfg.block_size, rate)
-    token_s = _forward_s(model_cfg, model_cfg.block_size, rate)
+    pass_s = _CALIBRATION * _forward_s(model_cfg, per_call * t.batch_size * model_cfg.block_size, rate)
+    token_s = _CALIBRATION * _forward_s(model_cfg, model_cfg.block_size, rate)
     evals = n_evaluations(start_step, t.max_iters, t.eval_interval) + (1 if start_step == 0 else 0)
     total = (t.max_iters - start_step) * step_s + evals * (passes * pass_s + t.sample_tokens * token_s)
     return Prediction(total, step_s, pass_s, token_s)
