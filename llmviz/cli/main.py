@@ -35,7 +35,8 @@ COMMANDS = (training.add_presets, training.add_train, generation.add_generate, t
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m llmviz", description="Train and sample the tutorial's language models.")
+    ap = argparse.ArgumentParser(prog="python -m llmviz", description="Train and sample the tutorial's language models.",
+                                 epilog="python -m llmviz COMMAND --help lists that command's settings.")
     sub = ap.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub)

@@ -39,7 +39,7 @@ def add_presets(sub) -> None:
 
 
 def add_train(sub) -> None:
-    tr = sub.add_parser("train", help="train a model and save a checkpoint")
+    tr = sub.add_parser("train", help="train a model (--out saves it as a checkpoint)")
     tr.add_argument("--preset", default=None, choices=list(PRESETS), help="the tutorial model to train (default: lm5)")
     tr.add_argument("--corpus", default="shakespeare",
                     help="shakespeare, python-docs, tiny-shakespeare, or the path of a UTF-8 text file")
