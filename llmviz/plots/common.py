@@ -11,6 +11,18 @@ import plotly.graph_objects as go
 ANNOTATE_MAX_CELLS = 400
 
 
+PALETTE = ("#1f77b4", "#e4572e", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22")
+
+
+def category_colours(n: int) -> list[str]:
+    """n colours that tell n categories apart on a light and on a dark page: the usual palette up to its
+    length, beyond it hues spread evenly round the circle at alternating lightness (never grey or black)."""
+    if n <= len(PALETTE):
+        return list(PALETTE[:n])
+    return [f"hsl({round(360 * k / n)}, 75%, {52 if k % 2 else 62}%)" for k in range(n)]
+
+
 def heatmap(
     z,
     x_labels: Sequence[str] | None = None,

@@ -11,11 +11,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from llmviz.plots.common import heatmap
+from llmviz.plots.common import PALETTE, category_colours, heatmap  # noqa: F401  PALETTE: other figures take it from here
 from llmviz.text.whitespace import visible
 
-PALETTE = ("#1f77b4", "#e4572e", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22")
 X_TITLES = {"step": "training step", "elapsed": "wall time (s)"}
 
 
@@ -36,8 +34,9 @@ def loss_curves(series: Mapping[str, Sequence], x: str = "step", title: str = ""
     fig = go.Figure()
     x_max = 0.0
     named = len(series) > 1 and any(series)  # one legend entry per run (one run: its train and validation)
+    colours = category_colours(len(series))  # one colour per run, however many
     for i, (name, hist) in enumerate(series.items()):
-        colour = PALETTE[i % len(PALETTE)]
+        colour = colours[i]
         xs = [getattr(r, x) for r in hist]
         x_max = max([x_max] + xs)
         prefix = f"{name} · " if name else ""

@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from llmviz.plots.common import heatmap
+from llmviz.plots.common import category_colours, heatmap
 from llmviz.plots.training import DIAGRAM_THEMES, PALETTE
 
 METRICS = {"exact_match": ("held-out exact match", "solid"), "bleu": ("held-out BLEU", "dash")}
@@ -157,14 +157,6 @@ def _unique(labels: Sequence[str]) -> list[str]:
         seen[s] = seen.get(s, 0) + 1
         out.append(s if seen[s] == 1 else f"{s}·{seen[s]}")
     return out
-
-
-def category_colours(n: int) -> list[str]:
-    """n colours that tell n categories apart on a light and on a dark page: the usual palette up to its
-    length, beyond it hues spread evenly round the circle at alternating lightness (never grey or black)."""
-    if n <= len(PALETTE):
-        return list(PALETTE[:n])
-    return [f"hsl({round(360 * k / n)}, 75%, {52 if k % 2 else 62}%)" for k in range(n)]
 
 
 def contextual_scatter(coords, groups: Sequence[str], hover: Sequence[str], word: str, explained=None) -> go.Figure:
