@@ -65,7 +65,7 @@ def _base_checkpoint(name: str, quiet: bool):
 
     def said(seconds):
         if not quiet:
-            print(f"pre-training the base once (it is cached for next time): about {pace.describe(seconds)} "
+            print(f"pre-training the base once (it is cached for next time): {pace.say(seconds)} "
                   f"here; Ctrl-C stops it", file=sys.stderr)
     base = finetune.pretrained_base(how, on_step=None if quiet else runs.progress, on_start=said)
     if not quiet and "pretrain_seconds" in base.extra:

@@ -42,6 +42,7 @@ class InstructBatches:
     loss is their mean weighted by answer tokens, the same number the whole padded batch gives, for about
     a third of the compute."""
 
+    loss_measure = "instruction tuning"  # what its loss measures (llmviz.training.runs.measure_of)
     splits = ("train", "val")
     MICRO = 8  # rows in one micro-batch
 

@@ -82,6 +82,7 @@ def sequence_logprob(model, x: torch.Tensor, y: torch.Tensor, train: bool = Fals
 
 class PreferenceBatches:
     """Chosen/rejected pairs whose batches carry the DPO objective against a frozen reference model."""
+    loss_measure = "preference tuning"  # what its loss measures (llmviz.training.runs.measure_of)
     splits = ("train", "val")
 
     def __init__(self, tokenizer, reference, train: list[Pair], held: list[Pair], block_size: int,

@@ -31,8 +31,8 @@ def _builtin(label: str):
         run = finetune.pretraining_run(how)
         st.session_state[f"{key}_plan"] = {"run": run, "eta": finetune.pretraining_eta(run)}
     plan = st.session_state[f"{key}_plan"]
-    st.info(f"This base is not made yet on this machine: pre-train it once ({how.max_iters:,} steps, about "
-            f"{pace.describe(plan['eta'])} here; it is kept for every later visit, and Stop keeps nothing).",
+    st.info(f"This base is not made yet on this machine: pre-train it once ({how.max_iters:,} steps, "
+            f"{pace.say(plan['eta'])} here; it is kept for every later visit, and Stop keeps nothing).",
             icon=":material/info:")
     if st.button("Pre-train it now", key=f"{PRETRAIN}_go", type="primary", icon=":material/play_arrow:",
                  disabled=pre is not None and pre.running):
