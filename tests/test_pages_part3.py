@@ -75,7 +75,9 @@ def test_fine_tune_three_ways_then_look_inside_lora(cached_base):
     pct = {m: float(t.split(" %")[0]) for m, t in zip(table["method"], table["trains"])}
     assert pct["full"] == 100 and 0 < pct["lora"] < pct["frozen"] < 100
     sizes = {m: int(b.replace(",", "")) for m, b in zip(table["method"], table["bytes to keep"])}
-    assert sizes["lora"] * 10 < sizes["full"]
+    assert sizes["lora"] < sizes["frozen"] < sizes["full"]  # only what trained is kept
+    reading = [md.value for md in at.markdown if md.value.startswith("LoRA r = 4")]
+    assert reading and f"{sizes['lora']:,} bytes" in reading[0]  # the sentence under the table, from its numbers
     assert all("→" in t for t in table["original text: loss"])
     assert all(r.history[-1].other and "original" in r.history[-1].other for r in runs.values())
 
