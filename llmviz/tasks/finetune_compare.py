@@ -78,3 +78,25 @@ def reading(numbers: dict[str, dict]) -> str:
             size += f", {full['bytes'] / lo['bytes']:.0f}× less than the whole model"
         words.append(size)
     return "; ".join(words) + "."
+
+
+def low_rank_reading(singular_values, r: int) -> str:
+    """What the spectrum of full fine-tuning's ΔW says about LoRA's premise, from its numbers: the share
+    of the update rank r keeps, how many directions 90 % of it takes, and whether it is nearly low-rank."""
+    energy = [float(s) ** 2 for s in singular_values]
+    total = sum(energy) or 1.0
+    share = sum(energy[:r]) / total
+    kept, k90 = 0.0, len(energy)
+    for k, e in enumerate(energy, 1):
+        kept += e / total
+        if kept >= 0.9 - 1e-9:
+            k90 = k
+            break
+    head = (f"Rank {r} keeps {share:.0%} of full fine-tuning's update to this matrix; 90% of it takes "
+            f"{k90} of its {len(energy)} directions")
+    if share >= 0.8:
+        return head + ": a few directions carry most of it, as LoRA assumes."
+    if share >= 0.5:
+        return head + ": the update is only partly low-rank; rank r catches its main directions and misses the rest."
+    return (head + ": here the update is not low-rank. LoRA does not compress full fine-tuning's ΔW; it learns "
+            "its own, smaller update, and the losses on the previous page say how much that costs.")
