@@ -1,6 +1,7 @@
 """Fine-tuning three ways from the same pre-trained base on the same domain text, for the same steps.
 
-    python bench/bench_finetune.py                     # the app's pre-trained Shakespeare base -> the Python reference
+    python bench/bench_finetune.py                     # the app's assistant base (the page's default) -> the Python reference
+    python bench/bench_finetune.py --base small        # the quick 64-character base
     python bench/bench_finetune.py --iters 600 --ranks 1 4 16
     python bench/bench_finetune.py --targets query value --no-new-token-rows   # the LoRA paper's choice, for contrast
 
@@ -30,14 +31,16 @@ from llmviz.text.corpora import get_corpus  # noqa: E402
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default="python-docs")
-    ap.add_argument("--iters", type=int, default=300)
+    ap.add_argument("--base", choices=list(finetune.BASES), default="assistant",
+                    help="the app's assistant base (the page's default) or the quick small one")
+    ap.add_argument("--iters", type=int, default=finetune.STEPS)
     ap.add_argument("--ranks", type=int, nargs="+", default=[1, 4])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--targets", nargs="+", default=list(finetune.FineTuning.targets))
     ap.add_argument("--new-token-rows", action=argparse.BooleanOptionalAction, default=True)
     args = ap.parse_args(argv)
 
-    base = finetune.pretrained_base()  # made once on this machine, then cached
+    base = finetune.pretrained_base(finetune.BASES[args.base])  # made once on this machine, then cached
     text, original = get_corpus(args.corpus).text, get_corpus(base.extra.get("corpus", "shakespeare")).text
     full_bytes = len(checkpoint.to_bytes(base.model, base.tokenizer, base.train_config))
     print(f"base: {sum(p.numel() for p in base.model.parameters()):,} parameters, {full_bytes:,} bytes; "

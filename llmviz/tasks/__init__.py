@@ -9,4 +9,5 @@
     instruct_data.py  the generated instruction tasks (context, tool, shout, style, memory, passages), held out
     instruct.py     instruction tuning (a vocabulary grown as needed), answers, held-out accuracy, forgetting
     preference.py   preference tuning (DPO) on chosen and rejected answers
+    prompting.py    prompt engineering measured: each wording's whole answer, its accuracy, its first token
 """
