@@ -73,7 +73,10 @@ if run is not None:
 
     @st.fragment(run_every=1.0 if run.running else None)
     def live_accuracy():
-        ui.plot(instruct_plots.accuracy_curves(run.history, list(instruct.TASKS)), key="it_acc")
+        if sum(1 for r in run.history if r.other) < 2:  # one point on 0–1 axes says nothing yet
+            st.caption("Held-out accuracy per task: measuring… (the chart starts at the second estimate)")
+        else:
+            ui.plot(instruct_plots.accuracy_curves(run.history, list(instruct.TASKS)), key="it_acc")
 
     live_accuracy()
 

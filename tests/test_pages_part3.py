@@ -126,8 +126,10 @@ def test_instruction_tune_then_chat_with_context_prompts_and_a_tool(cached_base)
         time.sleep(0.3)
     at.run()
     assert dpo.state == "finished" and not at.exception
-    assert {"preferred", "drift"} <= set(dpo.history[-1].other)
-    assert any("follow the rule" in c.value for c in at.caption)
+    assert {"preferred", "drift", "dpo_loss", "margin", "logp_chosen", "logp_rejected"} <= set(dpo.history[-1].other)
+    assert at.session_state["it_dpo"] == f"preference-tuned · {name}"  # named after the run it started from
+    assert any(c.value.startswith("Answers that follow the rule") and "reward margin" in c.value for c in at.caption)
+    assert name not in at.radio(key="it_base_choice").options  # the base picker lists bases, not tuned runs
 
     at.switch_page("pages/chat_context.py").run()
     assert not at.exception and at.selectbox(key="cc_model").value == name
@@ -136,6 +138,7 @@ def test_instruction_tune_then_chat_with_context_prompts_and_a_tool(cached_base)
     assert [m.role for m in history][:2] == ["user", "assistant"] and not at.exception
     assert any("The next prompt:" in c.value for c in at.caption)
     assert {m.label for m in at.metric} >= {"without the context", "with the context"}
+    assert any(m.value.startswith("Greedy, ") and "wordings get the right answer" in m.value for m in at.markdown)
     at.button(key="cc_tool").click().run()
     assert set(at.session_state["cc_tool_acc"]) == {"the model alone", "the tool executed"}
     at.button(key="cc_mem").click().run()
