@@ -33,8 +33,8 @@ def add_finetune(sub) -> None:
     ft.add_argument("--original-corpus", help="the text the base learned, to measure forgetting "
                                               "(default: the corpus its checkpoint names)")
     ft.add_argument("--method", choices=list(finetune.METHODS), default="lora")
-    ft.add_argument("--rank", type=int, default=4, help="LoRA's rank r")
-    ft.add_argument("--alpha", type=float, default=8.0, help="LoRA's alpha: ΔW = B·A · alpha / r")
+    ft.add_argument("--rank", type=int, default=finetune.FineTuning.rank, help="LoRA's rank r")
+    ft.add_argument("--alpha", type=float, default=finetune.FineTuning.alpha, help="LoRA's alpha: ΔW = B·A · alpha / r")
     ft.add_argument("--targets", nargs="+", default=list(finetune.FineTuning.targets),
                     help="the matrices LoRA adapts (default: all of them): query key value attn_out ffwd")
     ft.add_argument("--new-token-rows", action=argparse.BooleanOptionalAction, default=True,
