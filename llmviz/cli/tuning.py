@@ -7,6 +7,7 @@ further, on a domain text (full, frozen body or LoRA) or on the generated chat t
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import sys
@@ -16,7 +17,7 @@ from llmviz.cli import runs
 from llmviz.cli.failure import Unfinished, in_words
 from llmviz.errors import LearnerError
 from llmviz.io import atomic, checkpoint
-from llmviz.tasks import finetune, instruct
+from llmviz.tasks import finetune, finetune_compare, instruct
 from llmviz.text import corpora
 from llmviz.training import pace
 from llmviz.training.config import TrainConfig
@@ -32,10 +33,14 @@ def add_finetune(sub) -> None:
     ft.add_argument("--original-corpus", help="the text the base learned, to measure forgetting "
                                               "(default: the corpus its checkpoint names)")
     ft.add_argument("--method", choices=list(finetune.METHODS), default="lora")
-    ft.add_argument("--rank", type=int, default=4, help="LoRA's rank r")
-    ft.add_argument("--alpha", type=float, default=8.0, help="LoRA's alpha: ΔW = B·A · alpha / r")
-    ft.add_argument("--targets", nargs="+", default=["query", "value"],
-                    help="the matrices LoRA adapts: query key value attn_out ffwd")
+    ft.add_argument("--rank", type=int, default=finetune.FineTuning.rank, help="LoRA's rank r")
+    ft.add_argument("--alpha", type=float, default=finetune.FineTuning.alpha, help="LoRA's alpha: ΔW = B·A · alpha / r")
+    ft.add_argument("--targets", nargs="+", default=list(finetune.FineTuning.targets),
+                    help="the matrices LoRA adapts (default: all of them): query key value attn_out ffwd")
+    ft.add_argument("--new-token-rows", action=argparse.BooleanOptionalAction, default=True,
+                    help="LoRA also trains the embedding and head rows of the tokens of the new text that the "
+                         "original text never uses (the base never produced them), as peft's "
+                         "trainable_token_indices does (default: on)")
     ft.add_argument("--drop-unknown", action="store_true",
                     help="drop the characters of the domain text the base's tokenizer cannot spell")
     ft.add_argument("--out", help="where to save: the adapters alone for LoRA, the whole model otherwise")
@@ -103,8 +108,10 @@ def cmd_finetune(args) -> int:
                 if not args.quiet:
                     print(f"(not measuring forgetting: no text named {base.extra['corpus']!r}; "
                           f"give --original-corpus)", file=sys.stderr)
-        how = finetune.FineTuning(args.method, args.rank, args.alpha, tuple(args.targets))
-        tcfg = replace(finetune.default_config(base.train_config, args.method), **runs.overrides(args, TrainConfig))
+        how = finetune.FineTuning(args.method, args.rank, args.alpha, tuple(args.targets), args.new_token_rows)
+        # the page's settings: its default number of steps, ten loss estimates
+        tcfg = replace(finetune.config_for(base.train_config, args.method, finetune.STEPS),
+                       **runs.overrides(args, TrainConfig))
         run = finetune.start(base, text, tcfg, how, original)
     if not args.quiet:
         print(f"{finetune.METHODS[args.method]}: {run.n_trainable:,} of {run.n_params:,} parameters train "
@@ -125,9 +132,13 @@ def cmd_finetune(args) -> int:
                              f"to {args.out}: {e.strerror or e}") from e
         size = len(data)
     last = snap.history[-1]
+    first = snap.history[0]
     result = {"method": args.method, "trainable": run.n_trainable, "params": run.n_params,
               "trainable_pct": round(100 * run.n_trainable / run.n_params, 3), "iterations": snap.step,
+              "new_token_rows": len(run.model.adapters.tokens) if run.model.adapters is not None else 0,
+              "val_loss_new_start": first.val_loss, "val_loss_original_start": (first.other or {}).get("original"),
               "val_loss_new": last.val_loss, "val_loss_original": (last.other or {}).get("original"),
+              "bytes_to_keep": finetune_compare.bytes_to_keep(run),
               "ms_per_iter": round(1000 * seconds / max(1, snap.step), 3), "bytes": size,
               "file": str(path) if path else None}
     if args.json:

@@ -30,7 +30,7 @@ def layout(cfg: ModelConfig, adapters: AdapterSpec | None = None) -> LanguageMod
         model = build_model(cfg)  # a LanguageModel, or an EncoderDecoder for an EncoderDecoderConfig
         if adapters is not None:
             try:
-                lora.apply_lora(model, adapters.rank, adapters.alpha, adapters.targets)
+                lora.apply_lora(model, adapters.rank, adapters.alpha, adapters.targets, adapters.tokens)
             except LearnerError as e:
                 raise CheckpointError(f"this checkpoint's adapters do not fit its model: {e}") from None
             model.adapters = adapters
