@@ -66,12 +66,9 @@ with left:
         st.rerun()
 with right:
     if history:
-        ids, learned = chat.encode(tok, history, generation_prompt=True, tools=offered)
-        forgotten, kept = chat.fit_context(ids, block)
-        ui.plot(instruct_plots.token_strip(*chat.token_kinds(tok, ids, [False] * len(ids), len(forgotten))), key="cc_prompt")
-        st.caption(f"The next prompt: {len(ids)} tokens for a context of {block}. "
-                   + (f"The first {len(forgotten)} are cut off (red): the model will not see them — it forgets."
-                      if forgotten else "All of it fits: the model sees the whole conversation."))
+        view = chat.prompt_view(tok, history, block, offered)
+        ui.plot(instruct_plots.token_strip(view.tokens, view.kinds), key="cc_prompt")
+        st.caption(view.reading())
     else:
         st.caption("The whole prompt sent at each turn appears here.")
 if st.button("Measure memory: a fact three or more turns back, in the context and pushed out of it", key="cc_mem"):

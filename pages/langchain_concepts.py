@@ -8,6 +8,7 @@ from llmviz.tasks import chat
 from llmviz.serving.langchain_llm import (CheckpointChatModel, CheckpointLLM, OpenAICompatibleChatModel,
                                   OpenAICompatibleLLM)
 from llmviz.errors import LearnerError
+from llmviz.plots import instruct as instruct_plots
 from pages.shared import session_runs, model_server, ui
 
 st.title("LangChain")
@@ -28,15 +29,18 @@ where = c1.radio("Model", options, key="lc_where")
 temperature = c3.slider("Temperature", 0.0, 1.5, 0.8, 0.05, key="lc_temp")
 max_tokens = c3.slider("Tokens", 10, 300, 120, 10, key="lc_tokens")
 llm = chat_model = tokenizer = None
+block = 0  # the model's context, when it is known here
 if where.startswith("Our server"):
     kw = dict(base_url=server.base_url, model_name=server.model_name, api_key=server.api_key, max_tokens=max_tokens,
               temperature=temperature)
     llm, chat_model, tokenizer = OpenAICompatibleLLM(**kw), OpenAICompatibleChatModel(**kw), server.tokenizer
+    block = server.model.config.block_size
     c2.caption(f"`{server.base_url}` · model `{server.model_name}`")
 elif where.startswith("A run"):
     run = runs[c2.selectbox("Run", list(runs), key="lc_run")]
     kw = dict(network=run.model, tokenizer=run.tokenizer, max_tokens=max_tokens, temperature=temperature)
     llm, chat_model, tokenizer = CheckpointLLM(**kw), CheckpointChatModel(**kw), run.tokenizer
+    block = run.model.config.block_size
 else:
     base_url = c2.text_input("Base URL", "http://127.0.0.1:8000/v1", key="lc_base_url",
                              help="e.g. `python -m llmviz serve --checkpoint lm5.safetensors`, or a bigger local model")
@@ -109,9 +113,15 @@ with t_memory:
         st.session_state.pop("lc_history")
         st.rerun()
     roles = [{"role": {"human": "user", "ai": "assistant"}.get(m.type, m.type), "content": m.content}
-             for m in talk.prompt_for("…")]
-    st.caption("What the model receives for the next turn (llmviz.tasks.chat.format_chat):")
-    st.code(chat.format_chat(roles, tokenizer).prompt, language=None, wrap_lines=True)
+             for m in talk.prompt_for("...")]
+    if instruct and block and tokenizer is not None:  # the prompt as the model reads it: what is cut off marked
+        view = chat.prompt_view(tokenizer, roles, block)
+        st.caption("What the model receives for the next turn (llmviz.tasks.chat.prompt_view), token by token:")
+        ui.plot(instruct_plots.token_strip(view.tokens, view.kinds, per_row=16), key="lc_memory_prompt")
+        st.caption(view.reading())
+    else:
+        st.caption("What the model receives for the next turn (llmviz.tasks.chat.format_chat):")
+        st.code(chat.format_chat(roles, tokenizer).prompt, language=None, wrap_lines=True)
 with t_agent:
     st.markdown("An **agent** is a loop: the model is sent the question *and the tools*; when it answers with a "
                 "**tool call**, the program runs the tool and sends back a `ToolMessage`; it goes on until the model "

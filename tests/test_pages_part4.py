@@ -65,3 +65,20 @@ def test_the_api_model_name_follows_the_run_and_an_instruct_run_comes_first(run)
     assert at.text_input(key="serve_name:instruct run").value == "instruct-run"
     at.selectbox(key="serve_run").set_value(NAME).run()
     assert at.text_input(key=f"serve_name:{NAME}").value == NAME
+
+
+def test_langchain_memory_marks_what_falls_outside_an_instruct_models_context(run):
+    import copy
+    import string
+
+    from tests.chat_models import scripted_model
+    from tests.test_tool_calls import TOKENIZER
+
+    instruct = copy.copy(run)  # an instruct run with a short context: the history soon falls out of it
+    instruct.tokenizer, instruct.model = TOKENIZER, scripted_model(TOKENIZER, ["Rome"], block_size=24)
+    at = open_page("pages/langchain_concepts.py", session_state={"runs": {"instruct run": instruct}})
+    assert not at.exception
+    at.chat_input(key="lc_chat").set_value("Ann lives in " + string.ascii_letters[:10]).run()
+    assert not at.exception and not at.error
+    captions = [c.value for c in at.caption]
+    assert any("are cut off (red)" in c for c in captions), captions  # the prompt is longer than 24 tokens

@@ -215,3 +215,27 @@ def token_kinds(tokenizer: Tokenizer, ids: list[int], learned: list[bool], forgo
         kinds.append("forgotten" if i < forgotten else "tag" if t >= tokenizer.ordinary_vocab_size and not learn
                      else "learned" if learn else "read")
     return texts, kinds
+
+
+class PromptView(NamedTuple):
+    tokens: list[str]  # each token as text (a tag as its name)
+    kinds: list[str]  # each token's kind (token_kinds): the first `forgotten` are outside the context
+    forgotten: int  # tokens the model never reads: the front, cut to leave room for the answer
+    block_size: int
+
+    def reading(self) -> str:
+        """What the model reads of this prompt, in words (from the counts)."""
+        n = len(self.tokens)
+        head = f"The next prompt: {n:,} tokens for a context of {self.block_size:,}."
+        if not self.forgotten:
+            return head + " All of it fits: the model reads the whole conversation."
+        return head + (f" The first {self.forgotten:,} are cut off (red): the model never reads them, so it "
+                       "cannot remember what they said.")
+
+
+def prompt_view(tokenizer: Tokenizer, messages, block_size: int, tools: Iterable[Tool] = (), room: int = 1) -> PromptView:
+    """A chat's next prompt as the model reads it: its tokens, each one's kind, and how many lie outside
+    the model's context (fit_context: the front is cut, leaving `room` tokens to write)."""
+    ids, _ = encode(tokenizer, _check(messages), generation_prompt=True, tools=tuple(tools))
+    forgotten, _ = fit_context(ids, block_size, room)
+    return PromptView(*token_kinds(tokenizer, ids, [False] * len(ids), len(forgotten)), len(forgotten), block_size)
