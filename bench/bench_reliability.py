@@ -2,6 +2,8 @@
 
     python bench/bench_reliability.py            # everything (about 3 minutes on a 2-core CPU)
     python bench/bench_reliability.py --quick    # without the slow-model Stop timings and the browser
+    python bench/bench_reliability.py --only server      # the model server's faults (bench/reliability_faults.py)
+    python bench/bench_reliability.py --only "vector database"
 
 Each bad input counts as handled cleanly when it is either accepted into something usable or refused
 with a message in words (a CheckpointError, or the command line's "error: ..." and exit status 2);
@@ -27,6 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+
+import reliability_faults  # noqa: E402  (beside this file)
 
 from llmviz.io import checkpoint  # noqa: E402
 from llmviz.nn.model import ModelConfig  # noqa: E402
@@ -319,9 +323,11 @@ def big_corpus() -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", choices=["checkpoints", "command line", "big corpus", "stop", "closed tab"])
+    ap.add_argument("--only", choices=["checkpoints", "command line", "big corpus", "stop", "closed tab", "server",
+                                       "vector database"])
     args = ap.parse_args()
-    sections = {"checkpoints": checkpoints, "command line": cli, "big corpus": big_corpus}
+    sections = {"checkpoints": checkpoints, "command line": cli, "big corpus": big_corpus,
+                "server": reliability_faults.server, "vector database": reliability_faults.vectors}
     if not args.quick:
         sections.update({"stop": stop_timings, "closed tab": closed_tab})
     if args.only:

@@ -69,6 +69,19 @@ def threads_for(n_params: int, cores: int | None = None, load: float | None = No
     return max(1, min(cores, idle, max(2, n_params // PARAMS_PER_THREAD)))
 
 
+def threads_reason(n_params: int, threads: int, cores: int | None = None) -> str:
+    """Why threads_for chose `threads` for this model, in a few words (the CLI says it beside the count)."""
+    cores = cores or cpu_count()
+    if threads == 1 and cores > 1 and n_params < ONE_THREAD_BELOW:
+        return (f"under {ONE_THREAD_BELOW:,} parameters a second thread gains little and, on a busy machine, "
+                f"makes each step wait; --threads {cores} uses all {cores} cores")
+    if threads == 1 and cores > 1:
+        return "the other cores are busy (load average), where more threads make each step wait"
+    if threads == 1:
+        return "this machine has one core"
+    return f"{threads} of {cores} cores, the ones idle now, for a model this size"
+
+
 PRECISIONS = ("auto", "float32", "bfloat16")
 # on a CPU with native bfloat16 (AVX512-BF16 / AMX), bfloat16 products pay from about this many parameters:
 # measured on a 2-core Xeon with AMX (bench/bench_precision.py, 2 threads), against float32: 0.58x at

@@ -206,6 +206,8 @@ class Job:
         except Exception as e:  # an unexpected bug: keep the app alive and say what happened
             traceback.print_exc()
             state, reason = FAILED, f"{type(e).__name__}: {e}"
+        except BaseException as e:  # KeyboardInterrupt, SystemExit raised in the work: the job still ends
+            state, reason = FAILED, f"interrupted ({type(e).__name__}) before it finished"
         with self._lock:
             self._t1 = time.perf_counter()
             self.state, self.reason = state, reason

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from llmviz.tasks import chat, instruct, instruct_data, tools
+from llmviz.tasks import chat, instruct, instruct_data, prompting, tools
 from llmviz.text import corpora
 from llmviz.tasks.chat import Message
 from llmviz.errors import LearnerError
@@ -115,22 +115,30 @@ cases = [e for e in held if e.task == task and len(e.messages) == 2][:10] or [e 
 i = st.selectbox("Question", range(len(cases)), format_func=lambda k: cases[k].prompt[-1].content, key="cc_case")
 variants = instruct.wordings(cases[i], [e for e in train if e.task == task][:3])
 labels = [tok.decode([k]) for k in range(tok.vocab_size)]
+results = prompting.wordings(model, tok, cases[i], variants)  # each wording's whole answer, greedy
+acc_key = ("cc_acc", name, task, i)
+acc = st.session_state.get("cc_acc", {}).get(acc_key)
+cols = st.columns(len(variants))
+for col, w in zip(cols, results):
+    with col:
+        st.markdown(f"**{w.label}** · {w.tokens} tokens" + (" (cut to the context)" if w.cut else ""))
+        st.code(w.answer or "(no answer)", language=None, wrap_lines=True)
+        st.markdown((":green[:material/check: right]" if w.right else f":red[:material/close: wrong, expected "
+                     f"{cases[i].answer!r}]") + (f" · sampled: **{acc[w.label]:.0%}** right" if acc else ""))
+if st.button("Accuracy over 20 sampled answers (temperature 1) for each wording", key="cc_sample"):
+    with st.spinner("Sampling…"):
+        acc = {label: prompting.accuracy(model, tok, cases[i], msgs, 20) for label, msgs in variants.items()}
+        st.session_state["cc_acc"] = {acc_key: acc}
+        st.rerun()
+st.markdown(prompting.reading(results, acc))
+st.caption("Why: the probability of each first token of the answer (a confident first token can still begin a wrong "
+           "answer).")
 cols = st.columns(len(variants))
 for col, (label, msgs) in zip(cols, variants.items()):
     with col:
-        ids, _ = chat.encode(tok, msgs, generation_prompt=True)
-        st.caption(f"**{label}** · {len(ids)} tokens" + (" (cut to the context)" if len(ids) > block else ""))
         probs = instruct.first_token_probs(model, tok, msgs)
-        ui.plot(training_plots.probability_bars(probs, labels, top=5, title="first token of the answer"), key=f"cc_bars_{label}")
-if st.button("Accuracy over 20 sampled answers (temperature 1) for each wording", key="cc_sample"):
-    with st.spinner("Sampling…"):
-        st.session_state["cc_acc"] = {label: instruct.sampled_accuracy(model, tok, msgs, cases[i].answer, 20)
-                                      for label, msgs in variants.items()}
-if "cc_acc" in st.session_state:
-    st.dataframe([{"wording": k, "right answers": f"{v:.0%}"} for k, v in st.session_state["cc_acc"].items()],
-                 hide_index=True)
-st.caption("A tiny model trained on one wording often fails on another, and examples it never saw in training can "
-           "push the prompt out of its context: prompt engineering works with what the model learned.")
+        ui.plot(training_plots.probability_bars(probs, labels, top=5, title=f"{label}: first token"),
+                key=f"cc_bars_{label}")
 
 # --- a tool ------------------------------------------------------------------------------------------------
 st.header("4 · A tool: the agent idea in miniature")

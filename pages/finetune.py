@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from llmviz.tasks import finetune
+from llmviz.tasks import finetune, finetune_compare
 from llmviz.nn import generate, lora
 from llmviz.plots import finetune as finetune_plots
 from pages.shared import base_model, run_view, session_runs, ui
@@ -13,8 +13,9 @@ st.title("Pre-training and fine-tuning")
 st.markdown(
     "Four words of Part 3. **Pre-training**: a model learns the language from a large general text. "
     "**Instruct training**: it learns to answer requests (next page). **Fine-tuning**: it learns a domain, "
-    "starting from its pre-trained weights. **LoRA**: the same as fine-tuning, much cheaper: the weights stay "
-    "frozen and a tiny low-rank update ΔW = B·A is learned instead. Here you pre-train (or pick) a base, then "
+    "starting from its pre-trained weights. **LoRA**: fine-tuning through a tiny low-rank update ΔW = B·A on "
+    "every linear layer while the weights stay frozen (plus the embedding and head rows of tokens the base never "
+    "produced); how close it comes to full fine-tuning, and at what size, is measured below. Here you pre-train (or pick) a base, then "
     "fine-tune it three ways on a new text and watch what each learns — and what each **forgets**."
 )
 
@@ -65,13 +66,19 @@ c = st.columns([3, 2])
 methods = c[0].multiselect("Methods", list(finetune.METHODS), default=list(finetune.METHODS), key="ft_methods",
                            format_func=lambda m: {"full": "full", "frozen": "frozen body", "lora": "LoRA"}[m],
                            help="\n".join(f"- {m}: {d}" for m, d in finetune.METHODS.items()))
-steps = c[1].slider("Steps", 50, 2000, 300, step=50, key="ft_steps")
+steps = c[1].slider("Steps", 50, 2000, finetune.STEPS, step=50, key="ft_steps")
 c = st.columns(2)
-rank = c[0].select_slider("LoRA rank r", [1, 2, 4, 8, 16, 32, 64], value=4, key="ft_rank")
-alpha = c[1].select_slider("LoRA alpha", [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0], value=8.0, key="ft_alpha",
+HOW = finetune.FineTuning()
+rank = c[0].select_slider("LoRA rank r", [1, 2, 4, 8, 16, 32, 64], value=HOW.rank, key="ft_rank")
+alpha = c[1].select_slider("LoRA alpha", [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0], value=HOW.alpha, key="ft_alpha",
                            help="ΔW = B·A · alpha / r: alpha sets how loud the update is.")
-targets = st.multiselect("Matrices LoRA adapts", list(lora.TARGETS), default=["query", "value"], key="ft_targets",
+targets = st.multiselect("Matrices LoRA adapts", list(lora.TARGETS), default=list(HOW.targets), key="ft_targets",
                          format_func=lambda t: f"{t}: {lora.TARGETS[t]}")
+fresh = finetune.new_tokens(base.tokenizer, text, original)
+rows = st.checkbox(f"LoRA also trains the embedding and head rows of the {len(fresh)} token(s) of the new text the "
+                   "base never produced", value=HOW.new_token_rows, key="ft_rows", disabled=not fresh,
+                   help="Pre-training never showed them, so their rows are untrained and no update of the body can "
+                        "reach them; peft does the same with trainable_token_indices.")
 problems = lora.problems(base.model, rank, targets) if "lora" in methods else []
 for p in problems:
     st.warning(p, icon=":material/block:")
@@ -84,7 +91,7 @@ if st.button("Fine-tune", key="ft_go", type="primary", icon=":material/play_arro
     for m in methods:
         cfg = finetune.config_for(base.train_config, m, steps, ui.current_device())
         try:
-            run = finetune.start(base, text, cfg, finetune.FineTuning(m, rank, alpha, tuple(targets)), original)
+            run = finetune.start(base, text, cfg, finetune.FineTuning(m, rank, alpha, tuple(targets), rows), original)
         except finetune.TrainingError as e:
             st.error(f"{m}: {e}", icon=":material/error:")
             break
@@ -100,8 +107,12 @@ if names:
     @st.fragment(run_every=1.0 if running else None)
     def compare():
         ui.plot(finetune_plots.forgetting({names[m]: r.history for m, r in runs.items()}), key="ft_forgetting")
-        rows = finetune.compare(runs, sizes=not running)  # sizes once every run is done
-        st.dataframe(rows, hide_index=True, key="ft_table")
+        numbers = finetune_compare.measures(runs, sizes=not running)  # sizes once every run is done
+        st.dataframe(finetune_compare.compare(numbers), hide_index=True, key="ft_table")
+        st.caption("Bytes to keep: what must be stored beside the base, only what trained (the adapter file for "
+                   "LoRA, the trained tensors for the frozen body, the whole model for full fine-tuning).")
+        if not running and finetune_compare.reading(numbers):
+            st.markdown(finetune_compare.reading(numbers))
 
     compare()
     done = {m: r for m, r in runs.items() if r.usable}
@@ -116,7 +127,8 @@ if names:
             col.code(prompt + continuation((names[m], r.step), r, prompt, 150), language=None, wrap_lines=True)
         for m, r in done.items():
             data = finetune.to_keep(r)
-            st.download_button(f"Download what {m} fine-tuning must keep ({len(data):,} bytes)", data,
+            what = "the adapters" if m == "lora" else "the fine-tuned model"
+            st.download_button(f"Download {what} of {m} fine-tuning ({len(data):,} bytes)", data,
                                file_name=f"llmviz-{m}.safetensors", key=f"ft_dl_{m}", icon=":material/download:",
                                on_click="ignore")
         st.page_link("pages/lora.py", label="Look inside LoRA: its ΔW beside full fine-tuning's", icon=":material/arrow_forward:")

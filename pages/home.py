@@ -7,9 +7,13 @@ from pages._registry import HOME, sections
 
 st.title("llmviz · how a language model works, built from scratch")
 st.markdown(
-    "This app follows the tutorial *LLMs from dummies*. **Part 1** turns a plain dictionary lookup into "
-    "attention, one small step per page. **Part 2** builds five language models on top of it, each adding "
-    "one idea, and trains them live on your own machine. Change anything, press Train, and look inside."
+    "This app follows the tutorial *LLMs from dummies*, in four parts. **Part 1** turns a plain dictionary "
+    "lookup into attention, one small step per page. **Part 2** builds five language models on top of it, each "
+    "adding one idea, trains them live on your own machine, and ends with the full transformer, an "
+    "encoder–decoder that learns to translate. **Part 3** pre-trains a base and fine-tunes it (fully, with a "
+    "frozen body, with LoRA), instruction-tunes it into a small chat model that answers from context and calls "
+    "a tool, and preference-tunes it (DPO). **Part 4** serves your model behind an OpenAI-compatible API, drives "
+    "it with LangChain and gives it a vector database to answer from. Change anything, press Train, and look inside."
 )
 
 corpus = ui.current_corpus()
@@ -25,8 +29,7 @@ polling = ui.available_devices() is None
 def device_card():
     # torch is imported in the background at start-up; show the device as soon as it is known
     devices = ui.available_devices()
-    if devices is None:
-        st.metric("Compute device", "detecting…")
+    if devices is None:  # torch is still being imported (a second or two): the card appears once it is known
         return
     from llmviz.device import describe
 
@@ -44,5 +47,8 @@ for section, pages in sections().items():
     if section == HOME:
         continue
     st.subheader(section)
-    for page in pages:
-        st.page_link(page.path, label=f"**{page.title}** — {page.summary}", icon=page.icon)
+    # two pages a row, the title a link and its summary below it: a summary wraps, never cut at the edge
+    for row in range(0, len(pages), 2):
+        for column, page in zip(st.columns(2), pages[row:row + 2]):
+            column.page_link(page.path, label=f"**{page.title}**", icon=page.icon)
+            column.caption(page.summary)

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from llmviz.concepts import cheating
+from llmviz.training import pace
 from llmviz.training.presets import PRESETS
 from pages.shared import run_view, session_runs, training_panel, ui
 
@@ -19,18 +20,19 @@ model_cfg, train_cfg, problems = training_panel.lm_page("lm1", choose)
 
 st.header("The punchline: the unmasked model cheats")
 st.markdown(cheating.PUNCHLINE)
-st.markdown(f"**Train both, side by side**, with the settings above except these two (defaults: "
-            f"{cheating.PAIR_STEPS} steps at {cheating.PAIR_LEARNING_RATE:g}, about a minute on a small CPU, enough "
-            "for the cheat to pay):")
 c = st.columns(4)
 pair_iters = run_view.widget(c[0].slider, "Steps for the pair", "lm1_pair_iters", cheating.PAIR_STEPS,
                                    min_value=50, max_value=5000, step=50)
 pair_lr = run_view.widget(c[1].select_slider, "Learning rate for the pair", "lm1_pair_lr",
                                 cheating.PAIR_LEARNING_RATE, options=training_panel.LR_OPTIONS,
                                 format_func=lambda v: f"{v:g}")
+pair_cfg = cheating.pair_settings(train_cfg, pair_lr, pair_iters)
+st.markdown(f"**Train both, side by side**, with the settings above and these two (defaults: "
+            f"{cheating.PAIR_STEPS} steps at {cheating.PAIR_LEARNING_RATE:g}, enough for the cheat to pay); both "
+            f"train at once, predicted here: **{pace.say(pace.predict(model_cfg, pair_cfg, pair_cfg.device).seconds)}**:")
 names = training_panel.pair("lm1", {"LM1 unmasked": ("lm1", {"causal": False}),
                                     "LM1 masked": ("lm1-masked", {"causal": True})},
-                            model_cfg, cheating.pair_settings(train_cfg, pair_lr, pair_iters), problems)
+                            model_cfg, pair_cfg, problems)
 done = [r for r in map(session_runs.get, names) if r is not None and r.snapshot().done and r.history]
 if len(done) == 2:
     (a, b), (sa, sb) = (r.history[-1] for r in done), (r.snapshot().extra.get("sample", "") for r in done)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-from llmviz.tasks import finetune
+from llmviz.tasks import finetune, finetune_compare
 from llmviz.nn import lora
 from llmviz.plots import finetune as finetune_plots
 from pages.shared import session_runs, ui
 
 st.title("LoRA, inside")
 st.markdown(
-    "LoRA rests on an observation: the update fine-tuning makes to a weight matrix is nearly **low-rank** — a few "
-    "directions carry almost all of it. So instead of learning ΔW (out × in numbers), learn B (out × r) and A "
-    "(r × in) with ΔW = B·A · α/r. The LoRA paper adapts GPT-3's query and value matrices with r = 4 and shrinks "
-    "what must be stored about 10,000×. Here you look at your own adapters."
+    "LoRA rests on a hypothesis of its paper: the update fine-tuning makes to a weight matrix is nearly "
+    "**low-rank**, a few directions carrying most of it. So instead of learning ΔW (out × in numbers), learn B "
+    "(out × r) and A (r × in) with ΔW = B·A · α/r. The paper adapts GPT-3's query and value matrices with r = 4 and "
+    "shrinks what must be stored about 10,000×. Here you look at your own adapters, and measure the hypothesis on "
+    "your own full fine-tuning."
 )
 
 names = st.session_state.get("ft_runs", {})
@@ -44,8 +45,9 @@ else:
     ui.plot(finetune_plots.deltas(d_lora, d_full), key="lora_deltas")
     s = lora.spectrum(d_full)
     share = lora.captured(s, spec.rank)
-    st.markdown(f"**How low-rank is the real update?** The singular values of full fine-tuning's ΔW for this matrix: "
-                f"its best rank-{spec.rank} approximation keeps **{share:.0%}** of it.")
+    st.markdown("**How low-rank is the real update?** The singular values of full fine-tuning's ΔW for this matrix "
+                f"(its best rank-{spec.rank} approximation keeps **{share:.0%}** of it). "
+                + finetune_compare.low_rank_reading(s.tolist(), spec.rank))
     ui.plot(finetune_plots.singular_values(s, spec.rank, share), key="lora_svd")
 
 st.header("Merge, unmerge, and B = 0")
@@ -66,6 +68,9 @@ st.header("The adapters alone")
 trip = finetune.adapter_round_trip(adapted, base, ids)
 st.markdown(f"The adapter file holds **{trip['bytes']:,} bytes**. Loaded onto its base, the outputs match the "
             f"fine-tuned model's (largest difference {trip['same_base_max_diff']:.1e}). Onto another base of the same "
-            "shape, it is refused:")
-st.error(trip["other_base_refused"] or "(it was not refused: that would be a bug)", icon=":material/block:")
+            "shape, it must be refused, because its ΔW was learned for this base's weights:")
+if trip["other_base_refused"]:
+    st.success(f"The check works: refused. {trip['other_base_refused']}", icon=":material/verified_user:")
+else:
+    st.error("It was not refused: the check failed (a bug).", icon=":material/error:")
 ui.code_expander(lora.LoRALinear, lora.apply_lora, finetune.adapter_round_trip)

@@ -96,7 +96,7 @@ if t.pos_emb is not None:
         ui.plot(training_plots.vectors(t.pos_emb, [f"position {i}" for i in range(len(t.ids))], "position embedding rows",
                            whitespace_rows=False), key="nt_pos_emb")
 for b, (att, out) in enumerate(zip(t.attention, t.block_out), start=1):
-    st.markdown(f"**3 · Attention weights, block {b}** (row: the position that looks; grey: the hidden future)")
+    st.markdown(f"**3 · Attention weights, block {b}** (row: the position that looks; grey: the hidden future, whose score −∞ becomes the weight 0)")
     cols = st.columns(min(4, len(att)))
     for h, w in enumerate(att):
         with cols[h % len(cols)]:

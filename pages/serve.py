@@ -107,7 +107,7 @@ else:
         c[0].metric("Requests", f"{server.log.total:,}")
         c[1].metric("Tokens generated", f"{server.engine.tokens_generated:,}")
         c[2].metric("Decoding now", active, help=f"{waiting} waiting for a place in the batch")
-        sizes = server.engine.batch_sizes
+        sizes = server.engine.batch_size_counts()  # a copy: the engine thread adds sizes as it goes
         mean = sum(b * n for b, n in sizes.items()) / max(1, sum(sizes.values()))
         c[3].metric("Mean batch size", f"{mean:.1f}", help="sequences per forward pass so far")
         if entries:

@@ -106,8 +106,8 @@ b1, b2, _ = st.columns([1, 1, 4])
 if b1.button("Build the table", type="primary", disabled=running or embedder is None or chunks is None,
              key="vdb_build", icon=":material/database:"):
     try:
-        st.session_state[JOB] = rag.build_job(corpus, chunking.ChunkConfig(by, size, overlap), embedder, db,
-                                                    vectordb.slug(name), replace).start()
+        st.session_state[JOB] = ui.start_job(rag.build_job(corpus, chunking.ChunkConfig(by, size, overlap), embedder,
+                                                           db, vectordb.slug(name), replace))
         st.session_state["vdb_table"] = vectordb.slug(name)
         st.rerun()
     except (chunking.ChunkingError, vectordb.VectorDBError) as e:
@@ -180,7 +180,7 @@ with st.expander("The approximate index (IVF-PQ or HNSW) and its parameters", ic
                  icon=":material/construction:"):
         try:
             cfg = ann.IndexConfig(ikind, parts, subs, m=m_links, ef_construction=ef_build)
-            st.session_state[INDEX_JOB] = ann.index_job(table, cfg).start()
+            st.session_state[INDEX_JOB] = ui.start_job(ann.index_job(table, cfg))
             st.rerun()
         except vectordb.VectorDBError as e:
             st.error(str(e), icon=":material/error:")

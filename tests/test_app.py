@@ -55,6 +55,12 @@ def test_home_links_every_page_and_names_the_corpus():
             assert p.title in str([el.proto for el in at.get("page_link")]), p.title
     assert at.metric[0].value.startswith("Shakespeare")
     assert "dictionary" in text
+    # the intro names all four parts; each page's summary is shown in full (a caption that wraps)
+    assert all(f"**Part {n}**" in text for n in (1, 2, 3, 4))
+    captions = [c.value for c in at.caption]
+    assert all(p.summary in captions for p in PAGES if p.path != "pages/home.py")
+    # the device card never says "detecting…": it appears once the device is known
+    assert all("detecting" not in str(m.value) for m in at.metric)
 
 
 def test_sidebar_switches_corpus_and_refuses_bad_uploads():

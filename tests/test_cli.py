@@ -40,6 +40,26 @@ def test_train_prints_one_json_line_and_saves_a_checkpoint(corpus, tmp_path, cap
     assert ck.train_config.learning_rate == 3e-3 and ck.train_config.max_iters == 20
 
 
+def test_train_without_out_says_nothing_was_saved_and_why_its_thread_count(corpus, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--preset", "lm2", "--corpus", corpus, "--iters", "10", "--json", *SMALL]) == 0
+    captured = capsys.readouterr()
+    res = json.loads(captured.out.strip().splitlines()[-1])
+    assert res["checkpoint"] is None and res["saved"] is False and not list(tmp_path.glob("*.safetensors"))
+    assert "nothing was saved" in captured.err and "--out" in captured.err
+    # one thread, said in the singular, with the reason (a small model on a machine with more cores)
+    assert "(1 thread:" in captured.err and "1 threads" not in captured.err
+
+
+def test_the_thread_count_reason_follows_the_numbers():
+    from llmviz.device import threads_reason
+
+    assert "under 100,000 parameters" in threads_reason(30_000, 1, cores=2) and "--threads 2" in threads_reason(30_000, 1, 2)
+    assert "busy" in threads_reason(5_000_000, 1, cores=2)
+    assert threads_reason(5_000_000, 2, cores=4).startswith("2 of 4 cores")
+    assert threads_reason(30_000, 1, cores=1) == "this machine has one core"
+
+
 def test_resume_trains_more_steps(corpus, tmp_path, capsys):
     first, second = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
     main(["train", "--corpus", corpus, "--iters", "10", "--out", str(first), "--quiet", *SMALL])
@@ -279,3 +299,32 @@ def test_in_words_turns_only_the_named_errors_into_the_learners():
     with pytest.raises(TypeError):  # a bug stays a bug
         with in_words(ValueError):
             raise TypeError("not the learner's")
+
+
+@pytest.mark.slow
+def test_prefer_preference_tunes_an_instruct_model_and_says_the_rules_share(tmp_path, capsys):
+    import torch
+
+    from llmviz.nn.model import LanguageModel, ModelConfig
+    from llmviz.tasks import chat
+    from llmviz.text import corpora
+    from llmviz.text.tokenizers import CharTokenizer
+    from llmviz.training.config import TrainConfig
+
+    tok = chat.with_chat_tokens(CharTokenizer().train(corpora.shakespeare().text))
+    torch.manual_seed(0)
+    model = LanguageModel(ModelConfig(vocab_size=tok.vocab_size, block_size=48, n_embd=16, n_head=2, n_layer=1))
+    chat_file = checkpoint.save(tmp_path / "chat.safetensors", model, tok, TrainConfig())
+    out = tmp_path / "preferred.safetensors"
+    assert main(["prefer", "--checkpoint", str(chat_file), "--iters", "4", "--eval-interval", "2", "--eval-iters", "1",
+                 "--batch-size", "4", "--samples", "1", "--beta", "0.1", "--out", str(out), "--json", "--quiet"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["iterations"] == 4 and res["beta"] == 0.1 and res["saved"] is True and res["checkpoint"] == str(out)
+    assert 0 <= res["preferred_before"] <= 1 and 0 <= res["preferred_after"] <= 1 and "end their sentence" in res["rule"]
+    assert checkpoint.load(out).extra["preference"]["beta"] == 0.1
+    # a model without the chat format is refused in words
+    chars = CharTokenizer().train(corpora.shakespeare().text)
+    plain = checkpoint.save(tmp_path / "plain.safetensors", LanguageModel(
+        ModelConfig(vocab_size=chars.vocab_size, block_size=48, n_embd=16, n_head=2, n_layer=1)), chars, TrainConfig())
+    assert main(["prefer", "--checkpoint", str(plain), "--iters", "4", "--quiet"]) != 0
+    assert "instruct model" in capsys.readouterr().err

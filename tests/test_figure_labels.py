@@ -51,3 +51,16 @@ def test_generated_tokens_are_laid_out_as_text_and_only_they_can_be_clicked():
     assert "#2 c · p = 100.0%" in tokens.hovertext[1] and "likeliest: y 20%" in tokens.hovertext[1]
     assert list(prompt.text) == ["Hi "] and prompt.hoverinfo == "skip"  # shown, not clickable
     assert fig.layout.clickmode == "event+select"
+
+
+def test_nineteen_runs_get_nineteen_colours_and_a_legend_beside_the_plot_not_over_it():
+    from llmviz.training.record import Record
+
+    hist = [Record(0, 4.2, 4.2, 3e-4, 0, 0), Record(100, 3.0, 3.1, 3e-4, 1e4, 5.0)]
+    fig = training.loss_curves({f"run {i}": hist for i in range(19)})
+    shown = [t for t in fig.data if t.showlegend is not False]
+    assert [t.name for t in shown] == [f"run {i}" for i in range(19)]  # one entry per run
+    assert len({t.line.color for t in shown}) == 19
+    assert fig.layout.legend.orientation == "v" and fig.layout.legend.x > 1  # outside the plotting area
+    few = training.loss_curves({"a": hist, "b": hist})
+    assert few.layout.legend.orientation == "h" and few.layout.height == fig.layout.height

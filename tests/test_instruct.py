@@ -10,6 +10,7 @@ from llmviz.tasks.chat import Message
 from llmviz.errors import LearnerError
 from llmviz.nn.model import IGNORE, LanguageModel, ModelConfig
 from llmviz.text.tokenizers import CharTokenizer
+from llmviz.training.batches import batch_loss
 
 torch.set_num_threads(1)
 
@@ -133,7 +134,7 @@ def test_a_third_of_the_training_rows_follow_an_earlier_exchange_cut_as_a_chat_c
     train, held = instruct_data.make_examples(300, 8, seed=1, tasks=("context", "shout", "style"))
     tok = chat.with_chat_tokens(CharTokenizer(sorted(set(string.printable))))
     b = instruct.InstructBatches(tok, train, held, 64)
-    x, y = b.data["train"]
+    x, y, _ = b.data["train"]
     user = tok.special_id("<|user|>")
     assert x.shape[1] == 64
     with_history = [r for r in range(len(x)) if (x[r] == user).sum() >= 2 or x[r, 0] != user]
@@ -142,6 +143,22 @@ def test_a_third_of_the_training_rows_follow_an_earlier_exchange_cut_as_a_chat_c
         learned = [int(t) for t in y[r] if t != IGNORE]
         last_user = max(i for i, t in enumerate(x[r].tolist()) if t == user)
         assert all(int(y[r, i]) == IGNORE for i in range(last_user)) and learned
+
+
+def test_a_batch_in_micro_batches_of_one_length_gives_the_whole_padded_batch_loss_for_less_compute():
+    train, held = instruct_data.make_examples(400, 8, seed=3, tasks=("context", "shout", "style", "memory"))
+    tok = chat.with_chat_tokens(CharTokenizer(sorted(set(string.printable))))
+    b = instruct.InstructBatches(tok, train, held, 256)
+    x, y, lengths = b.data["train"]
+    model = LanguageModel(ModelConfig(vocab_size=tok.vocab_size, block_size=256, n_embd=16, n_head=2, n_layer=1))
+    for seed in range(3):
+        batch = b.batch("train", 32, torch.Generator().manual_seed(seed))
+        ix = torch.randint(len(x), (32,), generator=torch.Generator().manual_seed(seed))  # the same rows
+        whole = model(idx=x[ix], targets=y[ix])[1]  # the reference: every row padded to the context
+        assert torch.allclose(batch_loss(model, batch), whole, atol=1e-5)
+        computed = batch.targets.numel()
+        assert computed == sum(8 * int(lengths[c].max()) for c in ix[torch.argsort(lengths[ix], stable=True)].split(8))
+        assert computed < 0.7 * x[ix].numel()
 
 
 def test_memory_answers_come_from_the_first_turn_three_or_more_turns_back():

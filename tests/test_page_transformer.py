@@ -27,10 +27,39 @@ def test_the_page_explains_before_any_run():
     at = open_page(PAGE)
     clean(at)
     assert len(at.get("graphviz_chart")) == 2  # decoder-only beside encoder-decoder
-    families = at.dataframe[0].value
+    families = at.table[0].value  # a table whose cells wrap: nothing cut off
     assert "BERT" in " ".join(families["famous models"]) and "T5" in " ".join(families["famous models"])
     assert any("Press **Train**" in i.value for i in at.info)
-    assert "le chat est sous la table" in list(at.dataframe[1].value["French"])
+    assert "le chat est sous la table" in list(at.dataframe[0].value["French"])
+
+
+@pytest.mark.parametrize("dark", [False, True])
+def test_the_encoder_decoder_diagram_follows_the_theme_on_a_transparent_background(dark):
+    from dataclasses import replace
+
+    from llmviz.plots.training import DIAGRAM_THEMES
+    from llmviz.plots.transformer import DIAGRAM_FONT, encoder_decoder_dot
+    from llmviz.training.presets import PRESETS
+
+    dot = encoder_decoder_dot(replace(PRESETS["translation"].model, vocab_size=132, src_vocab_size=181), dark=dark)
+    theme = DIAGRAM_THEMES["dark" if dark else "light"]
+    assert 'bgcolor="transparent"' in dot and f'fontcolor="{theme["font"]}"' in dot
+    assert f'fillcolor="{theme["fill"]}"' in dot and f"fontsize={DIAGRAM_FONT}" in dot and DIAGRAM_FONT >= 12
+    # short lines: no label line longer than 24 characters, so the diagram is not shrunk to fit
+    labels = [line for chunk in __import__("re").findall(r'label="([^"]*)"', dot) for line in chunk.split("\\n")]
+    assert labels and max(map(len, labels)) <= 24, max(labels, key=len)
+
+
+def test_thirteen_categories_get_thirteen_colours():
+    from llmviz.plots.transformer import category_colours, contextual_scatter
+
+    import numpy as np
+
+    assert len(set(category_colours(13))) == 13 and len(set(category_colours(4))) == 4
+    groups = [f"w{i % 13}" for i in range(39)]
+    fig = contextual_scatter(np.random.default_rng(0).normal(size=(40, 2)), groups, groups, "la")
+    colours = [t.marker.color for t in fig.data if t.name != "static embedding"]
+    assert len(colours) == 13 and len(set(colours)) == 13
 
 
 @pytest.mark.slow

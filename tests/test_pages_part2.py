@@ -142,7 +142,8 @@ def test_generated_text_and_next_token_bars_come_from_the_model():
 
 
 def test_attention_heatmaps_show_the_causal_mask_only_when_masked():
-    # LM1 unmasked: no −∞ cells; masked: the upper triangle is hidden
+    # LM1 unmasked: nothing hidden; masked: the upper triangle is hidden, and being weights (not scores) its
+    # cells read 0, never −∞
     for masked in (False, True):
         at = open_page("pages/lm1.py", session_state=small("lm1", lm1_mask=masked))
         at.button(key="lm1_train").click().run()
@@ -152,8 +153,11 @@ def test_attention_heatmaps_show_the_causal_mask_only_when_masked():
         clean(at)
         heat = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if "head 1" in json.dumps(json.loads(c.proto.spec)["layout"])]
         assert heat, "an attention heatmap per head"
-        cells = json.dumps(heat[0]["data"][0].get("text"))
-        assert ("−∞" in cells or "\\u2212\\u221e" in cells) == masked
+        text = heat[0]["data"][0].get("text")
+        assert "−∞" not in json.dumps(text, ensure_ascii=False)
+        assert (len(heat[0]["data"]) == 2) == masked  # the grey overlay of the hidden future
+        upper = [text[i][j] for i in range(len(text)) for j in range(i + 1, len(text))]
+        assert (set(upper) == {"0"}) == masked
         assert current_run(at, "lm1").model.config.causal == masked
 
 
@@ -283,7 +287,7 @@ def test_lm1_punchline_trains_unmasked_and_masked_side_by_side():
     at.run()
     clean(at)
     fig = loss_figures(at)[-1]
-    assert {t["name"] for t in fig["data"]} >= {"LM1 unmasked · train", "LM1 masked · validation"}
+    assert {t["name"] for t in fig["data"]} >= {"LM1 unmasked", "LM1 masked · validation"}
     assert any("Unmasked: train" in m.value for m in at.markdown)
     # the verdict judges what happened (60 steps on a small text: not a clear story, and it says so)
     verdicts = [e.value for e in (*at.success, *at.info, *at.warning) if "lower by" in e.value or "Not shown" in e.value]
@@ -365,8 +369,8 @@ def test_compare_runs_overlays_tabulates_and_exports():
     clean(at)
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
     lines = {t["name"]: t for t in fig["data"]}
-    assert lines["LM5 · train"]["x"] == [0, 10, 20, 30]
-    assert set(lines) == {"LM2 · train", "LM2 · validation", "LM5 · train", "LM5 · validation",
+    assert lines["LM5"]["x"] == [0, 10, 20, 30]
+    assert set(lines) == {"LM2", "LM2 · validation", "LM5", "LM5 · validation",
                           "tutorial lm2: 2.383", "tutorial lm5: 2.102",
                           f"knows nothing: ln(vocabulary) = {math.log(len(set(TEXT))):.2f}"}
     table = at.dataframe[0].value
@@ -377,9 +381,34 @@ def test_compare_runs_overlays_tabulates_and_exports():
     at.radio(key="cmp_x").set_value("elapsed").run()
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert fig["data"][0]["x"] == [r.elapsed for r in a.history]
-    at.multiselect(key="cmp_runs").set_value(["LM5"]).run()
+    at.multiselect(key="cmp_runs · language model · nats per character").set_value(["LM5"]).run()
     at.button(key="cmp_forget").click().run()
     assert list(at.session_state["runs"]) == ["LM5"]
+
+
+def test_compare_runs_puts_only_like_with_like_on_one_axis():
+    from llmviz.text.bpe import BPETokenizer
+
+    chars = [finished_run("lm2", iters=10) for _ in range(2)]
+    bpe = TrainingRun.new(preset_config("lm2", 1), TrainConfig(max_iters=10, eval_interval=10, eval_iters=1, batch_size=8,
+                                                                sample_tokens=0), TEXT * 3,
+                          tokenizer=BPETokenizer().train(TEXT * 3, 280), preset="lm2").start().join(60)
+    at = open_page("pages/compare_runs.py", session_state={"runs": {"A": chars[0], "bpe": bpe, "B": chars[1]}})
+    clean(at)
+    # the group with most runs first: a loss per character is not a loss per BPE token
+    assert at.selectbox(key="cmp_measure").value == "language model · nats per character"
+    fig = loss_figures(at)[0]
+    assert {t["name"] for t in fig["data"] if t.get("showlegend", True)} >= {"A", "B"}
+    assert not any(t["name"].startswith("bpe") for t in fig["data"])
+    assert fig["layout"]["yaxis"]["title"]["text"] == "cross-entropy loss per character (nats)"
+    assert any("1 other run measured otherwise" in c.value for c in at.caption)
+    at.selectbox(key="cmp_measure").set_value("language model · nats per BPE token").run()
+    fig = loss_figures(at)[0]
+    assert {t["name"] for t in fig["data"]} >= {"bpe · train", "bpe · validation"} and "A" not in {t["name"] for t in fig["data"]}
+    assert any("2 other runs measured otherwise" in c.value for c in at.caption)
+    # forgetting what is not selected forgets only within this measure's runs
+    at.multiselect(key="cmp_runs · language model · nats per BPE token").set_value([]).run()
+    assert at.button(key="cmp_forget").label == "Forget the 1 run not selected"
 
 
 @pytest.mark.parametrize("preset", MODELS + ["lm1-masked"])
@@ -422,3 +451,16 @@ def test_probability_bars_leave_out_filtered_tokens_and_mark_the_chosen_one():
     assert list(bar.marker.color) == ["#1f77b4", "#e4572e", "#1f77b4"]
     with pytest.raises(ValueError):
         training_plots.loss_curves({}, x="tokens")
+
+
+def test_lm1_pair_says_its_predicted_time_from_the_estimate(monkeypatch):
+    from llmviz.training import pace
+
+    said = []
+    for fake in (12.0, 600.0):  # other numbers, other words
+        monkeypatch.setattr(pace, "predict", lambda *a, fake=fake, **k: pace.Prediction(fake, 0.01, 0.01, 0.0))
+        at = open_page("pages/lm1.py", session_state=small("lm1"))
+        text = next(m.value for m in at.markdown if "Train both, side by side" in m.value)
+        assert pace.say(fake) in text and "a minute" not in text
+        said.append(text)
+    assert said[0] != said[1]

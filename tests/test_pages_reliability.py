@@ -39,8 +39,8 @@ def clean(at):
 def test_a_slow_run_is_predicted_and_stopped_at_once():
     at = open_page("pages/lm5.py", session_state=session(**SLOW))
     clean(at)
-    assert any("predicted to take about" in w.value for w in at.warning)  # before anything starts
-    assert any("Predicted time: about" in c.value for c in at.caption)
+    assert any("predicted to take" in w.value for w in at.warning)  # before anything starts
+    assert any("Predicted time:" in c.value for c in at.caption)
     at.button(key="lm5_train").click().run()
     run = current_run(at)
     deadline = time.monotonic() + 30

@@ -110,3 +110,36 @@ def test_sentinel_kept_alive_keeps_the_run_going():
         run.stop()
         run.join(10)
     assert guard.label == ""
+
+
+def test_each_kind_of_run_says_what_its_loss_measures_and_only_like_goes_with_like():
+    from types import SimpleNamespace
+
+    from llmviz.tasks.instruct import InstructBatches
+    from llmviz.tasks.preference import PreferenceBatches
+    from llmviz.tasks.seq2seq import PairBatches
+    from llmviz.text.bpe import BPETokenizer
+    from llmviz.text.tokenizers import CharTokenizer
+    from llmviz.training.batches import WithReference
+
+    def run(batches, tokenizer=CharTokenizer(), architecture="decoder-only"):
+        return SimpleNamespace(batches=batches, tokenizer=tokenizer, model=SimpleNamespace(architecture=architecture))
+
+    char, bpe = tiny_run(1), run(object(), BPETokenizer())
+    assert str(runs.measure_of(char)) == "language model · nats per character"
+    assert str(runs.measure_of(bpe)) == "language model · nats per BPE token"
+    assert runs.measure_of(run(WithReference(char.batches, "original", char.batches))) == runs.measure_of(char)
+    assert str(runs.measure_of(run(PairBatches))) == "translation · nats per English word"
+    assert str(runs.measure_of(run(None, architecture="encoder-decoder"))).startswith("translation")
+    assert str(runs.measure_of(run(InstructBatches, BPETokenizer()))) == "instruction tuning · nats per answer BPE token"
+    dpo = runs.measure_of(run(PreferenceBatches))
+    assert not dpo.cross_entropy and "DPO" in dpo.axis
+    # grouped: most runs first, then the group holding the latest run; a DPO run's table has no perplexity
+    named = {"a": char, "p": run(PreferenceBatches), "b": char, "t": run(PairBatches)}
+    assert [(str(m), names) for m, names in runs.by_measure(named).items()] == [
+        ("language model · nats per character", ["a", "b"]), ("translation · nats per English word", ["t"]),
+        ("preference tuning · DPO loss", ["p"])]
+    record = runs.record_of("a", char, preset="lm5")
+    assert record.cross_entropy and record.reference() is not None
+    dpo_record = runs.RunRecord(**{**record.__dict__, "measure": dpo})
+    assert runs.table_rows([dpo_record])[0]["val perplexity"] is None and dpo_record.reference() is None

@@ -234,3 +234,15 @@ def test_the_body_limit_is_the_protocols(server):
     r = httpx.post(server.base_url + "/completions", content=b"x" * (protocol.MAX_BODY + 1),
                    headers={"Authorization": "Bearer k", "Content-Type": "application/json"})
     assert r.status_code == 413 and r.json()["error"]["message"].startswith("The request body is larger")
+
+
+def test_batch_size_counts_are_a_copy_the_engine_thread_cannot_change_under_a_reader(model, tok):
+    engine = BatchEngine(model, tok).start()
+    try:
+        engine.complete(tok.encode("ROMEO:"), SamplingParams(max_tokens=3), timeout=10)
+        counts = engine.batch_size_counts()
+        assert counts == {1: 3} and counts is not engine.batch_sizes
+        engine.complete(tok.encode("JULIET:"), SamplingParams(max_tokens=2), timeout=10)
+        assert counts == {1: 3} and engine.batch_size_counts() == {1: 5}
+    finally:
+        engine.stop()

@@ -146,3 +146,20 @@ def test_the_worker_reading_its_own_state_does_not_count_as_watching():
     run.start(stop_unwatched_after=0.7)
     run.join(10)
     assert run.state == jobs.STOPPED and "nobody watched" in run.snapshot().reason and run.step > 0
+
+
+def test_a_prediction_is_said_as_the_range_it_holds_to_and_the_words_follow_the_numbers():
+    from llmviz.training import pace
+
+    low, high = pace.SPREAD
+    assert low < 1 < high  # a band around the estimate, not beside it
+    assert pace.say(40) == f"{round(40 * low)} to {round(40 * high)} s"  # "30 to 60 s"
+    assert pace.say(300) == f"{round(300 * low / 60)} to {round(300 * high / 60)} min"
+    assert pace.say(100) == f"{round(100 * low)} s to 2 min"  # units differ: each end says its own
+    assert pace.say(0.5) == "1 s"  # both ends read the same: one figure
+    assert pace.say(40, (0.5, 2.0)) == "20 to 80 s" != pace.say(40)
+    # the estimate is calibrated: the same arithmetic scaled by what the benchmark measured
+    cfg = ModelConfig(vocab_size=65)
+    t = TrainConfig(batch_size=32, max_iters=500, eval_iters=20)
+    raw = pace.predict(cfg, t, rate=1e10)
+    assert raw.step_s == pytest.approx(3 * pace._CALIBRATION * pace._forward_s(cfg, 32 * cfg.block_size, 1e10))

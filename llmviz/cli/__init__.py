@@ -5,6 +5,7 @@
     runs.py        what the training commands share: config fields as flags, --out checked, the progress bar
     training.py    presets and train (also under torchrun)
     tuning.py      finetune (full, frozen body, LoRA) and instruct
+    preference.py  prefer: preference tuning (DPO) of an instruct model
     generation.py  generate (streamed text) and chat (a conversation in the terminal)
     serve.py       serve: a checkpoint behind an OpenAI-compatible API
     vectors.py     index and search: the vector database from the command line

@@ -5,12 +5,14 @@ started and could not be finished). argparse's own errors stay argparse's."""
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 
 from llmviz.errors import LearnerError
 
 REFUSED = 2
 FAILED = 1
+INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command Ctrl-C ended
 
 
 class Unfinished(LearnerError):
@@ -19,6 +21,15 @@ class Unfinished(LearnerError):
 
 def complain(error: Exception | str) -> None:
     print(f"error: {error}", file=sys.stderr)
+
+
+def quiet_stdout() -> None:
+    """After a broken pipe: stdout goes nowhere, so Python's own flush at exit writes no second error."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def exit_status(error: LearnerError) -> int:

@@ -44,6 +44,7 @@ def cmd_generate(args) -> int:
     if problems:
         raise LearnerError(" ".join(problems))
     ck = checkpoint.load(args.checkpoint)
+    _decoder_only(ck, "generate")
     try:
         ids = ck.tokenizer.encode(args.prompt)
     except ValueError as e:
@@ -62,13 +63,25 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def _decoder_only(ck, command: str) -> None:
+    if ck.architecture != "decoder-only":
+        raise LearnerError(f"this checkpoint holds an {ck.architecture} model: it translates a source sentence and "
+                           f"does not continue a prompt, so `{command}` cannot use it. Its page (Part 3's translation) "
+                           "does; or give a decoder-only checkpoint.")
+
+
 def cmd_chat(args) -> int:
     ck = checkpoint.load(args.checkpoint)
+    _decoder_only(ck, "chat")
     if not chat.has_chat_template(ck.tokenizer):
         raise LearnerError("this checkpoint has no chat tokens: instruction-tune it first (python -m llmviz instruct)")
     block = ck.model_config.block_size
     offered = tools.BUILT_IN if chat.has_tool_calls(ck.tokenizer) else ()
     turns = [Message("system", args.system)] if args.system else []
+    try:  # refused now, not at every turn
+        chat.encode(ck.tokenizer, turns, generation_prompt=True, tools=offered)
+    except (LearnerError, ValueError) as e:
+        raise LearnerError(f"the --system message cannot be given to this model: {e}") from None
     print(f"chatting with {args.checkpoint} (context: {block} tokens); an empty line or Ctrl-D ends", file=sys.stderr)
     while True:
         try:
@@ -86,6 +99,10 @@ def cmd_chat(args) -> int:
             reply, steps = instruct.answer(ck.model, ck.tokenizer, turns, use_tool=not args.no_tool, tool_list=offered)
         except LearnerError as e:  # this question is refused; the conversation goes on
             complain(e)
+            turns.pop()
+            continue
+        except KeyboardInterrupt:  # this answer is dropped; the conversation goes on
+            print("\n[stopped (Ctrl-C): this answer is dropped; ask again, or an empty line ends]", file=sys.stderr)
             turns.pop()
             continue
         for m in steps[:-1]:

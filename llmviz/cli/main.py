@@ -4,6 +4,7 @@
     python -m llmviz train --preset lm5 --corpus shakespeare --iters 2000 --out lm5.safetensors --json
     python -m llmviz train --resume lm5.safetensors --iters 1000 --out lm5-more.safetensors
     torchrun --standalone --nproc_per_node=2 -m llmviz train --preset fast-cpu --out fast.safetensors --json
+    python -m llmviz prefer --checkpoint chat.safetensors --iters 300 --json   # DPO (see llmviz.cli.preference)
     python -m llmviz generate --checkpoint lm5.safetensors --prompt "ROMEO:" --max-new-tokens 300 --top-k 10
     python -m llmviz serve --checkpoint lm5.safetensors --port 8000 --api-key KEY   # an OpenAI-compatible API
     python -m llmviz index --corpus shakespeare --embedder lsa --json      (see llmviz.cli.vectors)
@@ -23,18 +24,19 @@ import contextlib
 import io
 import os
 
-from llmviz.cli import failure, generation, retrieval_eval, serve, training, tuning, vectors
+from llmviz.cli import failure, generation, preference, retrieval_eval, serve, training, tuning, vectors
 from llmviz.errors import LearnerError
 from llmviz.training import distributed
 
 # each adds one command, in the order `--help` lists them
 COMMANDS = (training.add_presets, training.add_train, generation.add_generate, tuning.add_finetune,
-            tuning.add_instruct, generation.add_chat, serve.add_serve, vectors.add_index, vectors.add_search,
+            tuning.add_instruct, preference.add_prefer, generation.add_chat, serve.add_serve, vectors.add_index, vectors.add_search,
             retrieval_eval.add_search_eval, retrieval_eval.add_rag_eval)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m llmviz", description="Train and sample the tutorial's language models.")
+    ap = argparse.ArgumentParser(prog="python -m llmviz", description="Train and sample the tutorial's language models.",
+                                 epilog="python -m llmviz COMMAND --help lists that command's settings.")
     sub = ap.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub)
@@ -56,3 +58,9 @@ def main(argv=None) -> int:
     except LearnerError as e:
         failure.complain(e)
         return failure.exit_status(e)
+    except KeyboardInterrupt:  # a command that can say more about what Ctrl-C left says it itself
+        failure.complain(f"stopped (Ctrl-C) before `{args.command}` was done: nothing was written.")
+        return failure.INTERRUPTED
+    except BrokenPipeError:  # the reader stopped reading (`| head`): not a failure of the command
+        failure.quiet_stdout()
+        return 0

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from llmviz.errors import LearnerError
+from llmviz.io import atomic
 from llmviz.training.pace import describe
 
 # flags with a shorter spelling
@@ -53,22 +54,24 @@ def overrides(args, cls) -> dict:
     return {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None}
 
 
-def check_out(out: str, add_suffix: bool = True) -> None:
-    """Refuse an `out` a checkpoint cannot be written at (checked before training, so no training is lost)."""
+def check_out(out: str, add_suffix: bool = True) -> Path:
+    """Refuse an `out` a checkpoint cannot be written at (checked before training, so no training is lost):
+    empty, a folder, a name too long, a folder that cannot be written. The path it will be written at."""
+    if not out or not out.strip():
+        raise LearnerError("--out is empty: give a file name, e.g. --out model.safetensors (or leave --out out to "
+                           "save nothing).")
     path = Path(out)
-    folder = path.is_dir() or out.endswith(("/", "\\"))
-    if add_suffix and not folder and path.suffix != ".safetensors":
-        path = path.with_name(path.name + ".safetensors")
-    if folder or path.is_dir():
-        raise LearnerError(f"--out {out} is a folder: give a file name, e.g. {path / 'model.safetensors'}")
-    probe = path.with_name(path.name + ".part")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(probe, "ab"):
-            pass
-        probe.unlink()
+        folder = out.endswith(("/", "\\")) or path.is_dir()
+        if add_suffix and not folder and path.suffix != ".safetensors":
+            path = path.with_name(path.name + ".safetensors")
+        if folder or path.is_dir():
+            raise LearnerError(f"--out {out} is a folder: give a file name, e.g. {path / 'model.safetensors'}")
+        atomic.probe(path)  # what saving will meet, with the temporary saving writes
     except OSError as e:
-        raise LearnerError(f"cannot write the checkpoint to {path}: {e.strerror or e}. Choose another --out.") from e
+        shown = out if len(out) <= 80 else f"{out[:60]}... ({len(out)} characters)"
+        raise LearnerError(f"cannot write the checkpoint to {shown}: {e.strerror or e}. Choose another --out.") from e
+    return path
 
 
 def one_thread_here() -> None:

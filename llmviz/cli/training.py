@@ -18,6 +18,7 @@ from dataclasses import fields, replace
 
 from llmviz.cli import runs
 from llmviz.cli.failure import Unfinished, in_words
+from llmviz.device import threads_reason
 from llmviz.errors import LearnerError
 from llmviz.io import checkpoint
 from llmviz.nn.encoder_decoder import EncoderDecoderConfig
@@ -26,10 +27,11 @@ from llmviz.tasks import seq2seq
 from llmviz.text.corpora import get_corpus
 from llmviz.training import distributed
 from llmviz.training.config import TrainConfig
-from llmviz.training.pace import describe
+from llmviz.training.pace import say
 from llmviz.training.presets import PRESETS, preset_config
 from llmviz.training.record import mean_tokens_per_s
 from llmviz.training.train import TrainingRun
+from llmviz.wording import plural
 
 
 def add_presets(sub) -> None:
@@ -37,7 +39,7 @@ def add_presets(sub) -> None:
 
 
 def add_train(sub) -> None:
-    tr = sub.add_parser("train", help="train a model and save a checkpoint")
+    tr = sub.add_parser("train", help="train a model (--out saves it as a checkpoint)")
     tr.add_argument("--preset", default=None, choices=list(PRESETS), help="the tutorial model to train (default: lm5)")
     tr.add_argument("--corpus", default="shakespeare",
                     help="shakespeare, python-docs, tiny-shakespeare, or the path of a UTF-8 text file")
@@ -84,7 +86,7 @@ def cmd_train(args) -> int:
 
 def _train(args, world) -> int:
     _check_flags(args)
-    if args.out and world.is_main:  # rank 0 writes it
+    if args.out is not None and world.is_main:  # rank 0 writes it; an empty --out is refused, not ignored
         runs.check_out(args.out)
     preset = args.preset or "lm5"
     translation = _architecture(args, preset) == "encoder-decoder"  # no corpus: its own language
@@ -103,15 +105,21 @@ def _train(args, world) -> int:
             print(f"stopped at step {snap.step}", file=sys.stderr)
         if snap.extra.get("sample"):
             print("sample:\n" + snap.extra["sample"], file=sys.stderr)
-    path = _save(args, run, corpus) if args.out and world.is_main else None
+    path = _save(args, run, corpus) if args.out is not None and world.is_main else None
+    if args.out is None and world.is_main and not args.quiet:
+        print(NOT_SAVED, file=sys.stderr)
     if args.json and world.is_main:
         result = {"preset": label, **_figures(run, snap, seconds, snap.step - start_step, world),
-                  "checkpoint": str(path) if path else None}
+                  "checkpoint": str(path) if path else None, "saved": bool(path)}
         if translation:  # measured on the held-out sentences at the last evaluation
             other = (snap.history[-1].other if snap.history else None) or {}
             result.update(heldout_exact_match=other.get("exact_match", math.nan), bleu=other.get("bleu", math.nan))
         print(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.items()}))
     return 0
+
+
+NOT_SAVED = ("nothing was saved: without --out the trained model is gone when the command ends "
+             "(--out FILE.safetensors keeps it, for generate, serve or --resume)")
 
 
 def _check_flags(args) -> None:
@@ -155,9 +163,10 @@ def _run(args, corpus, preset: str, translation: bool):
 
 def _announce(run, label: str, corpus, world) -> None:
     what = corpus.describe() if corpus else "the generated French→English language (llmviz.tasks.translation)"
-    print(f"{what}\n{label}: {run.n_params:,} parameters on {run.device}"
-          f"{f' ({run.threads} threads)' if run.device == 'cpu' else ''}; predicted time: about "
-          f"{describe(run.predict().seconds)} (Ctrl-C stops it and keeps the model)", file=sys.stderr)
+    why = "as --threads asked" if run.train_cfg.threads else threads_reason(run.n_params, run.threads)
+    threads = f" ({plural(run.threads, 'thread')}: {why})" if run.device == "cpu" else ""
+    print(f"{what}\n{label}: {run.n_params:,} parameters on {run.device}{threads}; predicted time: "
+          f"{say(run.predict().seconds)} (Ctrl-C stops it and keeps the model)", file=sys.stderr)
     if world.distributed:
         print(f"{world.size} processes ({distributed.BACKENDS[world.device]}): each draws batch_size "
               f"{run.train_cfg.batch_size}, so each step learns from {run.effective_batch_size} sequences",

@@ -8,6 +8,11 @@ The embedders: `lsa` is fitted on the chunks; `word2vec` trains a quick word2vec
 (--w2v-epochs, --dim); `lm` embeds with a trained language model, which it does not train: give it a
 checkpoint (`python -m llmviz train ... --out lm5.safetensors`). Each table keeps its embedder, so
 `search` embeds the question the same way in a later process.
+
+Two builds of one table at once: the first holds the table's lock and the second is told at once (and
+without --replace no build writes over a table that exists). A build stopped by Ctrl-C leaves the table
+as it was (LanceDB commits a table whole, or not at all). Bad numbers, names and filters, a filter that
+fails on the rows and damaged table files are all refused in words.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import sys
 from llmviz.concepts.word2vec import Word2VecConfig, train_word2vec, word_tokens
 from llmviz.errors import LearnerError
 from llmviz.io import checkpoint
-from llmviz.retrieval import ann, embedders, rag, vectordb
+from llmviz.cli.failure import Unfinished
+from llmviz.retrieval import ann, database, embedders, rag, vectordb
 from llmviz.retrieval.chunking import ChunkConfig
 from llmviz.retrieval.vectordb import SearchParams
 from llmviz.text.corpora import get_corpus
@@ -60,6 +66,24 @@ def add_search(sub) -> None:
     se.set_defaults(func=cmd_search)
 
 
+MAX_DIM = 2048  # the longest vector an index command makes (word2vec's memory and time grow with it)
+
+
+def _at_least(value, least: int, flag: str, meaning: str) -> None:
+    if value is not None and value < least:
+        raise vectordb.VectorDBError(f"{flag} must be at least {least} ({meaning}); it is {value}.")
+
+
+def _check_index_args(args) -> None:
+    _at_least(args.dim, 1, "--dim", "the length of every vector")
+    if args.dim is not None and args.dim > MAX_DIM:
+        raise vectordb.VectorDBError(f"--dim {args.dim:,} is more than this command makes ({MAX_DIM:,}): a vector that "
+                                     "long costs memory and time in every row and every search. Try 128.")
+    _at_least(args.w2v_epochs, 1, "--w2v-epochs", "passes over the corpus")
+    if args.table is not None:
+        database.check_name(args.table)
+
+
 def _embedder(args, corpus):
     if args.embedder == "lsa":
         return embedders.LSAConfig(dim=args.dim or 128)
@@ -75,9 +99,19 @@ def _embedder(args, corpus):
 
 
 def cmd_index(args) -> int:
+    _check_index_args(args)
     corpus = get_corpus(args.corpus)
     db = vectordb.writable_dir(args.db or vectordb.default_dir())
     name = args.table or vectordb.slug(f"{corpus.name}-{args.embedder}")
+    try:
+        return _index(args, corpus, db, name)
+    except KeyboardInterrupt:
+        raise Unfinished(f"stopped (Ctrl-C) before the table {name!r} was written: "
+                         + ("it is as it was before." if name in vectordb.list_tables(db) else "there is no such table.")
+                         + " LanceDB writes a table whole or not at all; run the command again to build it.") from None
+
+
+def _index(args, corpus, db, name) -> int:
     if name in vectordb.list_tables(db) and not args.replace:
         have = vectordb.VectorTable.open(db, name).provenance
         if have.embedder["kind"] != args.embedder:
@@ -114,18 +148,33 @@ def _open(args):
 
 
 def cmd_search(args) -> int:
+    _at_least(args.k, 1, "--k", "the number of chunks returned")
+    _at_least(args.nprobes, 1, "--nprobes", "the index's partitions searched")
+    _at_least(args.refine_factor, 0, "--refine-factor", "0 turns re-ranking off, n re-ranks k x n candidates")
+    database.check_filter(args.where)
+    if args.table is not None:
+        database.check_name(args.table)
+    try:
+        return _search(args)
+    except KeyboardInterrupt:
+        raise Unfinished("stopped (Ctrl-C): a search only reads, so nothing was changed.") from None
+
+
+def _check(args, table, result, params) -> dict:
+    if table.index_info() is None:
+        return {"note": "the table has no approximate index: every search is exact (recall 1.0)"}
+    c = ann.compare(table, result.vector, len(result.hits) or args.k, args.where, params)
+    return {"recall": c.recall, "k": c.k, "exact_ms": round(c.exact_ms, 3), "index_ms": round(c.index_ms, 3),
+            "speedup": round(c.speedup, 2), "exact_ids": c.exact_ids, "index_ids": c.index_ids}
+
+
+def _search(args) -> int:
     table = _open(args)
     params = SearchParams(nprobes=args.nprobes, refine_factor=args.refine_factor or None)
-    exact = args.exact or table.index_info() is None
-    result = table.search(args.query, args.k, args.where, exact, params)
-    check = None
-    if args.check and result.vector is not None:
-        if table.index_info() is None:
-            check = {"note": "the table has no approximate index: every search is exact (recall 1.0)"}
-        else:
-            c = ann.compare(table, result.vector, len(result.hits) or args.k, args.where, params)
-            check = {"recall": c.recall, "k": c.k, "exact_ms": round(c.exact_ms, 3), "index_ms": round(c.index_ms, 3),
-                     "speedup": round(c.speedup, 2), "exact_ids": c.exact_ids, "index_ids": c.index_ids}
+    with database.reading(table.name, args.where):  # a filter failing on the rows, damaged files: in words
+        exact = args.exact or table.index_info() is None
+        result = table.search(args.query, args.k, args.where, exact, params)
+        check = _check(args, table, result, params) if args.check and result.vector is not None else None
     hits = [{"id": h.id, "score": round(h.score, 6), "section": h.section, "speaker": h.speaker, "text": h.text}
             for h in result.hits]
     if args.json:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from llmviz.text.whitespace import visible
 
-# the pair's training settings: short enough for a minute on a small CPU, long enough for the cheat to pay
+# the pair's training settings: seconds on a small CPU (the page says its predicted time), long enough for the cheat to pay
 PAIR_STEPS = 500
 PAIR_LEARNING_RATE = 3e-3
 PAIR_EVAL_ITERS = 20

@@ -5,5 +5,6 @@
     description.py  a checkpoint's description checked: types, ranges, size bounds
     weights.py      the file's tensors onto the model they describe, checked on the meta device first
     adapters.py     adapters-only files: LoRA adapters saved alone, loaded onto their exact base only
+    atomic.py       a file written whole or not at all, through a temporary no other writer shares
     checkpoint.py   save and load a whole model, format v2 (v1 still loads; never unpickles)
 """

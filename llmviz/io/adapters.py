@@ -22,7 +22,7 @@ from llmviz.training.config import TrainConfig
 
 
 def spec_json(spec: lora.AdapterSpec | None) -> dict | None:
-    return {**asdict(spec), "targets": list(spec.targets)} if spec else None
+    return {**asdict(spec), "targets": list(spec.targets), "tokens": list(spec.tokens)} if spec else None
 
 
 def adapter_to_bytes(model: LanguageModel, tokenizer: Tokenizer, train_cfg: TrainConfig, history=(), *,
@@ -59,11 +59,11 @@ def load_adapter(data: bytes, base):
     tensors = {k[len("adapter."):]: v for k, v in fileformat.tensors(data, "the adapter weights").items()}
     with torch.device("meta"):  # the adapters' expected names and shapes, before the base is touched
         probe = LanguageModel(info.model_cfg)
-        lora.apply_lora(probe, spec.rank, spec.alpha, spec.targets)
+        lora.apply_lora(probe, spec.rank, spec.alpha, spec.targets, spec.tokens)
     expected = {k: tuple(v.shape) for k, v in lora.adapter_state(probe).items()}
     if expected != {k: tuple(v.shape) for k, v in tensors.items()}:
         raise CheckpointError("the adapter tensors do not match their description in the file")
-    lora.apply_lora(base.model, spec.rank, spec.alpha, spec.targets)
+    lora.apply_lora(base.model, spec.rank, spec.alpha, spec.targets, spec.tokens)
     base.model.load_state_dict(tensors, strict=False)
     base.model.adapters = base.adapters = spec
     return base

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from llmviz.io import fileformat, weights
+from llmviz.io import atomic, fileformat, weights
 from llmviz.io.adapters import adapter_to_bytes, load_adapter, spec_json
 from llmviz.io.description import CONFIGS, describe
 from llmviz.io.fileformat import FORMAT, MAX_FILE, READABLE_VERSIONS, VERSION, CheckpointError
@@ -157,15 +157,12 @@ def _from_bytes(data: bytes) -> Checkpoint:
 
 
 def save(path: str | Path, model, tokenizer, train_cfg, history=(), **kwargs) -> Path:
-    """Write to_bytes(...) to path (".safetensors" is added if missing), atomically."""
+    """Write to_bytes(...) to path (".safetensors" is added if missing), atomically (llmviz.io.atomic)."""
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path.with_name(path.name + ".safetensors")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(to_bytes(model, tokenizer, train_cfg, history, **kwargs))
-    tmp.replace(path)  # never leave a half-written checkpoint behind
-    return path
+    # never leave a half-written checkpoint behind; two writers of one file never share a temporary
+    return atomic.write_bytes(path, to_bytes(model, tokenizer, train_cfg, history, **kwargs))
 
 
 def load(path: str | Path) -> Checkpoint:

@@ -212,9 +212,10 @@ class Adapters(Checked):
     base_sha256: Annotated[text(64), AfterValidator(_hexadecimal)] = NULL
     rank: whole(1, 4096) = NULL
     alpha: number(0.0, 1e6) = NULL
+    tokens: Annotated[list[whole(0, 10_000_000)], MaxLen(100_000)] = []  # files before it: none
 
     def spec(self) -> AdapterSpec:
-        return AdapterSpec(self.rank, self.alpha, tuple(self.targets), self.base_sha256)
+        return AdapterSpec(self.rank, self.alpha, tuple(self.targets), self.base_sha256, tuple(self.tokens))
 
 
 def _named_state(key: str) -> str:

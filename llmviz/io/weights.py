@@ -16,8 +16,9 @@ from llmviz.nn import lora
 from llmviz.nn.encoder_decoder import build_model
 from llmviz.nn.lora import AdapterSpec
 from llmviz.nn.model import LanguageModel, ModelConfig
+from llmviz.training import memory
 
-MAX_PARAMS = 200_000_000  # parameters of the model a file describes
+MAX_PARAMS = memory.MAX_PARAMS  # parameters of the model a file describes: the limit every model keeps
 ADAM_KEYS = ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 OPTIMIZER_KEYS = ADAM_KEYS + ("momentum_buffer",)  # AdamW's memory, and Muon's (llmviz.training.muon)
 RNG_STREAMS = ("batches", "torch")
@@ -29,7 +30,7 @@ def layout(cfg: ModelConfig, adapters: AdapterSpec | None = None) -> LanguageMod
         model = build_model(cfg)  # a LanguageModel, or an EncoderDecoder for an EncoderDecoderConfig
         if adapters is not None:
             try:
-                lora.apply_lora(model, adapters.rank, adapters.alpha, adapters.targets)
+                lora.apply_lora(model, adapters.rank, adapters.alpha, adapters.targets, adapters.tokens)
             except LearnerError as e:
                 raise CheckpointError(f"this checkpoint's adapters do not fit its model: {e}") from None
             model.adapters = adapters

@@ -9,6 +9,12 @@ inference); unmerging takes it out again.
 Adapters wrap layers of the one `LanguageModel`; there is no second model class. The query, key and
 value projections live in one fused matrix (`attn.qkv`), so an adapter on "query" updates only the
 query rows of it.
+
+A token the base never produced (a character absent from its pre-training text) has an untrained
+embedding row and a head row pushed down at every step of pre-training: no low-rank update of the
+body can reach it. So, as `peft` does with `trainable_token_indices` (a row-wise `modules_to_save`),
+the embedding and head rows of such tokens train too (`TrainedRows`): a copy of those rows, kept in
+the adapter file beside A and B.
 """
 
 from __future__ import annotations
@@ -92,6 +98,52 @@ class LoRALinear(nn.Linear):
             self.merged = False
 
 
+class TrainedRows(nn.Module):
+    """A frozen embedding or head whose rows for some tokens train: the layer's own weight (and bias)
+    stay as they are, `token_rows` (and `token_bias`) replace their rows `ids` in the forward pass."""
+
+    def __init__(self, base: nn.Embedding | nn.Linear, ids):
+        super().__init__()
+        self.is_embedding = isinstance(base, nn.Embedding)
+        self.weight, self.bias = base.weight, getattr(base, "bias", None)
+        self.token_ids = tuple(ids)  # a tuple, not a buffer: a model laid out on "meta" then assigned keeps it
+        rows = list(self.token_ids)
+        self.token_rows = nn.Parameter(base.weight.detach()[rows].clone())  # starts as the base's rows
+        self.token_bias = nn.Parameter(self.bias.detach()[rows].clone()) if self.bias is not None else None
+        self.merged = False
+
+    @property
+    def ids(self) -> torch.Tensor:
+        return torch.tensor(self.token_ids, dtype=torch.long, device=self.weight.device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w, b = self.weight, self.bias
+        if not self.merged:
+            ids = self.ids
+            w = w.index_copy(0, ids, self.token_rows.to(w.dtype))
+            if b is not None:
+                b = b.index_copy(0, ids, self.token_bias.to(b.dtype))
+        return F.embedding(x, w) if self.is_embedding else F.linear(x, w, b)
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        if not self.merged:
+            self._before_merge = (self.weight.detach().clone(), None if self.bias is None else self.bias.detach().clone())
+            self.weight[self.ids] = self.token_rows
+            if self.bias is not None:
+                self.bias[self.ids] = self.token_bias
+            self.merged = True
+
+    @torch.no_grad()
+    def unmerge(self) -> None:
+        if self.merged:
+            self.weight.copy_(self._before_merge[0])
+            if self.bias is not None:
+                self.bias.copy_(self._before_merge[1])
+            del self._before_merge
+            self.merged = False
+
+
 def _sites(model, targets) -> list[tuple[nn.Module, str, dict[str, tuple[int, int]]]]:
     """(parent module, attribute name, parts) for every linear layer the targets adapt."""
     C = model.config.n_embd
@@ -143,6 +195,7 @@ class AdapterSpec:
     alpha: float
     targets: tuple[str, ...]  # which matrices carry an adapter, e.g. ("query", "value")
     base_sha256: str  # weights_sha256 of the base model they were trained on
+    tokens: tuple[int, ...] = ()  # the tokens whose embedding and head rows train too (TrainedRows)
 
 
 def weights_sha256(model_or_state: torch.nn.Module | dict) -> str:
@@ -157,19 +210,26 @@ def weights_sha256(model_or_state: torch.nn.Module | dict) -> str:
     return h.hexdigest()
 
 
-def apply_lora(model, rank: int, alpha: float, targets) -> None:
-    """Freeze every weight of the model and put trainable adapters on the target matrices (in place).
-    model.adapters then describes them (with the fingerprint of the base weights they belong to)."""
+def apply_lora(model, rank: int, alpha: float, targets, tokens=()) -> None:
+    """Freeze every weight of the model and put trainable adapters on the target matrices (in place),
+    and trainable embedding and head rows for `tokens` (ids). model.adapters then describes them (with
+    the fingerprint of the base weights they belong to)."""
     if getattr(model, "adapters", None) is not None:
         raise LearnerError("this model already has adapters")
     found = problems(model, rank, targets)
+    tokens = tuple(sorted(set(int(t) for t in tokens)))
+    if tokens and not 0 <= tokens[0] <= tokens[-1] < model.config.vocab_size:
+        found.append(f"token ids must lie in 0..{model.config.vocab_size - 1}.")
     if found:
         raise LearnerError(" ".join(found))
     base = weights_sha256(model) if model.token_embedding.weight.device.type != "meta" else ""
     model.requires_grad_(False)
     for parent, attr, parts in _sites(model, targets):
         setattr(parent, attr, LoRALinear(getattr(parent, attr), rank, alpha, parts))
-    model.adapters = AdapterSpec(rank, float(alpha), tuple(t for t in TARGETS if t in targets), base)
+    if tokens:
+        model.token_embedding = TrainedRows(model.token_embedding, tokens)
+        model.lm_head = TrainedRows(model.lm_head, tokens)
+    model.adapters = AdapterSpec(rank, float(alpha), tuple(t for t in TARGETS if t in targets), base, tokens)
 
 
 def layers(model) -> dict[str, LoRALinear]:
@@ -178,7 +238,12 @@ def layers(model) -> dict[str, LoRALinear]:
 
 
 def is_adapter(name: str) -> bool:
-    return ".lora_A." in name or ".lora_B." in name
+    return ".lora_A." in name or ".lora_B." in name or name.endswith((".token_rows", ".token_bias"))
+
+
+def trained_rows(model) -> dict[str, TrainedRows]:
+    """The embedding and head whose rows for new tokens train, by name."""
+    return {n: m for n, m in model.named_modules() if isinstance(m, TrainedRows)}
 
 
 def adapter_state(model) -> dict[str, torch.Tensor]:
@@ -188,18 +253,18 @@ def adapter_state(model) -> dict[str, torch.Tensor]:
 
 def base_state(model) -> dict[str, torch.Tensor]:
     """The base weights (with the adapters not merged in)."""
-    if any(m.merged for m in layers(model).values()):
+    if any(m.merged for m in [*layers(model).values(), *trained_rows(model).values()]):
         raise LearnerError("unmerge the adapters first: merged, the base weights include them")
     return {k: v for k, v in model.state_dict().items() if not is_adapter(k)}
 
 
 def merge(model) -> None:
-    for m in layers(model).values():
+    for m in [*layers(model).values(), *trained_rows(model).values()]:
         m.merge()
 
 
 def unmerge(model) -> None:
-    for m in layers(model).values():
+    for m in [*layers(model).values(), *trained_rows(model).values()]:
         m.unmerge()
 
 
@@ -257,10 +322,11 @@ def merge_check(model, idx: torch.Tensor) -> dict[str, float]:
 
 
 @torch.no_grad()
-def identity_check(model, rank: int, alpha: float, targets, idx: torch.Tensor) -> float:
-    """Largest logit difference between a model and a copy of it with fresh adapters (B = 0): 0.0."""
+def identity_check(model, rank: int, alpha: float, targets, idx: torch.Tensor, tokens=()) -> float:
+    """Largest logit difference between a model and a copy of it with fresh adapters (B = 0, token rows
+    copied from the base): 0.0."""
     import copy
 
     adapted = copy.deepcopy(model)
-    apply_lora(adapted, rank, alpha, targets)
+    apply_lora(adapted, rank, alpha, targets, tokens)
     return float((adapted(idx)[0] - model(idx)[0]).abs().max())

@@ -11,6 +11,7 @@
     transformer.py  the transformer page: the encoder-decoder's diagram, exact match and BLEU, cross-attention
     finetune.py     fine-tuning: learning the new text while forgetting the old one; LoRA's update
     instruct.py     instruct and chat: a conversation as the model sees it, held-out accuracy per task
+    preference.py   preference tuning (DPO): its loss, reward margin and the answers' log-probabilities
     serving.py      a served model's requests over time
     retrieval.py    the vector-database page: chunk lengths, hits' scores, the 2-D map of the chunks
 """

@@ -11,6 +11,18 @@ import plotly.graph_objects as go
 ANNOTATE_MAX_CELLS = 400
 
 
+PALETTE = ("#1f77b4", "#e4572e", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22")
+
+
+def category_colours(n: int) -> list[str]:
+    """n colours that tell n categories apart on a light and on a dark page: the usual palette up to its
+    length, beyond it hues spread evenly round the circle at alternating lightness (never grey or black)."""
+    if n <= len(PALETTE):
+        return list(PALETTE[:n])
+    return [f"hsl({round(360 * k / n)}, 75%, {52 if k % 2 else 62}%)" for k in range(n)]
+
+
 def heatmap(
     z,
     x_labels: Sequence[str] | None = None,
@@ -29,11 +41,12 @@ def heatmap(
     mask=None,
     highlight_cells: Sequence[tuple[int, int]] = (),
     zmid: float | None = None,
+    masked_text: str = "−∞",
 ) -> go.Figure:
     """A heatmap with token labels on both axes, rows top to bottom as in a matrix.
 
-    `mask` (same shape as z, True = hidden) greys those cells out and writes "−∞" in them, the way
-    a causal mask is drawn. Highlighted rows/columns/cells (row, column) get an outline. `zmid`
+    `mask` (same shape as z, True = hidden) greys those cells out and writes `masked_text` in them: "−∞"
+    for scores, the way a causal mask is drawn, "0" for the weights the softmax makes of them. Highlighted rows/columns/cells (row, column) get an outline. `zmid`
     centres a diverging colorscale (e.g. "RdBu") on that value, so signs read at a glance.
     """
     z = np.asarray(z, dtype=float)
@@ -51,7 +64,7 @@ def heatmap(
         annotate = z.size <= ANNOTATE_MAX_CELLS
     text = None
     if annotate:
-        text = [[_cell(z[i, j], fmt, mask is not None and mask[i, j]) for j in range(n_cols)] for i in range(n_rows)]
+        text = [[_cell(z[i, j], fmt, mask is not None and mask[i, j], masked_text) for j in range(n_cols)] for i in range(n_rows)]
     finite = shown[np.isfinite(shown)]
     fig = go.Figure(
         go.Heatmap(
@@ -102,8 +115,10 @@ def heatmap(
     return fig
 
 
-def _cell(v: float, fmt: str, masked: bool) -> str:
-    if masked or v == -np.inf:
+def _cell(v: float, fmt: str, masked: bool, masked_text: str = "−∞") -> str:
+    if masked:
+        return masked_text
+    if v == -np.inf:
         return "−∞"
     if v == np.inf:
         return "∞"

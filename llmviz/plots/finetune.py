@@ -36,19 +36,21 @@ def forgetting(series: Mapping[str, Sequence]) -> go.Figure:
 
 
 def deltas(lora_delta, full_delta, title: str = "") -> go.Figure:
-    """ΔW of LoRA (B·A) beside ΔW of full fine-tuning for the same matrix, each on its own symmetric scale."""
+    """ΔW of LoRA (B·A) beside ΔW of full fine-tuning for the same matrix, on ONE symmetric colour scale
+    (the larger of the two updates sets it), so equal colours mean equal changes."""
     a, b = np.asarray(lora_delta, dtype=float), np.asarray(full_delta, dtype=float)
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
+    m = max(float(np.abs(a).max()), float(np.abs(b).max())) or 1.0
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
                         subplot_titles=("LoRA: ΔW = B·A · α/r", "full fine-tuning: W_after − W_before"))
     for col, z in ((1, a), (2, b)):
-        m = float(np.abs(z).max()) or 1.0
-        fig.add_trace(go.Heatmap(z=z, colorscale="RdBu", zmid=0, zmin=-m, zmax=m,
-                                 colorbar=dict(x=0.44 if col == 1 else 1.0, len=0.9, thickness=10),
+        fig.add_trace(go.Heatmap(z=z, colorscale="RdBu", zmid=0, zmin=-m, zmax=m, showscale=col == 2,
+                                 colorbar=dict(len=0.9, thickness=10, title=dict(text="Δ", side="top")),
                                  hovertemplate="row %{y}, column %{x}<br>Δ %{z:.2e}<extra></extra>"), row=1, col=col)
     fig.update_yaxes(autorange="reversed", title_text="output row", col=1)
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(title_text="input column")
-    fig.update_layout(title=title, height=420, margin=dict(l=10, r=10, t=70 if title else 50, b=10))
+    fig.update_layout(title=title or f"one colour scale for both: ±{m:.1e}", height=420,
+                      margin=dict(l=10, r=10, t=80, b=10))
     return fig
 
 

@@ -11,19 +11,21 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from llmviz.plots.common import heatmap
+from llmviz.plots.common import PALETTE, category_colours, heatmap  # noqa: F401  PALETTE: other figures take it from here
 from llmviz.text.whitespace import visible
 
-PALETTE = ("#1f77b4", "#e4572e", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22")
 X_TITLES = {"step": "training step", "elapsed": "wall time (s)"}
 
 
 def loss_curves(series: Mapping[str, Sequence], x: str = "step", title: str = "", reference: Mapping[str, float] | None = None,
-                height: int = 360, baseline: float | None = None) -> go.Figure:
+                height: int = 360, baseline: float | None = None, y_title: str = "cross-entropy loss (nats)",
+                perplexity: bool = True) -> go.Figure:
     """Train (solid) and validation (dashed) loss of each named history of llmviz.training.record.Record rows,
     one colour per run, against the step or the wall time (x = "step" or "elapsed"); hovering a point
-    gives its perplexity (e^loss) too.
+    gives its perplexity (e^loss) too, when the loss is a cross-entropy (`perplexity`).
+    Several named runs get one legend entry each (its train trace, named after the run; the validation trace
+    is "name · validation" and toggles with it); from three runs on, the legend stands beside the plot and
+    scrolls, so that however many runs there are the plot keeps its height.
     `reference`: name -> a validation loss drawn as a dotted horizontal line (e.g. the tutorial's), named
     in the legend (labels written on the plot would pile up on each other and on the curves).
     `baseline`: the loss of a model that knows nothing, ln(vocabulary size), drawn as a dotted line."""
@@ -31,28 +33,38 @@ def loss_curves(series: Mapping[str, Sequence], x: str = "step", title: str = ""
         raise ValueError(f"x must be one of {', '.join(X_TITLES)}")
     fig = go.Figure()
     x_max = 0.0
+    named = len(series) > 1 and any(series)  # one legend entry per run (one run: its train and validation)
+    colours = category_colours(len(series))  # one colour per run, however many
     for i, (name, hist) in enumerate(series.items()):
-        colour = PALETTE[i % len(PALETTE)]
+        colour = colours[i]
         xs = [getattr(r, x) for r in hist]
         x_max = max([x_max] + xs)
         prefix = f"{name} · " if name else ""
         for field, dash, label in (("train_loss", "solid", "train"), ("val_loss", "dash", "validation")):
             ys = [getattr(r, field) if math.isfinite(getattr(r, field)) else None for r in hist]
-            ppl = [math.exp(y) if y is not None and y < 700 else None for y in ys]
-            fig.add_trace(go.Scatter(x=xs, y=ys, customdata=ppl, mode="lines+markers", name=prefix + label,
+            ppl = [math.exp(y) if y is not None and y < 700 else None for y in ys] if perplexity else None
+            shown = not named or label == "train"
+            fig.add_trace(go.Scatter(x=xs, y=ys, customdata=ppl, mode="lines+markers",
+                                     name=name if named and label == "train" else prefix + label, showlegend=shown,
                                      legendgroup=name, line=dict(color=colour, dash=dash), marker=dict(size=4),
-                                     hovertemplate=f"{prefix}{label}<br>{X_TITLES[x]} %{{x}}<br>loss %{{y:.3f}} "
-                                                   "· perplexity %{customdata:.1f}<extra></extra>"))
+                                     hovertemplate=f"{prefix}{label}<br>{X_TITLES[x]} %{{x}}<br>loss %{{y:.3f}}"
+                                                   + (" · perplexity %{customdata:.1f}" if perplexity else "")
+                                                   + "<extra></extra>"))
     span = [0, x_max or 1]
     lines = [(name, value, "dot", "grey") for name, value in (reference or {}).items()]
     if baseline is not None and math.isfinite(baseline):
         lines.append((f"knows nothing: ln(vocabulary) = {baseline:.2f}", baseline, "dashdot", "#9467bd"))
     for name, value, dash, colour in lines:
+        ppl = f" · perplexity {math.exp(value):.1f}" if perplexity and value < 700 else ""
         fig.add_trace(go.Scatter(x=span, y=[value, value], mode="lines", name=name, line=dict(dash=dash, color=colour, width=1.5),
-                                 hovertemplate=f"{name}<br>loss {value:.3f} · perplexity {math.exp(value):.1f}<extra></extra>"))
+                                 hovertemplate=f"{name}<br>loss {value:.3f}{ppl}<extra></extra>"))
+    beside = len(series) >= 3
+    legend = (dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top") if beside
+              else dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+    if named:
+        legend["title"] = dict(text="solid: train · dashed: validation")
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=50 if title else 20, b=10),
-                      xaxis_title=X_TITLES[x], yaxis_title="cross-entropy loss (nats)",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+                      xaxis_title=X_TITLES[x], yaxis_title=y_title, legend=legend)
     return fig
 
 
@@ -76,11 +88,12 @@ def probability_bars(probs, labels: Sequence[str], top: int = 20, chosen: int | 
 def attention_heatmap(weights, tokens: Sequence[str], causal: bool, title: str = "",
                       annotate: bool | None = None) -> go.Figure:
     """One head's (T, T) attention weights: row = the position that looks, column = where it looks.
-    With the causal mask, the cells above the diagonal are the hidden future, drawn grey "−∞"."""
+    With the causal mask, the cells above the diagonal are the hidden future, drawn grey with their weight,
+    0 (their score was −∞: exp(−∞) = 0)."""
     w = np.asarray(weights, dtype=float)
     labels = [visible(t) for t in tokens]
     mask = np.triu(np.ones_like(w, dtype=bool), 1) if causal else None
-    return heatmap(w, labels, labels, title, zmin=0.0, zmax=1.0, mask=mask, x_title="attends to (key)",
+    return heatmap(w, labels, labels, title, zmin=0.0, zmax=1.0, mask=mask, masked_text="0", x_title="attends to (key)",
                    y_title="position (query)", annotate=w.size <= 256 if annotate is None else annotate)
 
 

@@ -11,8 +11,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from llmviz.plots.common import heatmap
-from llmviz.plots.training import PALETTE
+from llmviz.plots.common import category_colours, heatmap
+from llmviz.plots.training import DIAGRAM_THEMES, PALETTE
 
 METRICS = {"exact_match": ("held-out exact match", "solid"), "bleu": ("held-out BLEU", "dash")}
 
@@ -40,40 +40,55 @@ def metric_curves(series: Mapping[str, Sequence], height: int = 300) -> go.Figur
     return fig
 
 
-def _node(name: str, label: str, shape: str = "box", hot: bool = False) -> str:
-    style = ('style="filled,rounded", fillcolor="#ffd8cc", color="#e4572e", penwidth=2' if hot
-             else 'style="filled,rounded", fillcolor="#eef3fb", color="#7f9cc7"')
-    return f'  {name} [label="{label}", shape={shape}, {style}];'
+# the diagram's type, in points: the diagram fits half the page at 1400 px wide (about 460 px) unshrunk, and
+# a point is 1.33 px on screen, so its labels are 12 px or more (tests/test_browser_truth.py measures them)
+DIAGRAM_FONT = 12
 
 
-def encoder_decoder_dot(cfg) -> str:
+def encoder_decoder_dot(cfg, dark: bool = False) -> str:
     """Graphviz DOT of the encoder-decoder: the encoder stack on the left, the decoder on the right,
-    the memory flowing into every decoder block's cross-attention (highlighted: what LM5 lacks)."""
+    the memory flowing into every decoder block's cross-attention (highlighted: what LM5 lacks).
+    Short lines, so that the diagram fits half a page without being shrunk; a transparent background
+    and, with `dark`, colours for a dark page (the same themes as llmviz.plots.training.architecture_dot)."""
     get = (lambda k: cfg[k]) if isinstance(cfg, Mapping) else (lambda k: getattr(cfg, k))
     C, nh = get("n_embd"), get("n_head")
-    lines = ["digraph encdec {", "  rankdir=TB; compound=true; node [fontname=Helvetica, fontsize=11];",
-             '  edge [color="#555555"];',
-             _node("src", "French ids: le chat noir …", "plaintext"),
-             _node("semb", f"source embedding\\n{get('src_vocab_size')} × {C} + positions", hot=True),
+    th = DIAGRAM_THEMES["dark" if dark else "light"]
+
+    def node(name: str, label: str, shape: str = "box", hot: bool = False) -> str:
+        style = (f'style="filled,rounded", fillcolor="{th["new_fill"]}", color="{th["new_line"]}", penwidth=2' if hot
+                 else f'style="filled,rounded", fillcolor="{th["fill"]}", color="{th["line"]}"')
+        if shape == "plaintext":
+            style = 'style=""'
+        return f'  {name} [label="{label}", shape={shape}, {style}];'
+
+    ff = f"feed-forward\\n{C} → {get('ff_mult') * C} → {C}"
+    heads = "1 head" if nh == 1 else f"{nh} heads"
+    lines = ["digraph encdec {",
+             f'  rankdir=TB; compound=true; bgcolor="transparent"; nodesep=0.25; ranksep=0.3; fontcolor="{th["font"]}";',
+             f'  node [fontname=Helvetica, fontsize={DIAGRAM_FONT}, fontcolor="{th["font"]}", margin="0.08,0.04"];',
+             f'  edge [color="{th["edge"]}", fontcolor="{th["font"]}", fontname=Helvetica, fontsize={DIAGRAM_FONT}];',
+             node("src", "French ids\\nle chat noir …", "plaintext"),
+             node("semb", f"source embedding\\n{get('src_vocab_size')} × {C}\\n+ positions", hot=True),
              "  subgraph cluster_enc {",
-             f'    label="encoder block × {get("n_encoder_layer")}"; style=rounded; color="#e4572e";',
-             "  " + _node("esa", f"self-attention, {nh} heads\\n(no mask: sees both ways)", hot=True),
-             "  " + _node("eff", f"feed-forward {C} → {get('ff_mult') * C} → {C}"),
+             f'    label="encoder block × {get("n_encoder_layer")}"; fontname=Helvetica; fontsize={DIAGRAM_FONT}; '
+             f'style=rounded; color="{th["new_line"]}";',
+             "  " + node("esa", f"self-attention\\n{heads}, no mask:\\nsees both ways", hot=True),
+             "  " + node("eff", ff),
              "  }",
-             _node("mem", "memory: one contextual\\nvector per French word", "ellipse", hot=True),
-             _node("tgt", "English ids: <BOS> the black …", "plaintext"),
-             _node("temb", f"target embedding\\n{get('vocab_size')} × {C} + positions"),
+             node("mem", "memory: one\\nvector per\\nFrench word", "ellipse", hot=True),
+             node("tgt", "English ids\\n<BOS> the black …", "plaintext"),
+             node("temb", f"target embedding\\n{get('vocab_size')} × {C}\\n+ positions"),
              "  subgraph cluster_dec {",
-             f'    label="decoder block × {get("n_layer")}"; style=rounded; color="#999999";',
-             "  " + _node("dsa", f"self-attention, {nh} heads\\n(causal mask)"),
-             "  " + _node("xa", "cross-attention\\nqueries: English · keys, values: memory", hot=True),
-             "  " + _node("dff", f"feed-forward {C} → {get('ff_mult') * C} → {C}"),
+             f'    label="decoder block × {get("n_layer")}"; fontname=Helvetica; fontsize={DIAGRAM_FONT}; '
+             f'style=rounded; color="{th["cluster"]}";',
+             "  " + node("dsa", f"self-attention\\n{heads}, causal mask"),
+             "  " + node("xa", "cross-attention\\nQ: the English\\nK, V: the memory", hot=True),
+             "  " + node("dff", ff),
              "  }",
-             _node("head", f"norm, linear head {C} → {get('vocab_size')}, softmax"),
-             _node("next", "the next English word", "plaintext"),
+             node("head", f"norm, linear head\\n{C} → {get('vocab_size')}, softmax"),
+             node("next", "the next English word\\n(appended, until <EOS>)", "plaintext"),
              "  src -> semb -> esa -> eff -> mem;", "  tgt -> temb -> dsa -> xa -> dff -> head -> next;",
-             '  mem -> xa [color="#e4572e", penwidth=2, label=" K, V"];',
-             '  next -> tgt [style=dashed, label="appended, until <EOS>", constraint=false];',
+             f'  mem -> xa [color="{th["skip"]}", penwidth=2, label=" K, V"];',
              "}"]
     return "\n".join(lines)
 
@@ -150,11 +165,13 @@ def contextual_scatter(coords, groups: Sequence[str], hover: Sequence[str], word
     xy = np.asarray(coords, dtype=float)
     axes = [f"PC{i + 1}" + (f" ({explained[i]:.0%} of variance)" if explained is not None else "") for i in range(2)]
     fig = go.Figure()
-    for k, g in enumerate(sorted(set(groups))):
+    kinds = sorted(set(groups))
+    colours = category_colours(len(kinds))
+    for k, g in enumerate(kinds):
         idx = [i for i, x in enumerate(groups) if x == g]
         fig.add_trace(go.Scatter(x=xy[1:][idx, 0], y=xy[1:][idx, 1], mode="markers",
                                  name=f"… {g} {word}" if g else f"{word} … (first word)",
-                                 marker=dict(size=8, color=PALETTE[k % len(PALETTE)], opacity=0.8),
+                                 marker=dict(size=8, color=colours[k], opacity=0.85),
                                  text=[hover[i] for i in idx], hovertemplate="%{text}<extra></extra>"))
     fig.add_trace(go.Scatter(x=[xy[0, 0]], y=[xy[0, 1]], mode="markers+text", name="static embedding",
                              marker=dict(size=20, symbol="star", color="#e4572e", line=dict(width=1, color="black")),

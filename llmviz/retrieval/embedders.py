@@ -232,6 +232,10 @@ class Word2VecEmbedder(Embedder):
 
 # --- a language model: the mean of its hidden states ---------------------------------------------------
 
+class _HeadReached(Exception):
+    """Raised on the way into a model's head once the last hidden state is read (LMEmbedder)."""
+
+
 class LMEmbedder(Embedder):
     """The mean over a text's tokens of the model's last hidden state (last block, then the final norm).
 
@@ -241,6 +245,9 @@ class LMEmbedder(Embedder):
     kind = "lm"
 
     def __init__(self, model, tokenizer, batch_windows: int = 256):
+        if (architecture := getattr(model, "architecture", "decoder-only")) != "decoder-only":
+            raise EmbedderError(f"this is an {architecture} model (it translates): the lm embedder reads a decoder-only "
+                                "language model. Give one made by `python -m llmviz train --preset lm5`.")
         self.model, self.tokenizer = model, tokenizer
         self.dim = model.config.n_embd
         self.batch_windows = batch_windows
@@ -281,14 +288,30 @@ class LMEmbedder(Embedder):
                 for b in range(0, len(group), self.batch_windows):
                     part = group[b:b + self.batch_windows]
                     idx = torch.tensor([ids for _, ids in part], dtype=torch.long, device=device)  # (B, T)
-                    rec: dict = {}
-                    self.model(idx, record=rec)
-                    h = self.model.ln_f(rec["block_out"][-1])  # (B, T, C) what the head reads
+                    h = self._last_hidden(idx)  # (B, T, C) what the head reads
                     h = h.sum(dim=1).double().cpu().numpy()  # (B, C)
                     rows = np.array([i for i, _ in part])
                     np.add.at(sums, rows, h)
                     np.add.at(counts, rows, length)
         return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+
+    def _last_hidden(self, idx):
+        """The head's input (B, T, C), caught on its way in; the head is skipped and nothing else is kept
+        (a batch of 256 windows of lm5-scaled holds about 2.4 GB of attention weights)."""
+        seen = []
+
+        def catch(module, inputs):
+            seen.append(inputs[0])
+            raise _HeadReached
+
+        handle = self.model.lm_head.register_forward_pre_hook(catch)
+        try:
+            self.model(idx)
+        except _HeadReached:
+            pass
+        finally:
+            handle.remove()
+        return seen[0]
 
     def split_known(self, text: str):
         ids, unknown = self._ids(text)

@@ -12,6 +12,7 @@ comes before is cut, so `model_view` says what the model really sees.
 
 from __future__ import annotations
 
+import copy
 import re
 import time
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ from llmviz.tasks import chat
 from llmviz.text import corpora
 from llmviz.retrieval import embedders
 from llmviz.retrieval.chunking import ChunkConfig, check, chunk
-from llmviz.retrieval.database import VectorDBError, default_dir, list_tables, slug, writable_dir
+from llmviz.retrieval.database import (VectorDBError, building, check_name, default_dir, list_tables, slug,
+                                      writable_dir)
 from llmviz.retrieval.provenance import Provenance, corpus_identity
 from llmviz.retrieval.search import Hit
 from llmviz.retrieval.vectordb import VectorTable
@@ -48,15 +50,27 @@ def build(corpus: corpora.Corpus, chunk_cfg: ChunkConfig, embedder: "embedders.E
           job=None, batch: int = 256) -> VectorTable | None:
     """Chunk a corpus, embed the chunks (fitting LSA on them first when given an LSAConfig) and store them
     in a new table. Chunks with no known word (a zero vector, never found) are left out and counted.
-    With a llmviz.jobs.Job: reports progress, and stops on request (nothing written, None returned)."""
-    t0 = time.perf_counter()
+    With a llmviz.jobs.Job: reports progress, and stops on request (nothing written, None returned).
+    While it builds it holds the table's lock (database.building): a second build of the same table, in any
+    process, is refused at once, and without replace no build ever writes over a table that exists."""
     db_dir = writable_dir(db_dir or default_dir())
     kind = "lsa" if isinstance(embedder, embedders.LSAConfig) else embedder.kind
-    name = name or slug(f"{corpus.name}-{kind}")
-    if name in list_tables(db_dir) and not replace:
+    name = check_name(name or slug(f"{corpus.name}-{kind}"))
+    with building(db_dir, name):  # one build of a table at a time, across processes: the other is told
+        return _build(corpus, chunk_cfg, embedder, db_dir, name, replace, job, batch)
+
+
+def _refuse_existing(db_dir: Path, name: str) -> None:
+    if name in list_tables(db_dir):
         existing = VectorTable.open(db_dir, name)
         raise VectorDBError(f"a table named {name!r} already exists ({existing.provenance.describe()}). Choose "
                             "another name, or replace it. It was left as it was.")
+
+
+def _build(corpus, chunk_cfg, embedder, db_dir: Path, name: str, replace: bool, job, batch: int):
+    t0 = time.perf_counter()
+    if not replace:
+        _refuse_existing(db_dir, name)
     chunks = chunk(corpus, chunk_cfg)
     texts = [c.text for c in chunks]
     if job is not None:
@@ -83,13 +97,20 @@ def build(corpus: corpora.Corpus, chunk_cfg: ChunkConfig, embedder: "embedders.E
                             n_chunks=len(chunks), skipped=len(chunks) - len(keep),
                             build_seconds=round(time.perf_counter() - t0, 3),
                             built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    if not replace:
+        _refuse_existing(db_dir, name)  # made meanwhile by something that does not take the lock
     return VectorTable.create(db_dir, name, [chunks[i] for i in keep], vectors[keep], embedder, provenance,
                               replace=True)
 
 
 def build_job(corpus: corpora.Corpus, chunk_cfg: ChunkConfig, embedder, db_dir=None, name=None, replace=False):
-    """A not-yet-started Job that builds a table; its result is the VectorTable (None if stopped)."""
+    """A not-yet-started Job that builds a table; its result is the VectorTable (None if stopped). A language
+    model embeds through its own copy: the learner may go on training the original meanwhile."""
     check(chunk_cfg, len(corpus.text.strip()))  # refuse bad settings before a thread starts
+    if isinstance(embedder, embedders.LMEmbedder):
+        embedder = embedders.LMEmbedder(copy.deepcopy(embedder.model), embedder.tokenizer, embedder.batch_windows)
+    if name is not None:
+        check_name(name)
     writable_dir(db_dir or default_dir())
     return Job(lambda job: build(corpus, chunk_cfg, embedder, db_dir, name, replace, job), total=1,
                name="vector-build")
@@ -173,7 +194,17 @@ def build_prompt(question: str, hits: list[Hit], template: str = TEMPLATES["cont
         raise VectorDBError("type a question first.")
     if "{question}" not in template:
         raise VectorDBError("the template must contain {question} (and {context} where the passages go).")
-    return template.replace("{context}", context_of(hits)).replace("{question}", question.strip())
+    return fill(template, context_of(hits), question.strip())
+
+
+_SLOTS = re.compile(r"\{context\}|\{question\}")
+
+
+def fill(template: str, context: str, question: str) -> str:
+    """The template's {context} and {question} filled in one pass: a passage or a question that itself
+    holds "{question}" or "{context}" stays as written."""
+    values = {"{context}": context, "{question}": question}
+    return _SLOTS.sub(lambda m: values[m.group()], template)
 
 
 def spellable(tokenizer, text: str) -> tuple[str, list[str]]:
@@ -210,7 +241,7 @@ def answer(model, tokenizer, question: str, hits: list[Hit], template: str = TEM
     from llmviz.nn.generate import generate_text
 
     prompt = build_prompt(question, hits, template)
-    plain = template.replace("{context}", "").replace("{question}", question.strip()).lstrip()
+    plain = fill(template, "", question.strip()).lstrip()
     p1, d1 = spellable(tokenizer, prompt)
     p2, d2 = spellable(tokenizer, plain)
     if chat.has_chat_template(tokenizer):  # an instruct model: the prompt is the user's turn of a chat

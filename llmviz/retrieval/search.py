@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from llmviz.retrieval.database import VectorDBError
+from llmviz.retrieval.database import VectorDBError, check_filter, reading
 
 
 @dataclass(frozen=True)
@@ -73,16 +73,12 @@ class Searchable:
                 q = q.refine_factor(params.refine_factor)
             if params.ef:
                 q = q.ef(params.ef)
-        if where:
+        if check_filter(where):
             q = q.where(where, prefilter=True)
         q = q.select(["id", "text", "section", "speaker", "start", "end"]).limit(k)
         t0 = time.perf_counter()
-        try:
+        with reading(self.name, where):  # a filter failing on the rows, damaged files: in words
             out = q.to_arrow()
-        except ValueError as e:
-            if where:
-                raise VectorDBError(f"the filter {where!r} cannot be used: {str(e).splitlines()[0]}") from None
-            raise
         ms = (time.perf_counter() - t0) * 1000
         rows = out.to_pylist()
         return [Hit(r["id"], 1.0 - float(r["_distance"]), r["text"], r["section"], r["speaker"], r["start"], r["end"])

@@ -16,6 +16,7 @@ against the exact search).
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -23,7 +24,8 @@ import numpy as np
 
 from llmviz.retrieval import embedders, keywords, sidecar
 from llmviz.retrieval.chunking import Chunk
-from llmviz.retrieval.database import VectorDBError, connect, default_dir, list_tables, slug, writable_dir
+from llmviz.retrieval.database import (VectorDBError, check_filter, check_name, connect, default_dir, list_tables,
+                                      reading, slug, writable_dir)
 from llmviz.retrieval.provenance import Provenance, corpus_identity, table_rows, table_schema
 from llmviz.retrieval.search import Hit, Searchable, SearchParams, SearchResult, where_clause
 from llmviz.retrieval.sidecar import SIDECAR, describe_tables
@@ -47,12 +49,14 @@ class VectorTable(Searchable):
     @classmethod
     def open(cls, db_dir: str | Path, name: str) -> "VectorTable":
         db_dir = Path(db_dir).expanduser()
+        check_name(name)
         if name not in list_tables(db_dir):
             have = list_tables(db_dir)
             raise VectorDBError(f"there is no table {name!r} in {db_dir}"
                                 + (f"; it has: {', '.join(have)}." if have else ": it has no tables yet."))
-        table = connect(db_dir).open_table(name)
-        recorded = Provenance.of_schema(table.schema)
+        with reading(name):
+            table = connect(db_dir).open_table(name)
+            recorded = Provenance.of_schema(table.schema)
         if recorded is None:
             raise VectorDBError(f"the table {name!r} was not made by llmviz: it does not say how its vectors were made.")
         return cls(db_dir, name, table, recorded)
@@ -65,6 +69,7 @@ class VectorTable(Searchable):
         a full-text (BM25) index on their text unless full_text is False (synthetic vectors have no text).
         Without replace, an existing table takes the rows only if its embedder is the same (see add)."""
         db_dir = writable_dir(db_dir)
+        check_name(name)
         _check_vectors(vectors, len(chunks), embedder)
         if name in list_tables(db_dir) and not replace:
             table = cls.open(db_dir, name)
@@ -72,7 +77,12 @@ class VectorTable(Searchable):
             return table
         schema = table_schema(embedder.dim, provenance)
         with sidecar.saving(db_dir, name, embedder, provenance):
-            table = connect(db_dir).create_table(name, table_rows(chunks, vectors, schema), schema=schema, mode="overwrite")
+            try:
+                table = connect(db_dir).create_table(name, table_rows(chunks, vectors, schema), schema=schema,
+                                                     mode="overwrite")
+            except (RuntimeError, OSError):  # the old table's files are damaged: replacing it means removing them
+                shutil.rmtree(db_dir / f"{name}.lance")
+                table = connect(db_dir).create_table(name, table_rows(chunks, vectors, schema), schema=schema)
         out = cls(db_dir, name, table, provenance)
         out._embedder = embedder
         if full_text:
@@ -109,7 +119,8 @@ class VectorTable(Searchable):
     # --- what it holds ---
     @property
     def rows(self) -> int:
-        return self.table.count_rows()
+        with reading(self.name):
+            return self.table.count_rows()
 
     @property
     def dim(self) -> int:
@@ -122,9 +133,10 @@ class VectorTable(Searchable):
     def columns(self, names: list[str], where: str | None = None):
         """Some columns of every row (optionally filtered), as a pyarrow Table in id order."""
         q = self.table.search().select(names)
-        if where:
+        if check_filter(where):
             q = q.where(where)
-        out = q.limit(max(1, self.rows)).to_arrow()
+        with reading(self.name, where):
+            out = q.limit(max(1, self.rows)).to_arrow()
         return out.sort_by("id") if "id" in names else out
 
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:

@@ -35,18 +35,25 @@ class InstructBatches:
 
     A chat sends the whole conversation back at every turn, cut from the front to the context; so a
     third of the training conversations come after an earlier exchange, cut the same way, and the model
-    learns to answer the last question whatever came before it."""
+    learns to answer the last question whatever came before it.
 
+    Conversations differ in length (a shout is ~20 tokens, three passages ~280): a step's rows, drawn at
+    random as always, are sorted by length and cut into micro-batches, each cut to its own longest row; the
+    loss is their mean weighted by answer tokens, the same number the whole padded batch gives, for about
+    a third of the compute."""
+
+    loss_measure = "instruction tuning"  # what its loss measures (llmviz.training.runs.measure_of)
     splits = ("train", "val")
+    MICRO = 8  # rows in one micro-batch
 
     def __init__(self, tokenizer, train: list[Example], held: list[Example], block_size: int, device: str = "cpu"):
         self.tokenizer, self.block_size = tokenizer, block_size
         self.data = {"train": self._rows(train, with_history=True), "val": self._rows(held)}
-        self.data = {k: (x.to(device), y.to(device)) for k, (x, y) in self.data.items()}
+        self.data = {k: (x.to(device), y.to(device), n) for k, (x, y, n) in self.data.items()}
         self.first = held[0]
 
-    def _rows(self, examples: list[Example], with_history: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        xs, ys = [], []
+    def _rows(self, examples: list[Example], with_history: bool = False) -> tuple[torch.Tensor, torch.Tensor, list]:
+        xs, ys, lengths = [], [], []
         for i, e in enumerate(examples):
             messages = e.messages
             if with_history and i % 3 == 0 and not e.tools:  # an earlier exchange first (a fixed choice)
@@ -65,17 +72,30 @@ class InstructBatches:
             if pair is None:
                 continue
             x, y = pair
+            lengths.append(len(x))
             pad = self.block_size - len(x)  # right padding: a causal model never looks at it
             xs.append(x + [0] * pad)
             ys.append(y + [IGNORE] * pad)
         if not xs:
             raise LearnerError(f"no conversation fits in a context of {self.block_size} tokens")
-        return torch.tensor(xs), torch.tensor(ys)
+        return torch.tensor(xs), torch.tensor(ys), torch.tensor(lengths)
 
     def batch(self, split: str, batch_size: int, generator: torch.Generator | None = None) -> Batch:
-        x, y = self.data[split]
+        """batch_size random rows; sorted by length into micro-batches, each cut to its longest row."""
+        x, y, lengths = self.data[split]
         ix = torch.randint(len(x), (batch_size,), generator=generator)
-        return Batch({"idx": x[ix.to(x.device)]}, y[ix.to(y.device)])
+        ix = ix[torch.argsort(lengths[ix], stable=True)]
+        parts = []
+        for chunk in ix.split(self.MICRO):
+            width, chunk = int(lengths[chunk].max()), chunk.to(x.device)
+            parts.append((x[chunk, :width], y[chunk, :width]))
+        counts = [int((t != IGNORE).sum()) for _, t in parts]
+
+        def loss(model, train: bool) -> torch.Tensor:  # the mean over every answer token of the batch
+            return sum(model(idx=i, targets=t, train=train)[1] * (n / sum(counts))
+                       for (i, t), n in zip(parts, counts) if n)
+
+        return Batch({"idx": parts[-1][0]}, torch.cat([t.flatten() for _, t in parts]), loss)
 
     def prompt(self) -> list[int]:
         return chat.encode(self.tokenizer, self.first.prompt, generation_prompt=True, tools=self.first.tools)[0]
@@ -249,9 +269,10 @@ def forgetting(model, tokenizer, held: list[Example], per_task: int = 20) -> flo
 
 # --- a run the app and the command line start -----------------------------------------------------------
 
-def default_config(steps: int = 5000, device: str = "auto"):
-    """Instruction tuning's settings (measured with bench/bench_instruct.py): 32 conversations a step, a
-    warm-up and a cosine decay, no weight decay, accuracy measured every 500 steps."""
+def default_config(steps: int = 1500, device: str = "auto"):
+    """Instruction tuning's settings: 32 conversations a step, a warm-up and a cosine decay, no weight decay,
+    accuracy measured every 500 steps; 1,500 steps take about 6 minutes on a 2-core CPU from the assistant
+    base (bench/RESULTS.md)."""
     return TrainConfig(learning_rate=2e-3, min_lr=2e-4, lr_decay=True, warmup_iters=100, batch_size=32,
                        max_iters=steps, eval_interval=min(500, steps), eval_iters=10, weight_decay=0.0,
                        sample_tokens=40, device=device)

@@ -30,6 +30,8 @@ from llmviz.training.batches import Batch
 from llmviz.training.train import TrainingError, TrainingRun
 
 RULE = "prefer answers that end their sentence (with '.', '!' or '?')"
+# the page's and start's default β, measured on the page's own path with bench/bench_preference.py
+BETA = 0.1
 
 
 def preferred(answer: str) -> bool:
@@ -82,6 +84,7 @@ def sequence_logprob(model, x: torch.Tensor, y: torch.Tensor, train: bool = Fals
 
 class PreferenceBatches:
     """Chosen/rejected pairs whose batches carry the DPO objective against a frozen reference model."""
+    loss_measure = "preference tuning"  # what its loss measures (llmviz.training.runs.measure_of)
     splits = ("train", "val")
 
     def __init__(self, tokenizer, reference, train: list[Pair], held: list[Pair], block_size: int,
@@ -99,12 +102,27 @@ class PreferenceBatches:
         xc, yc, xr, yr = xc[ix], yc[ix], xr[ix], yr[ix]
 
         def dpo(model, train: bool) -> torch.Tensor:
-            with torch.no_grad():
-                ref = sequence_logprob(self.reference, xc, yc) - sequence_logprob(self.reference, xr, yr)
-            pol = sequence_logprob(model, xc, yc, train) - sequence_logprob(model, xr, yr, train)
-            return -F.logsigmoid(self.beta * (pol - ref)).mean()
+            return self.terms(model, xc, yc, xr, yr, train)["loss"]
 
         return Batch({"idx": xc}, yc, dpo)
+
+    def terms(self, model, xc, yc, xr, yr, train: bool = False) -> dict[str, torch.Tensor]:
+        """DPO's quantities on rows of pairs: log π of the chosen and rejected answers, their implicit
+        rewards β·(log π − log π_ref), the reward margin (chosen − rejected) and the loss −log σ(margin)."""
+        with torch.no_grad():
+            ref_c, ref_r = sequence_logprob(self.reference, xc, yc), sequence_logprob(self.reference, xr, yr)
+        pol_c, pol_r = sequence_logprob(model, xc, yc, train), sequence_logprob(model, xr, yr, train)
+        margin = self.beta * ((pol_c - ref_c) - (pol_r - ref_r))
+        return {"loss": -F.logsigmoid(margin).mean(), "margin": margin, "chosen": pol_c, "rejected": pol_r}
+
+    @torch.no_grad()
+    def measures(self, model, n: int = 64) -> dict[str, float]:
+        """DPO's own measures on the first n held-out pairs (what TRL logs): the loss, the mean reward
+        margin, the share of pairs whose chosen answer wins, and the mean log π of each answer (nats)."""
+        t = self.terms(model, *(v[:n] for v in self.data["val"]))
+        return {"dpo_loss": float(t["loss"]), "margin": float(t["margin"].mean()),
+                "wins": float((t["margin"] > 0).float().mean()),
+                "logp_chosen": float(t["chosen"].mean()), "logp_rejected": float(t["rejected"].mean())}
 
     def prompt(self) -> list[int]:
         return chat.encode(self.tokenizer, self.first_prompt, generation_prompt=True)[0]
@@ -136,7 +154,7 @@ def drift(model, reference, tokenizer, prompts, seed: int = 0) -> float:
     return sum(gaps) / max(1, len(gaps))
 
 
-def start(model, tokenizer, train_cfg, style_text: str, beta: float = 0.5, n_pairs: int = 4000, seed: int = 0):
+def start(model, tokenizer, train_cfg, style_text: str, beta: float = BETA, n_pairs: int = 4000, seed: int = 0):
     """(run, held-out prompts): DPO on a copy of an instruct model; the model passed in is the reference."""
     if not chat.has_chat_template(tokenizer):
         raise TrainingError("preference tuning starts from an instruct model: instruction-tune one first")
@@ -147,7 +165,8 @@ def start(model, tokenizer, train_cfg, style_text: str, beta: float = 0.5, n_pai
     reference = batches.reference
     run = TrainingRun(copy.deepcopy(model).requires_grad_(True), tokenizer, batches, train_cfg,
                       measure=lambda m: {"preferred": preferred_rate(m, tokenizer, prompts, 1),
-                                         "drift": drift(m, reference, tokenizer, prompts[:10])})
+                                         "drift": drift(m, reference, tokenizer, prompts[:10]),
+                                         **batches.measures(m)})
     return run, prompts
 
 
@@ -158,3 +177,25 @@ def config(base, steps: int = 300):
 
     return replace(base, learning_rate=1e-4, min_lr=1e-5, warmup_iters=10, max_iters=steps, batch_size=16,
                    eval_interval=max(10, steps // 6), eval_iters=5, sample_tokens=0)
+
+
+def reading(history) -> str:
+    """The preference-tuning run read in words, from its measures ("" before two of them): the rule's share
+    before and now, how often the chosen answer wins, which answer's log-probability moved, the drift."""
+    rows = [r for r in history if r.other and "margin" in r.other]
+    if len(rows) < 2:
+        return ""
+    a, b = rows[0].other, rows[-1].other
+    up_c, up_r = b["logp_chosen"] - a["logp_chosen"], b["logp_rejected"] - a["logp_rejected"]
+    if up_c - up_r <= 0:
+        moved = "the rejected answers did not fall below the chosen ones yet"
+    elif up_c >= 0:
+        moved = "it raised the chosen answers and lowered the rejected ones" if up_r < 0 else \
+            "it raised both answers, the chosen ones more"
+    else:
+        moved = "it lowered both answers, the rejected ones more: DPO asks only for the gap"
+    return (f"Answers that follow the rule: {a['preferred']:.0%} before, {b['preferred']:.0%} now. On held-out "
+            f"pairs the chosen answer wins {b['wins']:.0%} of the time (reward margin {b['margin']:.2f}, DPO loss "
+            f"{b['dpo_loss']:.3f}); log π(chosen) went {a['logp_chosen']:.1f} → {b['logp_chosen']:.1f} nats and "
+            f"log π(rejected) {a['logp_rejected']:.1f} → {b['logp_rejected']:.1f}: {moved}. Drift from the "
+            f"reference: {b['drift']:.2f} nats.")

@@ -57,6 +57,7 @@ class PairBatches:
     "val" is the held-out set (adjective–noun combinations never trained on). At each evaluation the
     trainer also records `metrics` (exact match, BLEU: its `measure`) and shows a `sample` (a few translations)."""
 
+    loss_measure = "translation"  # what its loss measures (llmviz.training.runs.measure_of)
     splits = ("train", "val")
 
     def __init__(self, corpus_: Corpus, device: str = "cpu", n_eval: int = N_EVAL):

@@ -176,6 +176,9 @@ class CharTokenizer(Tokenizer):
         return cls(data["chars"], special_tokens=data.get("special_tokens", ()))
 
 
+SHOWN_WORDS = 12  # words of the vocabulary an error names (an API response must not carry all of it)
+
+
 class WordTokenizer(Tokenizer):
     """Whitespace-separated words of a fixed vocabulary, lower-cased; ids follow the vocabulary's order."""
 
@@ -201,7 +204,9 @@ class WordTokenizer(Tokenizer):
         try:
             return [self.index[w] for w in text.lower().split()]
         except KeyError as e:
-            raise ValueError(f"the word {e.args[0]!r} is not in the vocabulary ({', '.join(self.words)})") from None
+            shown = ", ".join(self.words[:SHOWN_WORDS]) + (", ..." if len(self.words) > SHOWN_WORDS else "")
+            raise ValueError(f"the word {e.args[0]!r} is not in the vocabulary of {len(self.words):,} words "
+                             f"({shown})") from None
 
     def decode(self, ids: list[int]) -> str:
         return " ".join(self.itos[i] for i in ids)

@@ -1,6 +1,7 @@
 """The one trainer: a model + a batch source + a config, run in a background job (tutorial part 2).
 
     config.py       the training settings (TrainConfig), checked in plain words
+    memory.py       a run's size before anything is allocated: parameters on the meta device, a step's memory
     batches.py      batch sources: random windows of a text; targets a loss ignores
     loss.py         the loss estimated over many batches; diagnosing a blow-up
     muon.py         Muon: momentum orthogonalised by Newton–Schulz, for the blocks' matrices (the speedrun)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
+from llmviz.training import memory
 from llmviz.training.batches import text_problems
 from llmviz.device import PRECISIONS, pick_device
 from llmviz.nn.model import ModelConfig
@@ -112,6 +113,8 @@ class TrainConfig:
 def validate(model_cfg: ModelConfig, train_cfg: TrainConfig, n_tokens: int) -> list[str]:
     """Every reason these settings cannot train on a text of n_tokens tokens, in plain words."""
     out = model_cfg.problems() + train_cfg.problems()
+    if not out:  # its size and a step's memory, predicted before anything is allocated
+        out += memory.problems(model_cfg, train_cfg.batch_size, pick_device(train_cfg.device))
     if 0 < train_cfg.val_fraction < 1:
         out += text_problems(n_tokens, model_cfg.block_size, train_cfg.val_fraction)
     return out

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable
 
 import torch
@@ -65,8 +66,12 @@ def window_of(batches, block_size: int) -> list[int]:
         return data["val"][:block_size].tolist()
     prompt = batches.prompt()  # another kind of source (e.g. conversations): its sample's start
     if not (isinstance(prompt, list) and all(isinstance(i, int) for i in prompt)):
-        raise TypeError("this batch source has no window of token ids to show")
+        raise NoWindow("this batch source has no window of token ids to show")
     return prompt
+
+
+class NoWindow(ValueError):
+    """A batch source with no window of token ids for the look inside (conversations, pairs, ...)."""
 
 
 class LookInside(Observer):
@@ -77,6 +82,7 @@ class LookInside(Observer):
         self.model, self.batches, self.decode, self.every = model, batches, decode, every
         self.next_look = time.perf_counter()
         self.norms: dict | None = None
+        self.failure = ""  # the first time a look failed for another reason than NoWindow: said once
 
     def on_backward(self, loop: Loop) -> None:
         if time.perf_counter() >= self.next_look:
@@ -92,13 +98,22 @@ class LookInside(Observer):
     def _publish(self, job: jobs.Job, step: int, norms: dict) -> None:
         """Between two steps: one consistent set of weights."""
         extra = job.peek().extra
+        if not hasattr(self.model, "attention_maps"):  # a model without the parts the look shows (an encoder-decoder)
+            job.set(grad_norms=(*extra.get("grad_norms", ()), (step, norms)))
+            return
         try:
             look = inside.probe(self.model, window_of(self.batches, self.model.config.block_size), self.decode,
                                 step, extra.get("inside"))
-        except (ValueError, TypeError, IndexError, AttributeError):  # no window of text to show, or no such
-            look = None  # model parts: the gradient norms are still published
+        except NoWindow:  # no window of text to show: the gradient norms are still published
+            look = None
         except jobs.Stopped:  # Stop was pressed during the look: skip it, the loop stops at its next check
             return
+        except Exception as e:  # a bug in the look: training goes on without it, but it is said (once), not hidden
+            if not self.failure:
+                traceback.print_exc()
+                self.failure = f"the look inside failed ({type(e).__name__}: {e}); training goes on without it"
+                job.set(inside_failure=self.failure)
+            look = None
         grads = (*extra.get("grad_norms", ()), (step, norms))  # a new tuple: readers keep theirs
         job.set(inside=look, grad_norms=grads)
 

@@ -205,7 +205,7 @@ PRESETS: dict[str, Preset] = {
         "one token by token, each block adding cross-attention to the encoder's output. 64-wide embeddings, "
         "4 heads, GPT-2's small initial weights; a high learning rate that warms up for 50 steps and decays "
         "along a cosine over 1000 steps of 64 sentence pairs. It learns the generated French→English language "
-        "of llmviz.tasks.translation, held-out adjective–noun combinations included, in about a minute on a CPU.",
+        "of llmviz.tasks.translation, held-out adjective–noun combinations included, in 1,000 steps on a CPU.",
         EncoderDecoderConfig(block_size=32, src_block_size=32, n_embd=64, n_head=4, n_layer=2, n_encoder_layer=2,
                              dropout=0.0, init_std=0.02, **_LM5),
         TrainConfig(learning_rate=3e-3, min_lr=3e-4, warmup_iters=50, lr_decay=True, max_iters=1000, batch_size=64,

@@ -2,7 +2,9 @@
 
 Every run the learner starts is kept under a name; this module turns those runs into comparable
 records (settings, parameter count, final and best losses, speed), puts the tutorial's reference
-results beside them, and exports the table as CSV. It also ties a run's life to its owner: the
+results beside them, and exports the table as CSV. Runs are compared like with like: `measure_of` says what a
+run's loss measures (next-token cross-entropy per character or per BPE token, translation, instruction
+tuning, the DPO loss), and `by_measure` groups a session's runs by it, so that one axis never mixes them. It also ties a run's life to its owner: the
 worker stops once the owner's sentinel object is garbage-collected (a browser session that went away).
 """
 
@@ -40,12 +42,17 @@ class RunRecord:
     elapsed: float  # seconds of training, evaluations included
     device: str
     differs: tuple = ()  # how its settings differ from the tutorial's model of the same name, in words
+    measure: Measure | None = None  # what its loss measures (None: a language model's cross-entropy)
 
 
     def reference(self) -> Reference | None:
         """The tutorial's result for this run's model (llmviz.training.presets), None if it has none."""
         p = PRESETS.get(self.preset)
-        return p.reference if p else None
+        return p.reference if p and (self.measure is None or self.measure.task == "language model") else None
+
+    @property
+    def cross_entropy(self) -> bool:
+        return self.measure is None or self.measure.cross_entropy
 
 
 def record_of(name: str, run, preset: str = "") -> RunRecord:
@@ -64,7 +71,7 @@ def record_of(name: str, run, preset: str = "") -> RunRecord:
         best_val_loss=min(vals) if vals else math.nan,
         tokens_per_s=mean_tokens_per_s(hist),
         elapsed=last.elapsed if last else 0.0, device=str(run.device),
-        differs=tuple(differences(preset, m, t, snap.step)),
+        differs=tuple(differences(preset, m, t, snap.step)), measure=measure_of(run),
     )
 
 
@@ -120,7 +127,8 @@ def table_rows(records: list[RunRecord], with_reference: bool = True) -> list[di
         ref = r.reference() if with_reference else None
         row = {"run": r.name, "model": r.preset, "params": r.params, "steps": r.steps,
                "train loss": _round(r.train_loss), "val loss": _round(r.val_loss),
-               "val perplexity": _round(perplexity(r.val_loss), 2), "best val loss": _round(r.best_val_loss)}
+               "val perplexity": _round(perplexity(r.val_loss), 2) if r.cross_entropy else None,
+               "best val loss": _round(r.best_val_loss)}
         if with_reference:
             row["tutorial val"] = ref[2] if ref else None
             row["differs from the tutorial"] = ("; ".join(r.differs) or "same settings") if ref else ""
@@ -150,6 +158,50 @@ def to_csv(rows: list[dict]) -> str:
     for row in rows:
         writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
     return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class Measure:
+    """What a run's loss measures: runs with the same Measure can share an axis, others cannot."""
+    label: str  # e.g. "language model · nats per character"
+    task: str  # "language model", "translation", "instruction tuning", "preference tuning"
+    axis: str  # the loss axis's title
+    cross_entropy: bool = True  # a cross-entropy in nats: perplexity and ln(vocabulary) apply
+
+    def __str__(self) -> str:
+        return self.label
+
+
+_UNITS = {"char": "character", "words": "word", "bpe": "BPE token"}
+
+
+def measure_of(run) -> Measure:
+    """What this llmviz.training.train.TrainingRun's loss measures. A batch source says what it trains for in
+    `loss_measure` ("translation", "instruction tuning", "preference tuning"); plain text is a language
+    model; the tokenizer gives the unit (a loss per character is not a loss per BPE token)."""
+    task = getattr(run.batches, "loss_measure", "")
+    if not task:
+        inner = getattr(run.batches, "inner", None)  # a source wrapped with a reference split
+        task = getattr(inner, "loss_measure", "") or (
+            "translation" if getattr(run.model, "architecture", "") == "encoder-decoder" else "language model")
+    if task == "preference tuning":
+        return Measure("preference tuning · DPO loss", task, "DPO loss: −log σ(β · margin)", cross_entropy=False)
+    if task == "translation":
+        return Measure("translation · nats per English word", task, "cross-entropy loss per English word (nats)")
+    unit = _UNITS.get(getattr(run.tokenizer, "kind", ""), "token")
+    if task == "instruction tuning":
+        return Measure(f"instruction tuning · nats per answer {unit}", task, f"cross-entropy loss per answer {unit} (nats)")
+    return Measure(f"{task} · nats per {unit}", task, f"cross-entropy loss per {unit} (nats)")
+
+
+def by_measure(named_runs: dict) -> dict[Measure, list[str]]:
+    """The runs' names grouped by what their loss measures: the group with the most runs first (on a tie, the
+    one holding the latest run), each group's names in the session's order."""
+    groups: dict[Measure, list[str]] = {}
+    for name, run in named_runs.items():
+        groups.setdefault(measure_of(run), []).append(name)
+    order = list(named_runs)
+    return dict(sorted(groups.items(), key=lambda g: (-len(g[1]), -max(order.index(n) for n in g[1]))))
 
 
 def unique_name(base: str, taken) -> str:

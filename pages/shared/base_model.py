@@ -8,7 +8,8 @@ import streamlit as st
 
 from llmviz.io import checkpoint
 from llmviz.text import corpora
-from llmviz.tasks import finetune
+from llmviz.tasks import chat, finetune
+from llmviz.training.batches import TextBatches
 from llmviz.training import pace
 from pages.shared import run_view, session_runs, ui
 
@@ -31,8 +32,8 @@ def _builtin(label: str):
         run = finetune.pretraining_run(how)
         st.session_state[f"{key}_plan"] = {"run": run, "eta": finetune.pretraining_eta(run)}
     plan = st.session_state[f"{key}_plan"]
-    st.info(f"This base is not made yet on this machine: pre-train it once ({how.max_iters:,} steps, about "
-            f"{pace.describe(plan['eta'])} here; it is kept for every later visit, and Stop keeps nothing).",
+    st.info(f"This base is not made yet on this machine: pre-train it once ({how.max_iters:,} steps, "
+            f"{pace.say(plan['eta'])} here; it is kept for every later visit, and Stop keeps nothing).",
             icon=":material/info:")
     if st.button("Pre-train it now", key=f"{PRETRAIN}_go", type="primary", icon=":material/play_arrow:",
                  disabled=pre is not None and pre.running):
@@ -44,10 +45,18 @@ def _builtin(label: str):
     return None
 
 
+def is_base(run) -> bool:
+    """A language model trained on one text (or loaded): not fine-tuned against an original text, no
+    adapters, not instruction- or preference-tuned (no chat tokens)."""
+    return ((run.batches is None or isinstance(run.batches, TextBatches)) and getattr(run.model, "adapters", None) is None
+            and not chat.has_chat_template(run.tokenizer))
+
+
 def choose(prefix: str, runs: dict | None = None, help: str | None = None):
     """A radio of bases -> (checkpoint or None, its label, the text it learned). The checkpoint is a copy
-    made once per choice and kept in the session: the pages may change it (adapters, vocabulary)."""
-    runs = session_runs.usable() if runs is None else runs
+    made once per choice and kept in the session: the pages may change it (adapters, vocabulary). The
+    session's runs offered are its bases only (is_base)."""
+    runs = {n: r for n, r in (session_runs.usable() if runs is None else runs).items() if is_base(r)}
     label = st.radio("Base model", [BUILTIN, SMALL, *runs], key=f"{prefix}_base_choice", horizontal=True, help=help or
                      "The assistant base reads 384 byte-level BPE tokens (about 1,100 characters of the plays): room "
                      "for a conversation, three passages or an agent's prompt. It is trained once on the built-in "

@@ -86,7 +86,7 @@ def tools(name: str, run, prefix: str) -> None:
                     ui.plot(training_plots.attention_heatmap(w, t.tokens, t.causal, f"block {layer}, head {h + 1}"),
                              key=f"{prefix}_att_{h}")
             st.caption("Each row is a position of the prompt; it spreads 100% of its attention over the columns. "
-                       + ("Grey '−∞' cells are the future, hidden by the causal mask." if t.causal else
+                       + ("Grey cells are the future, hidden by the causal mask: their score was −∞, so their weight is 0." if t.causal else
                           "No mask: every position also draws from the positions after it — the future."))
         except ValueError as e:
             st.warning(f"Cannot use this prompt: {e}")

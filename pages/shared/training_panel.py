@@ -18,6 +18,7 @@ from llmviz.plots import training as training_plots
 from llmviz.training import pace, plan
 from llmviz.training.presets import PRESETS, settings_code, short_name
 from llmviz.training.train import TrainingError
+from llmviz.wording import plural
 from pages.shared import session_runs, ui
 from pages.shared.playground import samples_over_time, tools, upload
 from pages.shared.run_view import controls, watch, widget
@@ -80,12 +81,12 @@ def settings(preset: str, prefix: str) -> tuple:
         eval_interval=interval, eval_iters=eval_iters, seed=int(seed), device=ui.current_device(), sample_tokens=sample)
     st.caption(f"Trains on **{train_cfg.device.upper()}** (the sidebar's compute device) with the text "
                f"'{corpus.name}': {corpus.n_chars:,} characters, {model_cfg.vocab_size} distinct."
-               + (f" Predicted time: about **{pace.describe(guess.seconds)}** (a rough estimate from the model's "
-                  "size and this machine's speed)." if guess else ""))
+               + (f" Predicted time: **{pace.say(guess.seconds)}** (estimated from the model's size and this "
+                  "machine's speed; the time left is measured once it runs)." if guess else ""))
     for p in problems:
         st.warning(p, icon=":material/block:")
     if guess is not None and guess.long:
-        st.warning(f"This run is predicted to take about **{pace.describe(guess.seconds)}** on this "
+        st.warning(f"This run is predicted to take **{pace.say(guess.seconds)}** on this "
                    f"{train_cfg.device.upper()} (a step every {pace.describe(guess.step_s)}). Fewer steps, a "
                    "smaller batch_size, block_size or n_embd, or a GPU make it shorter; Stop works at any moment.",
                    icon=":material/hourglass_top:")
@@ -174,7 +175,7 @@ def panel(preset: str, prefix: str) -> tuple:
                     icon=":material/info:")
         else:
             st.caption(f"Run **{name}** · {run.n_params:,} parameters · {run.device.upper()}"
-                       + (f" · {run.threads} thread(s)" if run.device == "cpu" else "")
+                       + (f" · {plural(run.threads, 'thread')}" if run.device == "cpu" else "")
                        + " · the settings are below")
             if not run.trainable:
                 st.info(f"**{name}** is loaded for inspection only: {run.inspect_only}. Generate, the "

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import inspect
 import json
+import sys
 import threading
 import time
+import traceback
 import weakref
 from pathlib import Path
 
@@ -164,23 +166,44 @@ def _connected(session_id: str) -> bool | None:
         return None
 
 
+def _live(refs) -> list:
+    """The running jobs among weak references (each dereferenced once: a job can be collected in between)."""
+    return [j for j in (r() for r in refs) if j is not None and j.running]
+
+
+def _watch_once() -> None:
+    """One look: touch the running jobs of every connected session; forget sessions with none left."""
+    with _by_session_lock:
+        items = list(_by_session.items())
+    for sid, refs in items:
+        live = _live(refs)
+        if _connected(sid):
+            for job in live:
+                job.touch()
+        if not live:
+            with _by_session_lock:  # gone unless a job was started in the meantime
+                if _by_session.get(sid) is refs and not _live(refs):
+                    del _by_session[sid]
+
+
 def _watch_connected_sessions() -> None:
     while True:
         time.sleep(1.0)
-        with _by_session_lock:
-            items = list(_by_session.items())
-        for sid, refs in items:
-            live = [j for j in (r() for r in refs) if j is not None and j.running]
-            if _connected(sid):
-                for job in live:
-                    job.touch()
-            if not live:
-                with _by_session_lock:  # gone unless a job was started in the meantime
-                    if _by_session.get(sid) is refs and not any((r() is not None and r().running) for r in refs):
-                        del _by_session[sid]
+        try:
+            _watch_once()
+        except Exception:  # the watcher must outlive any one look: background tabs' jobs depend on it
+            traceback.print_exc(file=sys.stderr)
 
 
 _watcher: dict = {}
+
+
+def _ensure_watcher() -> None:
+    """Start the watcher thread unless one is alive (called under _by_session_lock)."""
+    thread = _watcher.get("thread")
+    if thread is None or not thread.is_alive():
+        _watcher["thread"] = threading.Thread(target=_watch_connected_sessions, name="llmviz-tab-watcher", daemon=True)
+        _watcher["thread"].start()
 
 
 def start_job(job):
@@ -192,10 +215,7 @@ def start_job(job):
     if sid is not None:
         with _by_session_lock:
             _by_session.setdefault(sid, []).append(weakref.ref(inner))
-            if not _watcher.get("thread"):
-                _watcher["thread"] = threading.Thread(target=_watch_connected_sessions, name="llmviz-tab-watcher",
-                                                      daemon=True)
-                _watcher["thread"].start()
+            _ensure_watcher()
     return job
 
 
