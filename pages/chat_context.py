@@ -134,11 +134,10 @@ st.markdown(prompting.reading(results, acc))
 st.caption("Why: the probability of each first token of the answer (a confident first token can still begin a wrong "
            "answer).")
 cols = st.columns(len(variants))
-for col, (label, msgs) in zip(cols, variants.items()):
+for col, w in zip(cols, results):  # the probabilities the answers above started from, not computed again
     with col:
-        probs = instruct.first_token_probs(model, tok, msgs)
-        ui.plot(training_plots.probability_bars(probs, labels, top=5, title=f"{label}: first token"),
-                key=f"cc_bars_{label}")
+        ui.plot(training_plots.probability_bars(w.probs, labels, top=5, title=f"{w.label}: first token"),
+                key=f"cc_bars_{w.label}")
 
 # --- a tool ------------------------------------------------------------------------------------------------
 st.header("4 · A tool: the agent idea in miniature")

@@ -26,7 +26,7 @@ def test_the_template_round_trips_and_only_the_assistant_is_learned():
     prompt, _ = chat.encode(TOK, msgs[:2], generation_prompt=True)
     assert prompt[-1] == TOK.special_id("<|assistant|>") and prompt == ids[:len(prompt)]
     fmt = chat.format_chat(msgs[:2], TOK)
-    assert list(fmt.ids) == prompt and fmt.stop_token_ids == (TOK.special_id(chat.END),)
+    assert list(fmt.ids) == prompt and fmt.stop_token_ids == chat.stop_ids(TOK)
 
 
 def test_a_user_typing_a_tag_does_not_get_a_role():

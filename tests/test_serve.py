@@ -211,7 +211,7 @@ def test_chat_template_of_an_instruct_tokenizer():
     tok = CharTokenizer(special_tokens=list(chat.CHAT_TOKENS)).train("hello there, be kind, assist<|>\n")
     fmt = chat.format_chat([{"role": "system", "content": "be kind"}, {"role": "user", "content": "hello"}], tok)
     assert fmt.template and fmt.prompt == "<|system|>be kind<|end|><|user|>hello<|end|><|assistant|>"
-    assert fmt.stop_token_ids == (tok.special_id("<|end|>"),) and fmt.stop == ()
+    assert fmt.stop_token_ids == chat.stop_ids(tok) and tok.special_id("<|end|>") in fmt.stop_token_ids and fmt.stop == ()
     assert fmt.ids[0] == tok.special_id("<|system|>") and fmt.ids[-1] == tok.special_id("<|assistant|>")
     whole = chat.format_chat([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}], tok,
                              add_generation_prompt=False)

@@ -118,7 +118,7 @@ def test_logit_bias_through_the_api_bans_and_forces_tokens(untrained):
     out = client.completions.create(model="untrained", prompt="x", max_tokens=40, seed=0, temperature=0,
                                     logit_bias={str(a): -100})
     assert "a" not in out.choices[0].text
-    end = {str(TOKENIZER.special_id(chat.END)): -100}  # no end of turn: 40 greedy tokens each time
+    end = {str(t): -100 for t in chat.tag_ids(TOKENIZER)}  # no tag (each one ends a text): 40 greedy tokens each time
     plain = client.completions.create(model="untrained", prompt="x", max_tokens=40, temperature=0, logit_bias=end)
     fresh = client.completions.create(model="untrained", prompt="x", max_tokens=40, temperature=0, logit_bias=end,
                                       frequency_penalty=2, presence_penalty=2)

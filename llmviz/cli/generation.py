@@ -11,7 +11,7 @@ import sys
 from llmviz.cli.failure import complain
 from llmviz.errors import LearnerError
 from llmviz.io import checkpoint
-from llmviz.nn.generate import StreamText, generate_stream, sampling_problems
+from llmviz.nn.generate import generate_until, sampling_problems
 from llmviz.tasks import chat, instruct, tools
 from llmviz.tasks.chat import Message
 
@@ -53,13 +53,14 @@ def cmd_generate(args) -> int:
         ids = [0]
     out = sys.stdout
     out.write(args.prompt)
-    text = StreamText(ck.tokenizer)  # a byte-level token may end in the middle of a character: held back
-    for tok in generate_stream(ck.model, ids, args.max_new_tokens, temperature=args.temperature,
-                               top_k=args.top_k, top_p=args.top_p, seed=args.seed):
-        text.add(tok)
-        out.write(text.take())
+
+    def show(piece: str) -> None:  # each piece once it is whole (a byte-level token may end mid-character)
+        out.write(piece)
         out.flush()
-    out.write(text.take(final=True) + "\n")
+    # a text never holds a tag: an instruct model's "<|end|>" (or any special token) ends it
+    generate_until(ck.model, ck.tokenizer, ids, args.max_new_tokens, stop_token_ids=chat.tag_ids(ck.tokenizer),
+                   on_text=show, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+    out.write("\n")
     return 0
 
 

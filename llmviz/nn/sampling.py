@@ -42,6 +42,21 @@ class Constraint(Protocol):
         """The token that was chosen."""
 
 
+class Forbidden:
+    """A Constraint that never lets these tokens come, whatever came before (e.g. "<|call|>" when no tool is
+    offered: the model answers in words instead of writing a tag as text). Stateless: one serves every row."""
+
+    def __init__(self, vocab_size: int, ids: Sequence[int]):
+        self.mask = torch.ones(vocab_size, dtype=torch.bool)
+        self.mask[list(ids)] = False
+
+    def allowed(self) -> torch.Tensor:
+        return self.mask
+
+    def advance(self, token: int) -> None:
+        pass
+
+
 def adjust_rows(logits: torch.Tensor, settings: Sequence, histories: Sequence[Sequence[int]] | None = None,
                 masks: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
     """Logits (B, vocab), row i adjusted by settings[i]'s logit_bias and penalties (histories[i]: the tokens

@@ -244,7 +244,7 @@ class Answers:
 def answer(model, tokenizer, question: str, hits: list[Hit], template: str = TEMPLATES["continue the text"],
            max_new_tokens: int = 200, temperature: float = 0.8, top_k: int | None = None, seed: int = 0) -> Answers:
     """The model's continuation of the prompt with the retrieved context and without it, same seed."""
-    from llmviz.nn.generate import generate_text
+    from llmviz.nn.generate import generate_until
 
     prompt = build_prompt(question, hits, template)
     plain = fill(template, "", question.strip()).lstrip()
@@ -259,9 +259,10 @@ def answer(model, tokenizer, question: str, hits: list[Hit], template: str = TEM
         return Answers(prompt, plain, instruct.reply(model, tokenizer, turn, max_new_tokens),
                        instruct.reply(model, tokenizer, [chat.Message("user", user_text(p2))], max_new_tokens),
                        chat.render(tokenizer, chat.fit_context(ids, bs)[1]), len(ids), bs, sorted(set(d1) | set(d2)))
-    kw = dict(temperature=temperature, top_k=top_k, seed=seed)
-    with_ctx = generate_text(model, tokenizer, p1, max_new_tokens, **kw)
-    without = generate_text(model, tokenizer, p2, max_new_tokens, **kw)
+    # a base model's continuation, ended at a special token should its tokenizer have one (never shown as text)
+    kw = dict(stop_token_ids=chat.tag_ids(tokenizer), temperature=temperature, top_k=top_k, seed=seed)
+    with_ctx = generate_until(model, tokenizer, tokenizer.encode(p1) or [0], max_new_tokens, **kw)
+    without = generate_until(model, tokenizer, tokenizer.encode(p2) or [0], max_new_tokens, **kw)
     bs = model.config.block_size
     seen, n = model_view(tokenizer, bs, prompt)
     return Answers(prompt, plain, with_ctx, without, seen, n, bs, sorted(set(d1) | set(d2)))

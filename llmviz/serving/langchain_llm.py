@@ -34,8 +34,9 @@ from pydantic import BaseModel, ConfigDict
 from llmviz.errors import LearnerError
 from llmviz.io import checkpoint
 from llmviz.nn.generate import generate_until
+from llmviz.nn.sampling import Forbidden
 from llmviz.serving import tool_calls
-from llmviz.tasks.chat import format_chat, has_tool_calls
+from llmviz.tasks.chat import format_chat, has_tool_calls, tag_ids
 
 
 def complete(model, tokenizer, prompt: str | list[int], stop=(), max_tokens: int = 200, temperature: float = 0.8,
@@ -73,8 +74,9 @@ class CheckpointLLM(LLM):
 
     def _call(self, prompt: str, stop: list[str] | None = None, run_manager=None, **kwargs: Any) -> str:
         on_text = run_manager.on_llm_new_token if run_manager else None
+        # a text never holds a tag: an instruct model's continuation ends at its "<|end|>" (or any special token)
         return complete(self.network, self.tokenizer, prompt, stop or (), self.max_tokens, self.temperature,
-                        self.top_k, self.seed, on_text=on_text)
+                        self.top_k, self.seed, tag_ids(self.tokenizer), on_text=on_text)
 
     @property
     def _identifying_params(self) -> dict:
@@ -141,8 +143,9 @@ class CheckpointChatModel(BaseChatModel):
         fmt = format_chat(tool_calls.read_history(as_roles(messages)), self.tokenizer,
                           tools=request.tools if request else ())
         make = tool_calls.grammar(self.tokenizer, request, self.max_tokens) if request else None
+        constraint = make() if make else Forbidden(self.tokenizer.vocab_size, fmt.forbidden) if fmt.forbidden else None
         text = complete(self.network, self.tokenizer, fmt.ids or fmt.prompt, tuple(stop or ()) + fmt.stop, self.max_tokens,
-                        self.temperature, self.top_k, self.seed, fmt.stop_token_ids, constraint=make() if make else None)
+                        self.temperature, self.top_k, self.seed, fmt.stop_token_ids, constraint=constraint)
         content, call = tool_calls.split(text, request.callable) if make else (text, None)
         calls = [{"name": call.name, "args": call.arguments, "id": tool_calls.call_id(), "type": "tool_call"}] if call else []
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=(content or "").strip(), tool_calls=calls))])

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import replace
 
 from llmviz.errors import LearnerError
+from llmviz.nn.sampling import Forbidden
 from llmviz.serving import protocol
 from llmviz.serving.engine import SamplingParams
 from llmviz.serving.served import ServedModel
@@ -158,8 +159,8 @@ async def for_completion(req: protocol.CompletionRequest, served: ServedModel, d
     protocol.in_range(req.logprobs, 0, protocol.MAX_LOGPROBS, "logprobs")
     params = protocol.sampling(req, req.max_tokens, 16, served.limits, req.logprobs, bool(req.echo))
     params = replace(params, **protocol.adjustments(req, tokenizer.vocab_size))
-    if chat.END in tokenizer.special_tokens:
-        params = replace(params, stop_token_ids=(tokenizer.special_id(chat.END),))
+    # a text never holds a tag: the completion ends at any special token ("<|end|>", the next role, ...)
+    params = replace(params, stop_token_ids=chat.tag_ids(tokenizer))
     prompts = protocol.prompts(req.prompt, tokenizer)
     per_prompt = req.n or 1
     scored = sum(len(ids) for _, ids in prompts) if req.echo and req.logprobs is not None else 0
@@ -217,8 +218,12 @@ def for_chat(req: protocol.ChatRequest, served: ServedModel) -> ChatReply:
     except LearnerError as e:
         raise protocol.APIError(400, str(e), "tool_choice" if "tool_choice" in str(e) else "messages") from None
     ids = list(fmt.ids) if fmt.ids is not None else protocol.encode(served.tokenizer, fmt.prompt, "messages")
+    calls = constraint is not None
+    if constraint is None and fmt.forbidden:  # no tool offered: "<|call|>" is never written
+        forbid = Forbidden(served.tokenizer.vocab_size, fmt.forbidden)
+        constraint = lambda: forbid  # noqa: E731  (SamplingParams.constraint is a factory)
     params = replace(params, stop=params.stop + fmt.stop, stop_token_ids=fmt.stop_token_ids, constraint=constraint)
     jobs = [(ids, protocol.seeded(params, i)) for i in range(req.n or 1)]
     head = _head("chatcmpl", "chat.completion.chunk" if req.stream else "chat.completion", served)
     return ChatReply(head, jobs, len(ids), bool(req.stream), _include_usage(req), logprobs=bool(req.logprobs),
-                     tools=tools if constraint is not None else None)
+                     tools=tools if calls else None)

@@ -155,6 +155,7 @@ class ChatFormat(NamedTuple):
     stop_token_ids: tuple[int, ...]  # special tokens that end it
     template: bool  # True: the tokenizer's chat tokens were used
     ids: tuple[int, ...] | None  # with the template: the prompt's ids (encode them from here, not from the text)
+    forbidden: tuple[int, ...] = ()  # tokens the answer may not hold ("<|call|>" when no tool is offered)
 
 
 def format_chat(messages: Iterable, tokenizer=None, add_generation_prompt: bool = True,
@@ -162,11 +163,17 @@ def format_chat(messages: Iterable, tokenizer=None, add_generation_prompt: bool 
     """A conversation -> what the model is given, and what ends the assistant's answer. With a chat
     template the ids are made turn by turn (the users' text can never become a tag); without one, a
     plain "role: content" transcript. add_generation_prompt=False ends after the last message. `tools`
-    are listed in a system turn at the very start."""
+    are listed in a system turn at the very start.
+
+    The answer ends at "<|end|>" or at any other tag (stop_ids: a model that starts the next turn without
+    closing its own has ended it); with no tool offered it may not write "<|call|>" (forbidden), so no tag
+    is ever part of the text an answer shows."""
     msgs = _check(messages)
     if tokenizer is not None and has_chat_template(tokenizer):
+        tools = tuple(tools)
         ids, _ = encode(tokenizer, msgs, add_generation_prompt, tools)
-        return ChatFormat(render(tokenizer, ids), (), (tokenizer.special_id(END),), True, tuple(ids))
+        forbidden = (tokenizer.special_id(CALL),) if CALL in tokenizer.special_tokens and not tools else ()
+        return ChatFormat(render(tokenizer, ids), (), stop_ids(tokenizer), True, tuple(ids), forbidden)
     lines = [f"{m.role}: " + (f"call {format_call(m.tool_calls[0])}" if m.tool_calls else m.content)
              for m in with_tools(msgs, tools)]
     text = "".join(f"{line}\n" for line in lines) + ("assistant:" if add_generation_prompt else "")
@@ -178,6 +185,12 @@ def stop_ids(tokenizer: Tokenizer) -> tuple[int, ...]:
     and is part of the turn); an instruct model closes its turn with "<|end|>"."""
     first = tokenizer.ordinary_vocab_size
     return tuple(first + k for k, t in enumerate(tokenizer.special_tokens) if t != CALL)
+
+
+def tag_ids(tokenizer: Tokenizer) -> tuple[int, ...]:
+    """Every special token's id: what ends a text completion (a text never holds a tag; "<|call|>" included)."""
+    first = tokenizer.ordinary_vocab_size
+    return tuple(range(first, first + len(tokenizer.special_tokens)))
 
 
 def assistant_message(text: str) -> Message:

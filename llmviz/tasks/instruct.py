@@ -90,10 +90,10 @@ class InstructBatches:
             width, chunk = int(lengths[chunk].max()), chunk.to(x.device)
             parts.append((x[chunk, :width], y[chunk, :width]))
         counts = [int((t != IGNORE).sum()) for _, t in parts]
+        total = sum(counts)
 
         def loss(model, train: bool) -> torch.Tensor:  # the mean over every answer token of the batch
-            return sum(model(idx=i, targets=t, train=train)[1] * (n / sum(counts))
-                       for (i, t), n in zip(parts, counts) if n)
+            return sum(model(idx=i, targets=t, train=train)[1] * (n / total) for (i, t), n in zip(parts, counts) if n)
 
         return Batch({"idx": parts[-1][0]}, torch.cat([t.flatten() for _, t in parts]), loss)
 
@@ -341,9 +341,3 @@ def first_token_probs(model, tokenizer, messages) -> "torch.Tensor":
     """The probability of every token to start the assistant's answer (what the bars show)."""
     ids, _ = chat.encode(tokenizer, messages, generation_prompt=True)
     return next_token_probs(model, chat.fit_context(ids, model.config.block_size)[1])
-
-
-def sampled_accuracy(model, tokenizer, messages, expected: str, n: int = 20, seed: int = 0) -> float:
-    """Share of n answers sampled at temperature 1 that are exactly the expected one."""
-    return sum(reply(model, tokenizer, messages, temperature=1.0, seed=seed + i).strip() == expected
-               for i in range(n)) / n

@@ -22,6 +22,7 @@ class Wording:
     right: bool
     top_token: str  # the most likely first token of the answer, and its probability
     top_prob: float
+    probs: object = None  # the probability of every token to start the answer (what the bars show)
 
 
 def wordings(model, tokenizer, example: Example, variants: dict) -> list[Wording]:
@@ -33,7 +34,7 @@ def wordings(model, tokenizer, example: Example, variants: dict) -> list[Wording
         top = int(probs.argmax())
         got = instruct.reply(model, tokenizer, msgs)
         out.append(Wording(label, len(ids), len(ids) > model.config.block_size, got, instruct.correct(example, got),
-                           tokenizer.decode([top]), float(probs[top])))
+                           tokenizer.decode([top]), float(probs[top]), probs))
     return out
 
 
