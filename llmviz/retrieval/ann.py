@@ -16,6 +16,8 @@ assumed: recall@k is the share of the exact top k that the index also returns, f
 
 from __future__ import annotations
 
+import contextlib
+import json
 import statistics
 import time
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from llmviz.jobs import Job
-from llmviz.retrieval import evaluate, synthetic
+from llmviz.retrieval import evaluate, sidecar, synthetic
 from llmviz.retrieval.chunking import Chunk
 from llmviz.retrieval.database import VectorDBError, slug
 from llmviz.retrieval.provenance import Provenance
@@ -35,6 +37,7 @@ from llmviz.retrieval.vectordb import VectorTable
 KINDS = {"ivf_pq": "IVF-PQ", "hnsw": "HNSW (IVF_HNSW_SQ)"}
 MIN_ROWS = 256  # an 8-bit product quantizer learns 256 codes per sub-vector from the rows
 ROWS_PER_PARTITION = 32  # each partition's centre is learned from at least this many rows
+INDEX_RECORD = "index.json"  # beside the table: the settings its index was built with
 PROBE_SHARE = 0.1  # the default nprobes searches about a tenth of the partitions: approximate, not exact in disguise
 
 
@@ -138,7 +141,23 @@ def build_index(table: VectorTable, cfg: IndexConfig = IndexConfig()) -> float:
     table.table.create_index("vector", config=config, replace=True)
     seconds = time.perf_counter() - t0
     table.index_info()  # the table now knows it has an index
+    with contextlib.suppress(OSError):  # LanceDB does not report the partitions: kept beside the table
+        _record(table).write_text(json.dumps({"kind": cfg.kind, "num_partitions": parts, "num_sub_vectors": subs}))
     return seconds
+
+
+def _record(table: VectorTable) -> Path:
+    return Path(table.db_dir) / sidecar.SIDECAR / table.name / INDEX_RECORD
+
+
+def built_partitions(table: VectorTable) -> int | None:
+    """The partitions the table's index was built with (recorded when built here), None if unknown or no index."""
+    if table.index_info() is None:
+        return None
+    try:
+        return int(json.loads(_record(table).read_text())["num_partitions"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def drop_index(table: VectorTable) -> None:
@@ -176,6 +195,18 @@ class SweepPoint:
 def probe_steps(partitions: int) -> tuple[int, ...]:
     """1, 2, 4, ... up to every partition: the nprobes a curve is measured at."""
     return tuple(sorted({min(partitions, 2 ** i) for i in range(max(1, partitions).bit_length() + 1)}))
+
+
+def say_point(point: SweepPoint, k: int, partitions: int) -> str:
+    """One setting of the index measured, in words: what it finds of the exact top k, and at what speed."""
+    how = f"re-ranking {point.refine_factor}× k candidates" if point.refine_factor else "no re-ranking"
+    text = (f"Searching {point.nprobes} of {partitions} partitions with {how}, the index finds {point.recall:.0%} of "
+            f"the exact top {k} in {point.ms:.2f} ms; exact search takes {point.exact_ms:.2f} ms.")
+    if point.ms >= point.exact_ms:
+        return text + (" The index is no faster here: the table is small enough to read whole. Make a table of "
+                       "synthetic vectors (100,000 or more) to see the trade.")
+    lost = "nothing" if point.recall >= 1 else f"{1 - point.recall:.0%} of the neighbours"
+    return text + f" {point.exact_ms / point.ms:.1f}× faster, at the cost of {lost}."
 
 
 def exact_truth(table: VectorTable, queries, k: int) -> tuple[list[list[int]], float]:

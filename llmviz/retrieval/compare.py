@@ -18,7 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from llmviz.retrieval import keywords, rag
+from llmviz.retrieval import evaluate, keywords, rag
+from llmviz.retrieval.search import SearchParams
 from llmviz.wording import plural
 
 _WORD = re.compile(r"[^\W_]+(?:'[^\W\d_]+)*")
@@ -173,3 +174,22 @@ def report_reading(report) -> str:
         text += f", {name} higher than BM25 on {len(vw)}" + (f" ({_kinds(report.questions, vw)})" if vw else "")
         out.append(text + ".")
     return " ".join(out)
+
+
+def report_rows(report) -> dict[str, list]:
+    """The recall@k / MRR table of a Report, one row per method, for st.dataframe."""
+    m = report.methods
+    return {"method": [method_name(x) for x in m], f"recall@{report.k}": [round(s.recall_at_k, 3) for s in m.values()],
+            "MRR": [round(s.mrr, 3) for s in m.values()],
+            "answer first": [sum(r == 1 for r in s.ranks) for s in m.values()]}
+
+
+# --- one question asked the three ways ------------------------------------------------------------------------
+
+def ask(table, question: str, k: int = 5, where: str | None = None, exact: bool = True,
+        params: SearchParams = SearchParams(), evidence: str = "") -> tuple[dict, set[int] | None, str]:
+    """The three hit lists for one question, the chunks that answer it (when its evidence is known) and the
+    sentence that reads them."""
+    ways = keywords.three_ways(table, question, k, where, exact, params)
+    relevant = evaluate.relevant(evaluate.chunk_texts(table), evidence) if evidence else None
+    return ways, relevant, reading(ways, question, k, relevant)
