@@ -165,3 +165,20 @@ def test_the_synthetic_job_writes_the_table(tmp_path):
 def test_search_by_names_the_three_methods(tmp_path):
     with pytest.raises(VectorDBError, match="unknown retrieval method 'dense'"):
         keywords.search_by("dense", None, "q")
+
+
+def test_one_setting_of_the_index_in_words():
+    fast = ann.SweepPoint(2, 10, 0.86, 1.0, 8.0)
+    text = ann.say_point(fast, 10, 45)
+    assert text.startswith("Searching 2 of 45 partitions with re-ranking 10× k candidates, the index finds 86%")
+    assert "8.0× faster, at the cost of 14% of the neighbours" in text
+    slow = ann.SweepPoint(1, None, 1.0, 3.0, 1.5)
+    text = ann.say_point(slow, 5, 1)
+    assert "with no re-ranking" in text and "no faster here" in text and "faster, at" not in text
+
+
+def test_the_index_records_its_partitions(tmp_path):
+    table = ann.synthetic_table(tmp_path, 1000, 8, name="rec")
+    assert ann.built_partitions(table) is None  # no index yet
+    ann.build_index(table, ann.IndexConfig("ivf_pq", 7, 2))
+    assert ann.built_partitions(VectorTable.open(tmp_path, "rec")) == 7

@@ -132,7 +132,7 @@ def _kinds(questions, idx: list[int]) -> str:
     counts: dict[str, int] = {}
     for i in idx:
         counts[questions[i].kind] = counts.get(questions[i].kind, 0) + 1
-    top = sorted(counts.items(), key=lambda kv: -kv[1])[:2]
+    top = sorted(counts.items(), key=lambda kv: -kv[1])
     return ", ".join(plural(n, *KIND_NAMES.get(kind, (kind, None))) for kind, n in top)
 
 
