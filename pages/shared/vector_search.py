@@ -51,7 +51,8 @@ def _hit_list(column, ranked, words, rank_of_answer=None) -> None:
         where_from = " · ".join(x for x in (h.section, h.speaker) if x)
         mark = " · :green[the answer]" if rank_of_answer and h.id in rank_of_answer else ""
         column.markdown(f"**{rank}.** {keywords.SCORES[ranked.method]} **{h.score:.3f}** · chunk {h.id} · {where_from}{mark}")
-        with column.container(height=min(220, 60 + 22 * h.text.count("\n")), border=True):
+        with column.container(height=min(220, 60 + 22 * h.text.count("\n")), border=True,
+                              key=f"vdb_hit_{ranked.method}_{rank}"):
             st.markdown(compare.bold_markdown(h.text, words[ranked.method]))
 
 
