@@ -182,3 +182,13 @@ def test_the_index_records_its_partitions(tmp_path):
     assert ann.built_partitions(table) is None  # no index yet
     ann.build_index(table, ann.IndexConfig("ivf_pq", 7, 2))
     assert ann.built_partitions(VectorTable.open(tmp_path, "rec")) == 7
+
+
+def test_a_long_prompt_is_drawn_head_and_tail(chat_tokenizer):
+    passages = ["Ada lives in Quenmar. " * 40]
+    prompt = "Context: " + passages[0] + " Question: where?"
+    v = prompt_view.view(chat_tokenizer, 10_000, prompt, passages)
+    tokens, kinds, skipped = v.shown(limit=100)
+    assert len(tokens) == 100 and skipped == v.n - 99 and tokens[25] == f"… {skipped:,} …"
+    assert tokens[:25] == v.tokens[:25] and tokens[26:] == v.tokens[-74:] and kinds[26:] == v.kinds[-74:]
+    assert v.shown(limit=v.n) == (v.tokens, v.kinds, 0)

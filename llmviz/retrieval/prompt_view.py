@@ -34,6 +34,16 @@ class PromptView:
     def forgotten(self) -> int:
         return self.kinds.count("forgotten")
 
+    def shown(self, limit: int = 960) -> tuple[list[str], list[str], int]:
+        """The tokens and kinds to draw: all of them up to `limit`, else the first quarter of the limit and the
+        rest from the end, one "… N tokens …" cell (the kind of the first one left out) between; and N."""
+        if self.n <= limit:
+            return self.tokens, self.kinds, 0
+        head, tail = limit // 4, limit - limit // 4 - 1
+        skipped = self.n - head - tail
+        return (self.tokens[:head] + [f"… {skipped:,} …"] + self.tokens[-tail:],
+                self.kinds[:head] + [self.kinds[head]] + self.kinds[-tail:], skipped)
+
     def reading(self) -> str:
         """What the model reads of its prompt, in words (computed from the counts)."""
         head = f"The prompt is {self.n:,} tokens; the model reads its last {self.block_size:,}."

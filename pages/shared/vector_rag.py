@@ -41,8 +41,9 @@ def _answers(asked, runs) -> tuple | None:
         return None
     view = prompt_view.view(tok, model.config.block_size, prompt, [h.text for h in asked.hits])
     st.markdown(f"**The prompt as the model reads it** ({view.n:,} tokens, the {asked.method} hits highlighted)")
-    ui.plot(retrieval_plots.prompt_strip(view.tokens, view.kinds), key="vdb_prompt")
-    st.caption(view.reading())
+    tokens, kinds, skipped = view.shown()
+    ui.plot(retrieval_plots.prompt_strip(tokens, kinds), key="vdb_prompt")
+    st.caption(view.reading() + (f" (The strip leaves {skipped:,} tokens of the middle out.)" if skipped else ""))
     if view.forgotten:
         st.warning(f"This model reads only its last {model.config.block_size} tokens: the front of the prompt is cut "
                    "away before it reaches the model.", icon=":material/content_cut:")
