@@ -9,9 +9,9 @@
    (llmviz.retrieval.synthetic, the page's own): median query latency and recall@10 of the index against
    the exact top 10, over --queries questions, as a curve: IVF-PQ at every nprobes of ann.probe_steps
    (1, 2, 4, ... all partitions) × refine factor (off, 5, 10), as the page's curve; HNSW at two nprobes.
-   The vectors are a mixture of 1,000 Gaussian clusters (real embeddings are clustered too; uniform random
-   vectors in 128-D have no near neighbours worth the name); the questions are new draws from the same
-   mixture, not rows of the table.
+   The vectors are a mixture of 50 Gaussian clusters (synthetic.CLUSTERS: each is cut across several
+   partitions, so nprobes matters; real embeddings are clustered too, and uniform random vectors in 128-D
+   have no near neighbours worth the name); the questions are new draws of the mixture, not rows.
 
     python bench/bench_vectors.py [--rows 200000] [--dim 128] [--queries 100] [--skip-corpus] [--json]
 

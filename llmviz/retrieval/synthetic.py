@@ -21,7 +21,11 @@ import numpy as np
 from llmviz.retrieval.embedders import Embedder, EmbedderError
 
 KIND = "synthetic"
-CLUSTERS = 1000  # Gaussian clusters of the mixture
+# Gaussian clusters of the mixture. Fewer clusters than an index has partitions: each cluster is cut across
+# several partitions, so a question's neighbours lie in more than one and nprobes matters (measured on
+# 50,000 x 128, IVF-PQ of 224 partitions, refine 10: 1 probe finds 46% of the exact top 10, 4 find 92%,
+# 8 find 99%). With 1,000 clusters, each fell inside one partition and a single probe found them all.
+CLUSTERS = 50
 SPREAD = 0.5  # each vector: its cluster's centre + SPREAD × a standard normal draw
 MAX_ROWS = 1_000_000
 MAX_DIM = 1024
