@@ -5,11 +5,13 @@
    TF-IDF and the SVD; word2vec's own training and the language
    model's are not part of a build and are timed apart: word2vec is trained here for --w2v-epochs, the
    language model is the LM5 preset, untrained, since embedding costs the same with any weights).
-2. Exact search against an approximate index on a synthetic table of --rows vectors of --dim dimensions:
-   median query latency of each and recall@10 of the index against the exact top 10, over --queries
-   questions. The vectors are a mixture of 1,000 Gaussian clusters (real embeddings are clustered too;
-   uniform random vectors in 128-D have no near neighbours worth the name); the questions are new draws
-   from the same mixture, not rows of the table.
+2. Exact search against an approximate index on a synthetic table of --rows vectors of --dim dimensions
+   (llmviz.retrieval.synthetic, the page's own): median query latency and recall@10 of the index against
+   the exact top 10, over --queries questions, as a curve: IVF-PQ at every nprobes of ann.probe_steps
+   (1, 2, 4, ... all partitions) × refine factor (off, 5, 10), as the page's curve; HNSW at two nprobes.
+   The vectors are a mixture of 50 Gaussian clusters (synthetic.CLUSTERS: each is cut across several
+   partitions, so nprobes matters; real embeddings are clustered too, and uniform random vectors in 128-D
+   have no near neighbours worth the name); the questions are new draws of the mixture, not rows.
 
     python bench/bench_vectors.py [--rows 200000] [--dim 128] [--queries 100] [--skip-corpus] [--json]
 
@@ -32,28 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from llmviz.retrieval import ann, embedders, rag  # noqa: E402
-from llmviz.text import corpora
-from llmviz.retrieval.chunking import Chunk, ChunkConfig  # noqa: E402
-from llmviz.retrieval.vectordb import Provenance, SearchParams, VectorTable  # noqa: E402
-
-
-class Synthetic(embedders.Embedder):
-    """Stands for the embedder of a table of synthetic vectors (it embeds nothing)."""
-
-    kind = "synthetic"
-
-    def __init__(self, dim: int):
-        self.dim = dim
-
-    def settings(self) -> dict:
-        return {"dim": self.dim}
-
-    @property
-    def fingerprint(self) -> str:
-        return f"synthetic-{self.dim}"
-
-    def save(self, folder: Path) -> None:
-        pass
+from llmviz.text import corpora  # noqa: E402
+from llmviz.retrieval.chunking import ChunkConfig  # noqa: E402
+from llmviz.retrieval.vectordb import SearchParams  # noqa: E402
 
 
 def corpus_builds(db: Path, w2v_epochs: int) -> list[dict]:
@@ -95,24 +78,12 @@ def corpus_builds(db: Path, w2v_epochs: int) -> list[dict]:
     return rows
 
 
-def synthetic_table(db: Path, n: int, dim: int, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(1000, dim)).astype(np.float32)
-
-    def draw(m):
-        return (centres[rng.integers(0, len(centres), m)] + 0.5 * rng.normal(size=(m, dim))).astype(np.float32)
-
-    vectors = draw(n)
-    chunks = [Chunk(i, "", 0, 0, "", "") for i in range(n)]
-    prov = Provenance({"name": "synthetic"}, {}, Synthetic(dim).identity(), dim, n_chunks=n)
+def search_bench(db: Path, n: int, dim: int, n_queries: int, refines=(None, 5, 10)) -> dict:
     t0 = time.perf_counter()
-    table = VectorTable.create(db, "synthetic", chunks, vectors, Synthetic(dim), prov, replace=True, full_text=False)
-    return table, draw, time.perf_counter() - t0, vectors
-
-
-def search_bench(db: Path, n: int, dim: int, n_queries: int) -> dict:
-    table, draw, write_s, vectors = synthetic_table(db, n, dim)
-    queries = draw(n_queries)
+    table = ann.synthetic_table(db, n, dim, seed=0, name="synthetic")
+    write_s = time.perf_counter() - t0
+    queries = table.embedder.draw(n_queries, stream=1)  # new draws of the same mixture, not rows
+    vectors = table.embedder.draw(n, stream=0)
     print(f"synthetic: {n:,} x {dim} written in {write_s:.1f} s", file=sys.stderr)
 
     def latency(fn):
@@ -132,22 +103,38 @@ def search_bench(db: Path, n: int, dim: int, n_queries: int) -> dict:
              "speedup": 1.0},
             {"search": "numpy brute force (float32 matmul, in memory; reference)", "build_s": None, "ms": numpy_ms,
              "recall@10": 1.0, "speedup": exact_ms / numpy_ms}]
-    for cfg, settings in [(ann.IndexConfig("ivf_pq"), [SearchParams(20, None), SearchParams(20, 5), SearchParams(20, 10),
-                                                       SearchParams(40, 10)]),
-                          (ann.IndexConfig("hnsw"), [SearchParams(10, None), SearchParams(20, None)])]:
-        parts, subs = ann.check(cfg, table.rows, table.dim)
-        build_s = ann.build_index(table, cfg)
-        print(f"  {cfg.kind}: built in {build_s:.1f} s ({parts} partitions{f', {subs} sub-vectors' if subs else ''})",
-              file=sys.stderr)
-        for p in settings:
-            ms, found = latency(lambda q: [h.id for h in table.search_vector(q, 10, exact=False, params=p)[0]])
-            recall = float(np.mean([ann.recall_at_k(f, e) for f, e in zip(found, exact)]))
-            label = (f"{ann.KINDS[cfg.kind]}: {parts} partitions" + (f", {subs} sub-vectors" if subs else "")
-                     + f"; nprobes {p.nprobes}, refine {p.refine_factor or 'off'}")
-            rows.append({"search": label, "build_s": round(build_s, 1), "ms": ms, "recall@10": recall,
-                         "speedup": exact_ms / ms})
-            print(f"    {label}: {ms:.2f} ms, recall@10 {recall:.3f}", file=sys.stderr)
-    return {"rows": n, "dim": dim, "queries": n_queries, "write_s": round(write_s, 1), "results": rows}
+    # the curve: IVF-PQ at every nprobes of ann.probe_steps x refine factor, as the page draws it
+    cfg = ann.IndexConfig("ivf_pq")
+    parts, subs = ann.check(cfg, table.rows, table.dim)
+    build_s = ann.build_index(table, cfg)
+    print(f"  ivf_pq: built in {build_s:.1f} s ({parts} partitions, {subs} sub-vectors)", file=sys.stderr)
+    curve = ann.sweep(table, queries, 10, parts, refine=tuple(refines))
+    curve = [{"nprobes": p.nprobes, "refine_factor": p.refine_factor, "recall@10": round(p.recall, 4),
+              "ms": round(p.ms, 3), "exact_ms": round(p.exact_ms, 2)} for p in curve]
+    cfg = ann.IndexConfig("hnsw")
+    hparts, _ = ann.check(cfg, table.rows, table.dim)
+    build_h = ann.build_index(table, cfg)
+    print(f"  hnsw: built in {build_h:.1f} s ({hparts} partitions)", file=sys.stderr)
+    for p in (SearchParams(ann.default_nprobes(hparts), None), SearchParams(20, None)):
+        ms, found = latency(lambda q: [h.id for h in table.search_vector(q, 10, exact=False, params=p)[0]])
+        recall = float(np.mean([ann.recall_at_k(f, e) for f, e in zip(found, exact)]))
+        rows.append({"search": f"{ann.KINDS['hnsw']}: {hparts} partitions; nprobes {p.nprobes}", "build_s": round(build_h, 1),
+                     "ms": ms, "recall@10": recall, "speedup": exact_ms / ms})
+    return {"rows": n, "dim": dim, "queries": n_queries, "write_s": round(write_s, 1), "results": rows,
+            "ivf_pq": {"partitions": parts, "sub_vectors": subs, "build_s": round(build_s, 1),
+                       "default_nprobes": ann.default_nprobes(parts), "curve": curve}}
+
+
+def print_curve(ivf: dict) -> None:
+    refines = list(dict.fromkeys(p["refine_factor"] for p in ivf["curve"]))
+    print(f"\nIVF-PQ, {ivf['partitions']} partitions, {ivf['sub_vectors']} sub-vectors (built in {ivf['build_s']} s; "
+          f"the page's default nprobes: {ivf['default_nprobes']}). Recall@10 against exact · median ms per search:\n")
+    print("| nprobes | " + " | ".join(f"refine {r}" if r else "no re-ranking" for r in refines) + " |")
+    print("|---:|" + "---:|" * len(refines))
+    for n in sorted({p["nprobes"] for p in ivf["curve"]}):
+        cells = {p["refine_factor"]: p for p in ivf["curve"] if p["nprobes"] == n}
+        print(f"| {n} | " + " | ".join(f"{cells[r]['recall@10']:.3f} · {cells[r]['ms']:.2f} ms" for r in refines) + " |")
+    print(f"\nexact search (the sweep's own, one run per question): {ivf['curve'][0]['exact_ms']:.1f} ms median")
 
 
 def main() -> None:
@@ -178,6 +165,7 @@ def main() -> None:
     for r in search["results"]:
         print(f"| {r['search']} | {r['build_s'] if r['build_s'] is not None else '–'} | {r['ms']:.2f} | "
               f"{r['recall@10']:.3f} | {r['speedup']:.1f}x |")
+    print_curve(search["ivf_pq"])
 
 
 if __name__ == "__main__":

@@ -90,7 +90,7 @@ PAGES: list[PageSpec] = [
     PageSpec(PART4, "pages/langchain_concepts.py", "LangChain", ":material/link:",
              "LangChain's concepts on your model: LLM and chat model, prompt template, chain, memory, an agent with a tool."),
     PageSpec(PART4, "pages/vector_databases.py", "Vector databases", ":material/database:",
-             "Chunks embedded three ways in LanceDB: exact vs indexed search, a map, and retrieval-augmented generation."),
+             "Chunks in LanceDB found by vectors, BM25 and both, measured on questions; the index's trade; RAG graded."),
 ]
 
 

@@ -1,13 +1,12 @@
 """Vector databases: chunk the text, embed the chunks, store them in LanceDB, search them (exact or through
 an index), map them, and hand the best ones to a model as context (retrieval-augmented generation)."""
 
-from pathlib import Path
 
 import streamlit as st
 
-from llmviz.retrieval import ann, chunking, embedders, rag, vectordb
+from llmviz.retrieval import ann, chunking, compare, embedders, keywords, rag, vectordb
 from llmviz.plots import retrieval as retrieval_plots
-from pages.shared import session_runs, ui
+from pages.shared import session_runs, ui, vector_index, vector_rag, vector_search
 
 JOB, INDEX_JOB = "vdb_job", "vdb_index_job"  # the background build of a table, of an index
 W2V_JOB = "emb_job"  # the Embeddings page's word2vec job (its result is a Word2VecResult)
@@ -108,13 +107,15 @@ if b1.button("Build the table", type="primary", disabled=running or embedder is 
     try:
         st.session_state[JOB] = ui.start_job(rag.build_job(corpus, chunking.ChunkConfig(by, size, overlap), embedder,
                                                            db, vectordb.slug(name), replace))
-        st.session_state["vdb_table"] = vectordb.slug(name)
+        st.session_state["vdb_table_next"] = vectordb.slug(name)
         st.rerun()
     except (chunking.ChunkingError, vectordb.VectorDBError) as e:
         st.error(str(e), icon=":material/error:")
 if b2.button("Stop", disabled=not running, key="vdb_stop", icon=":material/stop:"):
     job.stop()
 ui.watch_job(JOB, what=lambda s: f"{s.extra.get('phase', 'starting')} · chunk {s.step:,} of {s.total:,}")
+with st.expander("Or a table of synthetic vectors, large enough for an index to matter", icon=":material/scatter_plot:"):
+    vector_index.synthetic_maker(db)
 
 # --- 3. search ----------------------------------------------------------------------------------------
 st.header("3 · Search")
@@ -123,6 +124,8 @@ if not tables:
     st.info(f"No table in {db} yet: build one above.")
     st.stop()
 names = list(tables)
+if st.session_state.get("vdb_table_next") in names:  # a table just made on this page: show it
+    st.session_state["vdb_table"] = st.session_state.pop("vdb_table_next")
 if st.session_state.get("vdb_table") not in names:
     st.session_state["vdb_table"] = names[0]
 choice = st.selectbox("Table", names, key="vdb_table",
@@ -144,166 +147,17 @@ with st.expander("How this table was made (recorded with it)", icon=":material/i
     if stats["skipped"]:
         st.caption(f"{stats['skipped']} chunks had no word the embedder knows (a zero vector is never found): left out.")
 
-shakespeare = table.provenance.corpus.get("name", "").startswith(("Shakespeare", "Tiny"))
-question = st.text_input("Question", "a horse, my kingdom for a horse" if shakespeare else "how does a for loop end",
-                         key="vdb_question")
-c = st.columns(4)
-k = c[0].slider("k (chunks returned)", 1, 20, 5, key="vdb_k")
-section = c[1].selectbox("Only this play / section", ["(any)"] + table.values("section"), key="vdb_section")
-speaker = c[2].selectbox("Only this speaker", ["(any)"] + table.values("speaker")[:300], key="vdb_speaker")
-has_index = stats["index"] is not None
-mode = c[3].radio("Search", ["exact", "index"], key="vdb_mode", horizontal=True,
-                  format_func={"exact": "exact", "index": "approximate index"}.get,
-                  help=None if has_index else "Build an index below to search through it.")
-where = vectordb.where_clause(None if section == "(any)" else section, None if speaker == "(any)" else speaker)
+tabs = st.tabs(["Three searches", "Measured on questions", "The approximate index", "The map", "RAG"])
+with tabs[2]:
+    params, has_index = vector_index.index_tab(db, table, stats)
+with tabs[0]:
+    asked = vector_search.search_tab(table, has_index, params)
+with tabs[1]:
+    vector_search.measure_tab(db, table, tables)
+with tabs[3]:
+    vector_search.map_tab(db, table, stats, asked)
+with tabs[4]:
+    vector_rag.rag_tab(table, asked)
 
-with st.expander("The approximate index (IVF-PQ or HNSW) and its parameters", icon=":material/speed:"):
-    st.markdown(ann.__doc__.split("\n\n", 2)[2])
-    c = st.columns(4)
-    ikind = c[0].radio("Index", list(ann.KINDS), format_func=ann.KINDS.get, key="vdb_index_kind")
-    top = ann.max_partitions(stats["rows"])
-    parts = c[1].slider("Partitions (IVF clusters)", 1, max(2, top), ann.default_partitions(stats["rows"]),
-                        key="vdb_parts", disabled=top < 2)
-    subs = c[2].select_slider("PQ sub-vectors", ann.sub_vector_choices(stats["dimensions"]),
-                              ann.default_sub_vectors(stats["dimensions"]),
-                              key="vdb_subs", disabled=ikind != "ivf_pq")
-    nprobes = c[3].slider("nprobes (partitions searched)", 1, max(2, parts), min(20, parts), key="vdb_nprobes")
-    c = st.columns(4)
-    refine = c[0].slider("refine factor (0: off)", 0, 50, 10, key="vdb_refine",
-                         help="Re-rank k × this many candidates with the full vectors.")
-    m_links = c[1].slider("HNSW m (links per node)", 4, 64, 20, key="vdb_m", disabled=ikind != "hnsw")
-    ef_build = c[2].slider("HNSW ef while building", 50, 500, 300, 10, key="vdb_ef_construction",
-                           disabled=ikind != "hnsw")
-    ef = c[3].slider("HNSW ef while searching (0: LanceDB's default)", 0, 500, 0, 10, key="vdb_ef")
-    ijob = st.session_state.get(INDEX_JOB)
-    if st.button("Build the index", key="vdb_index_build", disabled=ijob is not None and ijob.running,
-                 icon=":material/construction:"):
-        try:
-            cfg = ann.IndexConfig(ikind, parts, subs, m=m_links, ef_construction=ef_build)
-            st.session_state[INDEX_JOB] = ui.start_job(ann.index_job(table, cfg))
-            st.rerun()
-        except vectordb.VectorDBError as e:
-            st.error(str(e), icon=":material/error:")
-    ui.watch_job(INDEX_JOB, what=lambda s: "building the index" if s.state == "running" else
-                  f"built in {s.elapsed:.1f} s")
-params = vectordb.SearchParams(nprobes=nprobes, refine_factor=refine or None, ef=ef or None)
-
-result = None
-try:
-    result = table.search(question, k, where, exact=mode == "exact" or not has_index, params=params)
-except vectordb.VectorDBError as e:
-    st.warning(str(e), icon=":material/warning:")
-if result is not None:
-    if result.note:
-        (st.warning if not result.hits else st.caption)(result.note)
-    if result.hits:
-        how = "exact search" if result.exact else "the approximate index"
-        st.caption(f"{len(result.hits)} chunks in {result.ms:.1f} ms by {how}"
-                   + (f", filtered by {where}" if where else "") + ". Words of the question in **bold**.")
-        left, right = st.columns([3, 2])
-        with left:
-            for rank, h in enumerate(result.hits, 1):
-                where_from = " · ".join(x for x in (h.section, h.speaker) if x)
-                st.markdown(f"**{rank}.** cosine **{h.score:.3f}** · chunk {h.id} · {where_from}")
-                with st.container(height=min(260, 60 + 22 * h.text.count("\n")), border=True):
-                    st.markdown(rag.highlight_markdown(h.text, result.known))
-        with right:
-            ui.plot(retrieval_plots.hit_scores([f"chunk {h.id}" for h in result.hits], [h.score for h in result.hits]),
-                     key="vdb_scores")
-            if has_index:
-                cmp = ann.compare(table, result.vector, len(result.hits), where, params, repeats=5)
-                ui.plot(retrieval_plots.exact_vs_index(cmp.exact_ms, cmp.index_ms, cmp.recall, cmp.k), key="vdb_cmp")
-                st.caption(f"recall@{cmp.k} = {cmp.recall:.0%}: the index found {round(cmp.recall * cmp.k)} of the "
-                           f"exact top {cmp.k}, {cmp.speedup:.1f}× the speed (median of 5). On a table this small "
-                           "both are fast; bench/bench_vectors.py measures 200,000 vectors.")
-
-# --- 4. the map ---------------------------------------------------------------------------------------
-st.header("4 · The chunks on a map")
-
-
-@st.cache_data(show_spinner="Projecting the table…", max_entries=4)
-def _map(db: str, name: str, built_at: str, query_key: tuple, hit_ids: tuple, _table, _query):
-    return rag.map_points(_table, _query, hit_ids)
-
-
-mp = _map(db, choice, stats["built_at"], (question, k, where), tuple(h.id for h in result.hits) if result else (),
-          table, result.vector if result else None)
-ui.plot(retrieval_plots.chunk_map(mp.coords, mp.sections, mp.labels, mp.query, mp.hits, mp.explained, mp.total), key="vdb_map")
-st.caption("PCA keeps the two directions along which the chunks differ most; nearness in the full space "
-           "(what the search uses) is only partly visible in 2-D: a hit may look far from the star.")
-
-# --- 5. RAG -------------------------------------------------------------------------------------------
-st.header("5 · Retrieval-augmented generation")
-runs = session_runs.usable()
-if not runs:
-    st.info("Train a model on a Part 2 page to see it answer with and without the retrieved chunks.")
-elif result is None or not result.hits:
-    st.info("Ask a question that finds some chunks above first.")
-else:
-    st.markdown(
-        "The hits go into the prompt as context. The models of Part 2 are **base models**: they continue a text, "
-        "they do not answer it; with the context they continue in its words. An instruct model (Part 3) "
-        "follows the instruction format below.")
-    c = st.columns(4)
-    rag_run = c[0].selectbox("Model", list(runs), key="vdb_rag_run")
-    tname = c[1].selectbox("Prompt template", list(rag.TEMPLATES), key="vdb_template")
-    n_tokens = c[2].slider("Tokens to generate", 20, 500, 200, 20, key="vdb_rag_tokens")
-    temperature = c[3].slider("Temperature", 0.0, 1.5, 0.8, 0.05, key="vdb_rag_temp")
-    template = st.text_area("Template ({context} and {question} are filled in)", rag.TEMPLATES[tname],
-                            key=f"vdb_template_text_{tname}", height=120)
-    model, tok = runs[rag_run].model, runs[rag_run].tokenizer
-    try:
-        prompt = rag.build_prompt(question, result.hits, template)
-        seen, n_prompt = rag.model_view(tok, model.config.block_size, prompt)
-        st.markdown(f"**The prompt** ({n_prompt:,} tokens)")
-        st.code(prompt, language=None, wrap_lines=True)
-        if n_prompt > model.config.block_size:
-            st.warning(f"This model reads only its last {model.config.block_size} tokens: of this prompt it sees "
-                       f"`{' '.join(seen.split())}`. The retrieved context is cut away before it reaches the model; "
-                       "a model with a longer context (LM5 scaled: 256) sees more of it.", icon=":material/content_cut:")
-        if st.button("Generate both answers", key="vdb_generate", icon=":material/auto_awesome:"):
-            with st.spinner("Generating…"):
-                st.session_state["vdb_answers"] = rag.answer(model, tok, question, result.hits, template,
-                                                                   n_tokens, temperature)
-    except vectordb.VectorDBError as e:
-        st.warning(str(e))
-    answers = st.session_state.get("vdb_answers")
-    if answers is not None:
-        left, right = st.columns(2)
-        left.markdown("**With the retrieved chunks**")
-        left.code(answers.with_context, language=None, wrap_lines=True)
-        right.markdown("**Without retrieval** (same seed)")
-        right.code(answers.without_context, language=None, wrap_lines=True)
-        if answers.with_context == answers.without_context:
-            st.caption(f"The two answers are the same: both prompts end with the same {answers.block_size} tokens, "
-                       "all this model reads, so the retrieved chunks never reached it.")
-        if answers.dropped:
-            st.caption("Left out of the prompt (the model cannot spell them): " + " ".join(map(repr, answers.dropped)))
-
-with st.expander("The same pipeline in LangChain", icon=":material/link:"):
-    st.markdown("A LangChain **retriever** is one method: a query in, a list of `Document`s out. This table as a "
-                "retriever plugs into any LangChain chain: `question → retriever → prompt template → LLM`, where the "
-                "LLM is your model as on the LangChain page, or any other.")
-    st.page_link("pages/langchain_concepts.py", label="LangChain's other concepts on your model", icon=":material/link:")
-    st.code(Path(rag.__file__).with_name("langchain_rag.py").read_text(), language="python")
-    if result is not None and result.hits and st.button("Run it through LangChain", key="vdb_lc"):
-        from llmviz.retrieval.langchain_rag import VectorTableRetriever, model_llm, rag_chain
-
-        retriever = VectorTableRetriever(table=table, k=k, where=where, exact=result.exact, params=params)
-        docs = retriever.invoke(question)
-        same = [d.metadata["id"] for d in docs] == [h.id for h in result.hits]
-        st.write(f"The retriever: {len(docs)} Documents, ids {[d.metadata['id'] for d in docs]}: "
-                 + ("the same chunks as above." if same else "not the chunks above (was the table rebuilt?)."))
-        if runs:
-            llm = model_llm(model, tok, n_tokens, temperature, seed=0)
-            text = rag_chain(retriever, llm, template, tokenizer=tok).invoke(question)
-            st.markdown(f"The chain's answer, from **{rag_run}**:")
-            st.code(text, language=None, wrap_lines=True)
-            answers = st.session_state.get("vdb_answers")
-            if answers is not None and answers.prompt == rag.build_prompt(question, result.hits, template):
-                st.caption("The same text as 'With the retrieved chunks' above: the same prompt, model and seed."
-                           if text == answers.with_context else "Not the text above: the sampling settings changed.")
-
-ui.code_expander(chunking.chunk, embedders.LSAEmbedder.tfidf, embedders.Word2VecEmbedder.embed,
-                  embedders.LMEmbedder.embed, vectordb.VectorTable.search_vector, vectordb.VectorTable.search,
-                  ann.compare, rag.build_prompt)
+ui.code_expander(chunking.chunk, embedders.LSAEmbedder.tfidf, keywords.keyword_search, keywords.hybrid_search,
+                 vectordb.VectorTable.search_vector, ann.measure, compare.reading, rag.build_prompt)

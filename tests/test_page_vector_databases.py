@@ -71,7 +71,7 @@ def test_the_build_button_makes_a_table_that_the_page_then_searches(tmp_path, co
     assert "**storm**" in text_of(at) or "**ship**" in text_of(at) or "**sea**" in text_of(at)
 
 
-def test_search_filters_measures_the_index_and_maps_the_hits(built, corpus):
+def test_three_lists_filters_and_the_map(built, corpus):
     at = open_page(PAGE, session_state=state(corpus, built, vdb_question="storm at sea, the ship", vdb_k=4))
     assert not at.exception and not at.error
     assert at.metric[4].value == "IVF_PQ"
@@ -79,8 +79,12 @@ def test_search_filters_measures_the_index_and_maps_the_hits(built, corpus):
     names = {t.get("name") for f in figures(at) for t in f["data"]}
     assert {"hits", "question"} <= names  # the map marks them
     titles = [f["layout"]["title"]["text"] for f in figures(at)]
-    assert any("recall@4" in t for t in titles) and any("Cosine similarity" in t for t in titles)
-    assert any("recall@4 =" in c.value for c in at.caption)
+    assert any("Cosine similarity" in t for t in titles)
+    heads = [m.value for m in at.markdown if m.value.startswith("**") and " · chunk " in m.value]
+    for score in ("cosine", "BM25", "RRF"):  # the three lists, each hit with its rank and score
+        assert [h.split(".**")[0] for h in heads if f"** {score} **" in h] == ["**1", "**2", "**3", "**4"]
+    assert "**storm**" in text_of(at) and "**the**" not in text_of(at) and "**at**" not in text_of(at)
+    assert any("share" in m.value and "of their 4 hits" in m.value for m in at.markdown)
     at.selectbox(key="vdb_section").set_value(PLAYS[2]).run()
     assert not at.exception
     hits = [m.value for m in at.markdown if m.value.startswith("**") and "cosine" in m.value]
@@ -89,6 +93,21 @@ def test_search_filters_measures_the_index_and_maps_the_hits(built, corpus):
     assert any("none of the words" in w.value for w in at.warning)
     at.text_input(key="vdb_question").input("").run()
     assert any("empty question" in w.value for w in at.warning) and not at.exception
+
+
+def test_the_index_is_measured_live_and_its_curve_drawn(built, corpus):
+    at = open_page(PAGE, session_state=state(corpus, built, vdb_question="storm at sea, the ship"))
+    recall = next(m for m in at.metric if m.label.startswith("recall@"))
+    # a one-partition index probes everything: the learner is told the index is exact there, at no gain or at one
+    assert recall.label == "recall@10 (mean of 20 questions)" and recall.value.endswith("%")
+    assert any("Searching 1 of 1 partitions" in c.value for c in at.caption)
+    at.button(key="vdb_sweep").click().run()
+    job = at.session_state["vdb_sweep_job"]
+    job.join(60)
+    at.run()
+    curve = next(f for f in figures(at) if "against latency" in f["layout"]["title"]["text"])
+    assert {t["name"] for t in curve["data"]} >= {"no re-ranking", "refine 10", "your setting"}
+    assert len(job.result) == 2  # one nprobes (1) × two refine factors
 
 
 def test_the_index_is_rebuilt_from_the_page(built, corpus):
@@ -133,10 +152,96 @@ def test_rag_answers_with_and_without_the_chunks(built, corpus):
     assert not at.exception and not at.error
     assert any("reads only its last" in w.value for w in at.warning)  # LM5's 16 tokens cannot hold the context
     at.button(key="vdb_generate").click().run()
-    answers = at.session_state["vdb_answers"]
+    answers = at.session_state["vdb_answers"][1]
     assert len(answers.with_context) == 200 and answers.prompt.startswith(answers.prompt[:10])
     assert any("never reached it" in c.value for c in at.caption)
     at.button(key="vdb_lc").click().run()
     assert not at.exception and not at.error
     assert any("the same chunks as above" in m.value for m in at.markdown)
     assert any("The same text as 'With the retrieved chunks'" in c.value for c in at.caption)
+    at.slider(key="vdb_k").set_value(3).run()  # another input: the old answers are not shown as this one's
+    assert any("changed since the last answers" in c.value for c in at.caption) and not at.get("code")[1:]
+
+
+def _world_questions():
+    from llmviz.retrieval import evaluate
+
+    return evaluate.world_questions("world:3:40", 40, seed=0)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    db = tmp_path_factory.mktemp("world")
+    rag.build(corpora.get_corpus("world:3:40"), ChunkConfig("speech", 600, 100), embedders.LSAConfig(dim=16), db, "world")
+    return db
+
+
+def scripted_run(answer: str):
+    import string
+    from types import SimpleNamespace
+
+    from llmviz.tasks import chat
+    from llmviz.text.tokenizers import CharTokenizer
+    from tests.chat_models import scripted_model
+
+    tok = chat.with_chat_tokens(CharTokenizer().train(string.printable))
+    model = scripted_model(tok, [answer], block_size=4096)
+    return SimpleNamespace(usable=True, running=False, stopping=False, model=model, tokenizer=tok, preset="")
+
+
+def test_the_question_set_is_measured_as_a_job_and_cleared_when_its_inputs_change(world):
+    from llmviz.retrieval import evaluate
+    from llmviz.retrieval.vectordb import VectorTable
+
+    at = open_page(PAGE, session_state=state(corpora.get_corpus("world:3:40"), world))
+    at.slider(key="vdb_eval_k").set_value(3).run()
+    at.select_slider(key="vdb_eval_n").set_value(20).run()
+    at.button(key="vdb_eval").click().run()
+    at.session_state["vdb_eval_job"].join(60)
+    at.run()
+    assert not at.exception and not at.error
+    assert len(at.dataframe) == 2  # the chunks, and the measure
+    table = at.dataframe[1].value
+    report = evaluate.evaluate(VectorTable.open(world, "world"), evaluate.world_questions("world:3:40", 20), k=3)
+    assert list(table["method"]) == ["LSA vectors", "BM25", "hybrid"]
+    assert list(table["recall@3"]) == [round(report.methods[m].recall_at_k, 3) for m in ("lsa", "bm25", "hybrid")]
+    assert list(table["MRR"]) == [round(report.methods[m].mrr, 3) for m in ("lsa", "bm25", "hybrid")]
+    assert any(m.value.startswith("Over 20 questions,") for m in at.markdown)
+    at.slider(key="vdb_eval_k").set_value(4).run()
+    assert any("changed since the last measure" in c.value for c in at.caption)
+    assert len(at.dataframe) == 1  # the old measure is not shown as this one's
+
+
+def test_rag_on_the_world_marks_each_answer_and_draws_the_prompt(world):
+    qs = _world_questions()
+    q = next(q for q in qs if len(set(q.answer)) == len(q.answer))  # a scripted model writes each character once
+    runs = {"right": scripted_run(q.answer), "wrong": scripted_run("Hamlet")}
+    at = open_page(PAGE, session_state=state(corpora.get_corpus("world:3:40"), world, runs=runs))
+    at.selectbox(key="vdb_known").set_value(q.text).run()
+    assert not at.exception and not at.error
+    assert any("1st for BM25" in m.value for m in at.markdown)  # a name: keywords find its passage
+    strip = next(f for f in figures(at) if any(t.get("name") == "a retrieved passage" for t in f["data"]))
+    assert strip["data"][0]["type"] == "heatmap"
+    assert any("All of it is inside the context" in c.value for c in at.caption)
+    at.button(key="vdb_generate").click().run()
+    verdicts = [m.value for m in at.markdown if "the reply" in m.value]
+    assert len(verdicts) == 2 and all(v.startswith(":green[**right**]") for v in verdicts)
+    at.button(key="vdb_lc").click().run()
+    assert any("the same chunks as above" in m.value for m in at.markdown)
+    assert any("The same text as 'With the retrieved chunks'" in c.value for c in at.caption)
+    at.selectbox(key="vdb_rag_run").set_value("wrong").run()
+    at.button(key="vdb_generate").click().run()
+    verdicts = [m.value for m in at.markdown if "the reply" in m.value]
+    assert len(verdicts) == 2 and all(v.startswith(":red[**wrong**]") for v in verdicts)
+
+
+def test_a_synthetic_table_is_made_from_the_page_and_chosen(tmp_path, corpus):
+    at = open_page(PAGE, session_state=state(corpus, tmp_path / "db"))
+    at.select_slider(key="vdb_synth_rows").set_value(10_000).run()
+    at.select_slider(key="vdb_synth_dim").set_value(32).run()
+    at.button(key="vdb_synth").click().run()
+    at.session_state["vdb_synth_job"].join(60)
+    at.run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="vdb_table").value == "synthetic-10000x32"
+    assert at.metric[0].value == "10,000" and any("no text to search" in i.value for i in at.info)

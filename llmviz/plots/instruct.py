@@ -19,11 +19,12 @@ KINDS = {"read": ("only read (masked out of the loss)", "#c8c8c8"),
          "forgotten": ("outside the context: forgotten", "#f4b6a0")}
 
 
-def token_strip(tokens: Sequence[str], kinds: Sequence[str], per_row: int = 12, title: str = "") -> go.Figure:
-    """Tokens in reading order, per_row to a line, each coloured by its kind (a key of KINDS)."""
+def token_strip(tokens: Sequence[str], kinds: Sequence[str], per_row: int = 12, title: str = "",
+                legend: Mapping[str, tuple[str, str]] = KINDS) -> go.Figure:
+    """Tokens in reading order, per_row to a line, each coloured by its kind (a key of `legend`: name, colour)."""
     n = len(tokens)
     rows = max(1, -(-n // per_row))
-    codes = list(KINDS)
+    codes = list(legend)
     z = np.full((rows, per_row), np.nan)
     text = [[""] * per_row for _ in range(rows)]
     for i, (t, k) in enumerate(zip(tokens, kinds)):
@@ -33,12 +34,12 @@ def token_strip(tokens: Sequence[str], kinds: Sequence[str], per_row: int = 12, 
     scale = []
     for i, k in enumerate(codes):
         lo, hi = i / len(codes), (i + 1) / len(codes)
-        scale += [[lo, KINDS[k][1]], [hi, KINDS[k][1]]]
+        scale += [[lo, legend[k][1]], [hi, legend[k][1]]]
     fig = go.Figure(go.Heatmap(z=z, text=text, texttemplate="%{text}", textfont=dict(size=13), colorscale=scale,
                                zmin=-0.5, zmax=len(codes) - 0.5, showscale=False, xgap=2, ygap=2, hoverinfo="text"))
     for k in dict.fromkeys(kinds):  # a legend of the kinds present
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=KINDS[k][0],
-                                 marker=dict(size=12, symbol="square", color=KINDS[k][1])))
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=legend[k][0],
+                                 marker=dict(size=12, symbol="square", color=legend[k][1])))
     fig.update_yaxes(autorange="reversed", visible=False)
     fig.update_xaxes(visible=False)
     fig.update_layout(title=title, height=80 + 38 * rows, margin=dict(l=5, r=5, t=40 if title else 10, b=5),

@@ -1,5 +1,6 @@
 """Figures for the vector-database page: chunk lengths, the hits' scores, the 2-D map of the chunks with
-the question and its hits, and exact search against the index (latency and recall)."""
+the question and its hits, exact search against the index (latency and recall), the index's
+recall-versus-latency curve, and a retrieval-augmented prompt as the model reads it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from llmviz.plots.embeddings import HIGHLIGHT, NEIGHBOUR
+from llmviz.plots.instruct import KINDS as TOKEN_KINDS, token_strip
+from llmviz.plots.training import PALETTE
 
 _MARGIN = dict(l=10, r=10, t=50, b=10)
 
@@ -78,3 +81,38 @@ def exact_vs_index(exact_ms: float, index_ms: float, recall: float, k: int) -> g
     fig.update_layout(title=f"Median latency · recall@{k} of the index: {recall:.0%}", yaxis_title="milliseconds",
                       height=320, margin=_MARGIN)
     return fig
+
+
+def recall_latency(points, chosen=None, k: int = 10) -> go.Figure:
+    """The index's recall@k against its median latency, one line per refine factor through the nprobes
+    measured (each point labelled), exact search's latency as a vertical line, `chosen` (a point with
+    nprobes, refine_factor, recall, ms) as a star."""
+    fig = go.Figure()
+    refines = list(dict.fromkeys(p.refine_factor for p in points))
+    for i, r in enumerate(refines):
+        line = sorted((p for p in points if p.refine_factor == r), key=lambda p: p.nprobes)
+        fig.add_trace(go.Scatter(x=[p.ms for p in line], y=[p.recall for p in line], mode="lines+markers+text",
+                                 name=f"refine {r}" if r else "no re-ranking", line=dict(color=PALETTE[i % 10]),
+                                 text=[str(p.nprobes) for p in line], textposition="top left",
+                                 hovertemplate="nprobes %{text}<br>%{x:.2f} ms<br>recall %{y:.1%}<extra></extra>"))
+    exact = next((p.exact_ms for p in points), None) if points else getattr(chosen, "exact_ms", None)
+    if exact:
+        fig.add_vline(x=exact, line=dict(color="grey", dash="dash"), annotation_text=f"exact: {exact:.1f} ms")
+    if chosen is not None:
+        fig.add_trace(go.Scatter(x=[chosen.ms], y=[chosen.recall], mode="markers", name="your setting",
+                                 marker=dict(symbol="star", size=18, color=HIGHLIGHT),
+                                 hovertemplate=f"nprobes {chosen.nprobes}, refine {chosen.refine_factor or 'off'}"
+                                               "<br>%{x:.2f} ms<br>recall %{y:.1%}<extra></extra>"))
+    fig.update_layout(title=f"Recall@{k} against latency (each point: nprobes)", xaxis_title="median latency (ms)",
+                      yaxis=dict(title=f"recall@{k} against exact search", tickformat=".0%", range=[0, 1.05]),
+                      height=380, margin=_MARGIN)
+    return fig
+
+
+PROMPT_KINDS = {"forgotten": TOKEN_KINDS["forgotten"], "passage": ("a retrieved passage", "#ffd166"),
+                "tag": TOKEN_KINDS["tag"], "read": ("the question and the template", "#c8c8c8")}
+
+
+def prompt_strip(tokens, kinds, per_row: int = 24) -> go.Figure:
+    """A prompt token by token: the retrieved passages highlighted, what lies outside the context marked."""
+    return token_strip(tokens, kinds, per_row, legend=PROMPT_KINDS)

@@ -10,8 +10,11 @@
     play_questions.py questions about the built-in plays in other words than the lines that answer them
     evaluate.py       question sets with known answer chunks (world, plays, quotes); recall@k and MRR per method
     vectordb.py       a LanceDB table of chunks and vectors: make, open, add, what it holds
-    ann.py            IVF-PQ / HNSW indexes, recall@k and latency against exact search
+    synthetic.py      synthetic vectors (a Gaussian mixture) for a table large enough to need an index
+    ann.py            IVF-PQ / HNSW indexes, recall@k and latency against exact search, synthetic tables
     rag.py            build a table from a corpus; RAG prompts and answers; the 2-D map
     rag_eval.py       RAG measured: a world's questions answered with and without retrieval, graded
+    compare.py        the three searches side by side in words; which words to bold
+    prompt_view.py    a RAG prompt as the model reads it: passages, tags, what lies outside the context
     langchain_rag.py  the same pipeline as a LangChain retriever and chain
 """

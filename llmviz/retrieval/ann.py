@@ -16,18 +16,28 @@ assumed: recall@k is the share of the exact top k that the index also returns, f
 
 from __future__ import annotations
 
+import contextlib
+import json
 import statistics
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
 
 from llmviz.jobs import Job
-from llmviz.retrieval.database import VectorDBError
+from llmviz.retrieval import evaluate, sidecar, synthetic
+from llmviz.retrieval.chunking import Chunk
+from llmviz.retrieval.database import VectorDBError, slug
+from llmviz.retrieval.provenance import Provenance
 from llmviz.retrieval.search import SearchParams
 from llmviz.retrieval.vectordb import VectorTable
 
 KINDS = {"ivf_pq": "IVF-PQ", "hnsw": "HNSW (IVF_HNSW_SQ)"}
 MIN_ROWS = 256  # an 8-bit product quantizer learns 256 codes per sub-vector from the rows
 ROWS_PER_PARTITION = 32  # each partition's centre is learned from at least this many rows
+INDEX_RECORD = "index.json"  # beside the table: the settings its index was built with
 PROBE_SHARE = 0.1  # the default nprobes searches about a tenth of the partitions: approximate, not exact in disguise
 
 
@@ -131,7 +141,23 @@ def build_index(table: VectorTable, cfg: IndexConfig = IndexConfig()) -> float:
     table.table.create_index("vector", config=config, replace=True)
     seconds = time.perf_counter() - t0
     table.index_info()  # the table now knows it has an index
+    with contextlib.suppress(OSError):  # LanceDB does not report the partitions: kept beside the table
+        _record(table).write_text(json.dumps({"kind": cfg.kind, "num_partitions": parts, "num_sub_vectors": subs}))
     return seconds
+
+
+def _record(table: VectorTable) -> Path:
+    return Path(table.db_dir) / sidecar.SIDECAR / table.name / INDEX_RECORD
+
+
+def built_partitions(table: VectorTable) -> int | None:
+    """The partitions the table's index was built with (recorded when built here), None if unknown or no index."""
+    if table.index_info() is None:
+        return None
+    try:
+        return int(json.loads(_record(table).read_text())["num_partitions"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def drop_index(table: VectorTable) -> None:
@@ -171,6 +197,40 @@ def probe_steps(partitions: int) -> tuple[int, ...]:
     return tuple(sorted({min(partitions, 2 ** i) for i in range(max(1, partitions).bit_length() + 1)}))
 
 
+def say_point(point: SweepPoint, k: int, partitions: int) -> str:
+    """One setting of the index measured, in words: what it finds of the exact top k, and at what speed."""
+    how = f"re-ranking {point.refine_factor}× k candidates" if point.refine_factor else "no re-ranking"
+    text = (f"Searching {point.nprobes} of {partitions} partitions with {how}, the index finds {point.recall:.0%} of "
+            f"the exact top {k} in {point.ms:.2f} ms; exact search takes {point.exact_ms:.2f} ms.")
+    if point.ms >= point.exact_ms:
+        return text + (" The index is no faster here: the table is small enough to read whole. Make a table of "
+                       "synthetic vectors (100,000 or more) to see the trade.")
+    lost = "nothing" if point.recall >= 1 else f"{1 - point.recall:.0%} of the neighbours"
+    return text + f" {point.exact_ms / point.ms:.1f}× faster, at the cost of {lost}."
+
+
+def exact_truth(table: VectorTable, queries, k: int) -> tuple[list[list[int]], float]:
+    """The exact top k ids of each question vector, and the median milliseconds of one exact search."""
+    times, truth = [], []
+    for q in queries:
+        ms, (hits, _) = timed(lambda q=q: table.search_vector(q, k, None, True), 1)
+        times.append(ms)
+        truth.append([h.id for h in hits])
+    return truth, statistics.median(times) if times else 0.0
+
+
+def measure(table: VectorTable, queries, truth: list[list[int]], k: int, params: SearchParams,
+            exact_ms: float = 0.0) -> SweepPoint:
+    """The index at one setting: mean recall@k against the exact top k (truth), median latency."""
+    times, recalls = [], []
+    for q, t in zip(queries, truth):
+        ms, (hits, _) = timed(lambda q=q: table.search_vector(q, k, None, False, params), 1)
+        times.append(ms)
+        recalls.append(recall_at_k([h.id for h in hits], t))
+    return SweepPoint(params.nprobes, params.refine_factor, statistics.fmean(recalls) if recalls else 0.0,
+                      statistics.median(times) if times else 0.0, exact_ms)
+
+
 def sweep(table: VectorTable, queries, k: int = 10, partitions: int | None = None,
           refine: tuple[int | None, ...] = (None, 10), job=None) -> list[SweepPoint]:
     """Recall@k and latency of the index at each nprobes (probe_steps of its partitions) × refine factor,
@@ -179,12 +239,7 @@ def sweep(table: VectorTable, queries, k: int = 10, partitions: int | None = Non
         raise VectorDBError(f"the table {table.name!r} has no approximate index yet: build one to draw its curve.")
     probes = probe_steps(partitions or default_partitions(table.rows))
     k = min(k, table.rows)
-    exact_times, truth = [], []
-    for q in queries:
-        ms, (hits, _) = timed(lambda q=q: table.search_vector(q, k, None, True), 1)
-        exact_times.append(ms)
-        truth.append([h.id for h in hits])
-    exact_ms = statistics.median(exact_times)
+    truth, exact_ms = exact_truth(table, queries, k)
     out = []
     if job is not None:
         job.total = len(probes) * len(refine)
@@ -192,13 +247,7 @@ def sweep(table: VectorTable, queries, k: int = 10, partitions: int | None = Non
         for r in refine:
             if job is not None and job.should_stop():
                 return out
-            params = SearchParams(nprobes=p, refine_factor=r)
-            times, recalls = [], []
-            for q, t in zip(queries, truth):
-                ms, (hits, _) = timed(lambda q=q: table.search_vector(q, k, None, False, params), 1)
-                times.append(ms)
-                recalls.append(recall_at_k([h.id for h in hits], t))
-            out.append(SweepPoint(p, r, statistics.fmean(recalls), statistics.median(times), exact_ms))
+            out.append(measure(table, queries, truth, k, SearchParams(nprobes=p, refine_factor=r), exact_ms))
             if job is not None:
                 job.advance(len(out))
     return out
@@ -209,3 +258,47 @@ def sweep_job(table: VectorTable, queries, k: int = 10, partitions: int | None =
     if table.index_info() is None:
         raise VectorDBError(f"the table {table.name!r} has no approximate index yet: build one to draw its curve.")
     return Job(lambda job: sweep(table, queries, k, partitions, job=job), total=1, name="vector-sweep")
+
+
+# --- questions to measure with, and a table large enough to need an index -------------------------------
+
+def query_vectors(table: VectorTable, n: int = 20, seed: int = 0) -> np.ndarray:
+    """Question vectors to measure an index with: new draws from a synthetic table's mixture, else the
+    table's question set (llmviz.retrieval.evaluate) embedded by its own embedder."""
+    if table.provenance.embedder["kind"] == synthetic.KIND:
+        return table.embedder.draw(n, stream=1 + seed)
+    _, questions = evaluate.questions_for(table, n, seed)
+    vectors = [v for v in (table.embed_query(q.text)[0] for q in questions[:n]) if v is not None]
+    if not vectors:
+        raise VectorDBError(f"no question of the table {table.name!r} has a word its embedder knows: nothing to measure.")
+    return np.stack(vectors)
+
+
+def synthetic_table(db_dir: str | Path, rows: int, dim: int = 128, seed: int = 0, name: str | None = None,
+                    job=None) -> VectorTable | None:
+    """A table of `rows` synthetic vectors (llmviz.retrieval.synthetic), replacing one of the same name.
+    With a Job: progress while drawing, and stop (nothing written, None returned)."""
+    synthetic.check_rows(rows)
+    t0 = time.perf_counter()
+    embedder = synthetic.SyntheticEmbedder(dim, seed)
+    name = name or slug(f"synthetic-{rows}x{dim}")
+    if job is not None:
+        job.set(phase="drawing the vectors")
+    vectors = embedder.draw(rows, stream=0)
+    if job is not None:
+        if job.should_stop():
+            return None
+        job.set(phase="writing the table")
+    corpus = {"name": f"synthetic vectors ({rows:,} × {dim}, seed {seed})", "source": f"synthetic:{rows}:{dim}:{seed}"}
+    prov = Provenance(corpus, {}, embedder.identity(), dim, n_chunks=rows,
+                      build_seconds=round(time.perf_counter() - t0, 3),
+                      built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    chunks = [Chunk(i, "", 0, 0, "", "") for i in range(rows)]
+    return VectorTable.create(db_dir, name, chunks, vectors, embedder, prov, replace=True, full_text=False)
+
+
+def synthetic_job(db_dir, rows: int, dim: int = 128, seed: int = 0, name: str | None = None):
+    """A not-yet-started Job that writes a synthetic table; its result is the VectorTable (None if stopped)."""
+    synthetic.check_rows(rows)
+    synthetic.SyntheticEmbedder(dim, seed)  # refuses a bad dimension before a thread starts
+    return Job(lambda job: synthetic_table(db_dir, rows, dim, seed, name, job), total=1, name="vector-synthetic")

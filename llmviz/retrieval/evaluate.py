@@ -22,6 +22,7 @@ import random
 from dataclasses import dataclass, field
 
 from llmviz.errors import LearnerError
+from llmviz.jobs import Job
 from llmviz.retrieval import keywords
 from llmviz.retrieval.play_questions import PARAPHRASED
 from llmviz.retrieval.search import SearchParams
@@ -189,3 +190,12 @@ def evaluate(table, questions: list[EvalQuestion], k: int = 5, others=(), questi
     done = len(scores["bm25"].ranks)
     return Report(question_set or question_set_of(table.provenance), k, asked[:done], scores,
                   skipped=len(questions) - len(asked))
+
+
+def evaluate_job(table, k: int = 5, n: int | None = None, others=(), seed: int = 0):
+    """A not-yet-started Job that measures every method on the table's question set; its result is the Report."""
+    if k < 1:
+        raise LearnerError(f"k must be at least 1 (it is {k}).")
+    keywords.require_fts(table)
+    kind, questions = questions_for(table, n, seed)
+    return Job(lambda job: evaluate(table, questions, k, others, kind, job=job), total=1, name="retrieval-eval")

@@ -157,6 +157,16 @@ def hybrid_search(table, query: str, k: int = 10, where: str | None = None, exac
     return Ranked("hybrid", _hits(rows, "_relevance_score"), ms, note)
 
 
+def search_by(method: str, table, query: str, k: int = 10, where: str | None = None, exact: bool = True,
+              params: SearchParams = SearchParams()) -> Ranked:
+    """One of the three searches by its name ("vector", "bm25" or "hybrid")."""
+    if method == "bm25":
+        return keyword_search(table, query, k, where)
+    if method not in ("vector", "hybrid"):
+        raise VectorDBError(f"unknown retrieval method {method!r}: use one of {', '.join(METHODS)}.")
+    return (vector_search if method == "vector" else hybrid_search)(table, query, k, where, exact, params)
+
+
 def three_ways(table, query: str, k: int = 10, where: str | None = None, exact: bool = True,
                params: SearchParams = SearchParams()) -> dict[str, Ranked]:
     """The same question by vectors, by keywords and by both (a method that cannot run says why in its note)."""

@@ -17,21 +17,24 @@ from langchain_core.prompts import PromptTemplate
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
-from llmviz.retrieval.rag import TEMPLATES, context_of, spellable
+from llmviz.retrieval import keywords
+from llmviz.retrieval.rag import TEMPLATES, context_of, spellable, user_text
 from llmviz.retrieval.vectordb import Hit, SearchParams
 
 
 class VectorTableRetriever(BaseRetriever):
-    """A LangChain retriever over a llmviz.retrieval.vectordb.VectorTable: the k nearest chunks as Documents."""
+    """A LangChain retriever over a llmviz.retrieval.vectordb.VectorTable: the k best chunks as Documents, by
+    vector search, BM25 or hybrid (llmviz.retrieval.keywords), as the page searches."""
 
     table: Any  # the llmviz.retrieval.vectordb.VectorTable
     k: int = 4
     where: str | None = None  # a LanceDB filter, e.g. "section = 'Hamlet'"
     exact: bool = True  # False: through the approximate index
     params: SearchParams = SearchParams()
+    method: str = "vector"  # "vector", "bm25" or "hybrid"
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        result = self.table.search(query, self.k, self.where, self.exact, self.params)
+        result = keywords.search_by(self.method, self.table, query, self.k, self.where, self.exact, self.params)
         return [Document(page_content=h.text, metadata={"id": h.id, "score": h.score, "section": h.section,
                                                         "speaker": h.speaker, "start": h.start, "end": h.end})
                 for h in result.hits]
@@ -58,6 +61,30 @@ def rag_chain(retriever: BaseRetriever, llm, template: str = TEMPLATES["continue
             | prompt_template(template)
             | spell
             | llm)
+
+
+def rag_chat_chain(retriever: BaseRetriever, chat_model, template: str = TEMPLATES["context, then question (instruct models)"],
+                   tokenizer=None) -> Runnable:
+    """The same chain for an instruct model: the filled template becomes the user's turn (rag.user_text, as
+    the page and rag-eval send it), answered by any LangChain chat model; its text out."""
+    from langchain_core.messages import HumanMessage
+    from langchain_core.output_parsers import StrOutputParser
+
+    spell = RunnableLambda(lambda p: spellable(tokenizer, p.to_string())[0] if tokenizer is not None else p.to_string())
+    return ({"context": retriever | RunnableLambda(lambda docs: context_of(hits_of(docs))),
+             "question": RunnablePassthrough()}
+            | prompt_template(template)
+            | spell
+            | RunnableLambda(lambda text: [HumanMessage(user_text(text))])
+            | chat_model
+            | StrOutputParser())
+
+
+def model_chat(model, tokenizer, max_new_tokens: int = 40):
+    """An instruct model of this app as a LangChain chat model, greedy (as rag-eval answers)."""
+    from llmviz.serving.langchain_llm import CheckpointChatModel
+
+    return CheckpointChatModel(network=model, tokenizer=tokenizer, max_tokens=max_new_tokens, temperature=0.0)
 
 
 def model_llm(model, tokenizer, max_new_tokens: int = 200, temperature: float = 0.8, seed: int | None = 0):

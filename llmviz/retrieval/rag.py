@@ -207,6 +207,12 @@ def fill(template: str, context: str, question: str) -> str:
     return _SLOTS.sub(lambda m: values[m.group()], template)
 
 
+def user_text(prompt: str) -> str:
+    """The prompt as an instruct model's user turn: one line, its runs of white space made single spaces
+    (as the passages task was written); the page, rag-eval and the LangChain chain all send this."""
+    return " ".join(prompt.split())
+
+
 def spellable(tokenizer, text: str) -> tuple[str, list[str]]:
     """The text without the characters a character tokenizer cannot spell, and those characters."""
     if getattr(tokenizer, "kind", "") != "char":
@@ -247,11 +253,11 @@ def answer(model, tokenizer, question: str, hits: list[Hit], template: str = TEM
     if chat.has_chat_template(tokenizer):  # an instruct model: the prompt is the user's turn of a chat
         from llmviz.tasks import instruct
 
-        turn = [chat.Message("user", " ".join(p1.split()))]
+        turn = [chat.Message("user", user_text(p1))]
         ids, _ = chat.encode(tokenizer, turn, generation_prompt=True)
         bs = model.config.block_size
         return Answers(prompt, plain, instruct.reply(model, tokenizer, turn, max_new_tokens),
-                       instruct.reply(model, tokenizer, [chat.Message("user", " ".join(p2.split()))], max_new_tokens),
+                       instruct.reply(model, tokenizer, [chat.Message("user", user_text(p2))], max_new_tokens),
                        chat.render(tokenizer, chat.fit_context(ids, bs)[1]), len(ids), bs, sorted(set(d1) | set(d2)))
     # a base model's continuation, ended at a special token should its tokenizer have one (never shown as text)
     kw = dict(stop_token_ids=chat.tag_ids(tokenizer), temperature=temperature, top_k=top_k, seed=seed)

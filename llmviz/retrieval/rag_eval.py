@@ -86,13 +86,9 @@ def template_for(tokenizer) -> str:
 
 
 def retrieve(table, question: str, k: int, method: str = "hybrid"):
-    if method == "vector":
-        return keywords.vector_search(table, question, k).hits
-    if method == "bm25":
-        return keywords.keyword_search(table, question, k).hits
-    if method == "hybrid":
-        return keywords.hybrid_search(table, question, k).hits
-    raise LearnerError(f"unknown retrieval method {method!r}: use one of {', '.join(METHODS)}.")
+    if method not in METHODS:
+        raise LearnerError(f"unknown retrieval method {method!r}: use one of {', '.join(METHODS)}.")
+    return keywords.search_by(method, table, question, k).hits
 
 
 def ask(model, tokenizer, table, question: evaluate.EvalQuestion, k: int = 3, method: str = "hybrid",

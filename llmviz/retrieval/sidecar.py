@@ -9,7 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
-from llmviz.retrieval import embedders
+from llmviz.retrieval import embedders, synthetic
 from llmviz.retrieval.database import VectorDBError, list_tables
 from llmviz.retrieval.provenance import Provenance
 
@@ -39,7 +39,14 @@ def saving(db_dir: Path, name: str, embedder: embedders.Embedder, provenance: Pr
 
 def load_embedder(db_dir: Path, name: str, provenance: Provenance) -> embedders.Embedder:
     """The embedder saved beside table `name`, refused if it is not the one that built the table."""
-    e = embedders.load(db_dir / SIDECAR / name, provenance.embedder["kind"])
+    folder, kind = db_dir / SIDECAR / name, provenance.embedder["kind"]
+    if kind == synthetic.KIND:
+        try:
+            e = synthetic.SyntheticEmbedder.load(folder)
+        except (OSError, KeyError, ValueError) as err:
+            raise VectorDBError(f"the synthetic settings saved beside {name!r} cannot be read ({err}): rebuild it.") from None
+    else:
+        e = embedders.load(folder, kind)
     if e.fingerprint != provenance.embedder["fingerprint"]:
         raise VectorDBError(f"the embedder saved beside {name!r} is not the one that built it: rebuild the table.")
     return e
