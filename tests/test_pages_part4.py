@@ -14,7 +14,7 @@ def test_serve_page_starts_a_server_that_answers_and_stops_it(run):
     assert not at.exception and not at.error
     at.button(key="serve_start").click().run()
     assert not at.exception and not at.error
-    server = at.session_state["model_server"]
+    server, holder = at.session_state["model_server"]
     assert server.running and server.host == "127.0.0.1" and server.model_name == NAME
     assert any(server.base_url in c.value for c in at.code)
     out = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0).completions.create(
@@ -32,7 +32,9 @@ def test_serve_page_starts_a_server_that_answers_and_stops_it(run):
     assert server.log.total == 2
     at.switch_page("pages/serve.py").run()
     at.button(key="serve_stop").click().run()
-    assert not server.running and "model_server" not in at.session_state
+    assert "model_server" not in at.session_state
+    holder.join(10)  # the server shuts down in its job's thread, not the page's
+    assert not server.running
 
 
 def test_langchain_page_in_process_memory_and_the_agent(run):
