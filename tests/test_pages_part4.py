@@ -48,6 +48,9 @@ def test_langchain_page_in_process_memory_and_the_agent(run):
     assert any("system: Be kind\nuser: O Romeo\nassistant: " in c.value for c in at.code)  # the next prompt carries the memory
     at.text_input(key="lc_question").set_value("O Romeo").run()  # what this tiny vocabulary can spell
     at.button(key="lc_agent").click().run()  # LangChain's create_agent on a base model: it answers in words
+    job = at.session_state["lc_agent_job"]
+    assert job.join(60).state == "finished", job.reason  # it ran in the background, as a job
+    at.run()
     assert not at.exception and not at.error
     shown = [m.value for m in at.markdown]
     assert any("**HumanMessage**" in v for v in shown) and any("**AIMessage (the answer)**" in v for v in shown)
@@ -67,3 +70,36 @@ def test_the_api_model_name_follows_the_run_and_an_instruct_run_comes_first(run)
     assert at.text_input(key="serve_name:instruct run").value == "instruct-run"
     at.selectbox(key="serve_run").set_value(NAME).run()
     assert at.text_input(key=f"serve_name:{NAME}").value == NAME
+
+
+def test_the_agent_tab_runs_as_a_job_shows_each_message_and_stops(run):
+    import copy
+    import time
+
+    from tests.test_agent_job import Slow
+    from tests.test_tool_calls import TOKENIZER
+
+    instruct = copy.copy(run)
+    instruct.tokenizer, instruct.model = TOKENIZER, Slow(TOKENIZER)  # writes a calculator call, slowly
+    at = open_page("pages/langchain_concepts.py", session_state={"runs": {"instruct run": instruct}})
+    at.button(key="lc_agent").click().run()
+    job = at.session_state["lc_agent_job"]
+    deadline = time.monotonic() + 30
+    while not job.peek().extra.get("writing") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    at.run()  # the page's script returns at once: the agent runs in the background
+    shown = [m.value for m in at.markdown]
+    assert any("**HumanMessage**" in v for v in shown) and at.button(key="lc_agent").disabled
+    assert any("The model is writing" in c.value for c in at.caption)
+    at.button(key="lc_agent_stop").click().run()
+    assert job.join(5).state == "stopped"
+    at.run()
+    assert any("stopped at your request" in c.value for c in at.caption) and not at.button(key="lc_agent").disabled
+    at.button(key="lc_agent").click().run()  # and again, to the end: call, result, answer
+    job = at.session_state["lc_agent_job"]
+    assert job.join(60).state == "finished", job.reason
+    at.run()
+    shown = [m.value for m in at.markdown]
+    assert any("**AIMessage with a tool call**" in v for v in shown) and any("**ToolMessage**" in v for v in shown)
+    assert any("**AIMessage (the answer)**" in v for v in shown)
+    assert any(c.value == "579" for c in at.code)
