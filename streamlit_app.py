@@ -5,7 +5,7 @@ Pages are listed in pages/_registry.py; this file only turns that list into st.n
 
 import streamlit as st
 
-from pages.shared import ui
+from pages.shared import session_runs, ui
 from pages._registry import sections
 
 st.set_page_config(page_title="llmviz · LLMs from scratch", page_icon=":material/neurology:", layout="wide")
@@ -24,6 +24,7 @@ with st.sidebar:
     ui.device_picker()
     ui.prefetch_element_code()  # charts', tables' and code blocks' front-end code, while the learner reads
 
+session_runs.show_notice()  # runs let go to keep the session within its memory budget, said once
 try:
     navigation.run()
 finally:  # also after a page's st.stop()

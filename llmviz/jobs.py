@@ -9,7 +9,8 @@ of something raises `Stopped`, and the job ends as stopped with what it finished
 A page whose learner may simply close the tab starts its job with `start(stop_unwatched_after=s)`:
 every `snapshot()` counts as someone watching, and a job nobody has polled for `s` seconds stops
 itself (a closed tab polls no more). The command line and the tests start without it and are never
-stopped that way.
+stopped that way. A `Watcher` thread touches the jobs of the sessions whose browser is still connected
+(a tab in the background polls slowly, or not at all), so only a closed tab's jobs stop.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -211,3 +213,51 @@ class Job:
         with self._lock:
             self._t1 = time.perf_counter()
             self.state, self.reason = state, reason
+
+
+def live_jobs(refs) -> list:
+    """The running jobs among weak references (each dereferenced once: a job can be collected in between)."""
+    return [j for j in (r() for r in refs) if j is not None and j.running]
+
+
+class Watcher:
+    """A thread that, every `every` seconds, touches the running jobs of each session that `connected(session
+    id)` says is still connected, and forgets sessions with no running job. A session whose browser is gone
+    is not touched, so its jobs (started with stop_unwatched_after) stop by themselves. It holds only weak
+    references: a job its session dropped is not kept alive. A look that fails is said, and the thread goes on."""
+
+    def __init__(self, connected: Callable[[str], bool | None], every: float = 1.0):
+        self.connected, self.every = connected, every
+        self.sessions: dict[str, list] = {}  # session id -> weak references to its jobs
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, session_id: str, job: "Job") -> None:
+        """Watch `job` for this session (and start the thread unless it is alive)."""
+        with self._lock:
+            self.sessions.setdefault(session_id, []).append(weakref.ref(job))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._watch, name="llmviz-tab-watcher", daemon=True)
+                self._thread.start()
+
+    def look_once(self) -> None:
+        """One look: touch the running jobs of every connected session; forget sessions with none left."""
+        with self._lock:
+            items = list(self.sessions.items())
+        for sid, refs in items:
+            live = live_jobs(refs)
+            if live and self.connected(sid):
+                for job in live:
+                    job.touch()
+            if not live:
+                with self._lock:  # gone unless a job was started in the meantime
+                    if self.sessions.get(sid) is refs and not live_jobs(refs):
+                        del self.sessions[sid]
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(self.every)
+            try:
+                self.look_once()
+            except Exception:  # the watcher must outlive any one look: background tabs' jobs depend on it
+                traceback.print_exc(file=sys.stderr)

@@ -18,6 +18,9 @@ st.markdown(
 )
 all_runs = session_runs.all_runs()
 titles = {k: p.title for k, p in PRESETS.items()}
+if session_runs.let_go():
+    st.caption(f"Let go earlier, to keep this session within its memory budget ({session_runs.BUDGET.describe()}): "
+               + ", ".join(session_runs.let_go()) + ".")
 
 if not all_runs:
     st.info("No run yet in this session: train a model on one of the LM pages, then come back.", icon=":material/info:")

@@ -56,7 +56,7 @@ if where.startswith("Our server"):
     from langchain_openai import ChatOpenAI  # the standard client, over HTTP to the page's server
 
     agent_model = ChatOpenAI(base_url=server.base_url, model=server.model_name, api_key=server.api_key or "none",
-                             max_tokens=max_tokens, temperature=temperature, max_retries=0)
+                             max_tokens=max_tokens, temperature=temperature, max_retries=0, streaming=True)
 if tokenizer is None:
     st.caption("A model behind another server may be a base model (it continues text) or an instruct model (it "
                "answers, and may call tools).")
@@ -114,14 +114,17 @@ with t_memory:
         st.rerun()
     roles = [{"role": {"human": "user", "ai": "assistant"}.get(m.type, m.type), "content": m.content}
              for m in talk.prompt_for("...")]
-    if instruct and block and tokenizer is not None:  # the prompt as the model reads it: what is cut off marked
-        view = chat.prompt_view(tokenizer, roles, block)
-        st.caption("What the model receives for the next turn (llmviz.tasks.chat.prompt_view), token by token:")
-        ui.plot(instruct_plots.token_strip(view.tokens, view.kinds, per_row=16), key="lc_memory_prompt")
-        st.caption(view.reading())
-    else:
-        st.caption("What the model receives for the next turn (llmviz.tasks.chat.format_chat):")
-        st.code(chat.format_chat(roles, tokenizer).prompt, language=None, wrap_lines=True)
+    try:
+        if instruct and block and tokenizer is not None:  # the prompt as the model reads it: what is cut off marked
+            view = chat.prompt_view(tokenizer, roles, block)
+            st.caption("What the model receives for the next turn (llmviz.tasks.chat.prompt_view), token by token:")
+            ui.plot(instruct_plots.token_strip(view.tokens, view.kinds, per_row=16), key="lc_memory_prompt")
+            st.caption(view.reading())
+        else:
+            st.caption("What the model receives for the next turn (llmviz.tasks.chat.format_chat):")
+            st.code(chat.format_chat(roles, tokenizer).prompt, language=None, wrap_lines=True)
+    except LearnerError as e:  # a model whose vocabulary cannot spell the conversation
+        st.caption(f"(It cannot be shown: {e}.)")
 with t_agent:
     st.markdown("An **agent** is a loop: the model is sent the question *and the tools*; when it answers with a "
                 "**tool call**, the program runs the tool and sends back a `ToolMessage`; it goes on until the model "
@@ -131,18 +134,41 @@ with t_agent:
     question = st.text_input("Question", "What is 123+456?", key="lc_question")
     if not chat_model_tools:
         st.caption("This model has no `<|call|>` token: it was not tuned to call tools, so it will answer in words.")
-    if st.button("Run the agent", key="lc_agent", icon=":material/smart_toy:"):
-        icons = {"question": ":material/person:", "call": ":material/build:", "result": ":material/calculate:",
-                 "answer": ":material/check_circle:"}
-        names = {"question": "HumanMessage", "call": "AIMessage with a tool call", "result": "ToolMessage",
-                 "answer": "AIMessage (the answer)"}
+    job = st.session_state.get("lc_agent_job")
+    running = job is not None and job.running
+    b1, b2, _ = st.columns([1, 1, 4])
+    if b1.button("Run the agent", key="lc_agent", icon=":material/smart_toy:", disabled=running):
+        st.session_state["lc_agent_job"] = ui.start_job(agent.agent_job(agent_model, question))
+        st.rerun()
+    if b2.button("Stop", key="lc_agent_stop", icon=":material/stop:", disabled=not running or job.stopping):
+        job.stop()  # heard between two tokens: the messages so far stay
+        st.rerun()
+    icons = {"question": ":material/person:", "call": ":material/build:", "result": ":material/calculate:",
+             "answer": ":material/check_circle:"}
+    names = {"question": "HumanMessage", "call": "AIMessage with a tool call", "result": "ToolMessage",
+             "answer": "AIMessage (the answer)"}
 
-        def flow():
-            for message in agent.run_langchain_agent(agent_model, question):
-                for step in agent.steps([message]):
-                    st.markdown(f"{icons[step.kind]} **{names[step.kind]}**")
-                    st.code(step.text, language=None, wrap_lines=True)
-        attempt(flow)
+    @st.fragment(run_every=0.5 if running else None)
+    def agent_messages():
+        job = st.session_state.get("lc_agent_job")
+        if job is None:
+            return
+        snap = job.snapshot()
+        for step in snap.history:  # each message as it came
+            st.markdown(f"{icons[step.kind]} **{names[step.kind]}**")
+            st.code(step.text, language=None, wrap_lines=True)
+        if snap.state == "running":
+            st.caption("The model is writing…" + (" (stopping)" if snap.stopping else ""))
+            if snap.extra.get("writing"):
+                st.code(snap.extra["writing"], language=None, wrap_lines=True)
+        elif snap.state == "failed":
+            st.error(f"The agent failed: {snap.reason}", icon=":material/error:")
+        elif snap.state == "stopped":
+            st.caption(f"The agent was {snap.reason}: the messages above are those it had.")
+        if running and snap.done:
+            st.rerun()  # stop polling
+
+    agent_messages()
     st.caption("What an agent framework does inside: the same loop written out by hand (bind the tools, invoke, "
                "run each call, append its result, invoke again).")
     ui.code_expander(agent.agent_loop, title="What an agent framework does inside")

@@ -64,7 +64,7 @@ with right:
 
 b1, b2, _ = st.columns([1, 1, 4])
 if b1.button("Start the server", key="serve_start", type="primary", icon=":material/play_arrow:",
-             disabled=server is not None or model is None):
+             disabled=server is not None or model is None or model_server.stopping()):
     try:
         with st.spinner("Starting…"):
             model_server.start(model, tokenizer, model_name, int(port), api_key)
@@ -77,7 +77,9 @@ if b2.button("Stop", key="serve_stop", icon=":material/stop:", disabled=server i
     st.rerun()
 
 if server is None:
-    st.caption("The server belongs to this browser tab: it stops when you press Stop or close the tab.")
+    st.caption("Stopping the server (it finishes the answers in progress, 2 s at most)…" if model_server.stopping() else
+               f"The server belongs to this browser tab: it stops when you press Stop, or {ui.UNWATCHED_S:g} s after "
+               "you close the tab.")
 else:
     st.success(f"Serving **{server.model_name}** at `{server.base_url}`", icon=":material/dns:")
     st.code(server.base_url, language=None)

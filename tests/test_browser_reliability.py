@@ -37,3 +37,51 @@ def test_closing_the_tab_stops_its_training_within_seconds(browser_and_url):
     stopped_after = time.monotonic() - t
     assert stopped_after < UNWATCHED_S + 5
     print(f"closed tab's training stopped {stopped_after:.1f} s after the tab closed")
+
+
+SERVE = next(p for p in PAGES if p.path == "pages/serve.py")
+
+
+def test_closing_the_tab_stops_its_model_server_within_seconds(browser_and_url, tmp_path):
+    import re
+    import socket
+
+    from llmviz.io import checkpoint
+    from llmviz.training.config import TrainConfig
+    from llmviz.training.presets import preset_config
+    from llmviz.training.train import TrainingRun
+
+    text = "ROMEO:\nBut soft, what light through yonder window breaks?\n" * 40
+    model = tmp_path / "tiny.safetensors"
+    model.write_bytes(checkpoint.run_to_bytes(TrainingRun.new(preset_config("lm2", 1), TrainConfig(
+        max_iters=2, eval_interval=2, eval_iters=1, batch_size=4, sample_tokens=0), text).start().join(60)))
+    browser, url = browser_and_url
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(f"{url}/{SERVE.url_path}")
+    wait_until_idle(page)
+    page.get_by_test_id("stRadioGroup").get_by_text("A checkpoint file").click()
+    wait_until_idle(page)
+    page.locator(".st-key-serve_upload input[type=file]").set_input_files(str(model))
+    wait_until_idle(page)
+    page.locator(".st-key-serve_start button").click()
+    page.get_by_text("Serving").first.wait_for(timeout=60_000)
+    port = int(re.search(r"http://127\.0\.0\.1:(\d+)/v1", page.locator("[data-testid='stMain']").inner_text()).group(1))
+
+    def listening() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    time.sleep(UNWATCHED_S + 2)  # a tab that stays open keeps its server
+    assert listening()
+    t = time.monotonic()
+    context.close()  # the learner closes the tab
+    while listening():
+        assert time.monotonic() - t < UNWATCHED_S + 20, "the closed tab's server is still listening"
+        time.sleep(0.5)
+    stopped_after = time.monotonic() - t
+    assert stopped_after < UNWATCHED_S + 5
+    print(f"closed tab's server stopped {stopped_after:.1f} s after the tab closed")

@@ -14,7 +14,7 @@ def test_serve_page_starts_a_server_that_answers_and_stops_it(run):
     assert not at.exception and not at.error
     at.button(key="serve_start").click().run()
     assert not at.exception and not at.error
-    server = at.session_state["model_server"]
+    server, holder = at.session_state["model_server"]
     assert server.running and server.host == "127.0.0.1" and server.model_name == NAME
     assert any(server.base_url in c.value for c in at.code)
     out = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0).completions.create(
@@ -32,7 +32,9 @@ def test_serve_page_starts_a_server_that_answers_and_stops_it(run):
     assert server.log.total == 2
     at.switch_page("pages/serve.py").run()
     at.button(key="serve_stop").click().run()
-    assert not server.running and "model_server" not in at.session_state
+    assert "model_server" not in at.session_state
+    holder.join(10)  # the server shuts down in its job's thread, not the page's
+    assert not server.running
 
 
 def test_langchain_page_in_process_memory_and_the_agent(run):
@@ -46,6 +48,9 @@ def test_langchain_page_in_process_memory_and_the_agent(run):
     assert any("system: Be kind\nuser: O Romeo\nassistant: " in c.value for c in at.code)  # the next prompt carries the memory
     at.text_input(key="lc_question").set_value("O Romeo").run()  # what this tiny vocabulary can spell
     at.button(key="lc_agent").click().run()  # LangChain's create_agent on a base model: it answers in words
+    job = at.session_state["lc_agent_job"]
+    assert job.join(60).state == "finished", job.reason  # it ran in the background, as a job
+    at.run()
     assert not at.exception and not at.error
     shown = [m.value for m in at.markdown]
     assert any("**HumanMessage**" in v for v in shown) and any("**AIMessage (the answer)**" in v for v in shown)
@@ -82,3 +87,36 @@ def test_langchain_memory_marks_what_falls_outside_an_instruct_models_context(ru
     assert not at.exception and not at.error
     captions = [c.value for c in at.caption]
     assert any("are cut off (red)" in c for c in captions), captions  # the prompt is longer than 24 tokens
+
+
+def test_the_agent_tab_runs_as_a_job_shows_each_message_and_stops(run):
+    import copy
+    import time
+
+    from tests.test_agent_job import Slow
+    from tests.test_tool_calls import TOKENIZER
+
+    instruct = copy.copy(run)
+    instruct.tokenizer, instruct.model = TOKENIZER, Slow(TOKENIZER)  # writes a calculator call, slowly
+    at = open_page("pages/langchain_concepts.py", session_state={"runs": {"instruct run": instruct}})
+    at.button(key="lc_agent").click().run()
+    job = at.session_state["lc_agent_job"]
+    deadline = time.monotonic() + 30
+    while not job.peek().extra.get("writing") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    at.run()  # the page's script returns at once: the agent runs in the background
+    shown = [m.value for m in at.markdown]
+    assert any("**HumanMessage**" in v for v in shown) and at.button(key="lc_agent").disabled
+    assert any("The model is writing" in c.value for c in at.caption)
+    at.button(key="lc_agent_stop").click().run()
+    assert job.join(5).state == "stopped"
+    at.run()
+    assert any("stopped at your request" in c.value for c in at.caption) and not at.button(key="lc_agent").disabled
+    at.button(key="lc_agent").click().run()  # and again, to the end: call, result, answer
+    job = at.session_state["lc_agent_job"]
+    assert job.join(60).state == "finished", job.reason
+    at.run()
+    shown = [m.value for m in at.markdown]
+    assert any("**AIMessage with a tool call**" in v for v in shown) and any("**ToolMessage**" in v for v in shown)
+    assert any("**AIMessage (the answer)**" in v for v in shown)
+    assert any(c.value == "579" for c in at.code)

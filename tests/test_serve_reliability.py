@@ -246,3 +246,66 @@ def test_batch_size_counts_are_a_copy_the_engine_thread_cannot_change_under_a_re
         assert counts == {1: 3} and engine.batch_size_counts() == {1: 5}
     finally:
         engine.stop()
+
+
+class PerWindow(LanguageModel):
+    """A model whose forward pass takes 1 ms per window, and remembers each batch's size."""
+    sizes: list = []
+
+    def forward(self, idx, targets=None, **kw):
+        type(self).sizes.append(len(idx))
+        time.sleep(0.001 * len(idx))
+        return super().forward(idx, targets, **kw)
+
+
+def test_scoring_sizes_its_batches_to_a_short_pass_and_scores_the_same(model, tok, monkeypatch):
+    from llmviz.serving import scoring
+
+    slow = PerWindow(model.config)
+    slow.load_state_dict(model.state_dict())
+    slow.eval()
+    ids = tok.encode("ROMEO:\nBut soft" * 60)
+    PerWindow.sizes = []
+    got = prompt_logprobs(slow, ids, 2, tok)
+    sizes = PerWindow.sizes
+    assert sizes[0] == scoring.FIRST and sum(sizes) == len(ids) - 1
+    assert all(b <= 2 * a for a, b in zip(sizes, sizes[1:]))  # never more than doubled
+    # 1 ms a window and 50 ms a pass: about 50 windows, far from the 256 that took 0.26 s a pass
+    assert max(sizes) <= 2 * scoring.PASS_S / 0.001 and max(sizes) >= 16
+    T = model.config.block_size
+    for j in (1, 7, len(ids) // 2, len(ids) - 1):  # each token given the block_size tokens before it
+        with torch.no_grad():
+            logits, _ = model(torch.tensor([ids[max(0, j - T):j]]))
+        want = torch.log_softmax(logits[0, -1].float(), -1)[ids[j]].item()
+        assert got[j].logprob == pytest.approx(want, abs=1e-5)
+
+
+class Ticking(LanguageModel):
+    """A model that decodes about 100 tokens a second."""
+
+    def forward(self, idx, targets=None, **kw):
+        time.sleep(0.01)
+        return super().forward(idx, targets, **kw)
+
+
+def test_a_long_answer_not_streamed_stops_soon_after_its_client_leaves(model, tok):
+    ticking = Ticking(model.config)
+    s = Server(ticking, tok, NAME, copy_model=False).start()
+    try:
+        body = httpx.Request("POST", "http://x/", json={"model": NAME, "prompt": "ROMEO:", "max_tokens": 2000,
+                                                         "temperature": 1.0}).content
+        head = b"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        with socket.create_connection(("127.0.0.1", s.port), timeout=10) as sock:
+            sock.sendall(head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            deadline = time.monotonic() + 5
+            while s.engine.tokens_generated < 10 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        left = time.monotonic()  # the client is gone, its answer unread
+        while s.engine.load != (0, 0) and time.monotonic() - left < 5:
+            time.sleep(0.01)
+        assert time.monotonic() - left < 0.5  # not 20 s: the tokens nobody will read
+        generated = s.engine.tokens_generated
+        time.sleep(0.2)
+        assert s.engine.tokens_generated == generated < 200
+    finally:
+        s.stop()

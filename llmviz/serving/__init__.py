@@ -8,6 +8,7 @@
     choices.py        one request's sequences in the engine, their deltas collected as they arrive
     replies.py        what each endpoint answers: request -> engine jobs; choices as streamed pieces or whole
     tool_calls.py     tools and tool_choice through the API: the history's calls, a call's grammar, OpenAI's shape
+    json_mode.py      response_format json_object: decoding masked to what can go on being a JSON object
     api.py            the OpenAI-compatible HTTP API (FastAPI): routes, one event stream, errors
     server.py         run it under uvicorn, in the foreground (the command line) or a background thread (the app)
     langchain_llm.py  the model as a LangChain LLM / chat model, in-process or over HTTP

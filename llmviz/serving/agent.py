@@ -6,7 +6,9 @@ chat memory, tools and an agent, each built from langchain-core's primitives.
 - memory is the conversation so far, put back into every prompt (the model itself remembers nothing);
 - a tool is a function the model may ask for; an agent is the loop that runs what the model asks (a tool
   call -> the tool's result -> ... ) until it answers. The agent is LangChain's own
-  (`langchain.agents.create_agent`); `agent_loop` is the same loop written out, to read.
+  (`langchain.agents.create_agent`); `agent_loop` is the same loop written out, to read. A page runs it as a
+  background llmviz.jobs.Job (`agent_job`): each message recorded as it comes, the text being written
+  published token by token, Stop heard between two tokens.
 
 A base model only continues text: it never calls a tool. An instruct model tuned with tools
 (llmviz.tasks.instruct) writes calls, which reach LangChain as an AIMessage's tool_calls.
@@ -17,11 +19,13 @@ from __future__ import annotations
 import json
 from typing import NamedTuple
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder, PromptTemplate
 from langchain_core.tools import tool
 
+from llmviz import jobs
 from llmviz.tasks.tools import calculator as calculate
 
 # --- a tool: arithmetic, by the app's one safe evaluator (llmviz.tasks.tools.calculator; never eval) ----
@@ -99,14 +103,50 @@ def langchain_agent(chat_model, tools=(calculator,)):
     return create_agent(chat_model, tools=list(tools))
 
 
-def run_langchain_agent(chat_model, question: str, tools=(calculator,), max_steps: int = 6):
-    """The messages of LangChain's agent answering `question`, yielded as they come (one node at a time)."""
+def run_langchain_agent(chat_model, question: str, tools=(calculator,), max_steps: int = 6, callbacks=()):
+    """The messages of LangChain's agent answering `question`, yielded as they come (one node at a time);
+    `callbacks`: LangChain callback handlers told of every model call and token (e.g. `Watching`)."""
     agent = langchain_agent(chat_model, tools)
     yield HumanMessage(question)
-    for update in agent.stream({"messages": [HumanMessage(question)]}, {"recursion_limit": 2 * max_steps + 1},
-                               stream_mode="updates"):
+    config = {"recursion_limit": 2 * max_steps + 1, "callbacks": list(callbacks)}
+    for update in agent.stream({"messages": [HumanMessage(question)]}, config, stream_mode="updates"):
         for node in update.values():
             yield from (node or {}).get("messages", [])
+
+
+class Watching(BaseCallbackHandler):
+    """Ties an agent's model calls to a llmviz Job: Stop is heard when a call or a tool starts and between two
+    tokens of a call (the job then ends as stopped, with the messages so far); the text the model is writing
+    is published as the job's extra["writing"]."""
+    raise_error = True  # a Stop raised here ends the agent: LangChain re-raises it instead of logging it
+
+    def __init__(self, job: jobs.Job):
+        self.job = job
+
+    def on_chat_model_start(self, serialized, messages, **kwargs) -> None:
+        self.job.check_stop()
+        self.job.set(writing="")
+
+    def on_llm_new_token(self, token: str, **kwargs) -> None:
+        self.job.check_stop()
+        self.job.set(writing=self.job.peek().extra.get("writing", "") + str(token))
+
+    def on_tool_start(self, serialized, input_str, **kwargs) -> None:
+        self.job.check_stop()
+
+
+def agent_job(chat_model, question: str, tools=(calculator,), max_steps: int = 6) -> jobs.Job:
+    """LangChain's agent answering `question` in a background job (start it; a page starts it with ui.start_job):
+    its history is the agent's Steps as they come (question, call, result, answer), its extra["writing"] the
+    model's text while a call is being written."""
+    def work(job: jobs.Job) -> None:
+        for message in run_langchain_agent(chat_model, question, tools, max_steps, callbacks=[Watching(job)]):
+            for step in steps([message]):
+                job.record(step)
+            job.set(writing="")
+            job.check_stop()
+
+    return jobs.Job(work, name="agent")
 
 
 def agent_loop(chat_model, question: str, tools=(calculator,), max_steps: int = 4) -> list[BaseMessage]:

@@ -10,6 +10,10 @@ from fastapi import Request
 from llmviz.serving import protocol
 from llmviz.serving.engine import BatchEngine, EngineBusy, SamplingParams
 
+# seconds between looks at whether a request's client is still there: its work stops within about this much
+# after the client leaves (a look is cheap: no look at all would leave an answer nobody reads being computed)
+WATCH_EVERY = 0.05
+
 
 class Choices:
     """The sequences of one request (prompts x n) and one asyncio queue their deltas arrive on. An engine
@@ -32,14 +36,22 @@ class Choices:
             raise
 
     async def deltas(self, request: Request):
-        """(choice index, Delta) pairs until every sequence has finished; a vanished client cancels them."""
+        """(choice index, Delta) pairs until every sequence has finished; a vanished client cancels them. The
+        client is looked for every WATCH_EVERY seconds whether deltas arrive or not: a non-streamed answer's
+        deltas may come without a pause until its last token, for a client long gone."""
+        loop = asyncio.get_running_loop()
+        next_look = loop.time() + WATCH_EVERY
         while self.left:
             try:
-                index, delta = await asyncio.wait_for(self.queue.get(), timeout=1.0)
+                index, delta = await asyncio.wait_for(self.queue.get(), timeout=max(0.0, next_look - loop.time()))
             except asyncio.TimeoutError:
+                index = None
+            if loop.time() >= next_look:
                 if await request.is_disconnected():
                     self.cancel()
                     return
+                next_look = loop.time() + WATCH_EVERY
+            if index is None:
                 continue
             if delta.finish_reason:
                 self.left -= 1

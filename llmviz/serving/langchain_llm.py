@@ -144,8 +144,10 @@ class CheckpointChatModel(BaseChatModel):
                           tools=request.tools if request else ())
         make = tool_calls.grammar(self.tokenizer, request, self.max_tokens) if request else None
         constraint = make() if make else Forbidden(self.tokenizer.vocab_size, fmt.forbidden) if fmt.forbidden else None
+        # the text as it is written goes to the callbacks (on_llm_new_token): a page shows it, a Stop is heard there
+        on_text = run_manager.on_llm_new_token if run_manager is not None else None
         text = complete(self.network, self.tokenizer, fmt.ids or fmt.prompt, tuple(stop or ()) + fmt.stop, self.max_tokens,
-                        self.temperature, self.top_k, self.seed, fmt.stop_token_ids, constraint=constraint)
+                        self.temperature, self.top_k, self.seed, fmt.stop_token_ids, on_text, constraint=constraint)
         content, call = tool_calls.split(text, request.callable) if make else (text, None)
         calls = [{"name": call.name, "args": call.arguments, "id": tool_calls.call_id(), "type": "tool_call"}] if call else []
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=(content or "").strip(), tool_calls=calls))])

@@ -118,7 +118,7 @@ class ChatRequest(SamplingRequest):
     tools: list[Any] | None = None  # [{"type": "function", "function": {"name", "description", "parameters"}}]
     tool_choice: str | dict | None = None  # "none", "auto", "required" or {"type": "function", "function": {"name"}}
     parallel_tool_calls: bool | None = None  # accepted: this model makes at most one call per turn anyway
-    response_format: dict | None = None  # only {"type": "text"}; JSON modes are refused
+    response_format: dict | None = None  # {"type": "text"} or {"type": "json_object"}; json_schema is refused
     functions: Any = None  # OpenAI's old spelling of tools: refused
     function_call: Any = None
 
@@ -132,9 +132,10 @@ def refuse_unsupported(req: SamplingRequest) -> None:
         raise APIError(400, "suffix is not supported: this model only continues text left to right (no insertion).",
                        "suffix", "unsupported_parameter")
     fmt = getattr(req, "response_format", None)
-    if fmt is not None and fmt.get("type", "text") != "text":
-        raise APIError(400, f"response_format {fmt.get('type')!r} is not supported: this server only answers in text "
-                            "(leave response_format out, or send {\"type\": \"text\"}).",
+    if fmt is not None and (not isinstance(fmt, dict) or fmt.get("type", "text") not in ("text", "json_object")):
+        kind = fmt.get("type") if isinstance(fmt, dict) else fmt
+        raise APIError(400, f"response_format {kind!r} is not supported: this server answers in text or, with "
+                            "{\"type\": \"json_object\"}, with a JSON object (no JSON schema).",
                        "response_format", "unsupported_parameter")
     for old in ("functions", "function_call"):
         if getattr(req, old, None) is not None:

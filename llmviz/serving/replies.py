@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from llmviz.errors import LearnerError
 from llmviz.nn.sampling import Forbidden
-from llmviz.serving import protocol
+from llmviz.serving import json_mode, protocol
 from llmviz.serving.engine import SamplingParams
 from llmviz.serving.served import ServedModel
 from llmviz.serving import tool_calls
@@ -219,6 +219,14 @@ def for_chat(req: protocol.ChatRequest, served: ServedModel) -> ChatReply:
         raise protocol.APIError(400, str(e), "tool_choice" if "tool_choice" in str(e) else "messages") from None
     ids = list(fmt.ids) if fmt.ids is not None else protocol.encode(served.tokenizer, fmt.prompt, "messages")
     calls = constraint is not None
+    if (req.response_format or {}).get("type") == "json_object":  # JSON mode: every token keeps it a JSON object
+        if calls:
+            raise protocol.APIError(400, "response_format json_object cannot be combined with tools: send one or the "
+                                         "other.", "response_format")
+        if not fmt.stop_token_ids or not json_mode.writable(served.tokenizer):
+            raise protocol.APIError(400, "response_format json_object needs an instruct model (one with a token that "
+                                         "ends its turn) whose vocabulary can write '{' and '}'.", "response_format")
+        constraint = json_mode.constraint(served.tokenizer, fmt.stop_token_ids)
     if constraint is None and fmt.forbidden:  # no tool offered: "<|call|>" is never written
         forbid = Forbidden(served.tokenizer.vocab_size, fmt.forbidden)
         constraint = lambda: forbid  # noqa: E731  (SamplingParams.constraint is a factory)

@@ -1,14 +1,19 @@
 """Scoring a prompt (`echo` with `logprobs`): each prompt token's log-probability given the tokens before it,
-in batches of windows that stop as soon as the client has left."""
+in batches of windows that stop as soon as the client has left: each batch is sized to last about PASS_S
+seconds on this machine, so a client that leaves costs at most that much more work."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from llmviz.serving.engine import Cancelled, TokenLogprob, token_logprob
+
+PASS_S = 0.05  # seconds one batch of windows should take (measured as they run)
+FIRST, LEAST, MOST = 16, 4, 256  # windows in the first batch, in the smallest and in the largest
 
 
 @torch.no_grad()
@@ -22,10 +27,12 @@ def prompt_logprobs(model, ids: Sequence[int], k: int, tokenizer,
     ids = list(ids)
     out: list[TokenLogprob | None] = [None]
     offset = len(tokenizer.decode(ids[:1])) if ids else 0
-    for start in range(1, len(ids), 256):  # 256 positions per forward pass
+    start, size = 1, FIRST
+    while start < len(ids):
         if cancelled is not None and cancelled():
             raise Cancelled()
-        positions = range(start, min(len(ids), start + 256))
+        t = time.perf_counter()
+        positions = range(start, min(len(ids), start + size))
         rows, last = [], []
         for j in positions:
             ctx = ids[max(0, j - T):j]
@@ -38,4 +45,7 @@ def prompt_logprobs(model, ids: Sequence[int], k: int, tokenizer,
             info = token_logprob(logp[r], ids[j], k, tokenizer)
             out.append(info._replace(offset=offset))
             offset += len(info.token)
+        start += len(positions)
+        took = time.perf_counter() - t  # the next batch sized to last about PASS_S, at most twice this one
+        size = max(LEAST, min(MOST, 2 * size, int(size * PASS_S / max(took, 1e-6))))
     return out

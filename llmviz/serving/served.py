@@ -15,12 +15,12 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from llmviz.serving import protocol
+from llmviz.serving.choices import WATCH_EVERY
 from llmviz.serving.engine import BatchEngine, Cancelled
 from llmviz.serving.scoring import prompt_logprobs
 from llmviz.serving.request_log import RequestLog
 
 MAX_SCORED = 16_384  # prompt tokens that echo with logprobs may score in one request (each costs a window)
-WATCH_EVERY = 0.25  # seconds between looks at whether the client of a long computation is still there
 
 
 class ClientGone(Exception):

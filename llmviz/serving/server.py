@@ -5,6 +5,10 @@ thread that an app page owns (start, address, live log, stop).
     print(server.base_url)                             # http://127.0.0.1:54321/v1
     server.stop()
 
+A page holds its server with `held(server)`, a llmviz.jobs.Job: started like any page's job (stopping once
+nobody has watched it for a while: a closed tab), it stops the server in its own thread, so the page that
+asks for the stop never waits for the server's graceful shutdown.
+
 The server is bound to 127.0.0.1 unless told otherwise: a model on your laptop is for your laptop.
 """
 
@@ -17,6 +21,8 @@ import sys
 import threading
 import time
 
+from llmviz import jobs
+from llmviz.errors import LearnerError
 from llmviz.serving.api import create_app
 from llmviz.serving.request_log import RequestLog
 
@@ -96,6 +102,23 @@ class Server:
     @property
     def engine(self):
         return self.app.state.served.engine
+
+
+def held(server: Server, every: float = 0.1) -> jobs.Job:
+    """A Job that keeps a started server serving until the job is stopped (or, started with
+    stop_unwatched_after, until nobody watches it), then stops the server, in the job's thread: job.stop()
+    returns at once. The job fails, in words, if the server stops by itself."""
+    def work(job: jobs.Job) -> None:
+        job.set(url=server.base_url, model=server.model_name)
+        try:
+            while not job.should_stop():
+                if not server.running:
+                    raise LearnerError(f"the server stopped by itself{': ' + server.error if server.error else ''}")
+                time.sleep(every)
+        finally:
+            server.stop()
+
+    return jobs.Job(work, name="server")
 
 
 def serve_forever(model, tokenizer, model_name: str, host: str = "127.0.0.1", port: int = 8000,

@@ -16,5 +16,6 @@
     plan.py         a run as a page sets it up: the preset with the learner's changes, checked, timed, built
     recipes.py      what changed since GPT-2: the speedrun's changes, trained one after another, judged by time
     runs.py         a session's runs beside the tutorial's results
+    retention.py    what a session keeps: a budget of runs and bytes, the oldest let go in words, bounded histories
     pace.py         how long a run takes: predicted before it starts, measured while it runs
 """

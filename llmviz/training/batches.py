@@ -12,6 +12,10 @@ training part and a validation part.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+import weakref
 from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
@@ -84,6 +88,32 @@ def text_problems(n_tokens: int, block_size: int, val_fraction: float) -> list[s
     return []
 
 
+_shared: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # (text, tokenizer, device) -> token ids
+_shared_lock = threading.Lock()
+
+
+def shared_key(text: str, tokenizer, device: str = "cpu") -> tuple[str, str, str]:
+    """What makes two runs' token ids the same: the text, the tokenizer (all of it) and the device."""
+    return (hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest(),
+            hashlib.blake2b(json.dumps(tokenizer.to_dict(), sort_keys=True).encode(), digest_size=16).hexdigest(),
+            str(device))
+
+
+def shared_ids(text: str, tokenizer, encode: Callable[[str], object], device: str = "cpu") -> torch.Tensor:
+    """The text's token ids (int32 where they fit: half the memory of int64) on `device`, made once and shared
+    by every run of this text and tokenizer while one of them holds them (a session's runs of one corpus hold
+    one copy, not one each). encode(text) -> ids is called only when no run holds them."""
+    key = shared_key(text, tokenizer, device)
+    with _shared_lock:
+        ids = _shared.get(key)
+    if ids is None:
+        ids = torch.as_tensor(encode(text))
+        ids = (ids.to(torch.int32) if len(ids) and int(ids.max()) < 2**31 else ids.long()).to(device)
+        with _shared_lock:
+            ids = _shared.setdefault(key, ids)
+    return ids
+
+
 class TextBatches:
     """Random windows of block_size tokens from one token sequence, cut into training and validation."""
     splits = ("train", "val")
@@ -91,14 +121,15 @@ class TextBatches:
     def __init__(self, ids, block_size: int, val_fraction: float, device: str = "cpu"):
         problems = text_problems(len(ids), block_size, val_fraction)
         if problems:
-
             raise LearnerError(problems[0])
         self.block_size = block_size
-        # int32: half the memory of int64 for a long text; each batch is made int64 for the model
+        # int32: half the memory of int64 for a long text; each batch is made int64 for the model. Views of
+        # the ids (no copy) when they are already int32 on the device, e.g. shared_ids shared by several runs
         ids = torch.as_tensor(ids)
-        compact = ids.to(torch.int32) if len(ids) and int(ids.max()) < 2**31 else ids.long()
-        train, val = split_data(compact, val_fraction)
-        self.data = {"train": train.to(device), "val": val.to(device)}
+        compact = ids if ids.dtype == torch.int32 else ids.to(torch.int32) if len(ids) and int(ids.max()) < 2**31 \
+            else ids.long()
+        train, val = split_data(compact.to(device), val_fraction)
+        self.data = {"train": train, "val": val}
 
     def batch(self, split: str, batch_size: int, generator: torch.Generator | None = None) -> Batch:
         x, y = get_batch(self.data[split], self.block_size, batch_size, generator)

@@ -22,6 +22,7 @@ from llmviz.training import distributed
 from llmviz.training.loop import Loop, Observer
 from llmviz.training.pace import Pace
 from llmviz.training.record import Record
+from llmviz.training import retention
 
 
 class TimeLeft(Observer):
@@ -99,7 +100,7 @@ class LookInside(Observer):
         """Between two steps: one consistent set of weights."""
         extra = job.peek().extra
         if not hasattr(self.model, "attention_maps"):  # a model without the parts the look shows (an encoder-decoder)
-            job.set(grad_norms=(*extra.get("grad_norms", ()), (step, norms)))
+            job.set(grad_norms=retention.thin((*extra.get("grad_norms", ()), (step, norms)), retention.GRAD_NORMS_KEPT))
             return
         try:
             look = inside.probe(self.model, window_of(self.batches, self.model.config.block_size), self.decode,
@@ -114,7 +115,8 @@ class LookInside(Observer):
                 self.failure = f"the look inside failed ({type(e).__name__}: {e}); training goes on without it"
                 job.set(inside_failure=self.failure)
             look = None
-        grads = (*extra.get("grad_norms", ()), (step, norms))  # a new tuple: readers keep theirs
+        # a new tuple (readers keep theirs), bounded: a long run keeps points evenly spread over all its steps
+        grads = retention.thin((*extra.get("grad_norms", ()), (step, norms)), retention.GRAD_NORMS_KEPT)
         job.set(inside=look, grad_norms=grads)
 
 
@@ -143,7 +145,8 @@ class TextSamples(Observer):
 
     def on_eval(self, loop: Loop, record: Record) -> None:
         sample = self._sample(loop)  # a Stop here keeps the record, without this step's sample
-        samples = {**loop.job.peek().extra.get("samples", {}), record.step: sample}  # a new dict: readers keep theirs
+        # a new dict (readers keep theirs), bounded like the gradient norms
+        samples = retention.thin_samples({**loop.job.peek().extra.get("samples", {}), record.step: sample})
         loop.job.set(sample=sample, samples=samples)
 
 

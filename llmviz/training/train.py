@@ -31,7 +31,7 @@ from llmviz.nn import flops
 from llmviz.nn.model import LanguageModel, ModelConfig
 from llmviz.text.tokenizers import CharTokenizer, Tokenizer
 from llmviz.training import distributed
-from llmviz.training.batches import BatchSource, TextBatches, WithReference
+from llmviz.training.batches import BatchSource, TextBatches, WithReference, shared_ids
 from llmviz.training.config import TrainConfig, validate
 from llmviz.training.loop import Loop, TrainingError
 from llmviz.training.observers import Agreement, LookInside, Measure, TextSamples, TimeLeft
@@ -55,9 +55,11 @@ class Resume:
 
 def _text_batches(tokenizer: Tokenizer, model_cfg: ModelConfig, train_cfg: TrainConfig, text: str) -> TextBatches:
     """The text's batches for this model, or a TrainingError that says why it cannot train on them."""
-    try:  # a compact array for the character tokenizer (no list of millions of ints)
-        ids = (torch.from_numpy(tokenizer.encode_array(text)) if isinstance(tokenizer, CharTokenizer)
-               else tokenizer.encode(text))
+    # a compact array for the character tokenizer (no list of millions of ints), shared by the runs of one text
+    encode = (lambda t: torch.from_numpy(tokenizer.encode_array(t))) if isinstance(tokenizer, CharTokenizer) \
+        else tokenizer.encode
+    try:
+        ids = shared_ids(text, tokenizer, encode, pick_device(train_cfg.device))
     except ValueError as e:
         raise TrainingError(f"this text does not fit the model's tokenizer: {e}") from None
     problems = validate(model_cfg, train_cfg, len(ids))
@@ -184,7 +186,7 @@ class TrainingRun:
     # --- what a page uses ---
     @property
     def trainable(self) -> bool:
-        return self.batches is not None
+        return self.batches is not None and not self.inspect_only
 
     @property
     def usable(self) -> bool:
@@ -195,7 +197,7 @@ class TrainingRun:
         """Train in a background thread. A page passes stop_unwatched_after (seconds) so that a run
         nobody polls any more (a closed tab) stops itself; see llmviz.jobs.Job.start."""
         if not self.trainable:
-            raise TrainingError(f"this model was loaded for inspection only: {self.inspect_only}")
+            raise TrainingError(f"this model is for looking inside only: {self.inspect_only}")
         self.job.start(stop_unwatched_after=stop_unwatched_after)
         return self
 

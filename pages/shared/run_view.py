@@ -48,9 +48,9 @@ def controls(prefix: str, run, start, problems, more_iters: int) -> None:
         ui.start_job(run)
         st.rerun()
     if b[3].button("Reset", key=f"{prefix}_reset", icon=":material/restart_alt:", disabled=run is None,
-                   help="Stop and forget this page's run (it stays on the Compare runs page)."):
-        run.stop()
-        del st.session_state[f"{prefix}_current"]
+                   help="Stop and forget this page's run (it stays on the Compare runs page, to compare; what "
+                        "only training needs is let go, so it cannot train further)."):
+        session_runs.retire(st.session_state.pop(f"{prefix}_current"))
         st.rerun()
     if waiting:
         wait_for_stops(waiting)
@@ -119,7 +119,7 @@ def inside_views(key: str, snap, labels: list[str]) -> None:
     with c[2]:
         if grads:
             st.caption("Gradient norm per layer: how strongly each layer is being changed")
-            ui.plot(memo(f"{key}_grads", len(grads), lambda: inside_plots.grad_norm_lines(grads)),
+            ui.plot(memo(f"{key}_grads", (len(grads), grads[-1][0]), lambda: inside_plots.grad_norm_lines(grads)),
                      key=f"{key}_live_grads")
 
 

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import inspect
 import json
-import sys
 import threading
-import time
-import traceback
 import weakref
 from pathlib import Path
 
 import streamlit as st
 
+from llmviz import jobs
 from llmviz.text import corpora
 
 CORPUS_KEY = "corpus"  # the llmviz.text.corpora.Corpus in use
@@ -140,8 +138,6 @@ def plot(fig, key: str | None = None) -> None:
 
 UNWATCHED_S = 10.0
 _JOBS = "_session_jobs"  # st.session_state: weak references to every job this session started
-_by_session: dict[str, list] = {}  # session id -> weak references to its running jobs (the watcher's view)
-_by_session_lock = threading.Lock()
 
 
 def _session_id() -> str | None:
@@ -166,44 +162,7 @@ def _connected(session_id: str) -> bool | None:
         return None
 
 
-def _live(refs) -> list:
-    """The running jobs among weak references (each dereferenced once: a job can be collected in between)."""
-    return [j for j in (r() for r in refs) if j is not None and j.running]
-
-
-def _watch_once() -> None:
-    """One look: touch the running jobs of every connected session; forget sessions with none left."""
-    with _by_session_lock:
-        items = list(_by_session.items())
-    for sid, refs in items:
-        live = _live(refs)
-        if _connected(sid):
-            for job in live:
-                job.touch()
-        if not live:
-            with _by_session_lock:  # gone unless a job was started in the meantime
-                if _by_session.get(sid) is refs and not _live(refs):
-                    del _by_session[sid]
-
-
-def _watch_connected_sessions() -> None:
-    while True:
-        time.sleep(1.0)
-        try:
-            _watch_once()
-        except Exception:  # the watcher must outlive any one look: background tabs' jobs depend on it
-            traceback.print_exc(file=sys.stderr)
-
-
-_watcher: dict = {}
-
-
-def _ensure_watcher() -> None:
-    """Start the watcher thread unless one is alive (called under _by_session_lock)."""
-    thread = _watcher.get("thread")
-    if thread is None or not thread.is_alive():
-        _watcher["thread"] = threading.Thread(target=_watch_connected_sessions, name="llmviz-tab-watcher", daemon=True)
-        _watcher["thread"].start()
+_watcher = jobs.Watcher(lambda sid: _connected(sid))  # one per server: the connected sessions' jobs
 
 
 def start_job(job):
@@ -213,16 +172,14 @@ def start_job(job):
     st.session_state.setdefault(_JOBS, []).append(weakref.ref(inner))
     sid = _session_id()
     if sid is not None:
-        with _by_session_lock:
-            _by_session.setdefault(sid, []).append(weakref.ref(inner))
-            _ensure_watcher()
+        _watcher.add(sid, inner)
     return job
 
 
 def session_jobs() -> list:
     """This session's jobs that are still running."""
     refs = st.session_state.get(_JOBS) or []
-    live = [j for j in (r() for r in refs) if j is not None and j.running]
+    live = jobs.live_jobs(refs)
     if len(live) != len(refs):
         st.session_state[_JOBS] = [weakref.ref(j) for j in live]
     return live
