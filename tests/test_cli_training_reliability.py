@@ -225,7 +225,7 @@ def test_a_closed_pipe_and_ctrl_c_while_starting_in_real_processes(base):
     time.sleep(0.3)  # still loading PyTorch
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)
-    assert p.returncode == 130 and "stopped (Ctrl-C)" in err and "Traceback" not in err
+    assert p.returncode == 130 and "stopped (Ctrl-C)" in err and "Traceback" not in err, (p.returncode, err[-500:])
 
 
 def test_a_failing_look_inside_is_said_once_and_training_goes_on(corpus, monkeypatch, capsys):
