@@ -3,6 +3,10 @@ of them together, on Tiny Shakespeare (90/10 split), 2 threads, a fresh process 
 
     python bench/bench_modern.py                    # every variant, one round
     python bench/bench_modern.py --rounds 2 --only fast-cpu muon all
+    python bench/bench_modern.py --only fast-cpu muon@muon_lr=0.04 qk-norm@learning_rate=0.004
+
+A variant may carry settings after "@" (TrainConfig or ModelConfig fields, comma-separated: re-tuning a
+change's learning rate is part of judging it fairly).
 
 Each run trains fast-cpu's schedule with `target_loss` 1.88 (a validation estimate every 100 steps over 20
 batches): "to 1.88 s" is the wall time of training until the first estimate at or below 1.88 ("-" if the
@@ -37,7 +41,16 @@ def run_variant(name: str, text_path: str, threads: int) -> list[tuple[float, fl
     from llmviz.training import recipes
     from llmviz.training.train import TrainingRun
 
+    name, _, tuned = name.partition("@")
     cfg, tcfg = recipes.settings([] if name == recipes.BASE else name.split("+"))
+    for item in filter(None, tuned.split(",")):
+        key, value = item.split("=")
+        target = "tcfg" if hasattr(tcfg, key) else "cfg"
+        obj = tcfg if target == "tcfg" else cfg
+        if not hasattr(obj, key):
+            raise SystemExit(f"{key!r} is neither a TrainConfig nor a ModelConfig field")
+        new = replace(obj, **{key: type(getattr(obj, key))(value)})
+        tcfg, cfg = (new, cfg) if target == "tcfg" else (tcfg, new)
     text = Path(text_path).read_text(encoding="utf-8")
     tcfg = replace(tcfg, target_loss=TARGET, threads=threads, sample_tokens=0)
     run = TrainingRun.new(cfg, tcfg, text)

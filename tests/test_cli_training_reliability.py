@@ -220,12 +220,18 @@ def test_a_closed_pipe_and_ctrl_c_while_starting_in_real_processes(base):
     head = subprocess.run(f"{sys.executable} -m llmviz generate --checkpoint {base} --max-new-tokens 3000 | head -c 10",
                           shell=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert len(head.stdout) == 10 and "Traceback" not in head.stderr and "BrokenPipe" not in head.stderr
-    p = subprocess.Popen([sys.executable, "-m", "llmviz", "presets"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-    time.sleep(0.3)  # still loading PyTorch
-    p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=60)
-    assert p.returncode == 130 and "stopped (Ctrl-C)" in err and "Traceback" not in err, (p.returncode, err[-500:])
+    for attempt in range(3):
+        p = subprocess.Popen([sys.executable, "-m", "llmviz", "presets"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True,  # SIGINT heard even where this run's is ignored
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # (started with &)
+        time.sleep(0.3)  # still loading PyTorch
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+        if p.returncode != -signal.SIGABRT:  # Ctrl-C inside PyTorch's C++ start-up aborts it (not llmviz's code)
+            break
+    # 130, or killed by the SIGINT after saying so (which a shell also reports as 130)
+    assert p.returncode in (130, -signal.SIGINT) and "stopped (Ctrl-C)" in err and "Traceback" not in err, \
+        (p.returncode, err[-500:])
 
 
 def test_a_failing_look_inside_is_said_once_and_training_goes_on(corpus, monkeypatch, capsys):
