@@ -45,12 +45,12 @@ def run_variant(name: str, text_path: str, threads: int) -> list[tuple[float, fl
     cfg, tcfg = recipes.settings([] if name == recipes.BASE else name.split("+"))
     for item in filter(None, tuned.split(",")):
         key, value = item.split("=")
-        target = "tcfg" if hasattr(tcfg, key) else "cfg"
-        obj = tcfg if target == "tcfg" else cfg
-        if not hasattr(obj, key):
+        if hasattr(tcfg, key):
+            tcfg = replace(tcfg, **{key: type(getattr(tcfg, key))(value)})
+        elif hasattr(cfg, key):
+            cfg = replace(cfg, **{key: type(getattr(cfg, key))(value)})
+        else:
             raise SystemExit(f"{key!r} is neither a TrainConfig nor a ModelConfig field")
-        new = replace(obj, **{key: type(getattr(obj, key))(value)})
-        tcfg, cfg = (new, cfg) if target == "tcfg" else (tcfg, new)
     text = Path(text_path).read_text(encoding="utf-8")
     tcfg = replace(tcfg, target_loss=TARGET, threads=threads, sample_tokens=0)
     run = TrainingRun.new(cfg, tcfg, text)

@@ -22,6 +22,16 @@ def state(corpus, db, **extra):
     return {"corpus_source": corpora.UPLOAD, "corpus": corpus, "vdb_dir": str(db), **extra}
 
 
+def run_job(at, button: str, job: str, seconds: float = 60):
+    """Press a button that starts a background job, wait for the job to finish, and draw the page again."""
+    at.button(key=button).click().run()
+    started = at.session_state[job]
+    started.join(seconds)
+    assert started.snapshot().state == "finished", started.snapshot().reason
+    at.run()
+    return started
+
+
 def figures(at):
     return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
 
@@ -59,11 +69,7 @@ def test_an_empty_database_shows_the_chunks_and_offers_a_build(tmp_path, corpus)
 def test_the_build_button_makes_a_table_that_the_page_then_searches(tmp_path, corpus):
     at = open_page(PAGE, session_state=state(corpus, tmp_path / "db"))
     at.slider(key="vdb_lsa_dim").set_value(32).run()
-    at.button(key="vdb_build").click().run()
-    job = at.session_state["vdb_job"]
-    job.join(60)
-    assert job.snapshot().state == "finished", job.snapshot().reason
-    at.run()
+    run_job(at, "vdb_build", "vdb_job")
     assert not at.exception and not at.error
     assert at.selectbox(key="vdb_table").value == "test-plays-lsa"
     assert at.metric[1].value == "32"  # dimensions
@@ -101,10 +107,7 @@ def test_the_index_is_measured_live_and_its_curve_drawn(built, corpus):
     # a one-partition index probes everything: the learner is told the index is exact there, at no gain or at one
     assert recall.label == "recall@10 (mean of 20 questions)" and recall.value.endswith("%")
     assert any("Searching 1 of 1 partitions" in c.value for c in at.caption)
-    at.button(key="vdb_sweep").click().run()
-    job = at.session_state["vdb_sweep_job"]
-    job.join(60)
-    at.run()
+    job = run_job(at, "vdb_sweep", "vdb_sweep_job")
     curve = next(f for f in figures(at) if "against latency" in f["layout"]["title"]["text"])
     assert {t["name"] for t in curve["data"]} >= {"no re-ranking", "refine 10", "your setting"}
     assert len(job.result) == 2  # one nprobes (1) × two refine factors
@@ -113,11 +116,7 @@ def test_the_index_is_measured_live_and_its_curve_drawn(built, corpus):
 def test_the_index_is_rebuilt_from_the_page(built, corpus):
     at = open_page(PAGE, session_state=state(corpus, built, vdb_question="the ghost at midnight"))
     at.radio(key="vdb_index_kind").set_value("hnsw").run()
-    at.button(key="vdb_index_build").click().run()
-    job = at.session_state["vdb_index_job"]
-    job.join(120)
-    assert job.snapshot().state == "finished", job.snapshot().reason
-    at.run()
+    run_job(at, "vdb_index_build", "vdb_index_job", 120)
     assert not at.exception and not at.error
     assert "HNSW" in at.metric[4].value
     at.radio(key="vdb_mode").set_value("index").run()
@@ -196,9 +195,7 @@ def test_the_question_set_is_measured_as_a_job_and_cleared_when_its_inputs_chang
     at = open_page(PAGE, session_state=state(corpora.get_corpus("world:3:40"), world))
     at.slider(key="vdb_eval_k").set_value(3).run()
     at.select_slider(key="vdb_eval_n").set_value(20).run()
-    at.button(key="vdb_eval").click().run()
-    at.session_state["vdb_eval_job"].join(60)
-    at.run()
+    run_job(at, "vdb_eval", "vdb_eval_job")
     assert not at.exception and not at.error
     assert len(at.dataframe) == 2  # the chunks, and the measure
     table = at.dataframe[1].value
@@ -239,9 +236,7 @@ def test_a_synthetic_table_is_made_from_the_page_and_chosen(tmp_path, corpus):
     at = open_page(PAGE, session_state=state(corpus, tmp_path / "db"))
     at.select_slider(key="vdb_synth_rows").set_value(10_000).run()
     at.select_slider(key="vdb_synth_dim").set_value(32).run()
-    at.button(key="vdb_synth").click().run()
-    at.session_state["vdb_synth_job"].join(60)
-    at.run()
+    run_job(at, "vdb_synth", "vdb_synth_job")
     assert not at.exception and not at.error
     assert at.selectbox(key="vdb_table").value == "synthetic-10000x32"
     assert at.metric[0].value == "10,000" and any("no text to search" in i.value for i in at.info)
