@@ -73,21 +73,18 @@ def view(tokenizer, block_size: int, prompt: str, passages: list[str]) -> Prompt
     format (with the generation prompt), a base model's plain text; each token's kind."""
     text, _ = rag.spellable(tokenizer, prompt)
     texts = [rag.spellable(tokenizer, p.strip())[0] for p in passages]
-    if chat.has_chat_template(tokenizer):
-        ids, learned = chat.encode(tokenizer, [chat.Message("user", rag.user_text(text))], generation_prompt=True)
+    if chat.has_chat_template(tokenizer):  # the chat's own view: the user turn, the generation prompt, the cut
         texts = [rag.user_text(t) for t in texts]
-        forgotten = len(chat.fit_context(ids, block_size)[0])
+        seen = chat.prompt_view(tokenizer, [chat.Message("user", rag.user_text(text))], block_size)
+        tokens, kinds, forgotten = seen.tokens, seen.kinds, seen.forgotten
     else:
         ids = tokenizer.encode(text)
-        learned = [False] * len(ids)
         forgotten = max(0, len(ids) - block_size)
-    tokens, kinds = chat.token_kinds(tokenizer, ids, learned, forgotten) if chat.has_chat_template(tokenizer) else (
-        [tokenizer.decode([t]) for t in ids], ["forgotten" if i < forgotten else "read" for i in range(len(ids))])
-    pieces = [tokenizer.decode([t]) for t in ids]
-    rendered = "".join(pieces)
-    spans = _spans(rendered, texts)
+        tokens = [tokenizer.decode([t]) for t in ids]
+        kinds = ["forgotten" if i < forgotten else "read" for i in range(len(ids))]
+    spans = _spans("".join(tokens), texts)  # a tag reads as its name: passages lie in the text between tags
     pos, in_passage = 0, []
-    for piece in pieces:
+    for piece in tokens:
         mid = pos + len(piece) / 2
         in_passage.append(any(a <= mid < b for a, b in spans))
         pos += len(piece)
