@@ -150,7 +150,9 @@ def test_a_version_1_file_written_by_the_previous_code_loads_unchanged_and_train
     assert ck.version == 1 and ck.architecture == "decoder-only" and ck.preset == "lm5"  # from v1's extra
     ids = ck.tokenizer.encode(expected["prompt"])[:8]
     logits, _ = ck.model(torch.tensor([ids]))
-    assert logits[0, -1].tolist() == expected["logits_last"]  # bit for bit
+    # the same logits to float32's rounding (another CPU's matrix kernels add in another order: on an AMD
+    # EPYC they differ from the fixture's in the 8th digit), so the weights were read as written
+    assert torch.allclose(logits[0, -1], torch.tensor(expected["logits_last"]), rtol=0, atol=1e-5)
     assert ck.step == expected["step"] and len(ck.history) == expected["n_history"]
     # v1 numbered AdamW's state by position: it now finds its parameters by name
     assert set(ck.optimizer_state) == {n for n, _ in ck.model.named_parameters()}

@@ -163,3 +163,22 @@ def test_a_prediction_is_said_as_the_range_it_holds_to_and_the_words_follow_the_
     t = TrainConfig(batch_size=32, max_iters=500, eval_iters=20)
     raw = pace.predict(cfg, t, rate=1e10)
     assert raw.step_s == pytest.approx(3 * pace._CALIBRATION * pace._forward_s(cfg, 32 * cfg.block_size, 1e10))
+
+
+def test_a_measured_prediction_times_real_steps_of_a_copy_and_leaves_the_run_untouched():
+    from llmviz.training import pace
+
+    run = TrainingRun.new(ModelConfig(vocab_size=len(set(TEXT)), block_size=16, n_embd=16, n_head=2),
+                          TrainConfig(max_iters=300, eval_interval=100, eval_iters=2, batch_size=4, sample_tokens=0,
+                                      threads=1), TEXT)
+    before = {k: v.clone() for k, v in run.model.state_dict().items()}
+    threads = torch.get_num_threads()
+    m = pace.measure(run)
+    guess = run.predict()
+    assert m.step_s > 0 and m.seconds == pytest.approx(guess.seconds * m.step_s / guess.step_s)
+    assert m.eval_pass_s == pytest.approx(guess.eval_pass_s * m.step_s / guess.step_s)
+    # the run has not moved: same weights, no step, no optimizer, the process's threads as they were
+    assert all(torch.equal(v, before[k]) for k, v in run.model.state_dict().items())
+    assert run.step == 0 and run.optimizer is None and torch.get_num_threads() == threads
+    run.train()
+    assert run.step == 300  # and it still trains from its start

@@ -23,7 +23,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from llmviz.device import pick_device
 from llmviz.errors import LearnerError
 from llmviz.io import checkpoint
 from llmviz.io.checkpoint import VERSION
@@ -199,8 +198,9 @@ def pretraining_run(how: Pretraining = ASSISTANT_BASE) -> TrainingRun:
 
 
 def pretraining_eta(run: TrainingRun) -> float:
-    """Seconds a pre-training run is expected to take here, said before it starts (llmviz.training.pace)."""
-    return pace.predict(run.model_cfg, run.train_cfg, pick_device(run.train_cfg.device)).seconds
+    """Seconds a pre-training run is expected to take here, said before it starts: from two of its own
+    steps, timed (llmviz.training.pace.measure)."""
+    return pace.measure(run).seconds
 
 
 def save_base(run: TrainingRun, how: Pretraining = ASSISTANT_BASE, cache: Path | None = None) -> Path:

@@ -6,6 +6,9 @@ plus attention's T×T products) at this machine's measured speed on a matrix pro
 per layer and forward pass. It is rough, so it is quoted as a range (`say`: the prediction times SPREAD,
 the band that bench/bench_pace.py measured actual / predicted to fall in), which still tells a one-minute
 run from a ten-hour one before anything is allocated.
+Where the run already exists and is long (the assistant base's pre-training), `measure(run)` times two
+of its real steps on a copy of its model instead (two seconds): the arithmetic's speed does not carry
+from one CPU to another (measured: 4.3 times too long on one 2-core machine).
 
 While a run goes, `Pace` replaces the guesses with measurements: the first forward pass of the first
 loss estimate gives the time per evaluation pass, the first steps the time per step, the first sample
@@ -110,6 +113,48 @@ def predict(model_cfg, train_cfg, device: str = "cpu", start_step: int = 0, rate
     evals = n_evaluations(start_step, t.max_iters, t.eval_interval) + (1 if start_step == 0 else 0)
     total = (t.max_iters - start_step) * step_s + evals * (passes * pass_s + t.sample_tokens * token_s)
     return Prediction(total, step_s, pass_s, token_s)
+
+
+def measure(run, steps: int = 2) -> Prediction:
+    """The run's duration from its own steps: `steps` real training steps (forward, backward, AdamW) of a
+    copy of its model on its own batches, timed after a first one that warms up; the run itself is
+    untouched. predict()'s arithmetic scaled by the measured step, for a long run about to start: it reads
+    this machine at this workload, where predict() only scales one matrix product's speed (on one 2-core
+    CPU that put the assistant base's pre-training at 2,104 s when it took 490 s; measured: 378 s;
+    bench/RESULTS.md)."""
+    import copy
+
+    import torch
+
+    from llmviz.training.batches import batch_loss
+    from llmviz.training.optim import make_optimizer
+
+    guess = predict(run.model_cfg, run.train_cfg, run.device, run.step)
+    model = copy.deepcopy(run.model).train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = make_optimizer(model, run.train_cfg, run.device)
+    gen = torch.Generator().manual_seed(0)
+    threads = torch.get_num_threads()
+    if run.device == "cpu":
+        torch.set_num_threads(run.threads)  # the threads the run will train on
+    try:
+        for i in range(steps + 1):
+            if i == 1:
+                t0 = time.perf_counter()
+            batch = run.batches.batch("train", run.train_cfg.batch_size, gen)
+            loss = batch_loss(model, batch, train=True)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if run.train_cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, run.train_cfg.grad_clip)
+            opt.step()
+        if run.device == "cuda":
+            torch.cuda.synchronize()
+        step_s = (time.perf_counter() - t0) / steps
+    finally:
+        torch.set_num_threads(threads)
+    r = step_s / guess.step_s
+    return Prediction(guess.seconds * r, step_s, guess.eval_pass_s * r, guess.token_s * r)
 
 
 def describe(seconds: float) -> str:
