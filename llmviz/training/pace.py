@@ -129,7 +129,7 @@ def measure(run, steps: int = 2) -> Prediction:
     from llmviz.training.batches import batch_loss
     from llmviz.training.optim import make_optimizer
 
-    guess = predict(run.model_cfg, run.train_cfg, run.device, run.step)
+    guess = run.predict()
     model = copy.deepcopy(run.model).train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(model, run.train_cfg, run.device)
