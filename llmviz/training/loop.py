@@ -52,6 +52,23 @@ def read_every(device: str) -> int:
     return 1 if device == "cpu" else READ_EVERY
 
 
+def train_step(model, batch, opt, params, grad_clip: float, autocast=contextlib.nullcontext,
+               on_backward=None) -> torch.Tensor:
+    """One step of training, the loop's and the one pace.measure times: forward (in the run's autocast),
+    backward, `on_backward()` (the gradients as backpropagation made them), clip to grad_clip, step.
+    Returns the loss, still on the device."""
+    with autocast():
+        loss = batch_loss(model, batch, train=True)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if on_backward is not None:
+        on_backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    opt.step()
+    return loss
+
+
 class TrainingError(LearnerError):
     """Training could not run or ended badly; the message is meant for the learner."""
 
@@ -115,14 +132,8 @@ class Loop:
                     group["lr"] = self.lr * group.get("lr_scale", 1.0)  # Muon's matrices move at their own rate
                 with self._undone_if_stopped():
                     batch = run.batches.batch("train", cfg.batch_size, run._gen)
-                    with run.autocast_context():
-                        loss = batch_loss(run._step_model, batch, train=True)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                self.tell("on_backward")
-                if cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-                opt.step()
+                    loss = train_step(run._step_model, batch, opt, params, cfg.grad_clip, run.autocast_context,
+                                      on_backward=lambda: self.tell("on_backward"))
                 self.step += 1
                 self.tokens += batch.targets.numel() * run.world.size  # the same shape on every rank
                 self.unread.append((self.step, self.lr, loss.detach()))

@@ -126,7 +126,7 @@ def measure(run, steps: int = 2) -> Prediction:
 
     import torch
 
-    from llmviz.training.batches import batch_loss
+    from llmviz.training.loop import train_step
     from llmviz.training.optim import make_optimizer
 
     guess = run.predict()
@@ -142,12 +142,7 @@ def measure(run, steps: int = 2) -> Prediction:
             if i == 1:
                 t0 = time.perf_counter()
             batch = run.batches.batch("train", run.train_cfg.batch_size, gen)
-            loss = batch_loss(model, batch, train=True)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if run.train_cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(params, run.train_cfg.grad_clip)
-            opt.step()
+            train_step(model, batch, opt, params, run.train_cfg.grad_clip, run.autocast_context)
         if run.device == "cuda":
             torch.cuda.synchronize()
         step_s = (time.perf_counter() - t0) / steps
