@@ -7,6 +7,7 @@ tutorial: every matrix is so small that splitting it across threads costs more t
 from __future__ import annotations
 
 import os
+import time
 
 
 def available_devices() -> list[str]:
@@ -46,8 +47,49 @@ ONE_THREAD_BELOW = 100_000
 PARAMS_PER_THREAD = 250_000
 
 
+def _cpu_times() -> dict[int, tuple[int, int]] | None:
+    """(idle, total) clock ticks of each CPU this process may run on, from Linux's /proc/stat (None elsewhere)."""
+    try:
+        with open("/proc/stat") as f:
+            lines = f.read().splitlines()
+        mine = os.sched_getaffinity(0)
+    except (OSError, AttributeError):
+        return None
+    out = {}
+    for line in lines:
+        name, *ticks = line.split()
+        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in mine:
+            t = [int(x) for x in ticks[:8]]  # user nice system idle iowait irq softirq steal
+            out[int(name[3:])] = (t[3] + t[4], sum(t))
+    return out or None
+
+
+_busy: list = []  # (monotonic time, busy cores) of the last measurement
+
+
+def busy_cores(window: float = 0.2, max_age: float = 5.0) -> float:
+    """How many of this process's cores other work keeps busy now: measured over `window` seconds from the
+    CPUs' idle time (Linux), remembered for max_age seconds; elsewhere the 1-minute load average. The load
+    average lags: a run that ended a minute ago still counts almost one core in it (measured: the assistant
+    base then trained on one thread, at 0.53 s a step instead of 0.30)."""
+    if _busy and time.monotonic() - _busy[0] < max_age:
+        return _busy[1]
+    before = _cpu_times()
+    if before is None:
+        return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    time.sleep(window)
+    after = _cpu_times() or {}
+    busy = 0.0
+    for cpu, (idle, total) in after.items():
+        idle0, total0 = before.get(cpu, (idle, total))
+        if total > total0:
+            busy += 1 - (idle - idle0) / (total - total0)
+    _busy[:] = [time.monotonic(), busy]
+    return busy
+
+
 def threads_for(n_params: int, cores: int | None = None, load: float | None = None) -> int:
-    """CPU threads for a model of n_params parameters, given the machine's load average.
+    """CPU threads for a model of n_params parameters, given how busy its cores are (`load`: busy cores; None: busy_cores()).
 
     Measured on a 2-core machine (bench/bench_speed.py --threads-table), training steps:
     - idle machine: two threads beat one at every size, by 1.17x for the tutorial's LM5 (30 k
@@ -55,14 +97,14 @@ def threads_for(n_params: int, cores: int | None = None, load: float | None = No
     - machine busy with other work (load average 5-12): two threads were 3-20x SLOWER than one at
       every size, because each step waits for the thread that lost its core.
     One thread costs at most the 2x above, more threads can cost 20x: so tiny models get one thread,
-    and larger ones get the cores that are idle right now (cores minus the load average), about one
-    per PARAMS_PER_THREAD parameters.
+    and larger ones get the cores that are idle right now (cores minus busy_cores()), about one per
+    PARAMS_PER_THREAD parameters.
     """
     cores = cores or cpu_count()
     if n_params < ONE_THREAD_BELOW or cores <= 1:
         return 1
     if load is None:
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+        load = busy_cores()
     idle = int(cores - load + 0.5)  # busy cores make extra threads wait on each other
     # from ONE_THREAD_BELOW up two threads pay on an idle machine (fast-cpu, 0.24 M: 31.6 against 46.6 s to
     # its target, bench/bench_fast_cpu.py --to-target), more for bigger models
@@ -76,7 +118,7 @@ def threads_reason(n_params: int, threads: int, cores: int | None = None) -> str
         return (f"under {ONE_THREAD_BELOW:,} parameters a second thread gains little and, on a busy machine, "
                 f"makes each step wait; --threads {cores} uses all {cores} cores")
     if threads == 1 and cores > 1:
-        return "the other cores are busy (load average), where more threads make each step wait"
+        return "the other cores are busy right now, where more threads make each step wait"
     if threads == 1:
         return "this machine has one core"
     return f"{threads} of {cores} cores, the ones idle now, for a model this size"

@@ -240,3 +240,30 @@ def test_thread_count_follows_model_size_and_machine_load():
     run = TrainingRun.new(tiny_cfg(), fast(threads=None), TEXT)
     assert run.threads == 1
     assert TrainingRun.new(tiny_cfg(), fast(threads=2), TEXT).threads == 2  # overridable
+
+
+def test_busy_cores_sees_work_running_now():
+    """The cores other work keeps busy are measured now, not read from the lagging load average: a thread
+    spinning in this process shows as about one busy core."""
+    import sys
+    import threading
+
+    from llmviz import device
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("measured from /proc/stat on Linux only")
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            pass
+
+    spinner = threading.Thread(target=spin, daemon=True)
+    device._busy.clear()
+    spinner.start()
+    try:
+        busy = device.busy_cores(window=0.3, max_age=0)
+    finally:
+        stop.set()
+        spinner.join()
+    assert 0.6 <= busy <= device.cpu_count() + 0.01
