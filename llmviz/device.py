@@ -89,7 +89,8 @@ def busy_cores(window: float = 0.2, max_age: float = 5.0) -> float:
 
 
 def threads_for(n_params: int, cores: int | None = None, load: float | None = None) -> int:
-    """CPU threads for a model of n_params parameters, given how busy its cores are (`load`: busy cores; None: busy_cores()).
+    """CPU threads for a model of n_params parameters, given how many cores other work keeps busy (`load`;
+    None: measured now by busy_cores()).
 
     Measured on a 2-core machine (bench/bench_speed.py --threads-table), training steps:
     - idle machine: two threads beat one at every size, by 1.17x for the tutorial's LM5 (30 k
