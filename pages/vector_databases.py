@@ -97,7 +97,8 @@ else:
 if why_not:
     st.info(why_not)
 c = st.columns([3, 1])
-name = c[0].text_input("Table name", vectordb.slug(f"{corpus.name}-{kind}"), key=f"vdb_name_{kind}")
+default_name = vectordb.slug(f"{corpus.name}-{kind}")  # keyed by it: another corpus gets its own name
+name = c[0].text_input("Table name", default_name, key=f"vdb_name_{default_name}")
 replace = c[1].checkbox("Replace it if it exists", key="vdb_replace")
 job = st.session_state.get(JOB)
 running = job is not None and job.running

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from llmviz.retrieval import ann, embedders, rag
+from llmviz.retrieval import ann, embedders, rag, vectordb
 from llmviz.text import corpora
 from llmviz.retrieval.chunking import ChunkConfig
 from tests.conftest import open_page
@@ -158,7 +158,9 @@ def test_rag_answers_with_and_without_the_chunks(built, corpus):
     assert not at.exception and not at.error
     assert any("the same chunks as above" in m.value for m in at.markdown)
     assert any("The same text as 'With the retrieved chunks'" in c.value for c in at.caption)
-    at.slider(key="vdb_k").set_value(3).run()  # another input: the old answers are not shown as this one's
+    # one chunk fits nowhere in 16 tokens: the prompt holds the first; two chunks make another prompt, and
+    # the old answers are not shown as its answers
+    next(s for s in at.slider if s.label == "Chunks in the prompt").set_value(2).run()
     assert any("changed since the last answers" in c.value for c in at.caption) and not at.get("code")[1:]
 
 
@@ -175,7 +177,7 @@ def world(tmp_path_factory):
     return db
 
 
-def scripted_run(answer: str):
+def scripted_run(answer: str, block_size: int = 4096):
     import string
     from types import SimpleNamespace
 
@@ -184,7 +186,7 @@ def scripted_run(answer: str):
     from tests.chat_models import scripted_model
 
     tok = chat.with_chat_tokens(CharTokenizer().train(string.printable))
-    model = scripted_model(tok, [answer], block_size=4096)
+    model = scripted_model(tok, [answer], block_size=block_size)
     return SimpleNamespace(usable=True, running=False, stopping=False, model=model, tokenizer=tok, preset="")
 
 
@@ -240,3 +242,44 @@ def test_a_synthetic_table_is_made_from_the_page_and_chosen(tmp_path, corpus):
     assert not at.exception and not at.error
     assert at.selectbox(key="vdb_table").value == "synthetic-10000x32"
     assert at.metric[0].value == "10,000" and any("no text to search" in i.value for i in at.info)
+
+
+def test_rag_puts_in_the_prompt_only_the_chunks_the_models_context_holds(world):
+    qs = _world_questions()
+    q = next(q for q in qs if len(set(q.answer)) == len(q.answer))
+    short = scripted_run(q.answer, block_size=700)  # characters: room for one chunk of ~600, not for five
+    at = open_page(PAGE, session_state=state(corpora.get_corpus("world:3:40"), world, runs={"short": short}))
+    at.selectbox(key="vdb_known").set_value(q.text).run()
+    assert not at.exception and not at.error
+    chosen = next(s for s in at.slider if s.label == "Chunks in the prompt")
+    assert chosen.max == 5 and 1 <= chosen.value < 5
+    assert any(c.value.startswith(f"The search returned 5 chunks: the first {chosen.value} fit in this model's 700")
+               for c in at.caption)
+    assert any("All of it is inside the context" in c.value for c in at.caption) and not at.warning
+    chosen.set_value(5).run()  # all five: the prompt's front, with the first chunks, falls out of the context
+    assert any("reads only its last 700 tokens" in w.value for w in at.warning)
+
+
+def test_another_table_starts_from_its_own_question(world, built, corpus):
+    # the world's question was asked; the learner points the page at another folder: the plays table is
+    # searched for its own default question, never for the world's question left in the session
+    at = open_page(PAGE, session_state=state(corpus, world))
+    asked = at.text_input(key="vdb_question").value
+    assert "Ann" in asked or "?" in asked
+    at.text_input(key="vdb_dir").input(str(built)).run()
+    assert not at.exception and at.selectbox(key="vdb_table").value == "plays-lsa"
+    assert at.text_input(key="vdb_question").value == "how does a for loop end"
+    from llmviz.retrieval import keywords
+
+    stale = [w for w in keywords.content_words(keywords.words_of(asked)) if f"**{w}**" in text_of(at)]
+    assert not stale, stale  # nothing is searched for the world's question
+
+
+def test_the_table_name_follows_the_corpus(tmp_path, corpus):
+    at = open_page(PAGE, session_state=state(corpus, tmp_path / "db"))
+    name = lambda: next(t for t in at.text_input if t.label == "Table name").value  # noqa: E731
+    assert name() == "test-plays-lsa"
+    world = corpora.get_corpus("world:3:40")
+    at.session_state["corpus"] = world  # the sidebar chose another text
+    at.run()
+    assert name() == vectordb.slug(f"{world.name}-lsa") != "test-plays-lsa"

@@ -29,3 +29,21 @@ def test_dict_messages_as_langchain_pages_send_them():
     tok = tokenizer()
     view = chat.prompt_view(tok, [{"role": "user", "content": "hi"}], block_size=64)
     assert view.tokens[0] == "user" and view.kinds[0] == "tag"
+
+
+def test_the_rag_tab_offers_as_many_chunks_as_the_context_holds():
+    from llmviz.retrieval import prompt_view, rag
+    from llmviz.retrieval.search import Hit
+
+    tok = CharTokenizer().train("abcdefghijklmnopqrstuvwxyz ?.AIRW\n{}")  # a base model: one token a character
+    hits = [Hit(i, 1.0, "a" * 40, "", "", 0, 40) for i in range(5)]
+    template = "{context}\n{question}"
+    question = "where?"
+    # counted by hand: n chunks of 40 characters, n - 1 blank lines between them, a newline and the question
+    length = {n: 40 * n + 2 * (n - 1) + 1 + len(question) for n in range(1, 6)}
+    for block in (30, 47, 88, 89, 200):
+        expected = max([n for n in length if length[n] <= block], default=0)
+        assert prompt_view.passages_that_fit(tok, block, question, hits, template) == expected, block
+        if expected:
+            prompt = rag.build_prompt(question, hits[:expected], template)
+            assert len(prompt) == length[expected]

@@ -92,3 +92,15 @@ def view(tokenizer, block_size: int, prompt: str, passages: list[str]) -> Prompt
     total = sum(in_passage)
     read = sum(p for i, p in enumerate(in_passage) if i >= forgotten)
     return PromptView(tokens, kinds, block_size, total, read)
+
+
+def passages_that_fit(tokenizer, block_size: int, question: str, hits, template: str) -> int:
+    """How many of the first hits the prompt can hold with nothing cut away (the model reads only its last
+    block_size tokens, room for the answer kept); 0 when even the first does not fit."""
+    fits = 0
+    for n in range(1, len(hits) + 1):
+        chosen = hits[:n]
+        if view(tokenizer, block_size, rag.build_prompt(question, chosen, template), [h.text for h in chosen]).forgotten:
+            break
+        fits = n
+    return fits

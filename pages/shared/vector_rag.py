@@ -4,6 +4,7 @@ the prompt drawn as the model reads it, and the same pipeline run through LangCh
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
@@ -12,6 +13,7 @@ from llmviz.errors import LearnerError
 from llmviz.plots import retrieval as retrieval_plots
 from llmviz.retrieval import prompt_view, rag, rag_eval
 from llmviz.tasks import chat
+from llmviz.wording import plural
 from pages.shared import session_runs, ui
 
 ANSWERS = "vdb_answers"
@@ -35,6 +37,19 @@ def _answers(asked, runs) -> tuple | None:
     template = st.text_area("Template ({context} and {question} are filled in once: a brace in a chunk stays as written)",
                             rag.TEMPLATES[tname], key=f"vdb_template_text_{tname}", height=100)
     try:
+        fit = prompt_view.passages_that_fit(tok, model.config.block_size, asked.question, asked.hits, template)
+        found = len(asked.hits)
+        n = 1 if found == 1 else st.slider(
+            "Chunks in the prompt", 1, found, max(fit, 1), key=f"vdb_rag_n_{run_name}_{found}_{asked.question}",
+            help="The search's first hits, best first. More chunks hold the answer more often, but a prompt longer "
+                 "than the model's context loses its front, where the chunks are.")
+        bs = model.config.block_size
+        st.caption(f"The search returned {plural(found, 'chunk')}: " + (
+            f"even the first does not fit in this model's {bs:,} tokens with room for the answer." if fit == 0 else
+            ("it fits" if found == 1 else "all fit") + f" in this model's {bs:,} tokens, with room for the answer."
+            if fit == found else f"the first {fit:,} fit in this model's {bs:,} tokens, with room for the answer; "
+            "more would push the prompt's front out of its context."))
+        asked = replace(asked, hits=asked.hits[:n], k=n)
         prompt = rag.build_prompt(asked.question, asked.hits, template)
     except LearnerError as e:
         st.warning(str(e))
@@ -56,7 +71,7 @@ def _answers(asked, runs) -> tuple | None:
     if kept is not None and kept[0] != inputs:
         st.caption("The question, hits, model or settings changed since the last answers: generate again.")
         return None
-    return (kept[1] if kept else None), model, tok, template, n_tokens, temperature, run_name
+    return (kept[1] if kept else None), model, tok, template, n_tokens, temperature, run_name, asked
 
 
 def rag_tab(table, asked) -> None:
@@ -76,7 +91,7 @@ def rag_tab(table, asked) -> None:
     got = _answers(asked, runs)
     if got is None:
         return
-    answers, model, tok, template, n_tokens, temperature, run_name = got
+    answers, model, tok, template, n_tokens, temperature, run_name, asked = got  # asked: the chunks used
     if answers is not None:
         left, right = st.columns(2)
         left.markdown("**With the retrieved chunks**")

@@ -62,6 +62,11 @@ def search_tab(table, has_index: bool, params) -> Asked | None:
         return None
     kind, qs = _questions(str(table.db_dir), table.name, table.provenance.built_at, table)
     st.caption(f"This table's question set ({SETS[kind]}): pick one to see which method ranks its answer highest.")
+    own = (table.name, table.provenance.built_at)
+    if st.session_state.setdefault("vdb_asked_of", own) != own:  # another table: its own default question
+        for key in ("vdb_known", "vdb_question"):
+            st.session_state.pop(key, None)
+        st.session_state["vdb_asked_of"] = own
     pick = st.selectbox("A question with a known answer", [OWN] + [q.text for q in qs], key="vdb_known")
     known = next((q for q in qs if q.text == pick), None)
     default = {"plays": "a horse, my kingdom for a horse", "world": qs[0].text if qs else ""}.get(kind, "how does a for loop end")
