@@ -7,6 +7,7 @@ import streamlit as st
 from llmviz.tasks import chat, finetune, instruct, preference
 from llmviz.text import corpora
 from llmviz.errors import LearnerError
+from llmviz.wording import plural
 from llmviz.plots import instruct as instruct_plots
 from llmviz.plots import preference as preference_plots
 from pages.shared import base_model, run_view, session_runs, ui
@@ -15,8 +16,8 @@ st.title("Instruct models")
 st.markdown(
     "Ask a pre-trained model \"Where does Ann live?\" and it writes more of its text: it **continues documents**, "
     "it does not follow instructions. **Instruction tuning** trains it on conversations in which only the "
-    "assistant's words are learned. Four small tasks, generated here, make the idea visible in minutes on a CPU: "
-    + "; ".join(f"**{t}**: {d}" for t, d in instruct.TASKS.items()) + "."
+    "assistant's words are learned. " + plural(len(instruct.TASKS), "small task").capitalize()
+    + ", generated here, make the idea visible in minutes on a CPU: " + "; ".join(f"**{t}**: {d}" for t, d in instruct.TASKS.items()) + "."
 )
 RUN, HELD = "it_run", "it_held"
 
@@ -30,8 +31,9 @@ def examples(seed: int = 0):
 
 @st.cache_resource(show_spinner=False)
 def demo_tokenizer():
-    """Characters of the app's base vocabulary plus the chat tokens (the format needs no model)."""
-    return chat.with_chat_tokens(finetune.base_vocabulary(corpora.shakespeare().text))
+    """The assistant base's own tokenizer (its byte-level BPE of the plays) plus the chat tokens: the format as
+    the default base reads it, without loading the model."""
+    return chat.with_chat_tokens(finetune.base_tokenizer())
 
 
 train, held = examples()

@@ -102,6 +102,15 @@ def test_instruction_tune_then_chat_with_context_prompts_and_a_tool(cached_base)
     at = open_page("pages/instruct.py")
     assert not at.exception and not at.error
     assert len(at.get("plotly_chart")) >= 1  # the conversation, token by token
+    # ... as the default base reads it: its own BPE tokens, as many as the caption says
+    from llmviz.tasks import chat, finetune, instruct
+    example = next(e for e in instruct.make_examples(seed=0)[0] if e.task == at.radio(key="it_task").value)
+    from llmviz.text.bpe import BPETokenizer
+    bpe = BPETokenizer().train(corpora.shakespeare(corpora.DEFAULT_PLAYS).text, vocab_size=finetune.ASSISTANT_BASE.vocab_size)
+    n = len(chat.encode(chat.with_chat_tokens(bpe), example.messages, tools=example.tools)[0])
+    assert n < len(example.messages[0].content)  # tokens, not characters
+    assert any(c.value.startswith(f"{n} tokens.") for c in at.caption), n
+    assert f"{len(instruct.TASKS)} small tasks" in at.markdown[0].value
     at.slider(key="it_steps").set_value(200).run()
     at.button(key="it_train").click().run()
     name = at.session_state["it_run"]

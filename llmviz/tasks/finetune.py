@@ -185,14 +185,20 @@ def base_path(how: Pretraining = ASSISTANT_BASE, cache: Path | None = None) -> P
     return (cache or cache_dir() / "bases") / f"{how.preset}-{how.key()}.safetensors"
 
 
+def base_tokenizer(how: Pretraining = ASSISTANT_BASE):
+    """The tokenizer a base of `how` is pre-trained with: a BPE learned on its plays, or a character vocabulary
+    broad enough for the Python reference too."""
+    text = corpora.shakespeare(how.plays or corpora.DEFAULT_PLAYS).text
+    if how.tokenizer == "bpe":
+        return BPETokenizer().train(text, vocab_size=how.vocab_size)
+    return base_vocabulary(text, corpora.python_docs().text)
+
+
 def pretraining_run(how: Pretraining = ASSISTANT_BASE) -> TrainingRun:
     """A run (not started) that pre-trains a base on the built-in Shakespeare: with a BPE learned on the
     plays, or with a character vocabulary broad enough for the Python reference too."""
     text = corpora.shakespeare(how.plays or corpora.DEFAULT_PLAYS).text
-    if how.tokenizer == "bpe":
-        tok = BPETokenizer().train(text, vocab_size=how.vocab_size)
-    else:
-        tok = base_vocabulary(text, corpora.python_docs().text)
+    tok = base_tokenizer(how)
     cfg = preset_train_config(how.preset, max_iters=how.max_iters, seed=how.seed)
     return TrainingRun.new(preset_config(how.preset, tok.vocab_size), cfg, text, tokenizer=tok, preset=how.preset)
 
