@@ -74,10 +74,17 @@ def test_the_generated_tasks_are_deterministic_and_held_out_questions_are_new():
         assert instruct.correct(e, e.answer)
         if e.task == "context":  # the answer is a span of the question
             assert e.answer in e.messages[0].content
-        if e.task == "tool" and len(e.messages) > 2:  # the program computed the tool's result
-            call = e.messages[1].tool_calls[0]
-            assert e.messages[2].content == e.answer == tools.run_tool(call, e.tools)
+        asked = len(e.prompt)  # a tool question may come after an earlier exchange
+        if e.task == "tool" and len(e.messages) > asked + 1:  # the program computed the tool's result
+            call = e.messages[asked].tool_calls[0]
+            assert e.messages[asked + 1].content == e.answer == tools.run_tool(call, e.tools)
             assert call.name in {t.name for t in e.tools}
+    # as in a chat, tools are listed before some conversations that need none, and some tool questions come
+    # after an earlier exchange; a run without the tool task lists none
+    listed = {t for t in instruct.TASKS if t != "tool" and any(e.tools for e in a_train if e.task == t)}
+    assert listed == set(instruct.TASKS) - {"tool", "passages"}
+    assert any(e.task == "tool" and len(e.prompt) == 3 for e in a_train)
+    assert not any(e.tools for e in instruct.make_examples(300, 0, tasks=("context", "shout"))[0])
     # every conversation fits the assistant base's context (384 tokens), each of the short ones in 128
     tok = chat.with_chat_tokens(CharTokenizer(sorted(set(string.printable))))
     lengths = {}

@@ -284,7 +284,7 @@ MIN_BLOCK = 48  # tokens: below this no task's conversation fits
 def fitting_tasks(tokenizer, block_size: int, seed: int = 0) -> tuple[str, ...]:
     """The tasks whose conversations mostly fit a context of block_size tokens (a longer one is cut from
     the front, which a task can bear only so far)."""
-    sample, _ = make_examples(120, 0, seed=seed)
+    sample, _ = make_examples(120, 0, seed=seed, listed=0.0)  # tools are listed beside other tasks only with "tool"
     fits = []
     for task in TASKS:
         lengths = sorted(len(chat.encode(tokenizer, e.messages, tools=e.tools)[0]) for e in sample if e.task == task)

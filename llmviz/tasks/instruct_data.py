@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from llmviz.tasks import tools
 from llmviz.tasks.chat import Message
@@ -109,7 +109,30 @@ def _tool_list(rng: random.Random, needed: Tool | None) -> tuple[Tool, ...]:
     return tuple(listed)
 
 
+LISTED_SHARE = 0.25  # of the conversations of other tasks that list tools none of them needs, as a chat does
+
+
+def listing_tools(maker, share: float = LISTED_SHARE):
+    """The task's conversations, a share of them with tools listed that they do not need: a chat
+    lists its tools before every conversation, and a model that met a tool list only with a tool question
+    would take the list as the sign to call one (the chat page's "Remember this: ..." answered "Rome")."""
+    def make(rng: random.Random, held: bool, *extra) -> Example:
+        e = maker(rng, held, *extra)
+        return replace(e, tools=_tool_list(rng, None)) if share and rng.random() < share else e
+    return make
+
+
 def _tool(rng: random.Random, held: bool) -> Example:
+    """A question a listed tool answers (the call, the program's result, the answer), or, for some, none does;
+    a share come after an earlier exchange, as a tool question does in a chat."""
+    e = _tool_question(rng, held)
+    if rng.random() >= LISTED_SHARE:
+        return e
+    earlier = rng.choice((_shout, _context))(rng, held)
+    return replace(e, messages=earlier.messages + e.messages, asked=len(earlier.messages) + 1)
+
+
+def _tool_question(rng: random.Random, held: bool) -> Example:
     kind = rng.random()
     if kind < 0.15:  # tools listed, none needed: the model answers directly
         e = _context(rng, held)
@@ -193,13 +216,16 @@ def _passages(rng: random.Random, held: bool, k: int = K_PASSAGES) -> Example:
 
 
 def make_examples(n_train: int = 20_000, n_held: int = 300, seed: int = 0, style_text: str = "",
-                  tasks=tuple(TASKS)) -> tuple[list, list]:
+                  tasks=tuple(TASKS), listed: float | None = None) -> tuple[list, list]:
     """(training, held-out) examples, the tasks in equal shares; the same seed gives the same sets, and no
-    held-out question appears in training."""
+    held-out question appears in training. `listed`: the share of other tasks' conversations that list tools
+    they do not need (default: LISTED_SHARE when the tool task is among `tasks`, else none)."""
+    share = (LISTED_SHARE if "tool" in tasks else 0.0) if listed is None else listed
     lines = speaker_lines(style_text)
     rng = random.Random(seed)
-    every = {"context": _context, "tool": _tool, "shout": _shout, "style": lambda r, h: _style(r, h, lines),
-             "memory": lambda r, h: _memory(r, h, lines), "passages": _passages}
+    every = {"context": listing_tools(_context, share), "tool": _tool, "shout": listing_tools(_shout, share),
+             "style": listing_tools(lambda r, h: _style(r, h, lines), share),
+             "memory": listing_tools(lambda r, h: _memory(r, h, lines), share), "passages": _passages}
     makers = [every[t] for t in tasks]
     train = [makers[i % len(makers)](rng, False) for i in range(n_train)]
     seen = {(e.prompt, e.tools) for e in train}
