@@ -2,12 +2,12 @@
 
     python bench/bench_finetune.py                     # the app's assistant base (the page's default) -> the Python reference
     python bench/bench_finetune.py --base small        # the quick 64-character base
-    python bench/bench_finetune.py --iters 600 --ranks 1 4 16
+    python bench/bench_finetune.py --iters 600 --ranks 1 4 16 64
     python bench/bench_finetune.py --targets query value --no-new-token-rows   # the LoRA paper's choice, for contrast
 
 Every method runs at the page's defaults (llmviz.tasks.finetune.FineTuning and config_for: LoRA on every
-linear layer with its own learning rate, and the embedding and head rows of the tokens the base never
-produced). For each: the share of weights that train, ms per step, the validation loss on the NEW text and
+linear layer with its own learning rate and alpha, and the embedding and head rows of the tokens the new text
+relies on). For each: the share of weights that train, ms per step, the validation loss on the NEW text and
 on the ORIGINAL text (before -> after: a rising original loss is forgetting), and the bytes of what must
 be kept beside the base (only what trained); then the page's sentence, written from the numbers.
 """
@@ -34,7 +34,7 @@ def main(argv=None):
     ap.add_argument("--base", choices=list(finetune.BASES), default="assistant",
                     help="the app's assistant base (the page's default) or the quick small one")
     ap.add_argument("--iters", type=int, default=finetune.STEPS)
-    ap.add_argument("--ranks", type=int, nargs="+", default=[1, 4])
+    ap.add_argument("--ranks", type=int, nargs="+", default=[4, finetune.FineTuning.rank])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--targets", nargs="+", default=list(finetune.FineTuning.targets))
     ap.add_argument("--new-token-rows", action=argparse.BooleanOptionalAction, default=True)
@@ -46,7 +46,7 @@ def main(argv=None):
     print(f"base: {sum(p.numel() for p in base.model.parameters()):,} parameters, {full_bytes:,} bytes; "
           f"domain text: {args.corpus}; {args.iters} steps each, {args.threads} thread(s)")
     methods = [("full", finetune.FineTuning("full")), ("frozen", finetune.FineTuning("frozen"))]
-    methods += [(f"lora r={r}", finetune.FineTuning("lora", rank=r, alpha=2.0 * r, targets=tuple(args.targets),
+    methods += [(f"lora r={r}", finetune.FineTuning("lora", rank=r, targets=tuple(args.targets),
                                                     new_token_rows=args.new_token_rows)) for r in args.ranks]
     print(f"LoRA on {', '.join(args.targets)}; new tokens' rows: "
           f"{len(finetune.new_tokens(base.tokenizer, text, original)) if args.new_token_rows else 'off'}")

@@ -7,6 +7,7 @@ import streamlit as st
 from llmviz.tasks import finetune, finetune_compare
 from llmviz.nn import generate, lora
 from llmviz.plots import finetune as finetune_plots
+from llmviz.wording import plural
 from pages.shared import base_model, run_view, session_runs, ui
 
 st.title("Pre-training and fine-tuning")
@@ -14,8 +15,8 @@ st.markdown(
     "Four words of Part 3. **Pre-training**: a model learns the language from a large general text. "
     "**Instruct training**: it learns to answer requests (next page). **Fine-tuning**: it learns a domain, "
     "starting from its pre-trained weights. **LoRA**: fine-tuning through a tiny low-rank update ΔW = B·A on "
-    "every linear layer while the weights stay frozen (plus the embedding and head rows of tokens the base never "
-    "produced); how close it comes to full fine-tuning, and at what size, is measured below. Here you pre-train (or pick) a base, then "
+    "every linear layer while the weights stay frozen (plus the embedding and head rows of the tokens the new text "
+    "relies on); how close it comes to full fine-tuning, and at what size, is measured below. Here you pre-train (or pick) a base, then "
     "fine-tune it three ways on a new text and watch what each learns — and what each **forgets**."
 )
 
@@ -75,10 +76,12 @@ alpha = c[1].select_slider("LoRA alpha", [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0],
 targets = st.multiselect("Matrices LoRA adapts", list(lora.TARGETS), default=list(HOW.targets), key="ft_targets",
                          format_func=lambda t: f"{t}: {lora.TARGETS[t]}")
 fresh = finetune.new_tokens(base.tokenizer, text, original)
-rows = st.checkbox(f"LoRA also trains the embedding and head rows of the {len(fresh)} token(s) of the new text the "
-                   "base never produced", value=HOW.new_token_rows, key="ft_rows", disabled=not fresh,
-                   help="Pre-training never showed them, so their rows are untrained and no update of the body can "
-                        "reach them; peft does the same with trainable_token_indices.")
+rows = st.checkbox(f"LoRA also trains the embedding and head rows of the {plural(len(fresh), 'token')} the new text "
+                   "relies on", value=HOW.new_token_rows, key="ft_rows", disabled=not fresh,
+                   help=f"Those the original text never uses (pre-training never showed them: their rows are "
+                        f"untrained) and those the new text uses at least {finetune.RELIED_ON:g}× as often (barely "
+                        "shaped); no low-rank update of the body reaches a row. peft does the same with "
+                        "trainable_token_indices.")
 problems = lora.problems(base.model, rank, targets) if "lora" in methods else []
 for p in problems:
     st.warning(p, icon=":material/block:")

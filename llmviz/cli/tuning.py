@@ -38,9 +38,9 @@ def add_finetune(sub) -> None:
     ft.add_argument("--targets", nargs="+", default=list(finetune.FineTuning.targets),
                     help="the matrices LoRA adapts (default: all of them): query key value attn_out ffwd")
     ft.add_argument("--new-token-rows", action=argparse.BooleanOptionalAction, default=True,
-                    help="LoRA also trains the embedding and head rows of the tokens of the new text that the "
-                         "original text never uses (the base never produced them), as peft's "
-                         "trainable_token_indices does (default: on)")
+                    help="LoRA also trains the embedding and head rows of the tokens the new text relies on: "
+                         "those the original text never uses, and those the new text uses at least "
+                         f"{finetune.RELIED_ON:g}× as often, as peft's trainable_token_indices does (default: on)")
     ft.add_argument("--drop-unknown", action="store_true",
                     help="drop the characters of the domain text the base's tokenizer cannot spell")
     ft.add_argument("--out", help="where to save: the adapters alone for LoRA, the whole model otherwise")

@@ -12,9 +12,10 @@ query rows of it.
 
 A token the base never produced (a character absent from its pre-training text) has an untrained
 embedding row and a head row pushed down at every step of pre-training: no low-rank update of the
-body can reach it. So, as `peft` does with `trainable_token_indices` (a row-wise `modules_to_save`),
-the embedding and head rows of such tokens train too (`TrainedRows`): a copy of those rows, kept in
-the adapter file beside A and B.
+body can reach it; a token pre-training rarely needed is barely shaped. So, as `peft` does with
+`trainable_token_indices` (a row-wise `modules_to_save`), the embedding and head rows of the tokens
+the new text relies on (llmviz.tasks.finetune.new_tokens) train too (`TrainedRows`): a copy of those
+rows, kept in the adapter file beside A and B.
 """
 
 from __future__ import annotations
