@@ -43,7 +43,10 @@ def test_the_rag_tab_offers_as_many_chunks_as_the_context_holds():
     length = {n: 40 * n + 2 * (n - 1) + 1 + len(question) for n in range(1, 6)}
     for block in (30, 47, 88, 89, 200):
         expected = max([n for n in length if length[n] <= block], default=0)
-        assert prompt_view.passages_that_fit(tok, block, question, hits, template) == expected, block
+        assert prompt_view.passages_that_fit(tok, block, question, hits, template, room=0) == expected, block
+        # and with room for a 16-token answer: 16 fewer tokens for the prompt
+        roomy = max([n for n in length if length[n] + 16 <= block], default=0)
+        assert prompt_view.passages_that_fit(tok, block, question, hits, template) == roomy, block
         if expected:
             prompt = rag.build_prompt(question, hits[:expected], template)
             assert len(prompt) == length[expected]

@@ -94,13 +94,17 @@ def view(tokenizer, block_size: int, prompt: str, passages: list[str]) -> Prompt
     return PromptView(tokens, kinds, block_size, total, read)
 
 
-def passages_that_fit(tokenizer, block_size: int, question: str, hits, template: str) -> int:
-    """How many of the first hits the prompt can hold with nothing cut away (the model reads only its last
-    block_size tokens, room for the answer kept); 0 when even the first does not fit."""
+ANSWER_ROOM = 16  # tokens kept free for the answer (a fact of the world is a few tokens)
+
+
+def passages_that_fit(tokenizer, block_size: int, question: str, hits, template: str, room: int = ANSWER_ROOM) -> int:
+    """How many of the first hits the prompt can hold with nothing cut away while the model writes its first
+    `room` tokens (it reads only its last block_size tokens); 0 when even the first does not fit."""
     fits = 0
     for n in range(1, len(hits) + 1):
         chosen = hits[:n]
-        if view(tokenizer, block_size, rag.build_prompt(question, chosen, template), [h.text for h in chosen]).forgotten:
+        prompt = rag.build_prompt(question, chosen, template)
+        if view(tokenizer, max(1, block_size - room), prompt, [h.text for h in chosen]).forgotten:
             break
         fits = n
     return fits

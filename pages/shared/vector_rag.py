@@ -43,12 +43,11 @@ def _answers(asked, runs) -> tuple | None:
             "Chunks in the prompt", 1, found, max(fit, 1), key=f"vdb_rag_n_{run_name}_{found}_{asked.question}",
             help="The search's first hits, best first. More chunks hold the answer more often, but a prompt longer "
                  "than the model's context loses its front, where the chunks are.")
-        bs = model.config.block_size
+        where = f"in this model's {model.config.block_size:,} tokens with room for a {prompt_view.ANSWER_ROOM}-token answer"
         st.caption(f"The search returned {plural(found, 'chunk')}: " + (
-            f"even the first does not fit in this model's {bs:,} tokens with room for the answer." if fit == 0 else
-            ("it fits" if found == 1 else "all fit") + f" in this model's {bs:,} tokens, with room for the answer."
-            if fit == found else f"the first {fit:,} fit in this model's {bs:,} tokens, with room for the answer; "
-            "more would push the prompt's front out of its context."))
+            f"even the first does not fit {where}." if fit == 0 else
+            f"{'it fits' if found == 1 else 'all fit'} {where}." if fit == found else
+            f"the first {fit:,} fit {where}; more would push the prompt's front out of its context."))
         asked = replace(asked, hits=asked.hits[:n], k=n)
         prompt = rag.build_prompt(asked.question, asked.hits, template)
     except LearnerError as e:
