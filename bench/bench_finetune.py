@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 from llmviz.io import checkpoint  # noqa: E402
 from llmviz.tasks import finetune, finetune_compare  # noqa: E402
 from llmviz.text.corpora import get_corpus  # noqa: E402
+from llmviz.wording import plural  # noqa: E402
 
 
 def main(argv=None):
@@ -44,7 +45,7 @@ def main(argv=None):
     text, original = get_corpus(args.corpus).text, get_corpus(base.extra.get("corpus", "shakespeare")).text
     full_bytes = len(checkpoint.to_bytes(base.model, base.tokenizer, base.train_config))
     print(f"base: {sum(p.numel() for p in base.model.parameters()):,} parameters, {full_bytes:,} bytes; "
-          f"domain text: {args.corpus}; {args.iters} steps each, {args.threads} thread(s)")
+          f"domain text: {args.corpus}; {args.iters} steps each, {plural(args.threads, 'thread')}")
     methods = [("full", finetune.FineTuning("full")), ("frozen", finetune.FineTuning("frozen"))]
     methods += [(f"lora r={r}", finetune.FineTuning("lora", rank=r, targets=tuple(args.targets),
                                                     new_token_rows=args.new_token_rows)) for r in args.ranks]

@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from llmviz.text import corpora  # noqa: E402
 from llmviz.tasks import finetune, instruct, instruct_data  # noqa: E402
+from llmviz.wording import plural  # noqa: E402
 
 
 def main(argv=None):
@@ -39,7 +40,7 @@ def main(argv=None):
     snap = run.train()
     wall = time.perf_counter() - t0
     print(f"{args.steps} steps in {wall:.0f} s (accuracy measured every {args.every} steps, {args.per_task} "
-          f"questions a task, included in the time); {run.n_params:,} parameters, {args.threads} thread(s)")
+          f"questions a task, included in the time); {run.n_params:,} parameters, {plural(args.threads, 'thread')}")
     print()
     print("| task | first ≥ 90 % at step | wall time then | best while training |")
     print("|---|---|---|---|")

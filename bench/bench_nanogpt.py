@@ -35,6 +35,7 @@ import nanogpt_reference as nanogpt  # noqa: E402
 from llmviz.training.config import TrainConfig  # noqa: E402
 from llmviz.nn.model import ModelConfig  # noqa: E402
 from llmviz.training.train import TrainingRun  # noqa: E402
+from llmviz.wording import plural  # noqa: E402
 
 DEFAULT_TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 SHAPE = dict(n_layer=4, n_head=4, n_embd=128, block_size=64)
@@ -137,7 +138,7 @@ def profile(text: str, ids: np.ndarray, threads: int, steps: int = 30, rounds: i
                     sums[i] += t[i + 1] - t[i]
             per_round.append([1000 * x / steps for x in sums])
     med = {k: [statistics.median(r[i] for r in v[1]) for i in range(len(phases))] for k, v in sides.items()}
-    print(f"\none step at {threads} thread(s), ms, median of {rounds} alternating rounds of {steps} steps")
+    print(f"\none step at {plural(threads, 'thread')}, ms, median of {rounds} alternating rounds of {steps} steps")
     print("| phase | nanoGPT | llmviz |")
     print("|---|---|---|")
     for i, ph in enumerate(phases):

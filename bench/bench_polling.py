@@ -35,6 +35,7 @@ from llmviz.training.presets import preset_config  # noqa: E402
 from llmviz.plots import inside as inside_plots  # noqa: E402
 from llmviz.plots import training as training_plots  # noqa: E402
 from llmviz.training.train import TrainConfig, TrainingRun  # noqa: E402
+from llmviz.wording import plural  # noqa: E402
 
 
 def corpus_text() -> tuple[str, str]:
@@ -126,7 +127,7 @@ def main(argv=None) -> None:
           f"{args.seconds:g} s in phases of {args.phase:g} s · poll every {args.interval:g} s · "
           f"looks inside {'off' if args.no_inside else 'every 0.5 s'}")
     r = measure(text, args.preset, args.seconds, args.phase, args.interval, args.device, not args.no_inside)
-    print(f"  device {r['device']}, {r['threads']} thread(s); {r['polls']} polls of {r['poll_ms']:.1f} ms on average")
+    print(f"  device {r['device']}, {plural(r['threads'], 'thread')}; {r['polls']} polls of {r['poll_ms']:.1f} ms on average")
     print(f"  unwatched phases: median {statistics.median(r['off']):>9,.0f} tokens/s "
           f"(min {min(r['off']):,.0f}, max {max(r['off']):,.0f})")
     print(f"  watched phases:   median {statistics.median(r['on']):>9,.0f} tokens/s "
