@@ -30,6 +30,13 @@ def continuation(key, ck, prompt: str, n: int = 200) -> str:
         memo[(key, prompt)] = generate.generate_text(ck.model, ck.tokenizer, prompt, n, temperature=0.8, seed=0)
     return memo[(key, prompt)]
 
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def relied_on(_tokenizer, base_label: str, vocab_size: int, text: str, original: str | None) -> tuple[int, ...]:
+    """finetune.new_tokens, once per base and texts (counting both texts' tokens takes about a second)."""
+    return finetune.new_tokens(_tokenizer, text, original)
+
+
 # --- 1. the base model ------------------------------------------------------------------------------
 st.header("1 · A pre-trained base")
 base, label, original = base_model.choose("ft")
@@ -75,7 +82,7 @@ alpha = c[1].select_slider("LoRA alpha", [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0],
                            help="ΔW = B·A · alpha / r: alpha sets how loud the update is.")
 targets = st.multiselect("Matrices LoRA adapts", list(lora.TARGETS), default=list(HOW.targets), key="ft_targets",
                          format_func=lambda t: f"{t}: {lora.TARGETS[t]}")
-fresh = finetune.new_tokens(base.tokenizer, text, original)
+fresh = relied_on(base.tokenizer, label, base.tokenizer.vocab_size, text, original)
 rows = st.checkbox(f"LoRA also trains the embedding and head rows of the {plural(len(fresh), 'token')} the new text "
                    "relies on", value=HOW.new_token_rows, key="ft_rows", disabled=not fresh,
                    help=f"Those the original text never uses (pre-training never showed them: their rows are "
