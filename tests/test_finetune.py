@@ -122,6 +122,22 @@ def test_the_small_base_keeps_its_cache_key_and_the_assistant_base_reads_800_cha
     assert finetune.pretraining_eta(run) > 0
 
 
+def test_the_assistant_base_reads_the_plays_with_world_passages_spread_through_them():
+    from llmviz.text import corpora, world
+
+    plays = corpora.shakespeare(corpora.DEFAULT_PLAYS).text
+    assert finetune.pretraining_text(finetune.SMALL_BASE) == plays  # the small base reads the plays alone
+    text = finetune.pretraining_text(finetune.ASSISTANT_BASE)
+    passages = world.pretraining_passages(finetune.ASSISTANT_BASE.worlds)
+    blocks = text.split("\n\n")
+    blocks[-1] = blocks[-1].removesuffix("\n")
+    assert "\n\n".join(b for b in blocks if b not in set(passages)) == plays.rstrip("\n")  # every speech, in order
+    assert sorted(b for b in blocks if b in set(passages)) == sorted(passages)  # every passage once
+    tail = text[int(len(text) * 0.9):]  # the validation tenth has its share of them
+    share = sum(tail.count(p) for p in passages) / len(passages)
+    assert 0.05 < share < 0.15
+
+
 # --- LoRA's rows for new tokens, what each method must keep, the sentences that read the numbers ---------
 
 def test_the_new_tokens_are_those_the_new_text_relies_on(base):

@@ -48,7 +48,10 @@ def test_the_prompt_carries_the_hits_in_rank_order(table):
     assert positions == sorted(positions)
     assert prompt.endswith("QUESTION:\nWhere is the ship?\n\nANSWER:\n")
     turn = rag.build_prompt("Where?", hits, rag.TEMPLATES["context, then question (instruct models)"])
-    assert turn.startswith(hits[0].text.strip()) and turn.endswith(" Where?")
+    from llmviz.tasks.instruct_data import passages_message
+
+    # an instruct model reads the retrieved passages as its passages task was written
+    assert rag.user_text(turn) == passages_message([rag.user_text(h.text) for h in hits], "Where?")
     with pytest.raises(VectorDBError, match="question"):
         rag.build_prompt(" ", hits)
     with pytest.raises(VectorDBError, match=r"\{question\}"):

@@ -5,7 +5,7 @@ search, and each sentence fed other numbers to get other words."""
 import numpy as np
 import pytest
 
-from llmviz.retrieval import ann, compare, evaluate, keywords, prompt_view, synthetic
+from llmviz.retrieval import ann, compare, evaluate, keywords, prompt_view, rag, synthetic
 from llmviz.retrieval.database import VectorDBError
 from llmviz.retrieval.embedders import EmbedderError
 from llmviz.retrieval.search import Hit
@@ -98,7 +98,7 @@ def chat_tokenizer():
 def test_the_prompt_view_marks_the_passages_and_what_the_context_loses(chat_tokenizer):
     passages = ["Ada lives in Quenmar.", "Bo keeps a cat."]
     prompt = "Context:\n" + "\n".join(passages) + "\n\nQuestion: where does Ada live?"
-    ids, _ = chat.encode(chat_tokenizer, [chat.Message("user", " ".join(prompt.split()))], generation_prompt=True)
+    ids, _ = chat.encode(chat_tokenizer, [chat.Message("user", rag.user_text(prompt))], generation_prompt=True)
     whole = prompt_view.view(chat_tokenizer, len(ids) + 5, prompt, passages)
     assert whole.n == len(ids) and whole.forgotten == 0 and "All of it is inside the context" in whole.reading()
     # the tokens marked as passages spell the passages, in order, and nothing else

@@ -21,6 +21,9 @@ def test_every_answer_is_in_its_passage_and_names_are_unique():
     for q in world.questions:
         passage = world.passages[q.passage]
         assert q.answer in passage.text and passage.person in q.text
+        # its sentence is one of the passage's, about its person, and ends with the answer
+        assert q.sentence in passage.text.replace(". ", ".\n").split("\n") and passage.person in q.sentence
+        assert q.sentence.endswith(f" {q.answer}.")
         assert not set(q.answer.split()) & set(q.text.rstrip("?").replace("'s", "").split())  # never gives it away
     # a person's home is stated once, in their own passage: the question has exactly one answer passage
     homes = [q for q in world.questions if q.relation == "home" and q.wording == 0]
@@ -51,3 +54,20 @@ def test_the_world_is_a_corpus_with_a_section_per_person():
 def test_impossible_worlds_are_refused_in_words(seed, people):
     with pytest.raises(LearnerError, match="seed|people"):
         make_world(seed, people)
+
+
+def test_trades_take_their_article():
+    texts = " ".join(p.text for p in make_world(0, 300).passages)
+    assert "works as an archer" in texts and "works as a baker" in texts
+    assert "works as a archer" not in texts
+
+
+def test_a_base_reads_worlds_that_neither_instruction_data_nor_evaluation_uses():
+    from llmviz.tasks import instruct_data
+    from llmviz.text.world import PRETRAINING_WORLDS, pretraining_passages
+
+    assert not set(PRETRAINING_WORLDS) & {instruct_data.HELD_OUT_WORLD, *instruct_data.TRAINING_WORLDS}
+    read = set(pretraining_passages((100, 101), 30))
+    assert len(read) == 60 and read == {p.text for s in (100, 101) for p in make_world(s, 30).passages}
+    held = {p.text for p in make_world(instruct_data.HELD_OUT_WORLD, instruct_data.WORLD_PEOPLE).passages}
+    assert not held & set(pretraining_passages())

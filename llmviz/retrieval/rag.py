@@ -34,11 +34,12 @@ from llmviz.concepts.word2vec import _WORD
 from llmviz.jobs import Job
 
 # {context} and {question} are filled in; the first is for a base model, which continues text; the second is
-# how Part 3's instruct models learned to answer from context (the user's turn of a chat: the fact, then the
-# question), and an instruct model gets it as a user message in its chat format (llmviz.tasks.chat)
+# how Part 3's instruct models learned to answer from passages (the user's turn of the passages task: the
+# passages, a blank line between them, then the question; llmviz.tasks.instruct_data.passages_message), and
+# an instruct model gets it as a user message in its chat format (llmviz.tasks.chat)
 TEMPLATES = {
     "continue the text": "{context}\n\nQUESTION:\n{question}\n\nANSWER:\n",
-    "context, then question (instruct models)": "{context} {question}",
+    "context, then question (instruct models)": "{context}\n\nQuestion: {question}",
 }
 MAP_MAX_POINTS = 3000  # chunks drawn on the map (the hits always are)
 
@@ -208,9 +209,11 @@ def fill(template: str, context: str, question: str) -> str:
 
 
 def user_text(prompt: str) -> str:
-    """The prompt as an instruct model's user turn: one line, its runs of white space made single spaces
-    (as the passages task was written); the page, rag-eval and the LangChain chain all send this."""
-    return " ".join(prompt.split())
+    """The prompt as an instruct model's user turn, written as the passages task was: its paragraphs one
+    line each (runs of white space made single spaces), a blank line between them; the page, rag-eval and
+    the LangChain chain all send this."""
+    paragraphs = (" ".join(p.split()) for p in re.split(r"\n[ \t]*\n", prompt))
+    return "\n\n".join(p for p in paragraphs if p)
 
 
 def spellable(tokenizer, text: str) -> tuple[str, list[str]]:

@@ -29,7 +29,7 @@ from llmviz.io import checkpoint
 from llmviz.io.checkpoint import VERSION
 from llmviz.nn import lora
 from llmviz.nn.model import LanguageModel
-from llmviz.text import corpora
+from llmviz.text import corpora, world
 from llmviz.text.bpe import BPETokenizer
 from llmviz.text.corpora import cache_dir
 from llmviz.text.tokenizers import CharTokenizer, Tokenizer
@@ -164,17 +164,21 @@ def start(base, text: str, train_cfg: TrainConfig, how: FineTuning, original: st
 
 @dataclass(frozen=True)
 class Pretraining:
-    """How a base is pre-trained on the built-in plays: its preset, its tokenizer, its steps."""
+    """How a base is pre-trained on the built-in plays (and generated worlds): its preset, its tokenizer, its steps."""
     preset: str = "assistant"  # the assistant's base: a 384-token context (llmviz.training.presets)
     plays: tuple[str, ...] = ()  # () = the corpus's default plays
     max_iters: int = 1200
     seed: int = 1337
     tokenizer: str = "bpe"  # "bpe": byte-level BPE learned on the plays; "char": every printable character
     vocab_size: int = 2048  # BPE's tokens (bytes, merges), before any special token
+    worlds: tuple[int, ...] = world.PRETRAINING_WORLDS  # generated worlds whose passages are read beside the
+                                                        # plays (llmviz.text.world); () = none
 
     def key(self) -> str:
         """A name for the cached file that changes whenever anything that shapes the model changes."""
         fields = asdict(self)
+        if not self.worlds:  # a base of the plays alone keeps the key it had before worlds were read
+            fields.pop("worlds")
         if self.tokenizer == "char":  # the small base's key is the one it had before BPE bases existed
             fields.pop("tokenizer"), fields.pop("vocab_size")
         blob = json.dumps({**fields, "format": VERSION, "recipe": 1}, sort_keys=True)
@@ -182,7 +186,7 @@ class Pretraining:
 
 
 ASSISTANT_BASE = Pretraining()  # the default base of Parts 3 and 4
-SMALL_BASE = Pretraining("fast-cpu", max_iters=1800, tokenizer="char")  # a 64-character context, quick to make
+SMALL_BASE = Pretraining("fast-cpu", max_iters=1800, tokenizer="char", worlds=())  # a 64-character context, quick to make
 BASES = {"assistant": ASSISTANT_BASE, "small": SMALL_BASE}
 
 
@@ -207,10 +211,32 @@ def base_tokenizer(how: Pretraining = ASSISTANT_BASE):
     return base_vocabulary(text, corpora.python_docs().text)
 
 
+def pretraining_text(how: Pretraining = ASSISTANT_BASE) -> str:
+    """What a base reads: the built-in plays, and, for the assistant's base, the passages of a few generated
+    worlds between their speeches, spread evenly (so the last tenth, the validation text, has its share).
+    The plays alone never taught this small model to copy from its context: instruction-tuned on the passages
+    task, a base of the plays alone could not even repeat the name the question had just given
+    (bench/RESULTS.md, "Answering from passages")."""
+    plays = corpora.shakespeare(how.plays or corpora.DEFAULT_PLAYS).text
+    docs = world.pretraining_passages(how.worlds) if how.worlds else []
+    if not docs:
+        return plays
+    speeches = plays.rstrip("\n").split("\n\n")
+    every = len(speeches) / len(docs)
+    out, j = [], 0
+    for i, speech in enumerate(speeches):
+        out.append(speech)
+        while j < len(docs) and i + 1 >= (j + 1) * every:
+            out.append(docs[j])
+            j += 1
+    return "\n\n".join(out + docs[j:]) + "\n"
+
+
 def pretraining_run(how: Pretraining = ASSISTANT_BASE) -> TrainingRun:
-    """A run (not started) that pre-trains a base on the built-in Shakespeare: with a BPE learned on the
-    plays, or with a character vocabulary broad enough for the Python reference too."""
-    text = corpora.shakespeare(how.plays or corpora.DEFAULT_PLAYS).text
+    """A run (not started) that pre-trains a base on the built-in Shakespeare (and the assistant base's generated
+    worlds: pretraining_text): with a BPE learned on the plays, or with a character vocabulary broad enough for
+    the Python reference too."""
+    text = pretraining_text(how)
     tok = base_tokenizer(how)
     cfg = preset_train_config(how.preset, max_iters=how.max_iters, seed=how.seed)
     return TrainingRun.new(preset_config(how.preset, tok.vocab_size), cfg, text, tokenizer=tok, preset=how.preset)

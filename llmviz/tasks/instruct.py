@@ -271,7 +271,7 @@ def forgetting(model, tokenizer, held: list[Example], per_task: int = 20) -> flo
 
 def default_config(steps: int = 1500, device: str = "auto"):
     """Instruction tuning's settings: 32 conversations a step, a warm-up and a cosine decay, no weight decay,
-    accuracy measured every 500 steps; 1,500 steps take about 6 minutes on a 2-core CPU from the assistant
+    accuracy measured every 500 steps; 1,500 steps take about 8 minutes on a 2-core CPU from the assistant
     base (bench/RESULTS.md)."""
     return TrainConfig(learning_rate=2e-3, min_lr=2e-4, lr_decay=True, warmup_iters=100, batch_size=32,
                        max_iters=steps, eval_interval=min(500, steps), eval_iters=10, weight_decay=0.0,

@@ -12,7 +12,10 @@ held-out questions that never appear in training.
               a chat's memory is the conversation put back into the prompt, so it needs the room
     passages  a question after k passages (k = 3, the shape retrieval hands a model), one of which holds
               the answer, the others about other people (llmviz.text.world); training worlds come from
-              other seeds than the held-out world, so only reading the passages answers
+              other seeds than the held-out world, so only reading the passages answers. The answer is the
+              passage's sentence that states the fact ("Tavi Orlen lives in Quenmar."): a small model
+              answers by copying, and written this way each word it copies follows the words it has just
+              written, as it does in the passage (measured: bench/RESULTS.md, "Answering from passages")
 
 The held-out questions pair names and places, things and colours, words and numbers in combinations the
 training set never shows, and the held-out passages come from a world the training never saw.
@@ -42,6 +45,8 @@ HELD_OUT_WORLD = 0  # the world (llmviz.text.world seed) of the held-out passage
 TRAINING_WORLDS = tuple(range(1, 9))
 WORLD_PEOPLE = 200
 K_PASSAGES = 3
+SHARES = {"passages": 2}  # training examples per turn of the other tasks' one: finding the passage and copying
+                          # its sentence is the slowest task to learn (bench/RESULTS.md, "Answering from passages")
 
 NAMES = ("Ann", "Bob", "Cleo", "Dan", "Eve", "Finn", "Gus", "Hal", "Ida", "Jo", "Kay", "Lou", "Max", "Ned", "Oda",
          "Pat", "Rae", "Sam", "Tom", "Una", "Vic", "Wes", "Zoe", "Ira")
@@ -212,13 +217,13 @@ def _passages(rng: random.Random, held: bool, k: int = K_PASSAGES) -> Example:
     world = make_world(HELD_OUT_WORLD if held else rng.choice(TRAINING_WORLDS), WORLD_PEOPLE)
     q = rng.choice(world.questions)
     text = passages_message(world.distractors(q, k, rng), q.text)
-    return Example("passages", (Message("user", text), Message("assistant", q.answer)), q.answer)
+    return Example("passages", (Message("user", text), Message("assistant", q.sentence)), q.sentence)
 
 
 def make_examples(n_train: int = 20_000, n_held: int = 300, seed: int = 0, style_text: str = "",
                   tasks=tuple(TASKS), listed: float | None = None) -> tuple[list, list]:
-    """(training, held-out) examples, the tasks in equal shares; the same seed gives the same sets, and no
-    held-out question appears in training. `listed`: the share of other tasks' conversations that list tools
+    """(training, held-out) examples, the tasks in equal shares (passages twice: SHARES); the same seed gives
+    the same sets, and no held-out question appears in training. `listed`: the share of other tasks' conversations that list tools
     they do not need (default: LISTED_SHARE when the tool task is among `tasks`, else none)."""
     share = (LISTED_SHARE if "tool" in tasks else 0.0) if listed is None else listed
     lines = speaker_lines(style_text)
@@ -226,8 +231,9 @@ def make_examples(n_train: int = 20_000, n_held: int = 300, seed: int = 0, style
     every = {"context": listing_tools(_context, share), "tool": _tool, "shout": listing_tools(_shout, share),
              "style": listing_tools(lambda r, h: _style(r, h, lines), share),
              "memory": listing_tools(lambda r, h: _memory(r, h, lines), share), "passages": _passages}
-    makers = [every[t] for t in tasks]
+    makers = [every[t] for t in tasks for _ in range(SHARES.get(t, 1))]
     train = [makers[i % len(makers)](rng, False) for i in range(n_train)]
+    makers = [every[t] for t in tasks]  # held out: the tasks in equal shares
     seen = {(e.prompt, e.tools) for e in train}
     held = []
     while len(held) < n_held:

@@ -8,7 +8,8 @@ does the answer use it).
 
     world = make_world(seed=0, people=200)
     world.passages[3].text      # "Tavi Orlen lives in Quenmar. Tavi Orlen works as a baker. ..."
-    q = world.questions[0]      # Question(text="Where does Tavi Orlen live?", answer="Quenmar", passage=0, ...)
+    q = world.questions[0]      # Question(text="Where does Tavi Orlen live?", answer="Quenmar", passage=0, ...,
+                                #          sentence="Tavi Orlen lives in Quenmar.")
     world.corpus()              # the passages as a corpus of the app (one paragraph each, titled by person)
 
 Everything is deterministic from the seed: the same seed gives the same world, on any machine. Names
@@ -40,7 +41,7 @@ COLOURS = ("red", "blue", "green", "black", "white", "grey", "gold", "brown", "p
 RELATIONS = {
     "home": ("{who} lives in {value}.", ("Where does {who} live?", "In which town is the home of {who}?",
                                          "What town does {who} call home?")),
-    "trade": ("{who} works as a {value}.", ("What does {who} work as?", "What is the trade of {who}?",
+    "trade": ("{who} works as {a} {value}.", ("What does {who} work as?", "What is the trade of {who}?",
                                            "How does {who} earn a living?")),
     "pet": ("{who} keeps a {colour} {pet} named {value}.", ("What is the name of the {pet} of {who}?",
                                                             "What is {who}'s {pet} called?",
@@ -65,6 +66,7 @@ class Question:
     passage: int  # the id of the passage that holds the answer
     relation: str  # one of RELATIONS
     wording: int  # which of the relation's question forms (0: the plain one, 1, 2: paraphrases)
+    sentence: str = ""  # the passage's sentence that states the fact (it ends with the answer)
 
 
 @dataclass(frozen=True)
@@ -125,16 +127,32 @@ def make_world(seed: int = 0, people: int = 200) -> World:
     for i, who in enumerate(names):
         facts = {
             "home": {"value": rng.choice(towns)},
-            "trade": {"value": rng.choice(TRADES)},
+            "trade": {"value": (trade := rng.choice(TRADES)), "a": "an" if trade[0] in "aeiou" else "a"},
             "pet": {"value": _unique(rng, taken, lambda: _word(rng, 2).title()), "pet": rng.choice(PETS),
                     "colour": rng.choice(COLOURS)},
             "friend": {"value": names[(i + rng.randrange(1, people)) % people]},
         }
         order = list(RELATIONS)
         rng.shuffle(order)
-        text = " ".join(RELATIONS[r][0].format(who=who, **facts[r]) for r in order)
-        passages.append(Passage(i, who, text))
+        sentences = {r: RELATIONS[r][0].format(who=who, **facts[r]) for r in order}
+        passages.append(Passage(i, who, " ".join(sentences.values())))
         for r, (_, wordings) in RELATIONS.items():
             for w, form in enumerate(wordings):
-                questions.append(Question(form.format(who=who, **facts[r]), facts[r]["value"], i, r, w))
+                questions.append(Question(form.format(who=who, **facts[r]), facts[r]["value"], i, r, w, sentences[r]))
     return World(seed, tuple(passages), tuple(questions))
+
+
+
+PRETRAINING_WORLDS = tuple(range(100, 108))  # the worlds a base reads in pre-training: neither the held-out
+                                             # world (0) nor the instruction data's (llmviz.tasks.instruct_data)
+
+
+def pretraining_passages(seeds=PRETRAINING_WORLDS, people: int = 200) -> list[str]:
+    """The passages of some worlds, shuffled (a fixed order): text a base reads beside the plays.
+
+    Each passage says its person's two-word name four times, and the names are invented, so after its
+    first mention a name can only be predicted by finding it earlier in the context and copying it: the
+    skill an assistant needs to answer from passages, which the plays alone never taught a small model."""
+    out = [p.text for seed in seeds for p in make_world(seed, people).passages]
+    random.Random(0).shuffle(out)
+    return out
