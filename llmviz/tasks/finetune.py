@@ -186,7 +186,7 @@ class Pretraining:
 
 
 ASSISTANT_BASE = Pretraining()  # the default base of Parts 3 and 4
-SMALL_BASE = Pretraining("fast-cpu", max_iters=1800, tokenizer="char", worlds=())  # a 64-character context, quick to make
+SMALL_BASE = Pretraining("fast-cpu", max_iters=1800, tokenizer="char", worlds=())  # 64 characters, quick to make
 BASES = {"assistant": ASSISTANT_BASE, "small": SMALL_BASE}
 
 

@@ -222,9 +222,10 @@ def _passages(rng: random.Random, held: bool, k: int = K_PASSAGES) -> Example:
 
 def make_examples(n_train: int = 20_000, n_held: int = 300, seed: int = 0, style_text: str = "",
                   tasks=tuple(TASKS), listed: float | None = None) -> tuple[list, list]:
-    """(training, held-out) examples, the tasks in equal shares (passages twice: SHARES); the same seed gives
-    the same sets, and no held-out question appears in training. `listed`: the share of other tasks' conversations that list tools
-    they do not need (default: LISTED_SHARE when the tool task is among `tasks`, else none)."""
+    """(training, held-out) examples, the tasks in equal shares (in training, passages twice: SHARES); the same
+    seed gives the same sets, and no held-out question appears in training. `listed`: the share of other tasks'
+    conversations that list tools they do not need (default: LISTED_SHARE when the tool task is among `tasks`,
+    else none)."""
     share = (LISTED_SHARE if "tool" in tasks else 0.0) if listed is None else listed
     lines = speaker_lines(style_text)
     rng = random.Random(seed)

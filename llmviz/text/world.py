@@ -142,7 +142,6 @@ def make_world(seed: int = 0, people: int = 200) -> World:
     return World(seed, tuple(passages), tuple(questions))
 
 
-
 PRETRAINING_WORLDS = tuple(range(100, 108))  # the worlds a base reads in pre-training: neither the held-out
                                              # world (0) nor the instruction data's (llmviz.tasks.instruct_data)
 
