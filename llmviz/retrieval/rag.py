@@ -32,6 +32,7 @@ from llmviz.retrieval.search import Hit
 from llmviz.retrieval.vectordb import VectorTable
 from llmviz.concepts.word2vec import _WORD
 from llmviz.jobs import Job
+from llmviz.tasks.instruct_data import passages_message
 
 # {context} and {question} are filled in; the first is for a base model, which continues text; the second is
 # how Part 3's instruct models learned to answer from passages (the user's turn of the passages task: the
@@ -39,7 +40,7 @@ from llmviz.jobs import Job
 # an instruct model gets it as a user message in its chat format (llmviz.tasks.chat)
 TEMPLATES = {
     "continue the text": "{context}\n\nQUESTION:\n{question}\n\nANSWER:\n",
-    "context, then question (instruct models)": "{context}\n\nQuestion: {question}",
+    "context, then question (instruct models)": passages_message(["{context}"], "{question}"),
 }
 MAP_MAX_POINTS = 3000  # chunks drawn on the map (the hits always are)
 

@@ -218,9 +218,9 @@ def pretraining_text(how: Pretraining = ASSISTANT_BASE) -> str:
     task, a base of the plays alone could not even repeat the name the question had just given
     (bench/RESULTS.md, "Answering from passages")."""
     plays = corpora.shakespeare(how.plays or corpora.DEFAULT_PLAYS).text
-    docs = world.pretraining_passages(how.worlds) if how.worlds else []
-    if not docs:
+    if not how.worlds:
         return plays
+    docs = world.pretraining_passages(how.worlds)
     speeches = plays.rstrip("\n").split("\n\n")
     every = len(speeches) / len(docs)
     out, j = [], 0

@@ -66,7 +66,7 @@ class Question:
     passage: int  # the id of the passage that holds the answer
     relation: str  # one of RELATIONS
     wording: int  # which of the relation's question forms (0: the plain one, 1, 2: paraphrases)
-    sentence: str = ""  # the passage's sentence that states the fact (it ends with the answer)
+    sentence: str  # the passage's sentence that states the fact (it ends with the answer)
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,8 @@ def choose(prefix: str, runs: dict | None = None, help: str | None = None):
                      "The assistant base reads 384 byte-level BPE tokens (about 1,100 characters of the plays): room "
                      "for a conversation, three passages or an agent's prompt. It is trained once on the built-in "
                      "plays, with the passages of eight generated worlds spread through them (invented names said "
-                     "again and again: it learns to copy from what it reads), and kept on disk. The small base (fast-cpu, 64 characters) is quicker to make.")
+                     "again and again: it learns to copy from what it reads), and kept on disk. The small base "
+                     "(fast-cpu, 64 characters) is quicker to make.")
     kept = st.session_state.get(f"{prefix}_base")
     if kept is not None and kept[0] == label:
         ck = kept[1]
