@@ -13,7 +13,7 @@ from llmviz.training.batches import TextBatches
 from llmviz.training import pace
 from pages.shared import run_view, session_runs, ui
 
-BUILTIN = "The app's assistant base (Shakespeare, 384 tokens)"
+BUILTIN = "The app's assistant base (Shakespeare and generated worlds, 384 tokens)"
 SMALL = "The small base (64 characters, quick)"
 BASES = {BUILTIN: finetune.ASSISTANT_BASE, SMALL: finetune.SMALL_BASE}
 PRETRAIN = "base_pretrain"  # the session's pre-training runs, shared by every Part 3 and 4 page
